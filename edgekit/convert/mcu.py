@@ -1,0 +1,430 @@
+"""A microcontroller bundle from an int8 ``.tflite`` file: C array, op resolver, arena, agreement.
+
+No TensorFlow here: the model is read with LiteRT's flatbuffer schema
+(``ai_edge_litert.schema_py_generated``), the arena is measured by the real TensorFlow Lite Micro
+interpreter in a child process (:mod:`edgekit.runtime.tflm`), and TFLM's outputs are compared
+with LiteRT's.
+
+    build_mcu_bundle("model_int8.tflite", "export/mcu", x_test_float=x) -> McuReport
+
+writes ``model_data.cc`` / ``model_data.h`` (a 16-byte aligned ``const unsigned char`` array and its
+length), ``model_ops.h`` (a ``MicroMutableOpResolver`` sized for exactly the model's ops, plus the
+measured arena size) and ``mcu.json``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from edgekit import _io
+from edgekit.errors import EdgekitError
+
+# ---------------------------------------------------------------------------------------------
+# Which builtin operators TFLM can run, and the MicroMutableOpResolver method that adds each.
+#
+# Source: the builtin operators registered by tflite-micro's own Python interpreter
+# (``PythonOpsResolver`` in python/tflite_micro/python_ops_resolver.cc, which calls one
+# ``MicroMutableOpResolver::AddXxx()`` per kernel), i.e. exactly what the interpreter that measures
+# the arena here can resolve; method names as declared in
+# tensorflow/lite/micro/micro_mutable_op_resolver.h. Every entry has a ``Register_<OP>`` kernel
+# symbol in the installed ``tflite_micro/python/tflite_micro/_runtime.so``
+# (see :func:`installed_tflm_kernels`, checked by the tests). Custom operators that TFLM ships
+# (signal processing, Ethos-U, detection post-processing) are listed separately.
+# Keyed by the ``BuiltinOperator`` enum name of the TFLite schema.
+TFLM_BUILTIN_RESOLVER: dict[str, str] = {
+    "ABS": "AddAbs",
+    "ADD": "AddAdd",
+    "ADD_N": "AddAddN",
+    "ARG_MAX": "AddArgMax",
+    "ARG_MIN": "AddArgMin",
+    "ASSIGN_VARIABLE": "AddAssignVariable",
+    "AVERAGE_POOL_2D": "AddAveragePool2D",
+    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
+    "BROADCAST_ARGS": "AddBroadcastArgs",
+    "BROADCAST_TO": "AddBroadcastTo",
+    "CALL_ONCE": "AddCallOnce",
+    "CAST": "AddCast",
+    "CEIL": "AddCeil",
+    "CONCATENATION": "AddConcatenation",
+    "CONV_2D": "AddConv2D",
+    "COS": "AddCos",
+    "CUMSUM": "AddCumSum",
+    "DEPTH_TO_SPACE": "AddDepthToSpace",
+    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
+    "DEQUANTIZE": "AddDequantize",
+    "DIV": "AddDiv",
+    "ELU": "AddElu",
+    "EQUAL": "AddEqual",
+    "EXP": "AddExp",
+    "EXPAND_DIMS": "AddExpandDims",
+    "FILL": "AddFill",
+    "FLOOR": "AddFloor",
+    "FLOOR_DIV": "AddFloorDiv",
+    "FLOOR_MOD": "AddFloorMod",
+    "FULLY_CONNECTED": "AddFullyConnected",
+    "GATHER": "AddGather",
+    "GATHER_ND": "AddGatherNd",
+    "GREATER": "AddGreater",
+    "GREATER_EQUAL": "AddGreaterEqual",
+    "HARD_SWISH": "AddHardSwish",
+    "IF": "AddIf",
+    "L2_NORMALIZATION": "AddL2Normalization",
+    "L2_POOL_2D": "AddL2Pool2D",
+    "LEAKY_RELU": "AddLeakyRelu",
+    "LESS": "AddLess",
+    "LESS_EQUAL": "AddLessEqual",
+    "LOG": "AddLog",
+    "LOGICAL_AND": "AddLogicalAnd",
+    "LOGICAL_NOT": "AddLogicalNot",
+    "LOGICAL_OR": "AddLogicalOr",
+    "LOGISTIC": "AddLogistic",
+    "LOG_SOFTMAX": "AddLogSoftmax",
+    "MAX_POOL_2D": "AddMaxPool2D",
+    "MAXIMUM": "AddMaximum",
+    "MEAN": "AddMean",
+    "MINIMUM": "AddMinimum",
+    "MIRROR_PAD": "AddMirrorPad",
+    "MUL": "AddMul",
+    "NEG": "AddNeg",
+    "NOT_EQUAL": "AddNotEqual",
+    "PACK": "AddPack",
+    "PAD": "AddPad",
+    "PADV2": "AddPadV2",
+    "PRELU": "AddPrelu",
+    "QUANTIZE": "AddQuantize",
+    "READ_VARIABLE": "AddReadVariable",
+    "REDUCE_MAX": "AddReduceMax",
+    "RELU": "AddRelu",
+    "RELU6": "AddRelu6",
+    "RESHAPE": "AddReshape",
+    "RESIZE_BILINEAR": "AddResizeBilinear",
+    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
+    "ROUND": "AddRound",
+    "RSQRT": "AddRsqrt",
+    "SELECT_V2": "AddSelectV2",
+    "SHAPE": "AddShape",
+    "SIN": "AddSin",
+    "SLICE": "AddSlice",
+    "SOFTMAX": "AddSoftmax",
+    "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd",
+    "SPACE_TO_DEPTH": "AddSpaceToDepth",
+    "SPLIT": "AddSplit",
+    "SPLIT_V": "AddSplitV",
+    "SQRT": "AddSqrt",
+    "SQUARE": "AddSquare",
+    "SQUARED_DIFFERENCE": "AddSquaredDifference",
+    "SQUEEZE": "AddSqueeze",
+    "STRIDED_SLICE": "AddStridedSlice",
+    "SUB": "AddSub",
+    "SUM": "AddSum",
+    "SVDF": "AddSvdf",
+    "TANH": "AddTanh",
+    "TRANSPOSE": "AddTranspose",
+    "TRANSPOSE_CONV": "AddTransposeConv",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
+    "UNPACK": "AddUnpack",
+    "VAR_HANDLE": "AddVarHandle",
+    "WHILE": "AddWhile",
+    "ZEROS_LIKE": "AddZerosLike",
+    # Kernels present in the installed _runtime.so and added by newer MicroMutableOpResolver
+    # headers (AddBatchMatMul, AddEmbeddingLookup, AddReduceAll, AddReduceMin, AddReverseV2).
+    "BATCH_MATMUL": "AddBatchMatMul",
+    "EMBEDDING_LOOKUP": "AddEmbeddingLookup",
+    "REDUCE_ALL": "AddReduceAll",
+    "REDUCE_MIN": "AddReduceMin",
+    "REVERSE_V2": "AddReverseV2",
+}
+# Custom operators (by custom_code) that a stock MicroMutableOpResolver can add.
+TFLM_CUSTOM_RESOLVER: dict[str, str] = {
+    "ethos-u": "AddEthosU",
+    "TFLite_Detection_PostProcess": "AddDetectionPostprocess",
+    "CIRCULAR_BUFFER": "AddCircularBuffer",
+}
+
+
+class McuOp(BaseModel):
+    name: str  # BuiltinOperator name, or the custom code of a custom op
+    count: int  # how many nodes of the graph use it
+    method: str | None  # MicroMutableOpResolver method, None when TFLM has no kernel for it
+    supported: bool
+
+
+class McuReport(BaseModel):
+    """What ``mcu.json`` holds. The first five fields are the contract the CLI and report read."""
+
+    arena_bytes: int | None
+    flash_bytes: int  # the model array in flash (the .tflite bytes), not the application code
+    ops: list[str]
+    unsupported_ops: list[str]
+    tflm_agreement: float | None  # share of test samples where TFLM's argmax equals LiteRT's
+    tflm_max_abs_diff: float | None = None  # largest |TFLM - LiteRT| over dequantized outputs
+    tflm_reported_arena_bytes: int | None = None  # TFLM's RecordingMicroAllocator total
+    resolver_methods: list[str] = Field(default_factory=list)
+    n_samples: int = 0
+    model: str = ""
+    array_name: str = "g_model"
+    files: list[str] = Field(default_factory=list)
+    tflm_error: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The flatbuffer side
+
+
+def _check_tflite(path: Path) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise EdgekitError(f"{p}: no such file. Check the path to the int8 .tflite model.")
+    data = p.read_bytes()
+    if len(data) < 16 or data[4:8] != b"TFL3":
+        raise EdgekitError(f"{p} is not a TFLite model (no 'TFL3' identifier); export it with --to tflite first.")
+    return data
+
+
+@lru_cache(maxsize=1)
+def _builtin_names() -> dict[int, str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def _read_model(data: bytes):
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    try:
+        return flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    except Exception as e:  # a corrupt flatbuffer raises whatever the generated code hits first
+        raise EdgekitError(f"the .tflite flatbuffer cannot be parsed ({type(e).__name__}); re-export it.") from e
+
+
+def _op_name(opcode) -> str:
+    code = max(int(opcode.builtinCode), int(opcode.deprecatedBuiltinCode))
+    name = _builtin_names().get(code, f"BUILTIN_{code}")
+    if name == "CUSTOM":
+        custom = opcode.customCode
+        return custom.decode() if isinstance(custom, bytes) else str(custom)
+    return name
+
+
+def _ops_of_model(model) -> list[McuOp]:
+    counts: dict[str, int] = {}
+    custom = set()
+    for sg in model.subgraphs or []:
+        for op in sg.operators or []:
+            oc = model.operatorCodes[op.opcodeIndex]
+            name = _op_name(oc)
+            if max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode)) == 32:  # BuiltinOperator.CUSTOM
+                custom.add(name)
+            counts[name] = counts.get(name, 0) + 1
+    out = []
+    for name in sorted(counts):
+        method = (TFLM_CUSTOM_RESOLVER if name in custom else TFLM_BUILTIN_RESOLVER).get(name)
+        out.append(McuOp(name=name, count=counts[name], method=method, supported=method is not None))
+    return out
+
+
+def tflm_ops(tflite_path: str | Path) -> list[McuOp]:
+    """The operators of a .tflite model, each with its MicroMutableOpResolver method and
+    whether TFLM has a kernel for it (sorted by name)."""
+    return _ops_of_model(_read_model(_check_tflite(Path(tflite_path))))
+
+
+def installed_tflm_kernels() -> set[str]:
+    """Operator names with a ``Register_<OP>`` kernel symbol in the installed tflite-micro
+    extension (empty when tflite-micro is not installed). Used to check the table above."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("tflite_micro")
+    if spec is None or not spec.submodule_search_locations:
+        return set()
+    so = Path(list(spec.submodule_search_locations)[0]) / "python" / "tflite_micro" / "_runtime.so"
+    if not so.is_file():
+        return set()
+    data = so.read_bytes()
+    return {m.decode() for m in re.findall(rb"Register_([A-Z0-9_]+?)Ev", data)}
+
+
+def _tensor_type_name(t: int) -> str:
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_") and isinstance(v, int)}
+    return names.get(t, str(t))
+
+
+def _io_types(model) -> tuple[list[str], list[str]]:
+    sg = model.subgraphs[0]
+    ins = [_tensor_type_name(sg.tensors[i].type) for i in sg.inputs]
+    outs = [_tensor_type_name(sg.tensors[i].type) for i in sg.outputs]
+    return ins, outs
+
+
+# ---------------------------------------------------------------------------------------------
+# C source
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def c_array(tflite_bytes: bytes, name: str = "g_model", header: str = "model_data.h") -> tuple[str, str]:
+    """``(cc_text, h_text)``: the model as an ``alignas(16) const unsigned char`` array with its length.
+
+    TFLM reads the flatbuffer in place from flash, and its tensors and buffers need 16-byte
+    alignment, hence ``alignas(16)``.
+    """
+    if not _IDENT.match(name):
+        raise EdgekitError(f"{name!r} is not a C identifier; use letters, digits and '_' (e.g. g_model).")
+    data = bytes(tflite_bytes)
+    guard = re.sub(r"[^A-Za-z0-9]", "_", header).upper() + "_"
+    h = (
+        f"// Generated by edgekit: the TFLite model as a C array ({len(data)} bytes).\n"
+        f"#ifndef {guard}\n#define {guard}\n\n"
+        f"extern const unsigned char {name}[];\n"
+        f"extern const unsigned int {name}_len;\n\n"
+        f"#endif  // {guard}\n"
+    )
+    lines = []
+    for i in range(0, len(data), 12):
+        lines.append("  " + ", ".join(f"0x{b:02x}" for b in data[i : i + 12]) + ",")
+    cc = (
+        f"// Generated by edgekit: the TFLite model as a C array ({len(data)} bytes).\n"
+        f'#include "{header}"\n\n'
+        f"alignas(16) const unsigned char {name}[] = {{\n" + "\n".join(lines) + "\n};\n"
+        f"const unsigned int {name}_len = {len(data)};\n"
+    )
+    return cc, h
+
+
+def parse_c_array(cc_text: str) -> bytes:
+    """The bytes back from :func:`c_array`'s ``.cc`` text (for checks)."""
+    body = cc_text[cc_text.index("{") + 1 : cc_text.index("};")]
+    return bytes(int(tok, 16) for tok in re.findall(r"0x([0-9a-fA-F]{2})", body))
+
+
+def resolver_header(ops: list[McuOp], arena_bytes: int | None, name: str = "g_model") -> str:
+    methods = [op.method for op in ops if op.method]
+    missing = [op.name for op in ops if not op.method]
+    lines = [
+        "// Generated by edgekit: the operators this model needs, for a tflite::MicroMutableOpResolver.",
+        "#ifndef MODEL_OPS_H_",
+        "#define MODEL_OPS_H_",
+        "",
+        '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"',
+        "",
+    ]
+    if missing:
+        lines.append(f"// NOT SUPPORTED BY TFLM (no kernel): {', '.join(missing)}")
+    if arena_bytes:
+        lines += [
+            "// Smallest tensor arena with which TensorFlow Lite Micro allocated this model (measured by",
+            "// bisection with the real interpreter, 16-byte steps). Declare it alignas(16).",
+            f"constexpr unsigned int k{_camel(name)}ArenaSize = {arena_bytes};",
+            "",
+        ]
+    lines += [
+        f"constexpr unsigned int k{_camel(name)}OpCount = {max(len(methods), 1)};",
+        f"using {_camel(name)}OpResolver = tflite::MicroMutableOpResolver<k{_camel(name)}OpCount>;",
+        "",
+        f"inline TfLiteStatus Register{_camel(name)}Ops({_camel(name)}OpResolver& resolver) {{",
+    ]
+    lines += [f"  if (resolver.{m}() != kTfLiteOk) return kTfLiteError;" for m in methods]
+    lines += ["  return kTfLiteOk;", "}", "", "#endif  // MODEL_OPS_H_", ""]
+    return "\n".join(lines)
+
+
+def _camel(name: str) -> str:
+    base = name[2:] if name.startswith("g_") else name
+    return "".join(p[:1].upper() + p[1:] for p in base.split("_") if p) or "Model"
+
+
+# ---------------------------------------------------------------------------------------------
+# The bundle
+
+
+def build_mcu_bundle(
+    int8_tflite_path: str | Path,
+    out_dir: str | Path,
+    x_test_float: np.ndarray | None = None,
+    *,
+    name: str = "g_model",
+    on_tflm_error: str = "raise",
+    timeout: float = 120.0,
+) -> McuReport:
+    """Write ``model_data.cc``, ``model_data.h``, ``model_ops.h`` and ``mcu.json`` into ``out_dir``.
+
+    ``x_test_float``: normalized float samples (what the Keras model sees); when given, TFLM and
+    LiteRT run them and ``tflm_agreement`` is the share with the same argmax. When TFLM fails
+    (crash, unloadable model), ``on_tflm_error="raise"`` raises the one-line EdgekitError before
+    anything is written; ``"record"`` writes the bundle with ``tflm_error`` set and arena unknown.
+    """
+    from edgekit.runtime.tflm import TFLMRunner, measure_arena_detail
+
+    if on_tflm_error not in ("raise", "record"):
+        raise EdgekitError(f"on_tflm_error must be 'raise' or 'record', got {on_tflm_error!r}.")
+    path = Path(int8_tflite_path)
+    data = _check_tflite(path)
+    model = _read_model(data)
+    ins, _ = _io_types(model)
+    if any(t not in ("INT8", "UINT8") for t in ins):
+        raise EdgekitError(
+            f"{path} takes {'/'.join(ins)} input; a microcontroller bundle needs a full-int8 model "
+            "(export with --precision int8 and calibration data)."
+        )
+    ops = _ops_of_model(model)
+    unsupported = [op.name for op in ops if not op.supported]
+    cc, h = c_array(data, name)  # checks the name before any slow step
+
+    arena = reported = agreement = max_abs = None
+    n = 0
+    error = None
+    if unsupported:
+        error = f"{path}: TFLM has no kernel for {', '.join(unsupported)}; the model cannot run on TFLM."
+    else:
+        try:
+            a = measure_arena_detail(path, timeout=timeout)
+            arena, reported = a.bytes, a.tflm_reported_bytes
+            if x_test_float is not None and len(x_test_float):
+                from edgekit.runtime.litert import LiteRTRunner
+
+                x = np.asarray(x_test_float, np.float32)
+                with TFLMRunner(path, arena=arena, timeout=timeout) as r:
+                    y_tflm = r.run(x)
+                y_ref = LiteRTRunner(path, threads=1).run(x)
+                y_tflm = y_tflm.reshape(len(x), -1)
+                y_ref = y_ref.reshape(len(x), -1)
+                n = len(x)
+                agreement = float(np.mean(y_tflm.argmax(axis=1) == y_ref.argmax(axis=1)))
+                max_abs = float(np.max(np.abs(y_tflm - y_ref)))
+        except EdgekitError as e:
+            error = str(e)
+    if error and on_tflm_error == "raise":
+        raise EdgekitError(error)
+
+    out = Path(out_dir)
+    files = {
+        "model_data.cc": cc,
+        "model_data.h": h,
+        "model_ops.h": resolver_header(ops, arena, name),
+    }
+    report = McuReport(
+        arena_bytes=arena,
+        flash_bytes=len(data),
+        ops=[op.name for op in ops],
+        unsupported_ops=unsupported,
+        tflm_agreement=agreement,
+        tflm_max_abs_diff=max_abs,
+        tflm_reported_arena_bytes=reported,
+        resolver_methods=[op.method for op in ops if op.method],
+        n_samples=n,
+        model=str(path),
+        array_name=name,
+        files=sorted([*files, "mcu.json"]),
+        tflm_error=error,
+    )
+    for fname, text in files.items():
+        _io.write_text(out / fname, text)
+    _io.write_json(out / "mcu.json", report.model_dump())
+    return report
