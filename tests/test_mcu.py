@@ -1,0 +1,154 @@
+"""Microcontroller bundle, TFLM in a child process, and the Ethos-U estimate, on real small models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tflite_micro")
+
+from _tiny_int8 import digits, digits_models, softmax_abort_model  # noqa: E402
+
+from edgekit.convert import mcu  # noqa: E402
+from edgekit.errors import EdgekitError  # noqa: E402
+from edgekit.runtime import tflm  # noqa: E402
+
+
+def test_arena_is_measured_minimal_and_runs():
+    int8, _ = digits_models()
+    a = tflm.measure_arena_detail(int8)
+    assert a.bytes > 0 and a.bytes % 16 == 0
+    assert a.tflm_reported_bytes and 0 < a.tflm_reported_bytes <= a.bytes
+    assert tflm.measure_arena(int8) == a.bytes
+    # One 16-byte step less does not allocate: the figure is the smallest that works.
+    with pytest.raises(EdgekitError, match="cannot load this model"):
+        tflm.TFLMRunner(int8, arena=a.bytes - 16)
+    _, _, xte, _ = digits()
+    with tflm.TFLMRunner(int8, arena=a.bytes) as r:
+        assert r.input_spec.dtype == "int8" and r.input_spec.scale
+        out = r.run(xte[:5])
+        assert out.shape == (5, 10)
+        assert np.allclose(out.sum(axis=1), 1.0, atol=0.05)  # dequantized softmax
+        r.prepare(xte[:1])
+        r.invoke_once()
+        assert r.last_invoke_ms > 0
+        assert len(r.time_invokes(3)) == 3
+
+
+def test_bundle_files_agreement_and_c_array(tmp_path):
+    int8, _ = digits_models()
+    _, _, xte, yte = digits()
+    rep = mcu.build_mcu_bundle(int8, tmp_path / "mcu", x_test_float=xte)
+    assert rep.tflm_error is None
+    assert rep.tflm_agreement is not None and rep.tflm_agreement >= 0.999
+    assert rep.n_samples == len(xte)
+    assert rep.ops == ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "RESHAPE", "SOFTMAX"]
+    assert rep.unsupported_ops == []
+    assert rep.resolver_methods == ["AddConv2D", "AddDepthwiseConv2D", "AddFullyConnected", "AddReshape", "AddSoftmax"]
+    data = int8.read_bytes()
+    assert rep.flash_bytes == len(data)
+    assert rep.arena_bytes == tflm.measure_arena(int8)
+
+    out = tmp_path / "mcu"
+    assert sorted(p.name for p in out.iterdir()) == ["mcu.json", "model_data.cc", "model_data.h", "model_ops.h"]
+    j = json.loads((out / "mcu.json").read_text())
+    assert {"arena_bytes", "flash_bytes", "ops", "unsupported_ops", "tflm_agreement"} <= set(j)
+    assert j["arena_bytes"] == rep.arena_bytes and j["tflm_agreement"] == rep.tflm_agreement
+
+    cc = (out / "model_data.cc").read_text()
+    assert "alignas(16) const unsigned char g_model[]" in cc
+    assert f"const unsigned int g_model_len = {len(data)};" in cc
+    assert mcu.parse_c_array(cc) == data
+    # An independent parser (LiteRT's own xxd reader) gets the same bytes back.
+    from ai_edge_litert.tools.flatbuffer_utils import xxd_output_to_bytes
+
+    assert bytes(xxd_output_to_bytes(out / "model_data.cc")) == data
+    ops_h = (out / "model_ops.h").read_text()
+    assert f"kModelArenaSize = {rep.arena_bytes};" in ops_h
+    assert "MicroMutableOpResolver<kModelOpCount>" in ops_h and "resolver.AddDepthwiseConv2D()" in ops_h
+
+    if shutil.which("g++"):  # the array compiles and keeps its alignment
+        main = tmp_path / "main.cc"
+        main.write_text('#include "model_data.h"\n#include <cstdint>\n'
+                        "int main() { return (reinterpret_cast<std::uintptr_t>(g_model) % 16 == 0 && "
+                        f"g_model_len == {len(data)} && g_model[4] == 'T') ? 0 : 1; }}\n")
+        exe = tmp_path / "a.out"
+        subprocess.run(["g++", "-std=c++17", "-I", str(out), str(main), str(out / "model_data.cc"), "-o", str(exe)],
+                       check=True, capture_output=True)
+        assert subprocess.run([str(exe)]).returncode == 0
+
+
+def test_c_array_rejects_bad_names():
+    with pytest.raises(EdgekitError, match="not a C identifier"):
+        mcu.c_array(b"\x00" * 4, "1model")
+
+
+def test_op_table_matches_installed_tflm():
+    kernels = mcu.installed_tflm_kernels()
+    assert kernels, "no Register_* symbols found in tflite_micro's extension"
+    assert set(mcu.TFLM_BUILTIN_RESOLVER) <= kernels
+    assert all(m.startswith("Add") for m in mcu.TFLM_BUILTIN_RESOLVER.values())
+
+
+def test_tflm_abort_is_one_error_line_and_parent_continues(tmp_path):
+    bad = softmax_abort_model()
+    with pytest.raises(EdgekitError) as ei:
+        tflm.measure_arena(bad)
+    msg = str(ei.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{bad}: TFLM aborted (signal SIGABRT) while creating the interpreter")
+    # The bundle can record the failure instead of raising, and still writes the C files.
+    rep = mcu.build_mcu_bundle(bad, tmp_path / "bad", on_tflm_error="record")
+    assert rep.arena_bytes is None and "SIGABRT" in rep.tflm_error
+    assert json.loads((tmp_path / "bad" / "mcu.json").read_text())["tflm_error"] == rep.tflm_error
+    # The parent process is fine and TFLM still works for a good model.
+    int8, _ = digits_models()
+    assert tflm.measure_arena(int8) > 0
+
+
+def test_abort_during_inference(monkeypatch):
+    int8, _ = digits_models()
+    arena = tflm.measure_arena(int8)
+    monkeypatch.setenv("EDGEKIT_TFLM_TEST_ABORT", "invoke")  # the child calls abort() before invoke
+    _, _, xte, _ = digits()
+    with pytest.raises(EdgekitError, match=r"TFLM aborted \(signal SIGABRT\) while running inference on 3 samples"):
+        tflm.run_tflm(int8, xte[:3], arena=arena)
+
+
+def test_float_model_is_refused(tmp_path):
+    _, fp32 = digits_models()
+    with pytest.raises(EdgekitError, match="full-int8"):
+        mcu.build_mcu_bundle(fp32, tmp_path / "f")
+    assert not (tmp_path / "f").exists()
+    from edgekit.bench.npu import estimate_npu
+
+    with pytest.raises(EdgekitError, match="not a full-int8 model"):
+        estimate_npu(fp32)
+
+
+@pytest.mark.skipif(not shutil.which("vela") and not __import__("importlib").util.find_spec("ethosu"),
+                    reason="ethos-u-vela not installed")
+def test_vela_estimates_u55_and_u65():
+    from edgekit.bench.npu import estimate_npus
+
+    int8, _ = digits_models()
+    u55, u65 = estimate_npus(int8)
+    for e in (u55, u65):
+        assert e.sram_bytes > 0 and e.npu_ops > 0 and e.cpu_ops == 0
+        assert e.cycles > 0 and e.inference_ms > 0
+        assert e.macs > 10_000  # conv 8x8x8x9 + depthwise 8x8x8x9 + dense 512x10
+    assert u55.accelerator == "ethos-u55-128" and u55.flash_bytes > 0
+    assert u65.accelerator == "ethos-u65-256" and (u65.flash_bytes + u65.dram_bytes) > 0
+    assert u55.macs == u65.macs
+
+
+def test_vela_unknown_accelerator():
+    from edgekit.bench.npu import estimate_npu
+
+    int8, _ = digits_models()
+    with pytest.raises(EdgekitError, match="unknown accelerator"):
+        estimate_npu(int8, "ethos-u99")
