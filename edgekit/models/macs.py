@@ -35,7 +35,9 @@ def layer_macs(layer) -> int:
     if callable(own):
         return int(own())
     if cls == "Bidirectional":
-        return layer_macs(layer.forward_layer) + layer_macs(layer.backward_layer)
+        # The wrapped layers are not called on the functional graph: use the wrapper's input.
+        shape = _in_shape(layer)
+        return _rnn_macs(layer.forward_layer, shape) + _rnn_macs(layer.backward_layer, shape)
     inner = getattr(layer, "layer", None)  # tfmot and Keras wrappers keep the real layer here
     if inner is not None:
         return layer_macs(inner)
@@ -86,8 +88,8 @@ def _mha_macs(layer) -> int:
     return int(proj + attn + out)
 
 
-def _rnn_macs(layer) -> int:
-    shape = _in_shape(layer)
+def _rnn_macs(layer, shape=None) -> int:
+    shape = shape or _in_shape(layer)
     t, f = shape[-2], shape[-1]
     units = layer.units
     gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[type(layer).__name__]
