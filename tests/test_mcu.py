@@ -152,3 +152,27 @@ def test_vela_unknown_accelerator():
     int8, _ = digits_models()
     with pytest.raises(EdgekitError, match="unknown accelerator"):
         estimate_npu(int8, "ethos-u99")
+
+
+def test_unsupported_op_is_reported(tmp_path):
+    """The digits net with its RESHAPE relabelled TILE (no TFLM kernel): the op check and the real
+    interpreter both say so, in one line."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    int8, _ = digits_models()
+    model = flatbuffer_utils.read_model(str(int8))
+    for oc in model.operatorCodes:
+        if oc.builtinCode == schema.BuiltinOperator.RESHAPE:
+            oc.builtinCode = oc.deprecatedBuiltinCode = schema.BuiltinOperator.TILE
+    tile = tmp_path / "tile.tflite"
+    flatbuffer_utils.write_model(model, str(tile))
+    ops = {op.name: op for op in mcu.tflm_ops(tile)}
+    assert not ops["TILE"].supported and ops["TILE"].method is None
+    with pytest.raises(EdgekitError, match="TFLM has no kernel for TILE"):
+        mcu.build_mcu_bundle(tile, tmp_path / "out")
+    rep = mcu.build_mcu_bundle(tile, tmp_path / "out", on_tflm_error="record")
+    assert rep.unsupported_ops == ["TILE"] and rep.arena_bytes is None
+    assert "NOT SUPPORTED BY TFLM (no kernel): TILE" in (tmp_path / "out" / "model_ops.h").read_text()
+    with pytest.raises(EdgekitError, match="Didn't find op for builtin opcode 'TILE'"):
+        tflm.measure_arena(tile)

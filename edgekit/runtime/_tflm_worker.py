@@ -117,11 +117,6 @@ class _StderrCapture:
         return False
 
 
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
 def main(argv: list[str]) -> int:
     chan = _Channel()
     from tflite_micro.python.tflite_micro import runtime
@@ -145,7 +140,7 @@ def main(argv: list[str]) -> int:
                     except (RuntimeError, ValueError) as e:
                         it, err = None, str(e)
                 if it is None:
-                    chan.write({"ok": False, "error": err, "log": _last_line(cap.text)})
+                    chan.write({"ok": False, "error": err, "log": cap.text[-4000:]})
                     continue
                 if cmd == "probe":
                     del it

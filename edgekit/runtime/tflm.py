@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -211,6 +212,19 @@ def _spec(d: dict, name: str) -> TensorSpec:
     )
 
 
+# TFLM log lines that mean the model itself cannot load (not that the arena is too small).
+_MODEL_PROBLEM = re.compile(r"Didn't find op|registration|not supported|unsupported|schema version", re.I)
+
+
+def _log_line(reply: dict) -> str:
+    """The most telling line of TFLM's log for a failed load (or the Python error)."""
+    lines = [ln.strip() for ln in (reply.get("log") or "").splitlines() if ln.strip()]
+    for ln in lines:
+        if _MODEL_PROBLEM.search(ln):
+            return ln[:200]
+    return (lines[-1] if lines else reply.get("error") or "unknown error")[:200]
+
+
 def _round_up(n: int, k: int = ALIGN) -> int:
     return -(-n // k) * k
 
@@ -238,7 +252,7 @@ def measure_arena_detail(tflite_path: str | Path, *, timeout: float = DEFAULT_TI
 
     def probe(n: int) -> bool | None:
         """True: allocates; False: too small; None: the child crashed at this size."""
-        nonlocal worker, probes
+        nonlocal worker, probes, last_log
         probes += 1
         try:
             reply, _ = worker.request({"cmd": "probe", "arena": n})
@@ -251,11 +265,14 @@ def measure_arena_detail(tflite_path: str | Path, *, timeout: float = DEFAULT_TI
         except TimeoutError:
             worker.kill()
             raise EdgekitError(f"{path}: TFLM did not answer within {timeout:.0f} s while allocating its arena.") from None
-        if not reply["ok"] and "allocate" not in (reply.get("error") or ""):
-            worker.close()
-            raise EdgekitError(f"{path}: TFLM cannot load this model: {reply.get('log') or reply.get('error')}")
+        if not reply["ok"]:
+            last_log = _log_line(reply)
+            if _MODEL_PROBLEM.search(reply.get("log") or "") or "allocate" not in (reply.get("error") or ""):
+                worker.close()
+                raise EdgekitError(f"{path}: TFLM cannot load this model: {last_log}")
         return bool(reply["ok"])
 
+    last_log = ""
     try:
         ok_size = None
         n = _FIRST_PROBE
@@ -263,7 +280,10 @@ def measure_arena_detail(tflite_path: str | Path, *, timeout: float = DEFAULT_TI
             if probe(n):
                 ok_size = n
             elif n >= _MAX_ARENA:
-                raise EdgekitError(f"{path}: TFLM could not allocate even a {_MAX_ARENA >> 20} MiB arena.")
+                raise EdgekitError(
+                    f"{path}: TFLM could not allocate even a {_MAX_ARENA >> 20} MiB arena"
+                    + (f"; last message: {last_log}" if last_log else ".")
+                )
             else:
                 n *= 2
         lo, hi = 0, ok_size  # lo never allocates, hi always does
@@ -314,7 +334,7 @@ class TFLMRunner(Runner):
             self._w.close()
             raise EdgekitError(
                 f"{self.path}: TFLM cannot load this model with a {self.arena}-byte arena: "
-                f"{reply.get('log') or reply.get('error')}"
+                f"{_log_line(reply)}"
             )
         self._in = _spec(reply["input"], "input")
         self._out = _spec(reply["output"], "output")
