@@ -1,0 +1,58 @@
+"""The one place that chooses the Keras flavour and sets TensorFlow's environment.
+
+edgekit builds every model with ``tf_keras`` (Keras 2): tensorflow-model-optimization
+(pruning, clustering, QAT) rejects Keras 3 models. ``TF_USE_LEGACY_KERAS=1`` must be set
+*before* TensorFlow is imported so that ``tf.keras`` is ``tf_keras`` too. Every other
+module gets TensorFlow and Keras from here::
+
+    from edgekit._tf import tf, keras
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide INFO and WARNING from the C++ side
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # keeps float results bit-stable across runs
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # CPU only: skips the CUDA probe and its error lines
+
+
+def _import_quietly():
+    """Import TensorFlow with file descriptor 2 silenced: its C++ side prints CUDA and
+    absl banners before any log level applies. Python errors still surface (raised after
+    the descriptor is restored)."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+        import tf_keras
+
+        # Probing devices here, while silenced, keeps the CUDA probe quiet later too.
+        tensorflow.config.set_visible_devices([], "GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tensorflow, tf_keras
+
+
+tf, keras = _import_quietly()
+
+tf.get_logger().setLevel("ERROR")
+try:  # absl writes conversion chatter to stderr at INFO
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+except ImportError:  # pragma: no cover
+    pass
+
+_threads = os.environ.get("EDGEKIT_TF_THREADS")
+if _threads:
+    tf.config.threading.set_intra_op_parallelism_threads(int(_threads))
+    tf.config.threading.set_inter_op_parallelism_threads(int(_threads))
+
+__all__ = ["tf", "keras"]

@@ -1,0 +1,159 @@
+"""The typed records that every step passes on.
+
+A step returns records (an :class:`Artifact`, a :class:`Parity`, a :class:`Latency`);
+later steps read the records instead of re-parsing files an earlier step wrote.
+These are plain pydantic models so that ``report.json`` is their ``model_dump``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Format = Literal["keras", "tflite", "onnx", "mcu"]
+
+
+class Normalization(BaseModel):
+    """How raw pixels/features become model inputs: ``x = (raw - mean) / std``.
+
+    ``raw_range`` is the range the raw data lives in (e.g. 0..255 for 8-bit images),
+    so a deployed model can be fed camera frames with the same preprocessing.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    mean: float = 0.0
+    std: float = 1.0
+    raw_range: tuple[float, float] = (0.0, 255.0)
+
+    def apply(self, raw):
+        return (raw - self.mean) / self.std
+
+
+class TensorSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str = "input"
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+    # For quantized integer inputs: real = (q - zero_point) * scale
+    scale: float | None = None
+    zero_point: int | None = None
+
+
+class Provenance(BaseModel):
+    source_model: str
+    data: str | None = None
+    steps: list[str] = Field(default_factory=list)
+    versions: dict[str, str] = Field(default_factory=dict)
+    created: str | None = None
+
+
+class Artifact(BaseModel):
+    """One file that can be deployed or benchmarked."""
+
+    path: str
+    format: Format
+    precision: str
+    bytes: int
+    sha256: str
+    input: TensorSpec
+    output: TensorSpec | None = None
+    normalization: Normalization | None = None
+    labels: list[str] | None = None
+    provenance: Provenance
+    extra: dict = Field(default_factory=dict)  # format-specific facts, e.g. {"opset": 17}
+
+    @classmethod
+    def from_file(cls, path: str | Path, **fields) -> "Artifact":
+        p = Path(path)
+        return cls(path=str(p), bytes=file_bytes(p), sha256=sha256_of(p), **fields)
+
+
+class Parity(BaseModel):
+    cosine: float
+    max_abs: float
+    top1_agreement: float | None
+    n: int
+
+
+class Latency(BaseModel):
+    """Single-sample latency in milliseconds; ``raw`` keeps every timed run."""
+
+    runtime: str
+    threads: int
+    init: float
+    first: float
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    std: float
+    runs: int
+    raw: list[float] = Field(default_factory=list, repr=False)
+
+
+def sha256_of(path: Path) -> str:
+    p = Path(path)
+    h = hashlib.sha256()
+    files = [p] if p.is_file() else sorted(q for q in p.rglob("*") if q.is_file())
+    for f in files:
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def file_bytes(path: Path) -> int:
+    p = Path(path)
+    if p.is_file():
+        return p.stat().st_size
+    return sum(q.stat().st_size for q in p.rglob("*") if q.is_file())
+
+
+class ModelCard(BaseModel):
+    """What travels with a trained model (saved beside it as ``<model>.json``)."""
+
+    name: str
+    task: str = "classification"
+    params: int | None = None
+    macs: int | None = None
+    input_shape: tuple[int | None, ...] | None = None
+    dataset: str | None = None
+    normalization: Normalization | None = None
+    labels: list[str] | None = None
+    knobs: dict = Field(default_factory=dict)
+    metrics: dict = Field(default_factory=dict)
+
+    @staticmethod
+    def path_for(model_path: str | Path) -> Path:
+        p = Path(model_path)
+        return p.with_name(p.name + ".json") if p.is_dir() else p.with_suffix(".json")
+
+    @classmethod
+    def read_beside(cls, model_path: str | Path) -> "ModelCard | None":
+        p = cls.path_for(model_path)
+        if not p.is_file():
+            return None
+        try:
+            return cls.model_validate_json(p.read_text())
+        except ValueError:
+            return None
+
+
+_VERSIONED = ("edgekit", "tensorflow", "tf_keras", "keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
+              "onnxruntime", "ai-edge-litert", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the stack, read from package metadata (imports nothing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in _VERSIONED:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out

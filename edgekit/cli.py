@@ -1,0 +1,233 @@
+"""The `edgekit` command: a thin Typer layer over the Python API.
+
+Heavy imports (TensorFlow, converters, runtimes) happen inside the commands, so
+`edgekit --help` answers at once and `edgekit bench model.tflite` never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgekit.errors import EdgekitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs.")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _parse_params(items: list[str] | None) -> dict:
+    """`--param alpha=0.35 --param pooling=avg` to {"alpha": 0.35, "pooling": "avg"}."""
+    params = {}
+    for item in items or []:
+        if "=" not in item:
+            raise EdgekitError(f"--param expects key=value, got {item!r} (e.g. --param alpha=0.35).")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
+        if isinstance(value, list):
+            value = tuple(value)
+        params[key.strip()] = value
+    return params
+
+
+def _fmt(v, spec="{:.3f}"):
+    return "—" if v is None else spec.format(v)
+
+
+def _size(n):
+    return f"{n / 1024:.1f} KB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MB"
+
+
+@app.command()
+def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mobilenet*'"),
+           macs: bool = typer.Option(True, help="build each model at its default input to count params and MACs")):
+    """List the registered models with their task, default input, parameters and multiply-adds."""
+    from edgekit.models import count_macs, count_params, create_model, get_spec, list_models
+
+    table = Table("model", "task", "input", "params", "MACs", "paper", title="edgekit models")
+    for name in list_models(pattern):
+        spec = get_spec(name)
+        p = m = None
+        if macs:
+            net = create_model(name, input_shape=spec.default_input_shape)
+            p, m = count_params(net), count_macs(net)
+        table.add_row(name, spec.task, "x".join(map(str, spec.default_input_shape)), _fmt(p, "{:,}"),
+                      "—" if m is None else f"{m / 1e6:,.1f} M", spec.paper.split(",")[0])
+    out.print(table)
+
+
+@app.command()
+def train(name: str = typer.Argument(..., help="registered model name (see `edgekit models`)"),
+          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class) or an .npz with x and y"),
+          param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable"),
+          epochs: Optional[int] = typer.Option(None, help="maximum epochs (early stopping may end sooner)"),
+          batch_size: Optional[int] = typer.Option(None, help="batch size"),
+          learning_rate: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
+          seed: int = typer.Option(0, help="seed for splits, initialization and shuffling"),
+          out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs")):
+    """Train a model from the registry; saves model.keras with its normalization and labels."""
+    from edgekit.train import TrainConfig
+    from edgekit.train import train as _train
+
+    overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate).items() if v is not None}
+    cfg = _config(TrainConfig, seed=seed, **overrides)
+    res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err)
+    out.print(f"test accuracy [bold]{res.metrics['accuracy']:.4f}[/]; model: {res.model_path}")
+
+
+def _config(cls, **kw):
+    from pydantic import ValidationError
+
+    try:
+        return cls(**kw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise EdgekitError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']} (got {first.get('input')!r}).")
+
+
+@app.command()
+def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras), .h5 or SavedModel folder"),
+           to: str = typer.Option("tflite", "--to", help="tflite | onnx"),
+           precision: str = typer.Option("fp32", help="fp32 | int8 (tflite also fp16, dynamic)"),
+           data: Optional[str] = typer.Option(None, "--data", help="calibration data for int8 (training split is used)"),
+           out_dir: Path = typer.Option(Path("export"), "--out", help="output folder"),
+           opset: Optional[int] = typer.Option(None, help="ONNX opset (default 17)"),
+           unsafe: bool = typer.Option(False, "--unsafe", help="allow Lambda layers' code in .keras files (trusted files only)")):
+    """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, provenance)."""
+    from edgekit.convert import export as _export
+    from edgekit.convert.formats import check_format
+
+    check_format(to, precision)
+    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe)
+    q = f", input scale {art.input.scale:.6g} zero point {art.input.zero_point}" if art.input.scale else ""
+    out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
+
+
+@app.command()
+def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
+           reference: Path = typer.Option(..., "--reference", help="the Keras model it came from"),
+           data: Optional[str] = typer.Option(None, "--data", help="use this dataset's test split (else random inputs)"),
+           seed: int = typer.Option(0, help="split / random-input seed")):
+    """Run an artifact in its real runtime and compare its outputs with the Keras model."""
+    from edgekit.verify import verify as _verify
+
+    r = _verify(artifact, reference, data=data, seed=seed)
+    p = r.parity
+    out.print(f"{artifact.name} vs {reference.name} on {r.n} {r.source}: cosine {p.cosine:.6f}, "
+              f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
+              + (f", accuracy {r.accuracy:.4f} (reference {r.reference_accuracy:.4f})" if r.accuracy is not None else ""))
+
+
+@app.command()
+def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras model files"),
+          runtime: Optional[str] = typer.Option(None, help="litert | onnxruntime | keras (default: from the suffix)"),
+          threads: int = typer.Option(1, help="threads the runtime may use"),
+          runs: int = typer.Option(100, help="timed single-sample runs"),
+          warmup: int = typer.Option(10, help="untimed runs first"),
+          xnnpack: bool = typer.Option(True, "--xnnpack/--no-xnnpack", help="LiteRT: apply the XNNPACK delegate"),
+          json_out: Optional[Path] = typer.Option(None, "--json", help="write machine info and raw timings here")):
+    """Time single-sample inference: init, first run, mean, p50, p90, p99, std (ms)."""
+    from rich.progress import Progress
+
+    from edgekit._io import write_json
+    from edgekit.bench.harness import bench as _bench
+    from edgekit.bench.harness import machine_info
+
+    results = []
+    with Progress(console=err, transient=True) as prog:
+        for f in files:
+            task = prog.add_task(f"{f.name}", total=runs)
+            opts = {"xnnpack": False} if (not xnnpack and (runtime or "litert") == "litert" and f.suffix == ".tflite") else {}
+            results.append(_bench(f, runtime, threads, runs, warmup,
+                                  progress=lambda i, n, t=task: prog.update(t, completed=i), **opts))
+    table = Table("file", "runtime", "precision", "threads", "init", "first", "mean", "p50", "p90", "p99", "std",
+                  title="latency (ms)")
+    for r in results:
+        lat = r["latency_ms"]
+        table.add_row(Path(r["artifact"]).name, r["runtime"] + ("" if r["options"].get("xnnpack", True) else " (no xnnpack)"),
+                      r["precision"], str(r["threads"]), *(_fmt(lat[k]) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")))
+    out.print(table)
+    if json_out:
+        write_json(json_out, {"machine": machine_info(), "results": results})
+        out.print(f"wrote {json_out}")
+
+
+@app.command()
+def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default export/<model>-<time>)"),
+         epochs: int = typer.Option(60, help="maximum training epochs")):
+    """MobileNetV2 (alpha 0.35, 32x32) on the built-in digits: train, export, verify, bench, report."""
+    from edgekit.pipeline import run
+
+    report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out_dir, epochs=epochs, console=err)
+    _print_report(report)
+
+
+def _print_report(report: dict):
+    m = report["model"]
+    table = Table("file", "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",
+                  title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {m['macs'] / 1e6:.1f} M MACs")
+    for a in report["artifacts"]:
+        par, lat = a.get("parity"), a.get("latency_ms")
+        table.add_row(Path(a["path"]).name, a["format"], a["precision"], _size(a["bytes"]) if a["bytes"] else "—",
+                      _fmt(a["accuracy"], "{:.4f}"), _fmt(par and par["cosine"], "{:.6f}") if par else "reference",
+                      _fmt(par and par["top1_agreement"], "{:.4f}") if par else "", _fmt(lat and lat["p50"]),
+                      _fmt(lat and lat["p99"]))
+    out.print(table)
+    for a in report["artifacts"]:
+        if a.get("error"):
+            out.print(f"[red]{Path(a['path']).name}[/]: {a['error']}")
+    out.print(f"bundle: [bold]{report['run_dir']}[/] (report.md, report.json)")
+
+
+def main():
+    try:
+        app(standalone_mode=True)
+    except EdgekitError as e:  # pragma: no cover - typer handles SystemExit itself
+        err.print(f"error: {e}")
+        sys.exit(1)
+
+
+def _wrap_commands():
+    """Every command maps EdgekitError to one line and exit 1; other errors keep a traceback in a log."""
+    import functools
+
+    for info in app.registered_commands:
+        fn = info.callback
+
+        @functools.wraps(fn)
+        def wrapper(*a, __fn=fn, **kw):
+            try:
+                return __fn(*a, **kw)
+            except EdgekitError as e:
+                err.print(f"[red]error:[/] {e}", highlight=False)
+                raise typer.Exit(1)
+            except KeyboardInterrupt:
+                err.print("interrupted")
+                raise typer.Exit(130)
+            except Exception as e:  # a bug: keep the traceback for the report, show one line
+                import tempfile
+                import traceback
+
+                log = Path(tempfile.gettempdir()) / "edgekit-error.log"
+                log.write_text(traceback.format_exc())
+                err.print(f"[red]internal error:[/] {type(e).__name__}: {str(e)[:200]} (traceback in {log})",
+                          highlight=False)
+                raise typer.Exit(70)
+
+        info.callback = wrapper
+
+
+_wrap_commands()
+
+if __name__ == "__main__":
+    main()

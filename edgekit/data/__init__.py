@@ -1,0 +1,3 @@
+from edgekit.data.datasets import BUILTIN, Dataset, load_dataset
+
+__all__ = ["BUILTIN", "Dataset", "load_dataset"]

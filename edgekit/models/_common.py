@@ -1,0 +1,44 @@
+"""Argument checks and small helpers shared by the builders."""
+
+from __future__ import annotations
+
+from edgekit.errors import EdgekitError
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round channels to a multiple of ``divisor`` without dropping more than 10%
+    (from the MobileNet reference implementations)."""
+    min_value = min_value or divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def check_image_shape(name: str, input_shape, min_size: int = 1, channels: tuple[int, ...] | None = None):
+    shape = tuple(input_shape)
+    if len(shape) != 3 or any((not isinstance(d, int)) or d <= 0 for d in shape):
+        raise EdgekitError(
+            f"{name}: input_shape must be (height, width, channels) of positive ints, got {input_shape!r}."
+        )
+    if shape[0] < min_size or shape[1] < min_size:
+        raise EdgekitError(f"{name}: input height and width must be at least {min_size}, got {shape[:2]}.")
+    if channels and shape[2] not in channels:
+        raise EdgekitError(f"{name}: input channels must be one of {channels}, got {shape[2]}.")
+    return shape
+
+
+def check_positive(name: str, arg: str, value, *, integer: bool = False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    if integer:
+        ok = ok and float(value).is_integer()
+    if not ok:
+        kind = "a positive integer" if integer else "a positive number"
+        raise EdgekitError(f"{name}: {arg} must be {kind}, got {value!r}.")
+    return value
+
+
+def check_choice(name: str, arg: str, value, choices):
+    if value not in choices:
+        raise EdgekitError(f"{name}: {arg} must be one of {', '.join(map(str, choices))}; got {value!r}.")
+    return value

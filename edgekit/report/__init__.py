@@ -1,0 +1,86 @@
+"""report.json and report.md for a run bundle, from records (no TensorFlow import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment
+
+from edgekit._io import write_json, write_text
+from edgekit.artifact import Artifact, Latency, Parity
+
+
+def artifact_row(art: Artifact, accuracy: float | None, parity: Parity | None, latency: Latency | None,
+                 error: str | None = None) -> dict:
+    row = {"path": art.path, "format": art.format, "precision": art.precision, "bytes": art.bytes,
+           "sha256": art.sha256, "accuracy": accuracy,
+           "parity": parity.model_dump(exclude={"n"}) if parity else None,
+           "latency_ms": latency.model_dump(exclude={"raw", "runs"}) if latency else None,
+           "input": art.input.model_dump(), "normalization": art.normalization.model_dump() if art.normalization else None,
+           "provenance": art.provenance.model_dump(), "extra": art.extra}
+    if latency:
+        row["latency_ms"]["runs"] = latency.runs
+        row["raw_latency_ms"] = latency.raw
+    if error:
+        row["error"] = error
+    return row
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _num(v, fmt="{:.4f}"):
+    return "—" if v is None else fmt.format(v)
+
+
+_MD = """# edgekit report: {{ r.model.name }}
+
+{{ r.model.params | thousands }} parameters, {{ (r.model.macs / 1e6) | round(1) }} M multiply-adds per sample.
+Data: `{{ r.dataset.name }}` ({{ r.dataset.n_train }} train / {{ r.dataset.n_test }} test samples).
+Latency: single sample, {{ r.bench.threads }} thread(s), {{ r.bench.runs }} timed runs after {{ r.bench.warmup }} warm-up, on {{ r.machine.cpu }}.
+
+| file | format | precision | size | accuracy | cosine | max abs | top-1 agree | p50 ms | p99 ms |
+| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{% for a in r.artifacts -%}
+| `{{ a.path | basename }}` | {{ a.format }} | {{ a.precision }} | {{ a.bytes | size }} | {{ a.accuracy | num }} | {{ a.parity.cosine | num("{:.6f}") if a.parity else "reference" }} | {{ a.parity.max_abs | num("{:.2g}") if a.parity else "" }} | {{ a.parity.top1_agreement | num("{:.4f}") if a.parity else "" }} | {{ a.latency_ms.p50 | num("{:.3f}") if a.latency_ms else "—" }} | {{ a.latency_ms.p99 | num("{:.3f}") if a.latency_ms else "—" }} |
+{% endfor %}
+{%- for a in r.artifacts if a.error %}
+- `{{ a.path | basename }}`: {{ a.error }}
+{%- endfor %}
+
+Parity compares each artifact's outputs with the Keras model's on the {{ r.verify_source }}.
+Accuracy is top-1 on the same samples. int8 inputs are quantized with the model's own scale and zero point
+(input normalization: `(x - {{ r.normalization.mean }}) / {{ r.normalization.std }}` on raw values in {{ r.normalization.raw_range }}).
+"""
+
+
+def render_markdown(report: dict) -> str:
+    env = Environment(trim_blocks=False, lstrip_blocks=False)
+    env.filters["size"] = _size
+    env.filters["num"] = _num
+    env.filters["basename"] = lambda p: Path(p).name
+    env.filters["thousands"] = lambda n: f"{n:,}" if n is not None else "?"
+    norm = report.get("normalization") or {"mean": 0, "std": 1, "raw_range": "?"}
+    return env.from_string(_MD).render(r=_Obj({**report, "normalization": norm}))
+
+
+class _Obj(dict):
+    """Attribute access for Jinja over nested dicts (keeps the template readable)."""
+
+    def __getattr__(self, k):
+        v = self.get(k)
+        if isinstance(v, dict):
+            return _Obj(v)
+        if isinstance(v, list):
+            return [_Obj(x) if isinstance(x, dict) else x for x in v]
+        return v
+
+
+def write_report(run_dir: str | Path, report: dict) -> tuple[Path, Path]:
+    run_dir = Path(run_dir)
+    return write_json(run_dir / "report.json", report), write_text(run_dir / "report.md", render_markdown(report))

@@ -1,0 +1,97 @@
+"""LiteRT (ai_edge_litert), the successor of tf.lite.Interpreter. No TensorFlow import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.artifact import TensorSpec
+from edgekit.errors import EdgekitError
+from edgekit.runtime.base import Runner, dequantize, quantize
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+def check_tflite_bytes(path: Path) -> bytes:
+    data = Path(path).read_bytes()
+    # A TFLite flatbuffer carries its file identifier at bytes 4..8.
+    if len(data) < 16 or data[4:8] != TFLITE_IDENTIFIER:
+        raise EdgekitError(f"{path} is not a TFLite model (no 'TFL3' identifier); re-export it.")
+    return data
+
+
+class LiteRTRunner(Runner):
+    name = "litert"
+
+    def __init__(self, path, threads: int = 1, xnnpack: bool = True):
+        super().__init__(path, threads)
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        data = check_tflite_bytes(self.path)
+        self.xnnpack = xnnpack
+        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            self.interp = Interpreter(model_content=data, num_threads=threads, experimental_op_resolver_type=resolver)
+            self.interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise EdgekitError(f"{self.path}: LiteRT cannot load this model: {first}") from e
+        self._in = self.interp.get_input_details()[0]
+        self._out = self.interp.get_output_details()[0]
+
+    @staticmethod
+    def _spec(d) -> TensorSpec:
+        scale, zp = d["quantization"]
+        dtype = np.dtype(d["dtype"]).name
+        quantized = dtype in ("int8", "uint8", "int16") and scale
+        return TensorSpec(
+            name=d["name"],
+            shape=tuple(int(s) if s > 0 else None for s in d["shape_signature"]),
+            dtype=dtype,
+            scale=float(scale) if quantized else None,
+            zero_point=int(zp) if quantized else None,
+        )
+
+    @property
+    def input_spec(self) -> TensorSpec:
+        return self._spec(self._in)
+
+    @property
+    def output_spec(self) -> TensorSpec:
+        return self._spec(self._out)
+
+    def _set(self, x: np.ndarray):
+        self.interp.set_tensor(self._in["index"], quantize(x, self.input_spec))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        outs = []
+        # One sample at a time: integer models are converted with a fixed batch of 1.
+        for i in range(len(x)):
+            self._set(x[i : i + 1])
+            self.interp.invoke()
+            outs.append(dequantize(self.interp.get_tensor(self._out["index"]), self.output_spec))
+        return np.concatenate(outs, axis=0)
+
+    def prepare(self, x: np.ndarray) -> None:
+        self._set(np.asarray(x, np.float32)[:1])
+
+    def invoke_once(self) -> None:
+        self.interp.invoke()
+
+    @property
+    def precision(self) -> str:
+        dtypes = {np.dtype(t["dtype"]).name for t in self.interp.get_tensor_details()}
+        if self.input_spec.dtype in ("int8", "uint8"):
+            return "int8"
+        if "int16" in dtypes and "int8" in dtypes:
+            return "int16x8"
+        if "int8" in dtypes:
+            return "dynamic"
+        if "float16" in dtypes:
+            return "fp16"
+        return "fp32"
+
+    def op_names(self) -> list[str]:
+        return sorted({op["op_name"] for op in self.interp._get_ops_details()})

@@ -1,0 +1,72 @@
+"""onnxruntime, CPU execution provider. No TensorFlow import."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.artifact import TensorSpec
+from edgekit.errors import EdgekitError
+from edgekit.runtime.base import Runner
+
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
+              "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(float16)": "float16"}
+
+
+class OnnxRunner(Runner):
+    name = "onnxruntime"
+
+    def __init__(self, path, threads: int = 1):
+        super().__init__(path, threads)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        # Keep onnxruntime's own thread pool from spinning after a run: it would
+        # steal the core that the next timed run needs.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.sess = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/InvalidProtobuf types
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise EdgekitError(f"{self.path}: onnxruntime cannot load this model: {first[:300]}") from e
+        self._in = self.sess.get_inputs()[0]
+        self._out = self.sess.get_outputs()[0]
+        self._feed = None
+
+    @staticmethod
+    def _spec(node) -> TensorSpec:
+        shape = tuple(d if isinstance(d, int) and d > 0 else None for d in node.shape)
+        return TensorSpec(name=node.name, shape=shape, dtype=_ORT_TYPES.get(node.type, node.type))
+
+    @property
+    def input_spec(self) -> TensorSpec:
+        return self._spec(self._in)
+
+    @property
+    def output_spec(self) -> TensorSpec:
+        return self._spec(self._out)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        if self.input_spec.shape and self.input_spec.shape[0] is not None:
+            return np.concatenate([self.sess.run([self._out.name], {self._in.name: x[i : i + 1]})[0] for i in range(len(x))])
+        return self.sess.run([self._out.name], {self._in.name: x})[0].astype(np.float32)
+
+    def prepare(self, x: np.ndarray) -> None:
+        self._feed = {self._in.name: np.asarray(x, np.float32)[:1]}
+
+    def invoke_once(self) -> None:
+        self.sess.run([self._out.name], self._feed)
+
+    @property
+    def precision(self) -> str:
+        import onnx
+
+        m = onnx.load(str(self.path), load_external_data=False)
+        ops = {n.op_type for n in m.graph.node}
+        if ops & {"QuantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger"}:
+            return "int8"
+        return "fp32"
