@@ -172,6 +172,42 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle fold
     _print_report(report)
 
 
+@app.command()
+def tune(name: str = typer.Argument(..., help="registered model to search (mobilenet*, resnet*, mlp, cnn, vit_tiny, ...)"),
+         data: str = typer.Option("digits", "--data", help="'digits', an image folder or an .npz with x and y"),
+         trials: int = typer.Option(10, "--trials", help="trials in total (rerunning the command resumes up to this)"),
+         max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="LiteRT p50 budget, 1 thread"),
+         max_flash_kb: Optional[float] = typer.Option(None, "--max-flash-kb", help="model file size budget"),
+         max_ram_kb: Optional[float] = typer.Option(None, "--max-ram-kb", help="TFLM tensor arena budget"),
+         oracle: str = typer.Option("random", "--oracle", help="random | bayesian | hyperband"),
+         workers: int = typer.Option(1, "--workers", help="parallel worker processes, each pinned to its own core"),
+         precision: str = typer.Option("int8", "--precision", help="int8 | fp32 | fp16 | dynamic (TFLite)"),
+         epochs: int = typer.Option(20, "--epochs", help="epochs per trial (Hyperband: the most a trial gets)"),
+         param: Optional[List[str]] = typer.Option(None, "--param", help="pin a hyperparameter, key=value, repeatable"),
+         seed: int = typer.Option(0, help="seed for splits, initialization and the oracle"),
+         out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle")):
+    """Hardware-aware search: train, export and measure every trial; keep the best model within budget."""
+    from edgekit.tune import Budgets, TuneConfig
+    from edgekit.tune import tune as _tune
+
+    cfg = _config(TuneConfig, trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
+                  seed=seed, fixed=_parse_params(param))
+    budgets = _config(Budgets, max_latency_ms=max_latency_ms, max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb)
+    res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
+    pareto = {t["id"] for t in res.pareto}
+    table = Table("trial", "status", "knobs", "res", "val acc", "p50 ms", "size", "arena", "feasible", "Pareto",
+                  title=f"{name}: {len(res.trials)} trials")
+    for t in res.trials:
+        table.add_row(str(t["id"]), t["status"], json.dumps(t.get("knobs") or {}), str(t.get("resolution") or ""),
+                      _fmt(t["val_accuracy"], "{:.4f}"), _fmt(t["latency_ms"], "{:.4f}"),
+                      _size(t["bytes"]) if t["bytes"] else "—", _size(t["arena_bytes"]) if t["arena_bytes"] else "—",
+                      "yes" if t["feasible"] else "no", "*" if t["id"] in pareto else "")
+    out.print(table)
+    b = res.best
+    out.print(f"best: trial {b['id']}, val accuracy [bold]{b['val_accuracy']:.4f}[/], {b['latency_ms']:.4f} ms, "
+              f"{_size(b['bytes'])}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
+
+
 def _print_report(report: dict):
     m = report["model"]
     table = Table("file", "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",
