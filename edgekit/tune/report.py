@@ -32,8 +32,15 @@ def _metric(trial: dict, name: str):
 def _error_line(message: str | None) -> str | None:
     if not message:
         return None
+    import re
+
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else None
+    if not lines:
+        return None
+    m = re.match(r"^(?:[\w]+\.)*(\w+): (.*)$", lines[-1])  # "pkg.mod.SomeError: text" -> "SomeError: text"
+    if not m:
+        return lines[-1]
+    return m.group(2) if m.group(1) == "FailedTrialError" else f"{m.group(1)}: {m.group(2)}"
 
 
 def collect_trials(project_dir: Path) -> list[dict]:

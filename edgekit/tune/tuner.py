@@ -52,7 +52,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -450,7 +449,19 @@ def tune(model: str, data="digits", out: str | Path = "runs/tune", config: TuneC
                   f"{config.workers} worker(s), budgets {budgets.model_dump(exclude_none=True) or 'none'}; state in {out}/search")
     t0 = time.time()
     crash = None
-    if config.workers == 1:
+    role = os.environ.get("KERASTUNER_TUNER_ID") if os.environ.get("KERASTUNER_ORACLE_IP") else None
+    if role is not None:  # one process of a search spread over machines (docs/tuning.md)
+        if not isinstance(data, str):
+            raise EdgekitError("a distributed search needs data given by name or path, not a Dataset object.")
+        console.print(f"  this process is {role!r} of a distributed search (oracle at "
+                      f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ.get('KERASTUNER_ORACLE_PORT')})")
+        tuner = make_tuner(model, data, out, config, budgets, log=lambda s: console.print("  " + s, highlight=False))
+        with _quiet_stdout():
+            tuner.search(verbose=0)
+        if role != "chief":
+            trials = collect_trials(out / "search" / PROJECT)
+            return TuneResult(out=out, trials=trials, pareto=[], best=None, bundle=None)
+    elif config.workers == 1:
         tuner = make_tuner(model, data, out, config, budgets, log=lambda s: console.print("  " + s, highlight=False))
         try:
             with _quiet_stdout():
@@ -458,6 +469,8 @@ def tune(model: str, data="digits", out: str | Path = "runs/tune", config: TuneC
         except RuntimeError as e:  # keras-tuner: too many consecutive failed trials
             crash = str(e).splitlines()[0]
     else:
+        if not isinstance(data, str):
+            raise EdgekitError("--workers needs data given by name or path, not a Dataset object.")
         crash = run_distributed(out, console)
     seconds = time.time() - t0
     trials = collect_trials(out / "search" / PROJECT)
@@ -557,6 +570,3 @@ def worker_main(out: str | Path):
     tuner = make_tuner(run["model"], run["data"], out, config, budgets, log=lambda s: print(s, flush=True))
     tuner.search(verbose=0)
 
-
-def _remove(path: Path):
-    shutil.rmtree(path, ignore_errors=True)

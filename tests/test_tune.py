@@ -1,0 +1,175 @@
+"""edgekit.tune: real searches on digits with a small MLP (1-2 epochs, 1-3 trials each).
+
+Every trial really trains, exports int8 TFLite, is timed in LiteRT and has its TFLM arena
+measured; the resume test kills the CLI with SIGKILL during its second trial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgekit.errors import EdgekitError
+from edgekit.tune import Budgets, TuneConfig, define_space, pareto_front, trial_config, tune
+from edgekit.tune.report import TRIAL_KEYS
+from edgekit.tune.space import TUNABLE_FAMILIES
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"optimizer": "adam", "num_layers": 1}  # quick, and trains on two epochs
+
+
+def _cfg(**kw):
+    base = dict(trials=2, epochs=2, patience=2, bench_runs=20, bench_warmup=3, fixed=SMALL)
+    base.update(kw)
+    return TuneConfig(**base)
+
+
+def _cli(*args, **popen):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "edgekit.cli", "tune", *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+
+
+def test_search_writes_trials_pareto_and_bundle(tmp_path):
+    res = tune("mlp", "digits", out=tmp_path, config=_cfg(), budgets=Budgets(max_latency_ms=50, max_flash_kb=500))
+    trials = json.loads((tmp_path / "trials.json").read_text())
+    assert len(trials) == 2
+    for t in trials:
+        assert set(TRIAL_KEYS) <= set(t)
+        assert t["status"] == "COMPLETED"
+        assert t["latency_ms"] > 0 and t["bytes"] > 0 and t["arena_bytes"] > 0
+        assert 0.0 <= t["val_accuracy"] <= 1.0 and t["feasible"] is True
+        assert t["hyperparameters"]["optimizer"] == "adam"
+    pareto = json.loads((tmp_path / "pareto.json").read_text())
+    assert pareto and {p["id"] for p in pareto} <= {t["id"] for t in trials}
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
+    best = res.best
+    assert best["val_accuracy"] == max(t["val_accuracy"] for t in trials)
+    for f in ("model.keras", "model_int8.tflite", "report.json", "report.md"):
+        assert (res.bundle / f).is_file(), f
+    report = json.loads((res.bundle / "report.json").read_text())
+    assert report["training"]["tuning_trial"] == best["id"]
+    assert report["artifacts"][1]["latency_ms"]["p50"] > 0
+
+
+def test_budget_marks_trials_infeasible(tmp_path):
+    with pytest.raises(EdgekitError, match="none of the 1 completed trials meets the budgets"):
+        tune("mlp", "digits", out=tmp_path, config=_cfg(trials=1, epochs=1),
+             budgets=Budgets(max_latency_ms=1e-6, max_flash_kb=1))
+    (t,) = json.loads((tmp_path / "trials.json").read_text())
+    assert t["status"] == "COMPLETED" and t["feasible"] is False
+    assert any("latency" in r for r in t["infeasible_because"]) and any("flash" in r for r in t["infeasible_because"])
+    assert json.loads((tmp_path / "pareto.json").read_text())  # measured, so still on the front
+    assert not (tmp_path / "best").exists()
+
+
+def test_resume_after_sigkill_does_not_redo_finished_trials(tmp_path):
+    args = ["mlp", "--data", "digits", "--trials", "3", "--epochs", "2", "--param", "optimizer=adam",
+            "--param", "num_layers=1", "--out", str(tmp_path)]
+    proj = tmp_path / "search" / "tune"
+    proc = _cli(*args)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:  # first trial COMPLETED and the second one started
+            t0 = proj / "trial_0" / "trial.json"
+            if t0.is_file() and json.loads(t0.read_text()).get("status") == "COMPLETED" and (proj / "trial_1").is_dir():
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        else:
+            pytest.fail("the first trial did not finish in time")
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    first = (proj / "trial_0" / "edgekit.json").read_text()
+    first_mtime = (proj / "trial_0" / "model.keras").stat().st_mtime_ns
+
+    proc = _cli(*args)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert "trial 0:" not in stderr  # the finished trial was not trained again
+    assert (proj / "trial_0" / "edgekit.json").read_text() == first
+    assert (proj / "trial_0" / "model.keras").stat().st_mtime_ns == first_mtime
+    trials = json.loads((tmp_path / "trials.json").read_text())
+    assert [t["id"] for t in trials] == ["0", "1", "2"]
+    assert all(t["status"] == "COMPLETED" for t in trials)
+
+
+def test_all_trials_failing_is_an_error_with_the_first_trials_message(tmp_path):
+    # every trial raises: dropout 1.5 is rejected by the builder
+    proc = _cli("mlp", "--data", "digits", "--trials", "2", "--epochs", "1", "--param", "dropout=1.5",
+                "--out", str(tmp_path))
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1, stderr
+    assert "all 2 trials failed" in stderr and "dropout must be in [0, 1)" in stderr
+    trials = json.loads((tmp_path / "trials.json").read_text())
+    assert [t["status"] for t in trials] == ["FAILED", "FAILED"]
+    assert not (tmp_path / "best").exists()
+
+
+def test_unexpected_trial_exception_is_reported_not_swallowed(tmp_path, monkeypatch):
+    import edgekit.tune.tuner as tuner_mod
+
+    def boom(self, *a, **k):
+        raise RuntimeError("boom: out of memory in trial")
+
+    monkeypatch.setattr(tuner_mod._TrialWork, "run", boom)
+    with pytest.raises(EdgekitError, match="all 2 trials failed.*boom: out of memory"):
+        tune("mlp", "digits", out=tmp_path, config=_cfg())
+
+
+def test_two_workers_share_one_search(tmp_path):
+    res = tune("mlp", "digits", out=tmp_path, config=_cfg(trials=2, epochs=1, workers=2))
+    assert [t["status"] for t in res.trials] == ["COMPLETED", "COMPLETED"]
+    assert {t["worker"] for t in res.trials} <= {"tuner0", "tuner1"}
+    assert all(t["latency_ms"] > 0 for t in res.trials)
+    assert (tmp_path / "logs" / "tuner0.log").is_file() and res.bundle.is_dir()
+
+
+def test_rerun_with_a_different_search_is_refused(tmp_path):
+    (tmp_path / "search.json").write_text(json.dumps({"model": "mlp", "data": "other"}))
+    with pytest.raises(EdgekitError, match="already holds a different search"):
+        tune("mlp", "digits", out=tmp_path, config=_cfg())
+
+
+def test_pareto_front():
+    rows = [{"id": "a", "val_accuracy": 0.9, "latency_ms": 1.0, "bytes": 100},
+            {"id": "b", "val_accuracy": 0.95, "latency_ms": 2.0, "bytes": 100},
+            {"id": "c", "val_accuracy": 0.89, "latency_ms": 1.5, "bytes": 200},  # dominated by a
+            {"id": "d", "val_accuracy": 0.80, "latency_ms": 1.0, "bytes": 50}]
+    assert [r["id"] for r in pareto_front(rows)] == ["b", "a", "d"]
+
+
+@pytest.mark.parametrize("family", TUNABLE_FAMILIES)
+def test_every_tunable_family_has_a_space_whose_values_are_real_knobs(family):
+    import keras_tuner as kt
+
+    from edgekit.models import get_spec, list_models
+
+    names = [n for n in list_models() if get_spec(n).family == family and get_spec(n).task == "classification"]
+    assert names
+    for name in names:
+        hp = define_space(name)
+        oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("score", "max"), max_trials=5,
+                                               hyperparameters=hp, seed=1)
+        for _ in range(5):
+            values = oracle._random_values()
+            cfg = trial_config(name, values)
+            assert set(cfg.knobs) <= set(get_spec(cfg.model).knobs), (name, cfg.knobs)
+            assert cfg.learning_rate > 0 and cfg.batch_size in (32, 64)
+
+
+def test_unknown_fixed_name_is_refused_before_any_work(tmp_path):
+    with pytest.raises(EdgekitError, match="not in the mlp space"):
+        tune("mlp", "digits", out=tmp_path, config=_cfg(fixed={"alpha": 0.35}))
+    assert not (tmp_path / "search").exists()
