@@ -24,19 +24,14 @@ def _import_quietly():
     """Import TensorFlow with file descriptor 2 silenced: its C++ side prints CUDA and
     absl banners before any log level applies. Python errors still surface (raised after
     the descriptor is restored)."""
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    from edgekit._native import quiet_stderr
+
+    with quiet_stderr():
         import tensorflow
         import tf_keras
 
         # Probing devices here, while silenced, keeps the CUDA probe quiet later too.
         tensorflow.config.set_visible_devices([], "GPU")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     return tensorflow, tf_keras
 
 

@@ -19,7 +19,8 @@ from edgekit.errors import EdgekitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs.")
-out = Console(soft_wrap=True)
+# Tables stay readable when output goes to a file or CI log (Rich would assume 80 columns).
+out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from edgekit._native import quiet_stderr
 from edgekit._tf import tf
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
@@ -18,11 +19,14 @@ def to_onnx(loaded: LoadedModel, opset: int = DEFAULT_OPSET, meta: dict | None =
 
     spec = (tf.TensorSpec((None,) + tuple(loaded.input_shape[1:]), tf.as_dtype(loaded.input_dtype), name="input"),)
     try:
-        if loaded.model is not None:
-            proto, _ = tf2onnx.convert.from_keras(loaded.model, input_signature=spec, opset=opset)
-        else:
-            fn = loaded.concrete_function(batch=None)
-            proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=spec, opset=opset)
+        with quiet_stderr():  # tf2onnx logs every rewrite pass
+            if loaded.flavour == "tf_keras":
+                proto, _ = tf2onnx.convert.from_keras(loaded.model, input_signature=spec, opset=opset)
+            else:
+                # Keras 3 models and bare SavedModels go through a traced function: tf2onnx's
+                # from_keras looks up Keras 3 output tensors by names that no longer exist.
+                fn = loaded.concrete_function(batch=None)
+                proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=spec, opset=opset)
     except Exception as e:  # noqa: BLE001 - tf2onnx raises many types for unsupported ops
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise EdgekitError(f"ONNX conversion failed: {first}") from e

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from edgekit._native import quiet_stderr
 from edgekit._tf import tf
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
@@ -43,7 +44,8 @@ def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.n
     elif precision != "fp32":
         raise EdgekitError(f"TFLite precision {precision!r} is not supported.")
     try:
-        return conv.convert()
+        with quiet_stderr():
+            return conv.convert()
     except Exception as e:  # noqa: BLE001 - the converter raises ConverterError with a long MLIR dump
         raise EdgekitError(f"TFLite {precision} conversion failed: {_converter_reason(e)}") from e
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit._native import quiet_stderr
 from edgekit.artifact import TensorSpec
 from edgekit.errors import EdgekitError
 from edgekit.runtime.base import Runner, dequantize, quantize
@@ -32,8 +33,10 @@ class LiteRTRunner(Runner):
         self.xnnpack = xnnpack
         resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self.interp = Interpreter(model_content=data, num_threads=threads, experimental_op_resolver_type=resolver)
-            self.interp.allocate_tensors()
+            with quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self.interp = Interpreter(model_content=data, num_threads=threads,
+                                          experimental_op_resolver_type=resolver)
+                self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise EdgekitError(f"{self.path}: LiteRT cannot load this model: {first}") from e
