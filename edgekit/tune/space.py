@@ -20,7 +20,7 @@ resnet         ``blocks`` (1 or 3 basic blocks per stage: resnet8 / resnet20; 2-
                (CIFAR ResNets); ``dropout``; ``resolution``. Stage widths are fixed in the zoo.
 transformer    ``num_layers`` (``depth`` for ViT), ``num_heads``, ``embed_dim``, ``ff_mult``
                (feed-forward width = ``ff_mult * embed_dim``), ``patch_size`` (ViT), ``dropout``
-mlp            ``num_layers``, ``units_0..2``, ``activation``, ``dropout``, ``l2``
+mlp            ``num_layers``, ``units_0..2``, ``activation``, ``dropout``, ``l2`` (perceptron: ``l2``)
 cnn            ``filters`` (base width, doubled per block), ``blocks``, ``dense_units``, ``dropout``
 ds_cnn         ``filters``, ``blocks``, ``dropout``
 training       ``optimizer`` (sgd | rmsprop | adam | adamw); ``learning_rate`` (per optimizer
@@ -143,6 +143,9 @@ def _transformer(hp, name, spec):
 
 
 def _mlp(hp, name, spec):
+    if name == "perceptron":  # no hidden layers: only its regularization is left to search
+        hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3])
+        return
     hp.Int("num_layers", 1, 3)
     for i in range(3):
         hp.Choice(f"units_{i}", [32, 64, 128, 256])
@@ -211,6 +214,8 @@ def trial_config(name: str, values: dict) -> TrialConfig:
         else:
             knobs = {"num_layers": v["num_layers"], "num_heads": v["num_heads"], "embed_dim": dim,
                      "ff_dim": dim * v["ff_mult"], "dropout": v["dropout"]}
+    elif name == "perceptron":
+        knobs = {"l2": v["l2"]}
     elif fam == "mlp":
         knobs = {"hidden_units": tuple(v[f"units_{i}"] for i in range(v["num_layers"])),
                  "activation": v["activation"], "dropout": round(float(v["dropout"]), 3), "l2": v["l2"]}
