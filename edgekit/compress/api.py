@@ -1,0 +1,437 @@
+"""``compress``: the whole trade-off table for one model in one call.
+
+    >>> rep = edgekit.compress.compress("runs/mnv2/model.keras", "digits", out="compressed")
+    >>> [(v["name"], v["bytes"], v["drop"], v["speedup"]) for v in rep.variants]
+
+Every variant is exported to a file in ``out``, run in its real runtime (LiteRT, or
+onnxruntime for ONNX) on the test split for accuracy, compared with its float parent with
+the spine's parity check, and timed at one thread. The baseline is the fp32 TFLite of the
+input model; ``drop`` is baseline accuracy minus variant accuracy (a fraction); ``speedup`` is
+baseline p50 over variant p50. A variant that fails is recorded with an ``error`` line naming
+the layer or reason, and the others still run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgekit._io import atomic_path, write_bytes, write_json, write_text
+from edgekit.errors import EdgekitError
+
+
+class CompressConfig(BaseModel):
+    """Knobs of the standard variants (frozen; validated before any work starts)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sparsity: float = Field(0.75, gt=0, lt=1, description="magnitude pruning target")
+    prune_epochs: int = Field(4, ge=1)
+    clusters: int = Field(16, ge=2)
+    cluster_epochs: int = Field(2, ge=1)
+    qat_epochs: int = Field(2, ge=1)
+    channel_ratio: float = Field(0.5, gt=0, lt=1, description="fraction of prunable channels removed")
+    channel_epochs: int = Field(6, ge=0)
+    learning_rate: float = Field(5e-4, gt=0, description="fine-tuning rate (QAT uses a fifth of it)")
+    batch_size: int = Field(32, ge=1)
+    max_drop: float = Field(0.01, ge=0, description="accuracy budget of the mixed-precision fallback")
+    calibration: int = Field(200, ge=1, description="training samples for int8 calibration")
+    bench_runs: int = Field(50, ge=1)
+    bench_warmup: int = Field(5, ge=0)
+    seed: int = 0
+
+
+@dataclass
+class _Built:
+    """What a variant builder hands back: the file, and the float model it was made from."""
+
+    path: Path
+    format: str
+    precision: str
+    parent: str  # key of the float parent in the context's cache
+    notes: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Variant:
+    name: str
+    steps: Callable[[CompressConfig], list[str]]
+    build: Callable[["_Context"], _Built]
+    about: str
+
+
+@dataclass
+class CompressionReport:
+    baseline: dict
+    variants: list[dict]
+    json_path: Path
+    md_path: Path
+    out: Path
+
+    def as_dict(self) -> dict:
+        return {"baseline": self.baseline, "variants": self.variants}
+
+    def variant(self, name: str) -> dict:
+        for v in self.variants:
+            if v["name"] == name:
+                return v
+        raise KeyError(name)
+
+
+class _Context:
+    def __init__(self, model, data, out: Path, cfg: CompressConfig, console):
+        self.model, self.data, self.out, self.cfg, self.console = model, data, out, cfg, console
+        self.rep = data.representative(cfg.calibration, seed=cfg.seed)
+        self.parents: dict[str, object] = {"input": model}
+        self.parent_outputs: dict[str, np.ndarray] = {}
+        self.meta = {"model": model.name, "normalization": data.normalization.model_dump(),
+                     "labels": data.class_names, "source": "edgekit compress"}
+        self.baseline_accuracy: float | None = None
+        self.results: dict[str, dict] = {}
+
+    # float parents, built once and shared by the variants that need them
+    def parent(self, key: str, make: Callable[[], object]):
+        if key not in self.parents:
+            self.parents[key] = make()
+            if not getattr(self.parents[key], "_edgekit_qat", False):
+                with atomic_path(self.out / "models" / f"{key}.keras") as tmp:
+                    self.parents[key].save(str(tmp))
+        return self.parents[key]
+
+    def outputs(self, key: str) -> np.ndarray:
+        if key not in self.parent_outputs:
+            m = self.parents[key]
+            self.parent_outputs[key] = np.asarray(m.predict(self.data.x_test, batch_size=128, verbose=0), np.float32)
+        return self.parent_outputs[key]
+
+    def write_tflite(self, name: str, blob: bytes) -> Path:
+        from edgekit.convert.tflite import add_metadata
+
+        return write_bytes(self.out / f"{name}.tflite", add_metadata(blob, dict(self.meta, variant=name)))
+
+
+def _gzip_bytes(path: Path) -> int:
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9))
+
+
+# ------------------------------------------------------------------ the float parents
+
+def _pruned(ctx):
+    from edgekit.compress.prune import prune
+
+    c = ctx.cfg
+    return ctx.parent("prune", lambda: prune(ctx.model, ctx.data, c.sparsity, c.prune_epochs,
+                                            batch_size=c.batch_size, learning_rate=c.learning_rate))
+
+
+def _pruned_2of4(ctx):
+    from edgekit.compress.prune import prune
+
+    c = ctx.cfg
+    return ctx.parent("prune_2of4", lambda: prune(ctx.model, ctx.data, 0.5, c.prune_epochs, m_by_n=(2, 4),
+                                                 batch_size=c.batch_size, learning_rate=c.learning_rate))
+
+
+def _clustered(ctx):
+    from edgekit.compress.prune import cluster
+
+    c = ctx.cfg
+    return ctx.parent("cluster", lambda: cluster(ctx.model, ctx.data, c.clusters, c.cluster_epochs,
+                                                batch_size=c.batch_size, learning_rate=c.learning_rate / 5))
+
+
+def _channel(ctx):
+    from edgekit.compress.channel import channel_prune
+
+    c = ctx.cfg
+
+    def make():
+        thin, p = channel_prune(ctx.model, c.channel_ratio, ctx.data, c.channel_epochs, c.learning_rate * 2,
+                                c.batch_size)
+        ctx.channel_plan = p
+        return thin
+
+    return ctx.parent("channel", make)
+
+
+def _qat(ctx, key: str, base, scheme: str):
+    from edgekit.compress.prune import fine_tune
+    from edgekit.compress.quantize import qat_model
+
+    def make():
+        q = qat_model(base, scheme)
+        fine_tune(q, ctx.data, ctx.cfg.qat_epochs, learning_rate=ctx.cfg.learning_rate / 5,
+                  batch_size=ctx.cfg.batch_size)
+        q._edgekit_qat = True
+        return q
+
+    return ctx.parent(key, make)
+
+
+# ------------------------------------------------------------------ the variants
+
+def _ptq(precision):
+    def build(ctx):
+        from edgekit.compress.quantize import tflite_bytes
+
+        path = ctx.write_tflite(f"ptq_{precision}", tflite_bytes(ctx.model, precision, ctx.rep))
+        return _Built(path, "tflite", precision, "input")
+
+    return build
+
+
+def _onnx_int8(ctx):
+    from edgekit.convert import export
+
+    art = export(ctx.model, to="onnx", precision="int8", data=ctx.data, out=ctx.out, name="onnx")
+    return _Built(Path(art.path), "onnx", "int8", "input")
+
+
+def _int8_of(key, make_parent):
+    def build(ctx):
+        from edgekit.compress.quantize import tflite_bytes
+
+        m = make_parent(ctx)
+        return _Built(ctx.write_tflite(key, tflite_bytes(m, "int8", ctx.rep)), "tflite", "int8",
+                      _parent_key(ctx, m))
+
+    return build
+
+
+def _parent_key(ctx, m) -> str:
+    return next(k for k, v in ctx.parents.items() if v is m)
+
+
+def _qat_build(key, scheme, base_of):
+    def build(ctx):
+        from edgekit.compress.quantize import tflite_bytes
+
+        q = _qat(ctx, key, base_of(ctx), scheme)
+        notes = {"custom_quantize_configs": getattr(q, "_edgekit_custom_layers", {})}
+        return _Built(ctx.write_tflite(key, tflite_bytes(q, "qat_int8", ctx.rep)), "tflite", "int8", key, notes)
+
+    return build
+
+
+def _channel_fp32(ctx):
+    from edgekit.compress.quantize import tflite_bytes
+
+    thin = _channel(ctx)
+    notes = {"params": int(thin.count_params()), "input_params": int(ctx.model.count_params()),
+             **ctx.channel_plan.summary()}
+    return _Built(ctx.write_tflite("channel", tflite_bytes(thin, "fp32")), "tflite", "fp32", "channel", notes)
+
+
+def _channel_int8(ctx):
+    b = _int8_of("channel_int8", _channel)(ctx)
+    b.notes = {"params": int(ctx.parents["channel"].count_params())}
+    return b
+
+
+def _mixed(ctx):
+    from edgekit.compress.sensitivity import mixed_precision
+
+    tmp = ctx.out / ".mixed_try.tflite"
+
+    def evaluate(blob):
+        from edgekit.runtime.base import load_runner
+        from edgekit.verify import accuracy
+
+        write_bytes(tmp, blob)
+        try:
+            return accuracy(load_runner(tmp, "litert").run(ctx.data.x_test), ctx.data.y_test)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    r = mixed_precision(ctx.model, ctx.rep, evaluate, ctx.baseline_accuracy, ctx.cfg.max_drop)
+    full = r.tries[0]
+    notes = {"float_layers": r.float_layers, "within_budget": r.within_budget, "max_drop": ctx.cfg.max_drop,
+             "full_int8_drop": full["drop"], "tries": r.tries,
+             "most_sensitive": [{"layer": e.layer, "op": e.op, "rmse_over_scale": round(e.rmse_over_scale, 4)}
+                                for e in r.sensitivity[:8]]}
+    if not r.within_budget:
+        ctx.console.print(f"  mixed: no split fits max_drop {ctx.cfg.max_drop:.3f}; best drop {r.drop:.4f} "
+                          f"with {len(r.float_layers)} float layers")
+    return _Built(ctx.write_tflite("mixed", r.tflite), "tflite", "mixed_int8_fp32", "input", notes)
+
+
+VARIANTS: dict[str, _Variant] = {v.name: v for v in (
+    _Variant("ptq_dynamic", lambda c: ["ptq_dynamic"], _ptq("dynamic"), "int8 weights, float activations"),
+    _Variant("ptq_fp16", lambda c: ["ptq_fp16"], _ptq("fp16"), "float16 weights"),
+    _Variant("ptq_int8", lambda c: ["ptq_int8"], _ptq("int8"), "full integer, per-channel weights"),
+    _Variant("ptq_int8_per_tensor", lambda c: ["ptq_int8_per_tensor"], _ptq("int8_per_tensor"),
+             "full integer, one scale per weight tensor"),
+    _Variant("ptq_int16x8", lambda c: ["ptq_int16x8"], _ptq("int16x8"), "int16 activations, int8 weights"),
+    _Variant("onnx_int8", lambda c: ["onnx_qdq_int8"], _onnx_int8, "ONNX QDQ int8 (onnxruntime, per-channel)"),
+    _Variant("prune", lambda c: [f"prune:{c.sparsity:g}", "strip", "ptq_int8"], _int8_of("prune", _pruned),
+             "magnitude pruning (polynomial schedule), int8"),
+    _Variant("prune_2of4", lambda c: ["prune:2:4", "strip", "ptq_int8"], _int8_of("prune_2of4", _pruned_2of4),
+             "2:4 structured sparsity, int8"),
+    _Variant("cluster", lambda c: [f"cluster:{c.clusters}", "strip", "ptq_int8"], _int8_of("cluster", _clustered),
+             "weight clustering, int8"),
+    _Variant("qat", lambda c: [f"qat:{c.qat_epochs}", "qat_int8"], _qat_build("qat", "default", lambda ctx: ctx.model),
+             "quantization-aware training"),
+    _Variant("prune_qat", lambda c: [f"prune:{c.sparsity:g}", "strip", "pqat", "qat_int8"],
+             _qat_build("prune_qat", "prune_preserve", _pruned), "pruning-preserving QAT"),
+    _Variant("cluster_qat", lambda c: [f"cluster:{c.clusters}", "strip", "cqat", "qat_int8"],
+             _qat_build("cluster_qat", "cluster_preserve", _clustered), "cluster-preserving QAT"),
+    _Variant("channel", lambda c: [f"channel:{c.channel_ratio:g}", f"finetune:{c.channel_epochs}", "tflite_fp32"],
+             _channel_fp32, "structured channel pruning (thinner dense model), fp32"),
+    _Variant("channel_int8", lambda c: [f"channel:{c.channel_ratio:g}", f"finetune:{c.channel_epochs}", "ptq_int8"],
+             _channel_int8, "structured channel pruning, int8"),
+    _Variant("mixed", lambda c: ["sensitivity", f"mixed:max_drop={c.max_drop:g}"], _mixed,
+             "int8 with the most sensitive layers kept float to fit --max-drop"),
+)}
+
+
+def _select(only, skip) -> list[str]:
+    names = list(VARIANTS)
+    for arg, given in (("only", only), ("skip", skip)):
+        unknown = [n for n in (given or []) if n not in VARIANTS]
+        if unknown:
+            raise EdgekitError(f"--{arg}: unknown variant {', '.join(map(repr, unknown))}; "
+                               f"choose from {', '.join(names)}.")
+    chosen = [n for n in names if (not only or n in only) and n not in (skip or [])]
+    if not chosen:
+        raise EdgekitError("--only/--skip leave no variant to run.")
+    return chosen
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, EdgekitError):
+        return str(e)
+    text = (str(e).strip().splitlines() or [""])[0][:300]
+    return f"{type(e).__name__}: {text}"
+
+
+def _measure(ctx, path: Path, fmt: str, parent: str | None):
+    from edgekit.bench.harness import bench_runner
+    from edgekit.runtime.base import load_runner
+    from edgekit.verify import accuracy, parity
+
+    runtime = "litert" if fmt == "tflite" else "onnxruntime"
+    runner, lat = bench_runner(lambda: load_runner(path, runtime, 1), ctx.cfg.bench_runs, ctx.cfg.bench_warmup,
+                               x=ctx.data.x_test[:1])
+    out = runner.run(ctx.data.x_test)
+    par = parity(ctx.outputs(parent), out).model_dump() if parent else None
+    return accuracy(out, ctx.data.y_test), lat.p50, par, runtime
+
+
+def compress(model, data, out: str | Path = "compressed", only=None, skip=None, max_drop: float = 0.01,
+             config: CompressConfig | None = None, console=None, **overrides) -> CompressionReport:
+    """Run the selected compression variants of ``model`` (a path or a tf_keras model) on ``data``
+    (a Dataset or a source such as ``"digits"``); write ``compression.json`` / ``.md`` to ``out``."""
+    from rich.console import Console
+
+    from edgekit.compress.prune import kernel_sparsity
+    from edgekit.compress.quantize import tflite_bytes
+    from edgekit.data import Dataset, load_dataset
+    from edgekit.models.load import load_model
+
+    console = console or Console(stderr=True, soft_wrap=True)
+    if config is None:
+        from pydantic import ValidationError
+
+        try:
+            config = CompressConfig(max_drop=max_drop, **overrides)
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise EdgekitError(f"compress: {first['loc'][0]}: {first['msg']} (got {first.get('input')!r}).") from e
+    names = _select(only, skip)
+    source = str(model) if isinstance(model, (str, Path)) else getattr(model, "name", "model")
+    net = load_model(model).model if isinstance(model, (str, Path)) else getattr(model, "model", model)
+    if net is None:
+        raise EdgekitError(f"{source}: compress needs a Keras model (a .keras or .h5 file), not a bare SavedModel.")
+    if "tf_keras" not in type(net).__module__ and any(not n.startswith(("ptq", "onnx")) for n in names):
+        raise EdgekitError(f"{source} is a Keras 3 model; tensorflow-model-optimization needs tf_keras "
+                           "(re-save it with tf_keras, or use --only with ptq_*/onnx_int8 variants).")
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, input_shape=tuple(net.inputs[0].shape[1:]),
+                                                                   seed=config.seed)
+    if dataset.task != "classification":
+        raise EdgekitError(f"compress measures top-1 accuracy: {dataset.name!r} is a {dataset.task} dataset.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = _Context(net, dataset, out, config, console)
+
+    console.print(f"[bold]compress[/] {source} on {dataset.name}: {len(names)} variants -> {out}")
+    t0 = time.time()
+    base_path = ctx.write_tflite("baseline_fp32", tflite_bytes(net, "fp32"))
+    acc, p50, _, _ = _measure(ctx, base_path, "tflite", None)
+    ctx.baseline_accuracy = acc
+    baseline = {"format": "tflite", "precision": "fp32", "bytes": base_path.stat().st_size, "accuracy": acc,
+                "p50_ms": p50, "path": str(base_path), "params": int(net.count_params()),
+                "sparsity": kernel_sparsity(net)}
+    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, accuracy {acc:.4f}, p50 {p50:.3f} ms "
+                  f"[{time.time() - t0:.0f}s]")
+
+    variants = []
+    for name in names:
+        v = VARIANTS[name]
+        rec: dict = {"name": name, "steps": v.steps(config), "format": None, "precision": None, "bytes": None,
+                     "gzip_bytes": None, "sparsity": None, "accuracy": None, "drop": None, "p50_ms": None,
+                     "speedup": None, "parity": None}
+        t1 = time.time()
+        try:
+            built = v.build(ctx)
+            acc, p50, par, runtime = _measure(ctx, built.path, built.format, built.parent)
+            parent_model = ctx.parents[built.parent]
+            rec.update(format=built.format, precision=built.precision, bytes=built.path.stat().st_size,
+                       gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(parent_model), accuracy=acc,
+                       drop=baseline["accuracy"] - acc, p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
+                       path=str(built.path), runtime=runtime, parent=built.parent, **built.notes)
+            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), accuracy {acc:.4f} "
+                          f"(drop {rec['drop']:+.4f}), p50 {p50:.3f} ms ({rec['speedup']:.2f}x) "
+                          f"[{time.time() - t1:.0f}s]")
+        except Exception as e:  # noqa: BLE001 - one variant's failure must not stop the others
+            rec["error"] = _one_line(e)
+            console.print(f"  [red]{name} failed:[/] {rec['error']}", highlight=False)
+            if not isinstance(e, EdgekitError):
+                import traceback
+
+                rec["traceback"] = traceback.format_exc(limit=-6)
+        rec["seconds"] = round(time.time() - t1, 1)
+        variants.append(rec)
+
+    report = {"baseline": baseline, "variants": variants}
+    json_path = write_json(out / "compression.json", report)
+    md_path = write_text(out / "compression.md", render_markdown(report, source=source, data=dataset.name))
+    return CompressionReport(baseline, variants, json_path, md_path, out)
+
+
+def _f(v, spec):
+    return "—" if v is None else spec.format(v)
+
+
+def render_markdown(report: dict, source: str = "", data: str = "") -> str:
+    b = report["baseline"]
+    lines = [f"# Compression of {source}" if source else "# Compression", "",
+             f"Baseline: fp32 TFLite, {b['bytes']:,} bytes, accuracy {b['accuracy']:.4f} on the test split of "
+             f"{data}, p50 {b['p50_ms']:.3f} ms (LiteRT, 1 thread). `drop` is baseline minus variant accuracy; "
+             "parity is against each variant's float parent.", "",
+             "| variant | steps | format | precision | bytes | × fp32 | gzip × fp32 | sparsity | accuracy | drop "
+             "| p50 ms | speedup | top-1 agree | cosine |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for v in report["variants"]:
+        if v.get("error"):
+            lines.append(f"| {v['name']} | {' → '.join(v['steps'])} | failed: {v['error'].replace('|', '/')} "
+                         "| | | | | | | | | | | |")
+            continue
+        par = v.get("parity") or {}
+        lines.append(
+            f"| {v['name']} | {' → '.join(v['steps'])} | {v['format']} | {v['precision']} | {v['bytes']:,} "
+            f"| {v['bytes'] / b['bytes']:.3f} | {v['gzip_bytes'] / b['bytes']:.3f} | {_f(v['sparsity'], '{:.2f}')} "
+            f"| {_f(v['accuracy'], '{:.4f}')} | {_f(v['drop'] * 100 if v['drop'] is not None else None, '{:+.2f} pt')} "
+            f"| {v['p50_ms']:.3f} | {v['speedup']:.2f}× | {_f(par.get('top1_agreement'), '{:.4f}')} "
+            f"| {_f(par.get('cosine'), '{:.5f}')} |")
+    mixed = next((v for v in report["variants"] if v["name"] == "mixed" and not v.get("error")), None)
+    if mixed:
+        lines += ["", f"Mixed precision (max drop {mixed['max_drop']:g}): full int8 drop "
+                      f"{mixed['full_int8_drop'] * 100:+.2f} pt; layers kept in float: "
+                      f"{', '.join(mixed['float_layers']) or 'none'}."]
+    return "\n".join(lines) + "\n"

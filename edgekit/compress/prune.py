@@ -1,0 +1,135 @@
+"""tfmot weight pruning (magnitude, polynomial schedule; 2:4 structured) and weight clustering.
+
+Every function returns a *stripped* plain Keras model (no ``PruneLowMagnitude`` or
+``ClusterWeights`` wrappers): what gets exported is an ordinary model whose zeros
+(or shared values) compress well with gzip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit._tf import keras, tf
+from edgekit.errors import EdgekitError
+
+
+def _tfmot():
+    import tensorflow_model_optimization as tfmot
+
+    return tfmot
+
+
+def _prunable(layer) -> bool:
+    return isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and not isinstance(
+        layer, keras.layers.DepthwiseConv2D)
+
+
+def _wrap_layers(model, wrap):
+    """Clone ``model`` wrapping Conv2D/Dense layers (depthwise and the rest are left alone:
+    their weights are few and pruning them costs accuracy)."""
+
+    def clone(layer):
+        fresh = layer.__class__.from_config(layer.get_config())
+        return wrap(fresh) if _prunable(layer) else fresh
+
+    try:
+        wrapped = keras.models.clone_model(model, clone_function=clone)
+    except Exception as e:  # noqa: BLE001 - tfmot raises ValueError naming the layer
+        raise EdgekitError(f"cannot wrap {model.name} for tfmot: {str(e).splitlines()[0][:300]}") from e
+    wrapped.set_weights(model.get_weights())
+    return wrapped
+
+
+def fine_tune(model, data, epochs: int, callbacks=(), learning_rate: float = 5e-4, batch_size: int = 32):
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(data.x_train, data.y_train, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True,
+              validation_data=(data.x_val, data.y_val), callbacks=list(callbacks))
+    return model
+
+
+def prune(model, data, sparsity: float = 0.75, epochs: int = 4, m_by_n: tuple[int, int] | None = None,
+          batch_size: int = 32, learning_rate: float = 5e-4):
+    """Magnitude pruning of Conv2D/Dense kernels to ``sparsity`` with a polynomial schedule
+    (from 0 over the first 2/3 of fine-tuning), or ``m_by_n=(2, 4)`` structured sparsity."""
+    tfmot = _tfmot()
+    sp = tfmot.sparsity.keras
+    if not 0.0 < sparsity < 1.0:
+        raise EdgekitError(f"prune: sparsity must be in (0, 1), got {sparsity!r}.")
+    steps = int(np.ceil(len(data.x_train) / batch_size)) * epochs
+    if m_by_n is not None:
+        kw = dict(sparsity_m_by_n=tuple(m_by_n), pruning_schedule=sp.ConstantSparsity(0.5, begin_step=0, frequency=10))
+    else:
+        kw = dict(pruning_schedule=sp.PolynomialDecay(initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0,
+                                                     end_step=max(1, int(steps * 2 / 3)), frequency=max(1, steps // 30)))
+    wrapped = _wrap_layers(model, lambda layer: sp.prune_low_magnitude(layer, **kw))
+    fine_tune(wrapped, data, epochs, callbacks=[sp.UpdatePruningStep()], learning_rate=learning_rate,
+              batch_size=batch_size)
+    return strip(wrapped)
+
+
+def cluster(model, data, clusters: int = 16, epochs: int = 2, batch_size: int = 32, learning_rate: float = 1e-4,
+            preserve_sparsity: bool = False):
+    """Weight clustering: each Conv2D/Dense kernel takes at most ``clusters`` distinct values."""
+    tfmot = _tfmot()
+    ck = tfmot.clustering.keras
+    if not isinstance(clusters, int) or clusters < 2:
+        raise EdgekitError(f"cluster: clusters must be an integer >= 2, got {clusters!r}.")
+    kw = dict(number_of_clusters=clusters, cluster_centroids_init=ck.CentroidInitialization.KMEANS_PLUS_PLUS)
+    if preserve_sparsity:
+        kw["preserve_sparsity"] = True
+    wrapped = _wrap_layers(model, lambda layer: ck.cluster_weights(layer, **kw))
+    fine_tune(wrapped, data, epochs, learning_rate=learning_rate, batch_size=batch_size)
+    return strip(wrapped)
+
+
+_WRAPPERS = ("PruneLowMagnitude", "ClusterWeights", "ClusterWeightsMHA", "QuantizeWrapper", "QuantizeWrapperV2",
+             "QuantizeAnnotate")
+
+
+def strip(model):
+    """Remove pruning and clustering wrappers (QAT wrappers are kept: the converter needs them)."""
+    tfmot = _tfmot()
+    model = tfmot.sparsity.keras.strip_pruning(model)
+    return tfmot.clustering.keras.strip_clustering(model)
+
+
+def wrapper_layers(model) -> list[str]:
+    """Names of layers still wrapped by tfmot's pruning/clustering wrappers."""
+    return [layer.name for layer in model.layers if type(layer).__name__ in _WRAPPERS[:3]]
+
+
+def kernel_sparsity(model) -> float:
+    """Fraction of zeros over all Conv2D/Dense kernels (depthwise excluded, as pruned)."""
+    zeros = total = 0
+    for layer in model.layers:
+        if _prunable(layer):
+            k = np.asarray(layer.kernel)
+            zeros += int(np.sum(k == 0))
+            total += k.size
+    return zeros / total if total else 0.0
+
+
+def is_m_by_n(model, m: int = 2, n: int = 4) -> bool:
+    """True when every prunable kernel has at most ``m`` non-zeros in each block of ``n`` along
+    the input-channel axis (tfmot's layout: the last-but-one kernel axis)."""
+    for layer in model.layers:
+        if not _prunable(layer):
+            continue
+        k = np.asarray(layer.kernel)
+        k = np.moveaxis(k, -2, -1).reshape(-1, k.shape[-2])
+        if k.shape[1] % n:
+            continue
+        blocks = (k.reshape(k.shape[0], -1, n) != 0).sum(-1)
+        if blocks.max() > m:
+            return False
+    return True
+
+
+def distinct_values(model) -> int:
+    """The largest number of distinct values in any Conv2D/Dense kernel."""
+    return max((len(np.unique(np.asarray(layer.kernel))) for layer in model.layers if _prunable(layer)), default=0)
+
+
+__all__ = ["prune", "cluster", "strip", "kernel_sparsity", "wrapper_layers", "is_m_by_n", "distinct_values",
+           "fine_tune", "tf"]

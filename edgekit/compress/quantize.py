@@ -1,0 +1,205 @@
+"""Quantization: post-training variants to TFLite and quantization-aware training (tfmot).
+
+PTQ precisions (:data:`PTQ_PRECISIONS`): ``fp16``, ``dynamic`` (int8 weights, float
+activations), ``int8`` (full integer, per-channel weights, int8 in and out), ``int8_per_tensor``
+(one scale per weight tensor, for targets that need it) and ``int16x8`` (int16 activations,
+int8 weights; float in and out).
+
+QAT (:func:`qat_model`) works on models that tfmot's default registry rejects: layers it does
+not know get a :class:`OutputQuantizeConfig` (no weights of their own, e.g. MobileNetV3's
+hard-swish ``Rescaling`` and the squeeze-and-excitation ``Multiply``; ``LayerNormalization``)
+or a :class:`NoOpQuantizeConfig` (layers whose weights tfmot cannot fake-quantize, such as
+``MultiHeadAttention`` and custom embeddings); the converter then calibrates those from the
+representative data. Integer inputs (token ids) get no input quantizer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit._tf import keras, tf
+from edgekit.convert.tflite import _converter_reason
+from edgekit.errors import EdgekitError
+
+PTQ_PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int8_per_tensor", "int16x8")
+
+
+def _gen(representative):
+    rep = np.asarray(representative)
+
+    def gen():
+        for i in range(len(rep)):
+            yield [rep[i : i + 1].astype(np.float32) if rep.dtype.kind == "f" else rep[i : i + 1]]
+
+    return gen
+
+
+def _is_int_input(model) -> bool:
+    return not tf.as_dtype(model.inputs[0].dtype).is_floating
+
+
+def tflite_bytes(model, precision: str = "fp32", representative=None, denylisted_nodes=None) -> bytes:
+    """Convert a Keras model to TFLite at one PTQ precision (or from a QAT model with ``"qat_int8"``)."""
+    if precision not in PTQ_PRECISIONS + ("qat_int8",):
+        raise EdgekitError(f"unknown quantization {precision!r}; choose one of {', '.join(PTQ_PRECISIONS)}.")
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    int_input = _is_int_input(model)
+    if precision == "fp16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif precision == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif precision != "fp32":
+        if representative is None or len(representative) == 0:
+            raise EdgekitError(f"{precision} needs calibration data (samples of the training split).")
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = _gen(representative)
+        if precision == "int16x8":
+            conv.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        elif int_input:  # token ids stay int32; ops without an int8 kernel may stay float
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+            conv.inference_output_type = tf.int8
+        else:
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        if precision == "int8_per_tensor":
+            conv._experimental_disable_per_channel = True
+    try:
+        return conv.convert()
+    except Exception as e:  # noqa: BLE001 - ConverterError carries a long MLIR dump
+        raise EdgekitError(f"TFLite {precision} conversion failed: {_converter_reason(e)}") from e
+
+
+# --------------------------------------------------------------------------- QAT
+
+def _tfmot():
+    import tensorflow_model_optimization as tfmot
+
+    return tfmot
+
+
+def _configs():
+    """QuantizeConfig classes, defined lazily so importing edgekit.compress stays cheap."""
+    tfmot = _tfmot()
+    quantizers = tfmot.quantization.keras.quantizers
+
+    class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+        """Fake-quantize the layer's output only (layers without weights of their own)."""
+
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return [quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False,
+                                                      narrow_range=False)]
+
+        def get_config(self):
+            return {}
+
+    class NoOpQuantizeConfig(OutputQuantizeConfig):
+        """Leave the layer float in training; the converter calibrates it from data."""
+
+        def get_output_quantizers(self, layer):
+            return []
+
+    return OutputQuantizeConfig, NoOpQuantizeConfig
+
+
+def _scheme(skip_input_quantize: bool):
+    tfmot = _tfmot()
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_layout_transform as lt,
+    )
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_transforms as dt,
+    )
+    from tensorflow_model_optimization.python.core.quantization.keras.graph_transformations import model_transformer
+
+    base = tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme
+    if not skip_input_quantize:
+        return base()
+
+    class _Layout(lt.Default8BitQuantizeLayoutTransform):
+        def apply(self, model, layer_quantize_map):
+            names = ("SeparableConv1DQuantize", "SeparableConvQuantize", "Conv2DBatchNormReLUQuantize",
+                     "Conv2DBatchNormActivationQuantize", "Conv2DBatchNormQuantize", "ConcatTransform",
+                     "DenseBatchNormQuantize", "DenseBatchNormReLUQuantize", "DenseBatchNormActivationQuantize",
+                     "LayerReLUQuantize", "LayerReluActivationQuantize")
+            transforms = [getattr(dt, n)() for n in names]  # everything but InputLayerQuantize
+            return model_transformer.ModelTransformer(model, transforms, set(layer_quantize_map.keys()),
+                                                      layer_quantize_map).transform()
+
+    class _Scheme(base):
+        def get_layout_transformer(self):
+            return _Layout()
+
+    return _Scheme()
+
+
+def annotate(model, scheme: str = "default"):
+    """Annotate every layer for QAT: tfmot's own config where it has one, ours elsewhere.
+
+    Returns ``(annotated_model, custom_layers)`` where ``custom_layers`` maps layer name to the
+    config used (``"output"`` or ``"float"``) so reports can say what was handled specially.
+    """
+    tfmot = _tfmot()
+    qk = tfmot.quantization.keras
+    registry = qk.default_8bit.Default8BitQuantizeScheme().get_quantize_registry()
+    Output, NoOp = _configs()
+    custom: dict[str, str] = {}
+
+    def clone(layer):
+        fresh = layer.__class__.from_config(layer.get_config())
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return fresh  # folded into the preceding conv by the layout transform
+        if registry.supports(layer):
+            return qk.quantize_annotate_layer(fresh)
+        if not layer.weights or isinstance(layer, keras.layers.LayerNormalization):
+            custom[layer.name] = "output"
+            return qk.quantize_annotate_layer(fresh, Output())
+        custom[layer.name] = "float"
+        return qk.quantize_annotate_layer(fresh, NoOp())
+
+    try:
+        annotated = keras.models.clone_model(model, clone_function=clone)
+    except Exception as e:  # noqa: BLE001
+        raise EdgekitError(f"QAT: cannot annotate {model.name}: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
+    annotated.set_weights(model.get_weights())
+    return annotated, custom, (Output, NoOp)
+
+
+def qat_model(model, scheme: str = "default"):
+    """A trainable QAT copy of ``model`` (weights kept).
+
+    ``scheme``: ``"default"``, ``"prune_preserve"`` (keeps the zeros of a stripped pruned
+    model) or ``"cluster_preserve"`` (keeps a stripped clustered model's centroids).
+    """
+    tfmot = _tfmot()
+    qk = tfmot.quantization.keras
+    annotated, custom, (Output, NoOp) = annotate(model)
+    if scheme == "default":
+        sch = _scheme(_is_int_input(model))
+    elif scheme == "prune_preserve":
+        sch = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+    elif scheme == "cluster_preserve":
+        sch = tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)
+    else:
+        raise EdgekitError(f"unknown QAT scheme {scheme!r}; choose default, prune_preserve or cluster_preserve.")
+    try:
+        with qk.quantize_scope({"OutputQuantizeConfig": Output, "NoOpQuantizeConfig": NoOp}):
+            q = qk.quantize_apply(annotated, sch)
+    except Exception as e:  # noqa: BLE001 - tfmot raises RuntimeError/ValueError naming the layer
+        raise EdgekitError(f"QAT ({scheme}) of {model.name} failed: {str(e).splitlines()[0][:300]}") from e
+    q._edgekit_custom_layers = custom
+    return q
