@@ -1,0 +1,167 @@
+"""edgekit.compress on small real models: sizes, sparsity, stripping, thinner models, QAT of
+MobileNetV3, the mixed-precision fallback and compression.json.
+
+Models are tiny (MobileNetV2 0.35 and MobileNetV3-Small at 32x32, a few epochs on digits) so
+the file fits a few minutes on two cores; the headline figures are measured by
+benchmarks/compression.py at 96x96.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgekit._tf import keras
+from edgekit.compress import compress
+from edgekit.compress.channel import channel_prune
+from edgekit.compress.prune import cluster, distinct_values, is_m_by_n, kernel_sparsity, prune, wrapper_layers
+from edgekit.compress.quantize import qat_model, tflite_bytes
+from edgekit.data import load_dataset
+from edgekit.models import create_model
+
+KEYS_BASELINE = {"format", "precision", "bytes", "accuracy", "p50_ms"}
+KEYS_VARIANT = {"name", "steps", "format", "precision", "bytes", "gzip_bytes", "sparsity", "accuracy", "drop",
+                "p50_ms", "speedup", "parity"}
+
+
+@pytest.fixture(scope="module")
+def digits32():
+    return load_dataset("digits", input_shape=(32, 32, 3), seed=0)
+
+
+def _fit(model, data, epochs, lr=2e-3):
+    keras.utils.set_random_seed(0)
+    model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.x_train, data.y_train, batch_size=32, epochs=epochs, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def mnv2(digits32):
+    keras.utils.set_random_seed(0)
+    return _fit(create_model("mobilenet_v2", input_shape=(32, 32, 3), num_classes=10, alpha=0.35), digits32, 3)
+
+
+def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_path):
+    rep = compress(mnv2, digits32, out=tmp_path, only=["ptq_int8", "prune", "channel"], prune_epochs=1,
+                   channel_epochs=1, bench_runs=5, bench_warmup=1, calibration=50)
+    doc = json.loads((tmp_path / "compression.json").read_text())
+    assert set(doc) == {"baseline", "variants"}
+    assert KEYS_BASELINE <= set(doc["baseline"])
+    assert [v["name"] for v in doc["variants"]] == ["ptq_int8", "prune", "channel"]
+    for v in doc["variants"]:
+        assert "error" not in v, v.get("error")
+        assert KEYS_VARIANT <= set(v)
+        assert (tmp_path / v["path"].split("/")[-1]).is_file()
+        assert {"cosine", "top1_agreement", "max_abs", "n"} <= set(v["parity"])
+    base = doc["baseline"]["bytes"]
+    int8 = rep.variant("ptq_int8")
+    assert int8["bytes"] <= 0.3 * base  # int8 weights: about a quarter of fp32
+    assert int8["parity"]["top1_agreement"] >= 0.9
+    pruned = rep.variant("prune")
+    assert pruned["sparsity"] >= 0.74  # 75% target on Conv2D/Dense kernels, reached by the schedule
+    assert pruned["gzip_bytes"] < 0.7 * int8["gzip_bytes"]  # the zeros compress
+    thin = rep.variant("channel")
+    assert thin["params"] < 0.7 * thin["input_params"] and thin["accuracy"] is not None
+    assert thin["bytes"] < 0.7 * base
+    assert "| ptq_int8 |" in (tmp_path / "compression.md").read_text()
+
+
+def test_two_of_four_and_clustering_leave_plain_layers(mnv2, digits32):
+    sub = _subset(digits32, 256)
+    sparse = prune(mnv2, sub, m_by_n=(2, 4), epochs=1)
+    assert wrapper_layers(sparse) == [] and not any("prune" in w.name for w in sparse.weights)
+    assert is_m_by_n(sparse, 2, 4)
+    assert 0.45 <= kernel_sparsity(sparse) <= 0.55
+    clustered = cluster(mnv2, sub, clusters=8, epochs=1)
+    assert wrapper_layers(clustered) == []
+    assert distinct_values(clustered) <= 8
+    assert clustered.count_params() == mnv2.count_params()
+
+
+def test_channel_pruning_thins_v1_v2_and_resnet_and_they_run():
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    for name, knobs in (("mobilenet_v1", {"alpha": 0.5}), ("mobilenet_v2", {"alpha": 0.35}), ("resnet8", {})):
+        net = create_model(name, input_shape=(32, 32, 3), num_classes=10, **knobs)
+        thin, plan = channel_prune(net, 0.5)
+        assert thin.count_params() < 0.75 * net.count_params(), name
+        assert thin(x).shape == (2, 10)
+        if name == "mobilenet_v2":  # residual adds kept consistent: projections into an Add keep their width
+            assert thin.get_layer("block_2_project").filters == net.get_layer("block_2_project").filters
+            assert thin.get_layer("block_2_expand").filters < net.get_layer("block_2_expand").filters
+            assert "Add" in plan.skipped["block_2_project"]
+    # a thinned layer's kept filters are copied, not re-initialized
+    net = create_model("mobilenet_v1", input_shape=(32, 32, 3), num_classes=10, alpha=0.5)
+    thin, plan = channel_prune(net, 0.5)
+    keep = plan.keep["conv_pw_1"]
+    np.testing.assert_array_equal(thin.get_layer("conv_pw_1").kernel.numpy(),
+                                  net.get_layer("conv_pw_1").kernel.numpy()[..., keep])
+
+
+def test_qat_int8_mobilenet_v3_small_runs_in_litert_and_agrees(digits32, tmp_path):
+    from edgekit.runtime.base import load_runner
+
+    net = _fit(create_model("mobilenet_v3_small", input_shape=(32, 32, 3), num_classes=10, alpha=0.75), digits32, 3)
+    q = qat_model(net)
+    assert any(c == "output" and "hswish" in k for k, c in q._edgekit_custom_layers.items())
+    assert any("squeeze_excite_mul" in k for k in q._edgekit_custom_layers)
+    _fit(q, _subset(digits32, 512), 1, lr=1e-4)
+    path = tmp_path / "mnv3_qat_int8.tflite"
+    path.write_bytes(tflite_bytes(q, "qat_int8", digits32.representative(50)))
+    runner = load_runner(path, "litert")
+    assert runner.input_spec.dtype == "int8"
+    x = digits32.x_test[:200]
+    agree = np.mean(runner.run(x).argmax(1) == q.predict(x, verbose=0).argmax(1))
+    assert agree >= 0.95, agree
+
+
+def _outlier_mlp(data):
+    """A small MLP whose float function is unchanged by an equivalent rescaling that gives one
+    hidden unit a 1000x larger range: per-tensor int8 activations then lose the other units."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(data.input_shape, name="input")
+    h = keras.layers.Flatten(name="flat")(inp)
+    h = keras.layers.Dense(32, name="hidden")(h)  # linear: the rescaling passes through
+    h = keras.layers.Dense(32, activation="relu", name="mix")(h)
+    out = keras.layers.Dense(10, activation="softmax", name="predictions")(h)
+    m = _fit(keras.Model(inp, out, name="outlier_mlp"), data, 15)
+    w, b = m.get_layer("hidden").get_weights()
+    w[:, 0] *= 1000.0
+    b[0] *= 1000.0
+    m.get_layer("hidden").set_weights([w, b])
+    w2, b2 = m.get_layer("mix").get_weights()
+    w2[0] /= 1000.0
+    m.get_layer("mix").set_weights([w2, b2])
+    return m
+
+
+def test_mixed_precision_fits_the_budget_and_a_failing_variant_does_not_stop_others(tmp_path):
+    data = load_dataset("digits", input_shape=(8, 8, 1), seed=0)
+    m = _outlier_mlp(data)
+    rep = compress(m, data, out=tmp_path, only=["ptq_int8", "channel", "mixed"], max_drop=0.01, bench_runs=5,
+                   bench_warmup=1)
+    assert rep.baseline["accuracy"] > 0.85
+    int8, chan, mixed = rep.variant("ptq_int8"), rep.variant("channel"), rep.variant("mixed")
+    assert int8["drop"] > 0.01  # full int8 breaks the budget
+    assert "error" in chan and "no conv" in chan["error"] and "\n" not in chan["error"]
+    assert "error" not in mixed, mixed.get("error")
+    assert mixed["within_budget"] and mixed["drop"] <= 0.01
+    assert mixed["float_layers"] and set(mixed["float_layers"]) <= {"hidden", "mix", "predictions", "flat"}
+    doc = json.loads((tmp_path / "compression.json").read_text())
+    assert [v["name"] for v in doc["variants"]] == ["ptq_int8", "channel", "mixed"]
+    assert "layers kept in float" in (tmp_path / "compression.md").read_text()
+
+
+def test_unknown_variant_is_one_clear_error(mnv2, digits32, tmp_path):
+    from edgekit.errors import EdgekitError
+
+    with pytest.raises(EdgekitError, match="unknown variant 'ptq_int4'.*ptq_int8"):
+        compress(mnv2, digits32, out=tmp_path, only=["ptq_int4"])
+
+
+def _subset(data, n):
+    from dataclasses import replace
+
+    return replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n])
