@@ -266,45 +266,39 @@ class _TrialWork:
 
     def _arena(self, tflite_path) -> tuple[int | None, str]:
         if not self.config.measure_arena:
-            return _estimate_arena(tflite_path), "estimate (largest op's input+output activations)"
+            return _estimate_arena(tflite_path), "estimate (lower bound: largest op's input+output activations)"
         try:
             from edgekit.runtime.tflm import measure_arena
 
             return measure_arena(tflite_path), "tflm"
         except Exception as e:  # noqa: BLE001 - TFLM is optional here; fall back to a labelled estimate
             est = _estimate_arena(tflite_path)
-            return est, f"estimate (largest op's input+output activations; TFLM: {str(e)[:120]})"
+            return est, f"estimate (lower bound: largest op's input+output activations; TFLM: {str(e)[:120]})"
 
 
 def _estimate_arena(tflite_path) -> int | None:
-    """A lower bound of the tensor arena: the largest input+output activation bytes of one op."""
+    """A lower bound of the tensor arena: the largest input+output activation bytes of one op
+    (activations are the model inputs and every op's outputs; weights are not in the arena)."""
     try:
         import numpy as np
         from ai_edge_litert.interpreter import Interpreter
 
         it = Interpreter(model_path=str(tflite_path))
         tensors = {t["index"]: t for t in it.get_tensor_details()}
+        ops = it._get_ops_details()
+        activations = {int(d["index"]) for d in it.get_input_details()}
+        activations |= {int(i) for op in ops for i in op["outputs"]}
 
         def size(i):
             t = tensors.get(int(i))
-            if t is None or t.get("sparsity_parameters") or _is_constant(it, t):
+            if t is None or int(i) not in activations:
                 return 0
             return int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize
 
-        best = 0
-        for op in it._get_ops_details():
-            best = max(best, sum(size(i) for i in list(op["inputs"]) + list(op["outputs"]) if i >= 0))
+        best = max((sum(size(i) for i in list(op["inputs"]) + list(op["outputs"]) if i >= 0) for op in ops), default=0)
         return best or None
     except Exception:  # noqa: BLE001
         return None
-
-
-def _is_constant(it, t) -> bool:
-    try:
-        it.get_tensor(t["index"])
-        return t["name"].endswith(("weights", "bias", "kernel")) or "/ReadVariableOp" in t["name"]
-    except ValueError:
-        return False
 
 
 def _jsonable(d: dict) -> dict:
