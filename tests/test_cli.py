@@ -1,0 +1,103 @@
+"""The CLI from a subprocess: bad input gives one short line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+
+def _one_line_error(res):
+    assert res.returncode != 0, res.stdout
+    text = res.stderr.strip()
+    assert "Traceback" not in res.stderr + res.stdout, res.stderr
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert lines and len(lines) <= 2, text  # the message (Rich may wrap a long path once)
+    return text
+
+
+def test_help_is_fast_and_lists_commands(cli):
+    t0 = time.perf_counter()
+    res = cli("--help")
+    assert res.returncode == 0 and time.perf_counter() - t0 < 5
+    for verb in ("models", "train", "export", "verify", "bench", "demo"):
+        assert verb in res.stdout
+    assert cli("bench", "--help").returncode == 0
+
+
+def test_models_lists_registry_with_macs(cli):
+    res = cli("models", "mobilenet_v2")
+    assert res.returncode == 0, res.stderr
+    assert "mobilenet_v2" in res.stdout and "3,538,984" in res.stdout and "300.8 M" in res.stdout
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "notes.txt").write_text("hello")
+    (d / "empty.tflite").write_bytes(b"")
+    (d / "garbage.tflite").write_bytes(b"\x00" * 64)
+    (d / "garbage.onnx").write_bytes(b"this is not onnx" * 10)
+    (d / "folder.tflite").mkdir()
+    (d / "fake.keras").write_bytes(b"PK-but-not-really")
+    (d / "fake.h5").write_bytes(b"not hdf5 at all")
+    return d
+
+
+def test_bad_inputs_are_one_line_errors(cli, files, exports, trained, tmp_path):
+    fp32 = exports[("tflite", "fp32")].path
+    blob = open(fp32, "rb").read()
+    (files / "truncated.tflite").write_bytes(blob[: len(blob) // 3])
+    onnx_blob = open(exports[("onnx", "fp32")].path, "rb").read()
+    (files / "truncated.onnx").write_bytes(onnx_blob[: len(onnx_blob) // 2])
+    out = tmp_path / "out"
+    cases = [
+        ("bench", files / "missing.tflite"),
+        ("bench", files / "folder.tflite"),
+        ("bench", files / "notes.txt"),
+        ("bench", files / "empty.tflite"),
+        ("bench", files / "garbage.tflite"),
+        ("bench", files / "garbage.onnx"),
+        ("bench", files / "truncated.tflite"),
+        ("bench", files / "truncated.onnx"),
+        ("bench", fp32, "--runtime", "tensorrt"),
+        ("bench", fp32, "--threads", "0"),
+        ("bench", fp32, "--runs", "-5"),
+        ("export", files / "fake.keras", "--out", out),
+        ("export", files / "fake.h5", "--out", out),
+        ("export", files / "notes.txt", "--out", out),
+        ("export", files, "--out", out),
+        ("export", fp32, "--out", out),
+        ("export", trained.model_path, "--to", "coreml", "--out", out),
+        ("export", trained.model_path, "--precision", "int4", "--out", out),
+        ("export", trained.model_path, "--precision", "int8", "--data", "nosuchdata", "--out", out),
+        ("verify", files / "garbage.tflite", "--reference", trained.model_path),
+        ("verify", fp32, "--reference", files / "fake.keras"),
+        ("train", "mobilenet_v9", "--data", "digits", "--out", out),
+        ("train", "mobilenet_v2", "--data", "imagenet", "--out", out),
+        ("train", "mobilenet_v2", "--data", "digits", "--epochs", "0", "--out", out),
+        ("train", "mobilenet_v2", "--data", "digits", "--param", "beta=2", "--out", out),
+    ]
+    for args in cases:
+        text = _one_line_error(cli(*args))
+        assert text.startswith("error:"), (args, text)
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), list(out.rglob("*"))
+
+
+def test_export_verify_bench_from_the_command_line(cli, trained, tmp_path):
+    res = cli("export", trained.model_path, "--to", "tflite", "--precision", "int8", "--data", "digits",
+              "--out", tmp_path)
+    assert res.returncode == 0, res.stderr
+    art = tmp_path / "model_int8.tflite"
+    assert art.is_file() and "zero point" in res.stdout
+    res = cli("verify", art, "--reference", trained.model_path, "--data", "digits")
+    assert res.returncode == 0 and "top-1 agreement" in res.stdout, res.stderr
+    res = cli("bench", art, "--runs", "20", "--warmup", "2", "--json", tmp_path / "b.json")
+    assert res.returncode == 0, res.stderr
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert b["machine"]["cores"] >= 1
+    r = b["results"][0]
+    assert {"artifact", "format", "precision", "runtime", "threads", "runs", "latency_ms"} <= set(r)
+    assert {"init", "first", "mean", "p50", "p90", "p99", "std"} <= set(r["latency_ms"])
+    assert r["precision"] == "int8" and r["runs"] == 20
