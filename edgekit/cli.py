@@ -98,7 +98,7 @@ def _config(cls, **kw):
 
 @app.command()
 def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras), .h5 or SavedModel folder"),
-           to: str = typer.Option("tflite", "--to", help="tflite | onnx"),
+           to: str = typer.Option("tflite", "--to", help="tflite | onnx | mcu (int8 C array + TFLM-measured arena)"),
            precision: str = typer.Option("fp32", help="fp32 | int8 (tflite also fp16, dynamic)"),
            data: Optional[str] = typer.Option(None, "--data", help="calibration data for int8 (training split is used)"),
            out_dir: Path = typer.Option(Path("export"), "--out", help="output folder"),
@@ -108,6 +108,17 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     from edgekit.convert import export as _export
     from edgekit.convert.formats import check_format
 
+    if to == "mcu":
+        from edgekit.convert import export_mcu
+
+        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe)
+        agree = "—" if mcu.tflm_agreement is None else f"{mcu.tflm_agreement:.4f}"
+        out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu.arena_bytes:,} bytes, flash "
+                  f"{mcu.flash_bytes:,} bytes, ops {', '.join(mcu.ops)}; TFLM/LiteRT top-1 agreement {agree}")
+        if mcu.unsupported_ops:
+            out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu.unsupported_ops)}")
+        out.print(f"bundle: {out_dir} (model_data.cc, model_data.h, model_ops.h, mcu.json)")
+        return
     check_format(to, precision)
     art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe)
     q = f", input scale {art.input.scale:.6g} zero point {art.input.zero_point}" if art.input.scale else ""
@@ -209,6 +220,28 @@ def tune(name: str = typer.Argument(..., help="registered model to search (mobil
               f"{_size(b['bytes'])}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
 
 
+@app.command()
+def compare(files: List[Path] = typer.Argument(..., help="two or more `edgekit bench --json` files; the first is the baseline"),
+            threshold: float = typer.Option(0.10, help="a significant slow-down beyond this fraction fails (exit 1)"),
+            markdown: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as Markdown")):
+    """Side-by-side latency with bootstrap confidence intervals; exits 1 on a significant regression."""
+    from edgekit._io import write_text
+    from edgekit.bench.compare import compare as _compare
+    from edgekit.bench.compare import has_regression, rich_table, to_markdown
+
+    if len(files) < 2:
+        raise EdgekitError("compare needs at least two bench JSON files (baseline first).")
+    if threshold <= 0:
+        raise EdgekitError(f"--threshold must be a positive fraction (0.10 = 10%), got {threshold}.")
+    result = _compare(files, threshold=threshold)
+    out.print(rich_table(result))
+    if markdown:
+        write_text(markdown, to_markdown(result))
+    if has_regression(result):
+        err.print(f"[red]regression[/]: slower by more than {threshold:.0%} with confidence")
+        raise typer.Exit(1)
+
+
 def _print_report(report: dict):
     m = report["model"]
     table = Table("file", "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",
@@ -224,6 +257,50 @@ def _print_report(report: dict):
         if a.get("error"):
             out.print(f"[red]{Path(a['path']).name}[/]: {a['error']}")
     out.print(f"bundle: [bold]{report['run_dir']}[/] (report.md, report.json)")
+
+
+@app.command()
+def compress(model: Path = typer.Argument(..., help="tf_keras .keras or .h5 model to compress"),
+             data: str = typer.Option(..., "--data", help="'digits', an image folder or an .npz (train split fine-tunes and calibrates, test split scores)"),
+             out_dir: Path = typer.Option(..., "--out", help="folder for every variant's file, compression.json and compression.md"),
+             only: Optional[List[str]] = typer.Option(None, "--only", help="run only these variants (repeatable)"),
+             skip: Optional[List[str]] = typer.Option(None, "--skip", help="skip these variants (repeatable)"),
+             max_drop: float = typer.Option(0.01, "--max-drop", help="accuracy budget (fraction) of the mixed-precision fallback"),
+             sparsity: float = typer.Option(0.75, "--sparsity", help="magnitude pruning target"),
+             channel_ratio: float = typer.Option(0.5, "--channel-ratio", help="fraction of prunable channels removed"),
+             epochs: Optional[int] = typer.Option(None, "--epochs", help="fine-tuning epochs for pruning, channel pruning and QAT"),
+             seed: int = typer.Option(0, help="split and calibration seed")):
+    """PTQ, QAT, pruning, clustering, channel pruning and mixed precision: the size/accuracy/speed table.
+
+    Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune, prune_2of4,
+    cluster, qat, prune_qat, cluster_qat, channel, channel_int8, mixed.
+    """
+    from edgekit.compress import compress as _compress
+
+    split = lambda xs: [n.strip() for x in (xs or []) for n in x.split(",") if n.strip()] or None  # noqa: E731
+    kw = dict(sparsity=sparsity, channel_ratio=channel_ratio, seed=seed)
+    if epochs is not None:
+        kw.update(prune_epochs=epochs, qat_epochs=epochs, channel_epochs=epochs, cluster_epochs=epochs)
+    rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=max_drop,
+                    console=err, **kw)
+    b = rep.baseline
+    table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", "accuracy", "drop",
+                  "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")
+    table.add_row("baseline", "fp32", _size(b["bytes"]), "1.000", "", _fmt(b.get("sparsity"), "{:.2f}"),
+                  _fmt(b["accuracy"], "{:.4f}"), "", _fmt(b["p50_ms"]), "1.00×", "")
+    for v in rep.variants:
+        if v.get("error"):
+            table.add_row(v["name"], f"[red]failed: {v['error']}[/]", *[""] * 9)
+            continue
+        table.add_row(v["name"], v["precision"], _size(v["bytes"]), f"{v['bytes'] / b['bytes']:.3f}",
+                      f"{v['gzip_bytes'] / b['bytes']:.3f}", _fmt(v["sparsity"], "{:.2f}"),
+                      _fmt(v["accuracy"], "{:.4f}"), f"{v['drop'] * 100:+.2f} pt", _fmt(v["p50_ms"]),
+                      f"{v['speedup']:.2f}×", _fmt((v["parity"] or {}).get("top1_agreement"), "{:.4f}"))
+    out.print(table)
+    mixed = next((v for v in rep.variants if v["name"] == "mixed" and not v.get("error")), None)
+    if mixed:
+        out.print(f"mixed precision: layers kept in float: {', '.join(mixed['float_layers']) or 'none'}")
+    out.print(f"{rep.json_path}  {rep.md_path}")
 
 
 def main():
@@ -245,6 +322,8 @@ def _wrap_commands():
         def wrapper(*a, __fn=fn, **kw):
             try:
                 return __fn(*a, **kw)
+            except (typer.Exit, typer.Abort):
+                raise
             except EdgekitError as e:
                 err.print(f"[red]error:[/] {e}", highlight=False)
                 raise typer.Exit(1)

@@ -102,3 +102,27 @@ def keras_artifact(model_path: str | Path, loaded, card: ModelCard | None) -> Ar
         provenance=Provenance(source_model=str(model_path), data=card.dataset if card else None,
                               versions=library_versions()),
     )
+
+
+def export_mcu(model, data, out: str | Path = "export", name: str | None = None, unsafe: bool = False,
+               seed: int = 0):
+    """Microcontroller bundle: full-int8 TFLite, its C array, op resolver, TFLM-measured arena, mcu.json.
+
+    TFLM runs in a child process (it can abort); its outputs are compared with LiteRT's on the
+    test split of ``data``. Returns ``(artifact, McuReport)``.
+    """
+    from edgekit.convert.mcu import build_mcu_bundle
+    from edgekit.models.load import LoadedModel, load_model
+
+    if data is None:
+        raise EdgekitError("an MCU bundle is full int8: pass --data for calibration and the TFLM/LiteRT check.")
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, unsafe=unsafe)
+    dataset = _resolve_data(data, loaded, seed)
+    art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model), seed=seed)
+    report = build_mcu_bundle(art.path, out, dataset.x_test)
+    return art, report
+
+
+def _stem(model) -> str:
+    p = Path(str(getattr(model, "path", model)))
+    return p.stem if p.suffix else p.name

@@ -64,7 +64,7 @@ def dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return ((q.astype(np.float32) - spec.zero_point) * spec.scale).astype(np.float32)
 
 
-RUNTIMES = ("litert", "onnxruntime", "keras")
+RUNTIMES = ("litert", "onnxruntime", "keras", "tflm")
 _DEFAULT_RUNTIME = {".tflite": "litert", ".onnx": "onnxruntime", ".keras": "keras", ".h5": "keras", "": "keras"}
 
 
@@ -109,6 +109,10 @@ def load_runner(path: str | Path, runtime: str | None = None, threads: int = 1, 
         from edgekit.runtime.onnxrt import OnnxRunner
 
         return OnnxRunner(p, threads=threads, **options)
+    if runtime == "tflm":
+        from edgekit.runtime.tflm import TFLMRunner
+
+        return TFLMRunner(p, threads=threads, **options)
     from edgekit.runtime.keras import KerasRunner
 
     return KerasRunner(p, threads=threads, **options)
