@@ -1,0 +1,29 @@
+"""`edgekit demo` end to end, as a new user runs it: no flags, no network, bundle under ./export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def test_demo_meets_the_spine_targets(cli, tmp_path):
+    res = cli("demo", cwd=tmp_path, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "bundle: export/mobilenet_v2-" in res.stdout
+    runs = list((tmp_path / "export").iterdir())
+    assert len(runs) == 1
+    run = runs[0]
+    report = json.loads((run / "report.json").read_text())
+    assert (run / "report.md").read_text().count("| `model") == 4
+    arts = {(a["format"], a["precision"]): a for a in report["artifacts"]}
+    assert set(arts) == {("keras", "fp32"), ("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32")}
+    keras_acc = arts[("keras", "fp32")]["accuracy"]
+    assert keras_acc >= 0.95, keras_acc
+    assert abs(arts[("tflite", "int8")]["accuracy"] - keras_acc) <= 0.01
+    for key in (("tflite", "fp32"), ("onnx", "fp32")):
+        p = arts[key]["parity"]
+        assert p["cosine"] >= 0.99999 and p["top1_agreement"] == 1.0, (key, p)
+    for a in report["artifacts"]:
+        assert a["latency_ms"]["p50"] > 0 and Path(a["path"]).is_file()
+    assert report["model"]["params"] > 0 and report["model"]["macs"] > 0
+    assert report["dataset"]["name"] == "digits" and report["dataset"]["n_test"] == 360
