@@ -242,6 +242,19 @@ def compare(files: List[Path] = typer.Argument(..., help="two or more `edgekit b
         raise typer.Exit(1)
 
 
+@app.command()
+def check(run_dir: Path = typer.Argument(..., help="a run bundle folder, e.g. export/mobilenet_v2-<time>")):
+    """Verify a bundle against its manifest (every file present, same size and sha256)."""
+    from edgekit.report.manifest import check_bundle
+
+    problems = check_bundle(run_dir)
+    if problems:
+        for p in problems:
+            err.print(f"[red]{p}[/]", highlight=False)
+        raise EdgekitError(f"{run_dir}: {len(problems)} problem(s); the bundle does not match its manifest.")
+    out.print(f"{run_dir}: every file matches manifest.json")
+
+
 def _print_report(report: dict):
     m = report["model"]
     table = Table("file", "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",

@@ -42,6 +42,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     from edgekit.convert import export, keras_artifact
     from edgekit.models.load import LoadedModel
     from edgekit.report import artifact_row, write_report
+    from edgekit.report.manifest import write_manifest
     from edgekit.runtime.base import load_runner
     from edgekit.runtime.keras import KerasRunner
     from edgekit.train import train
@@ -99,4 +100,5 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         "run_dir": str(run_dir),
     }
     write_report(run_dir, report)
+    write_manifest(run_dir)  # last: its presence means the bundle is complete
     return report

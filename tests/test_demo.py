@@ -27,3 +27,11 @@ def test_demo_meets_the_spine_targets(cli, tmp_path):
         assert a["latency_ms"]["p50"] > 0 and Path(a["path"]).is_file()
     assert report["model"]["params"] > 0 and report["model"]["macs"] > 0
     assert report["dataset"]["name"] == "digits" and report["dataset"]["n_test"] == 360
+
+    # the manifest is written last; `edgekit check` verifies the bundle and catches damage
+    res = cli("check", run)
+    assert res.returncode == 0, res.stderr
+    int8 = run / "model_int8.tflite"
+    int8.write_bytes(int8.read_bytes()[:-10])
+    res = cli("check", run)
+    assert res.returncode == 1 and "model_int8.tflite" in res.stderr

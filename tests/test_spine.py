@@ -250,3 +250,15 @@ def test_report_markdown_renders_every_artifact(exports, trained, tmp_path):
     text = md.read_text()
     assert text.count("| `model_") == 3 and "int8" in text
     assert json.loads(j.read_text())["artifacts"][1]["format"] == "tflite"
+
+
+def test_lambda_layers_need_unsafe(tmp_path, cli):
+    from edgekit._tf import keras
+
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Dense(2)])
+    m.save(tmp_path / "lam.keras")
+    res = cli("export", tmp_path / "lam.keras", "--out", tmp_path / "out")
+    assert res.returncode == 1 and "Lambda" in res.stderr and "--unsafe" in res.stderr and "Traceback" not in res.stderr
+    res = cli("export", tmp_path / "lam.keras", "--unsafe", "--out", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "out" / "lam_fp32.tflite").is_file()
