@@ -41,7 +41,7 @@ def _fit(model, data, epochs, lr=2e-3):
 @pytest.fixture(scope="module")
 def mnv2(digits32):
     keras.utils.set_random_seed(0)
-    return _fit(create_model("mobilenet_v2", input_shape=(32, 32, 3), num_classes=10, alpha=0.35), digits32, 3)
+    return _fit(create_model("mobilenet_v2", input_shape=(32, 32, 3), num_classes=10, alpha=0.35), digits32, 2)
 
 
 def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_path):
@@ -69,16 +69,32 @@ def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_
     assert "| ptq_int8 |" in (tmp_path / "compression.md").read_text()
 
 
-def test_two_of_four_and_clustering_leave_plain_layers(mnv2, digits32):
-    sub = _subset(digits32, 256)
-    sparse = prune(mnv2, sub, m_by_n=(2, 4), epochs=1)
+def _small_cnn(data):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(data.input_shape, name="input")
+    h = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_a")(inp)
+    h = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv_b")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
+    out = keras.layers.Dense(10, activation="softmax", name="predictions")(h)
+    return _fit(keras.Model(inp, out, name="small_cnn"), data, 2)
+
+
+def test_two_of_four_and_clustering_leave_plain_layers():
+    data = load_dataset("digits", input_shape=(8, 8, 1), seed=0)
+    net = _small_cnn(data)
+    before = [w.copy() for w in net.get_weights()]
+    sparse = prune(net, data, m_by_n=(2, 4), epochs=1)
     assert wrapper_layers(sparse) == [] and not any("prune" in w.name for w in sparse.weights)
     assert is_m_by_n(sparse, 2, 4)
     assert 0.45 <= kernel_sparsity(sparse) <= 0.55
-    clustered = cluster(mnv2, sub, clusters=8, epochs=1)
+    pruned = prune(net, data, sparsity=0.75, epochs=2)
+    assert wrapper_layers(pruned) == [] and kernel_sparsity(pruned) >= 0.74
+    clustered = cluster(net, data, clusters=8, epochs=1)
     assert wrapper_layers(clustered) == []
     assert distinct_values(clustered) <= 8
-    assert clustered.count_params() == mnv2.count_params()
+    assert clustered.count_params() == net.count_params()
+    for a, b in zip(before, net.get_weights()):  # the caller's model is left as it was
+        np.testing.assert_array_equal(a, b)
 
 
 def test_channel_pruning_thins_v1_v2_and_resnet_and_they_run():
@@ -95,9 +111,9 @@ def test_channel_pruning_thins_v1_v2_and_resnet_and_they_run():
     # a thinned layer's kept filters are copied, not re-initialized
     net = create_model("mobilenet_v1", input_shape=(32, 32, 3), num_classes=10, alpha=0.5)
     thin, plan = channel_prune(net, 0.5)
-    keep = plan.keep["conv_pw_1"]
-    np.testing.assert_array_equal(thin.get_layer("conv_pw_1").kernel.numpy(),
-                                  net.get_layer("conv_pw_1").kernel.numpy()[..., keep])
+    k_in, k_out = plan.keep["conv_pw_1"], plan.keep["conv_pw_2"]
+    np.testing.assert_array_equal(thin.get_layer("conv_pw_2").kernel.numpy(),
+                                  net.get_layer("conv_pw_2").kernel.numpy()[:, :, k_in][..., k_out])
 
 
 def test_qat_int8_mobilenet_v3_small_runs_in_litert_and_agrees(digits32, tmp_path):

@@ -28,15 +28,13 @@ def _wrap_layers(model, wrap):
     """Clone ``model`` wrapping Conv2D/Dense layers (depthwise and the rest are left alone:
     their weights are few and pruning them costs accuracy)."""
 
-    def clone(layer):
-        fresh = layer.__class__.from_config(layer.get_config())
-        return wrap(fresh) if _prunable(layer) else fresh
-
-    try:
-        wrapped = keras.models.clone_model(model, clone_function=clone)
+    try:  # wrap a private copy: fine-tuning must not move the caller's weights
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        wrapped = keras.models.clone_model(copy, clone_function=lambda layer: wrap(layer) if _prunable(layer)
+                                           else layer)
     except Exception as e:  # noqa: BLE001 - tfmot raises ValueError naming the layer
         raise EdgekitError(f"cannot wrap {model.name} for tfmot: {str(e).splitlines()[0][:300]}") from e
-    wrapped.set_weights(model.get_weights())
     return wrapped
 
 
