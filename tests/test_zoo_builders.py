@@ -55,6 +55,7 @@ def test_the_parametrized_tests_cover_the_whole_registry():
 @pytest.mark.parametrize("name", MODELS)
 def test_builds_small_runs_and_names_are_stable(name):
     spec, model = _small(name)
+    assert tuple(model.input_shape[1:]) == tuple(spec.small_input_shape)  # what export and training feed
     x = _sample(model)
     y = model(x, training=False).numpy()
     assert np.isfinite(y).all(), f"{name}: NaN or inf in the output"
@@ -242,7 +243,7 @@ def test_metric_learning_losses():
 def test_gan_train_step_runs():
     from edgekit.models import gan
 
-    g = create_model("cgan_generator", input_shape=(8,), num_classes=3, image_shape=(8, 8, 1), filters=(8, 4))
+    g = create_model("cgan_generator", input_shape=(11,), num_classes=3, image_shape=(8, 8, 1), filters=(8, 4))
     d = gan.cgan_discriminator((8, 8, 1), 3, filters=(4,))
     out = gan.gan_train_step(g, d, keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3),
                              np.zeros((4, 8, 8, 1), "float32"), labels=[0, 1, 2, 0], num_classes=3)
@@ -267,3 +268,17 @@ def test_gan_train_step_runs():
 def test_argument_errors_name_the_argument(name, kwargs, needle):
     with pytest.raises(EdgekitError, match=needle):
         create_model(name, **kwargs)
+
+
+def test_unrolled_lstm_converts_to_tflite():
+    # The rolled LSTM of a batch-polymorphic model does not convert (tf.TensorListReserve); unrolled it does.
+    from ai_edge_litert.interpreter import Interpreter
+
+    m = create_model("bilstm", input_shape=(12,), num_classes=3, vocab_size=50, embed_dim=8, units=(8,), unroll=True)
+    x = np.random.default_rng(0).integers(0, 50, (1, 12)).astype("int32")
+    interp = Interpreter(model_content=tf.lite.TFLiteConverter.from_keras_model(m).convert())
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    out = interp.get_tensor(interp.get_output_details()[0]["index"])
+    np.testing.assert_allclose(out, m(x).numpy(), atol=1e-5)

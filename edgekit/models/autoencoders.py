@@ -188,8 +188,8 @@ class Sampling(layers.Layer):
     def call(self, inputs, training=None):
         mean, log_var = inputs
         kl = -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mean) - tf.exp(log_var), axis=-1)
+        # (no add_metric: its AssignAdd would sit in the inference graph, which tf2onnx cannot convert)
         self.add_loss(self.kl_weight * tf.reduce_mean(kl))
-        self.add_metric(tf.reduce_mean(kl), name="kl")
         if training:
             return mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
         return mean

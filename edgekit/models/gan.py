@@ -3,7 +3,7 @@ training step. The generator is what gets deployed: noise (and a class) in, an i
 
 A conditional generator takes one input, ``concat(z, one_hot(label))`` of size
 ``latent_dim + num_classes`` (:func:`cgan_inputs` builds it), so every exporter and runtime sees
-a single float tensor.
+a single float tensor; its ``input_shape`` is that whole width, like every model's.
 """
 
 from __future__ import annotations
@@ -90,9 +90,9 @@ def gan_generator(input_shape=(100,), num_classes=None, image_shape=(28, 28, 1),
 
 @register_model(
     paper="Mirza and Osindero, Conditional Generative Adversarial Nets, 2014 (arXiv:1411.1784)",
-    **_GEN,
+    **{**_GEN, "default_input_shape": (110,), "small_input_shape": (26,)},
 )
-def cgan_generator(input_shape=(100,), num_classes: int = 10, image_shape=(28, 28, 1), filters=(128, 64),
+def cgan_generator(input_shape=(110,), num_classes: int = 10, image_shape=(28, 28, 1), filters=(128, 64),
                    bn_momentum: float = 0.9, name: str | None = None):
     """Conditional GAN generator: (z, class) to an image of that class.
 
@@ -103,19 +103,21 @@ def cgan_generator(input_shape=(100,), num_classes: int = 10, image_shape=(28, 2
     Reference: Mirza and Osindero, "Conditional Generative Adversarial Nets", 2014.
 
     Args:
-        input_shape: ``(latent_dim,)``, the noise part only.
+        input_shape: ``(latent_dim + num_classes,)``: the model's whole input (100 noise values
+            and 10 one-hot classes by default).
         num_classes: number of classes the generator is conditioned on.
         image_shape, filters, bn_momentum: as for ``gan_generator``.
         name: model name.
     """
     fn = "cgan_generator"
     shape = tuple(input_shape)
-    if len(shape) != 1 or not isinstance(shape[0], int) or shape[0] <= 0:
-        raise EdgekitError(f"{fn}: input_shape must be (latent_dim,), got {input_shape!r}.")
     check_positive(fn, "num_classes", num_classes, integer=True)
+    if len(shape) != 1 or not isinstance(shape[0], int) or shape[0] <= num_classes:
+        raise EdgekitError(f"{fn}: input_shape must be (latent_dim + num_classes,) with latent_dim >= 1; "
+                           f"got {input_shape!r} with num_classes={num_classes}.")
     image_shape = check_image_shape(fn, image_shape)
     filters = check_int_list(fn, "filters", filters)
-    zy = layers.Input(shape=(shape[0] + num_classes,), name="input")
+    zy = layers.Input(shape=shape, name="input")
     return keras.Model(zy, _generator_body(zy, image_shape, filters, bn_momentum), name=name or fn)
 
 

@@ -76,7 +76,7 @@ def _sequence_input(fn, input_shape, vocab_size, embed_dim):
 
 
 def _rnn_classifier(fn, input_shape, num_classes, vocab_size, embed_dim, units, bidirectional, attention_units,
-                    dropout, classifier_activation, name):
+                    dropout, classifier_activation, name, unroll=False):
     check_positive(fn, "num_classes", num_classes, integer=True)
     units = check_int_list(fn, "units", units)
     check_rate(fn, "dropout", dropout)
@@ -84,7 +84,7 @@ def _rnn_classifier(fn, input_shape, num_classes, vocab_size, embed_dim, units, 
     for i, u in enumerate(units, start=1):
         last = i == len(units)
         seq = not last or attention_units is not None
-        rnn = layers.LSTM(u, return_sequences=seq, name=f"lstm_{i}")
+        rnn = layers.LSTM(u, return_sequences=seq, unroll=bool(unroll), name=f"lstm_{i}")
         x = layers.Bidirectional(rnn, name=f"bilstm_{i}")(x) if bidirectional else rnn(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"lstm_{i}_dropout")(x)
@@ -110,6 +110,10 @@ _ARGS = """
         vocab_size, embed_dim: the token embedding (ignored for float inputs).
         units: LSTM sizes, one layer each (stacked; all but the last return sequences).
         dropout: dropout after each recurrent layer.
+        unroll: unroll the recurrence over the (fixed) timesteps. The TFLite converter rejects
+            the rolled LSTM of a batch-polymorphic model ("'tf.TensorListReserve' op requires
+            element_shape to be static"); it converts with a fixed batch size (a concrete
+            function of batch 1) or unrolled. ONNX converts either way.
         classifier_activation: ``"softmax"`` or ``None`` for logits.
         name: model name.
 """
@@ -117,33 +121,35 @@ _ARGS = """
 
 @register_model(paper="Hochreiter and Schmidhuber, Long Short-Term Memory, Neural Computation 1997", **_SEQ)
 def lstm(input_shape=(64,), num_classes: int = 2, vocab_size: int = 10000, embed_dim: int = 64, units=(64,),
-         dropout: float = 0.0, classifier_activation: str | None = "softmax", name: str | None = None):
+         dropout: float = 0.0, classifier_activation: str | None = "softmax", unroll: bool = False,
+         name: str | None = None):
     """LSTM classifier: the last hidden state of the top layer feeds the classifier.
 
     Reference: Hochreiter and Schmidhuber, "Long Short-Term Memory", 1997.
     """
     return _rnn_classifier("lstm", input_shape, num_classes, vocab_size, embed_dim, units, False, None, dropout,
-                           classifier_activation, name)
+                           classifier_activation, name, unroll)
 
 
 @register_model(paper="Schuster and Paliwal, Bidirectional Recurrent Neural Networks, IEEE TSP 1997; "
                 "Graves and Schmidhuber, Neural Networks 2005", **_SEQ)
 def bilstm(input_shape=(64,), num_classes: int = 2, vocab_size: int = 10000, embed_dim: int = 64, units=(64,),
-           dropout: float = 0.0, classifier_activation: str | None = "softmax", name: str | None = None):
+           dropout: float = 0.0, classifier_activation: str | None = "softmax", unroll: bool = False,
+         name: str | None = None):
     """Bidirectional LSTM classifier: forward and backward final states, concatenated.
 
     Reference: Schuster and Paliwal, "Bidirectional Recurrent Neural Networks", 1997;
     Graves and Schmidhuber, "Framewise phoneme classification with bidirectional LSTM", 2005.
     """
     return _rnn_classifier("bilstm", input_shape, num_classes, vocab_size, embed_dim, units, True, None, dropout,
-                           classifier_activation, name)
+                           classifier_activation, name, unroll)
 
 
 @register_model(paper="Bahdanau, Cho and Bengio, Neural Machine Translation by Jointly Learning to Align and "
                 "Translate, ICLR 2015 (arXiv:1409.0473)", **_SEQ)
 def seq_attention(input_shape=(64,), num_classes: int = 2, vocab_size: int = 10000, embed_dim: int = 64,
                   units=(64,), attention_units: int = 64, bidirectional: bool = True, dropout: float = 0.0,
-                  classifier_activation: str | None = "softmax", name: str | None = None):
+                  classifier_activation: str | None = "softmax", unroll: bool = False, name: str | None = None):
     """Recurrent encoder with Bahdanau additive attention pooling over all its states.
 
     A (bidirectional) LSTM returns every state; :class:`AdditiveAttentionPooling` scores each with
@@ -152,7 +158,7 @@ def seq_attention(input_shape=(64,), num_classes: int = 2, vocab_size: int = 100
     """
     check_positive("seq_attention", "attention_units", attention_units, integer=True)
     return _rnn_classifier("seq_attention", input_shape, num_classes, vocab_size, embed_dim, units, bidirectional,
-                           attention_units, dropout, classifier_activation, name)
+                           attention_units, dropout, classifier_activation, name, unroll)
 
 
 for _f in (lstm, bilstm, seq_attention):
