@@ -11,7 +11,7 @@ class TrainConfig(BaseModel):
     epochs: int = Field(40, ge=1, description="upper bound; early stopping usually ends sooner")
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(2e-3, gt=0)
-    patience: int = Field(8, ge=0, description="epochs without val_loss improvement before stopping")
+    patience: int = Field(10, ge=0, description="epochs without val_loss improvement before stopping")
     seed: int = 0
     augment: bool = True
     tensorboard: bool = True
