@@ -45,7 +45,7 @@ def mnv2(digits32):
 
 
 def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_path):
-    rep = compress(mnv2, digits32, out=tmp_path, only=["ptq_int8", "prune", "channel"], prune_epochs=1,
+    rep = compress(mnv2, _subset(digits32, 320), out=tmp_path, only=["ptq_int8", "prune", "channel"], prune_epochs=1,
                    channel_epochs=1, bench_runs=5, bench_warmup=1, calibration=50)
     doc = json.loads((tmp_path / "compression.json").read_text())
     assert set(doc) == {"baseline", "variants"}
@@ -58,7 +58,9 @@ def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_
         assert {"cosine", "top1_agreement", "max_abs", "n"} <= set(v["parity"])
     base = doc["baseline"]["bytes"]
     int8 = rep.variant("ptq_int8")
-    assert int8["bytes"] <= 0.3 * base  # int8 weights: about a quarter of fp32
+    # int8 weights are a quarter of fp32, but per-channel quantization adds a float scale and an int64
+    # zero point per output channel (weights and biases): ~0.39x at this thin width (0.35), ~0.28x per-tensor.
+    assert int8["bytes"] <= 0.42 * base
     assert int8["parity"]["top1_agreement"] >= 0.9
     pruned = rep.variant("prune")
     assert pruned["sparsity"] >= 0.74  # 75% target on Conv2D/Dense kernels, reached by the schedule
@@ -133,41 +135,55 @@ def test_qat_int8_mobilenet_v3_small_runs_in_litert_and_agrees(digits32, tmp_pat
     assert agree >= 0.95, agree
 
 
-def _outlier_mlp(data):
-    """A small MLP whose float function is unchanged by an equivalent rescaling that gives one
-    hidden unit a 1000x larger range: per-tensor int8 activations then lose the other units."""
+def _outlier_cnn(data):
+    """A small CNN whose float function is unchanged by an equivalent rescaling that gives one
+    channel a 1000x larger range: per-tensor int8 activations then lose the other channels."""
     keras.utils.set_random_seed(0)
     inp = keras.Input(data.input_shape, name="input")
-    h = keras.layers.Flatten(name="flat")(inp)
-    h = keras.layers.Dense(32, name="hidden")(h)  # linear: the rescaling passes through
-    h = keras.layers.Dense(32, activation="relu", name="mix")(h)
+    h = keras.layers.Conv2D(16, 3, padding="same", name="hidden")(inp)  # linear: the rescaling passes through
+    h = keras.layers.Conv2D(32, 1, activation="relu", name="mix")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
     out = keras.layers.Dense(10, activation="softmax", name="predictions")(h)
-    m = _fit(keras.Model(inp, out, name="outlier_mlp"), data, 15)
+    m = _fit(keras.Model(inp, out, name="outlier_cnn"), data, 40, lr=5e-3)
     w, b = m.get_layer("hidden").get_weights()
-    w[:, 0] *= 1000.0
+    w[..., 0] *= 1000.0
     b[0] *= 1000.0
     m.get_layer("hidden").set_weights([w, b])
     w2, b2 = m.get_layer("mix").get_weights()
-    w2[0] /= 1000.0
+    w2[:, :, 0, :] /= 1000.0
     m.get_layer("mix").set_weights([w2, b2])
     return m
 
 
-def test_mixed_precision_fits_the_budget_and_a_failing_variant_does_not_stop_others(tmp_path):
+def test_mixed_precision_brings_the_drop_within_budget_and_names_the_layers(tmp_path):
     data = load_dataset("digits", input_shape=(8, 8, 1), seed=0)
-    m = _outlier_mlp(data)
-    rep = compress(m, data, out=tmp_path, only=["ptq_int8", "channel", "mixed"], max_drop=0.01, bench_runs=5,
-                   bench_warmup=1)
-    assert rep.baseline["accuracy"] > 0.85
-    int8, chan, mixed = rep.variant("ptq_int8"), rep.variant("channel"), rep.variant("mixed")
+    m = _outlier_cnn(data)
+    rep = compress(m, data, out=tmp_path, only=["ptq_int8", "mixed"], max_drop=0.01, bench_runs=5, bench_warmup=1)
+    assert rep.baseline["accuracy"] > 0.7
+    int8, mixed = rep.variant("ptq_int8"), rep.variant("mixed")
     assert int8["drop"] > 0.01  # full int8 breaks the budget
-    assert "error" in chan and "no conv" in chan["error"] and "\n" not in chan["error"]
     assert "error" not in mixed, mixed.get("error")
-    assert mixed["within_budget"] and mixed["drop"] <= 0.01
-    assert mixed["float_layers"] and set(mixed["float_layers"]) <= {"hidden", "mix", "predictions", "flat"}
-    doc = json.loads((tmp_path / "compression.json").read_text())
-    assert [v["name"] for v in doc["variants"]] == ["ptq_int8", "channel", "mixed"]
+    assert mixed["full_int8_drop"] > 0.01 and mixed["within_budget"] and mixed["drop"] <= 0.01
+    assert mixed["float_layers"] and set(mixed["float_layers"]) & {"hidden", "mix"}
     assert "layers kept in float" in (tmp_path / "compression.md").read_text()
+
+
+def test_a_failing_variant_gives_one_line_and_the_others_finish(tmp_path):
+    data = load_dataset("digits", input_shape=(8, 8, 1), seed=0)
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(data.input_shape, name="input")
+    h = keras.layers.Flatten(name="flat")(inp)
+    h = keras.layers.Dense(32, activation="relu", name="hidden")(h)
+    mlp = _fit(keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="predictions")(h)), data, 3)
+    rep = compress(mlp, data, out=tmp_path, only=["ptq_dynamic", "channel", "ptq_int8"], bench_runs=5,
+                   bench_warmup=1)
+    chan = rep.variant("channel")
+    assert "no conv" in chan["error"] and "\n" not in chan["error"]
+    for name in ("ptq_dynamic", "ptq_int8"):
+        assert "error" not in rep.variant(name) and rep.variant(name)["accuracy"] > 0.5
+    doc = json.loads((tmp_path / "compression.json").read_text())
+    assert [v["name"] for v in doc["variants"]] == ["ptq_dynamic", "ptq_int8", "channel"]  # table order
+    assert "failed: channel pruning" in (tmp_path / "compression.md").read_text()
 
 
 def test_unknown_variant_is_one_clear_error(mnv2, digits32, tmp_path):

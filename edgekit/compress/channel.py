@@ -109,8 +109,8 @@ def plan(model, ratio: float = 0.5, divisor: int = 8) -> ChannelPlan:
                 raise EdgekitError(f"channel pruning: {c.name} consumes two pruned convs; not supported.")
             p.consumers[c.name] = layer.name
     if not p.keep:
-        raise EdgekitError(f"channel pruning: no conv of {model.name} can be thinned "
-                           f"({'; '.join(f'{k} {v}' for k, v in list(p.skipped.items())[:3])}).")
+        why = "; ".join(f"{k} {v}" for k, v in list(p.skipped.items())[:3]) or "it has no Conv2D layer"
+        raise EdgekitError(f"channel pruning: no conv of {model.name} can be thinned ({why}).")
     return p
 
 
