@@ -2,6 +2,20 @@
 
 It times ``Runner.invoke_once`` on a prepared input, like ``litert-benchmark`` times
 ``Invoke()``; statistics are numpy's. Imports no TensorFlow unless the runtime is Keras.
+
+Besides latency, :func:`bench` records per row:
+
+- ``memory_mb``: the process's resident set (``VmRSS`` in ``/proc/self/status``) before the model
+  is loaded, after loading, after the timed runs, and its peak (``VmHWM``) over load + runs. The
+  peak is reset just before loading by writing ``5`` to ``/proc/self/clear_refs`` (Linux), so
+  ``peak_delta`` is the most memory loading and running this model added to the process (model
+  file, runtime allocations, tensor arena, the runtime's own libraries the first time it is
+  imported). It is the OS's view, native allocations included, unlike ``tracemalloc``.
+  Without ``/proc`` (not Linux) the figures are ``None``.
+- ``roofline``: the model's multiply-accumulates (counted from the .tflite / .onnx graph, see
+  :mod:`edgekit.bench.ceiling`) over the p50, as GMAC/s and as a fraction of this CPU's measured
+  1-thread float32 matrix-multiply ceiling (times the thread count for multi-thread rows).
+- ``profile`` (when asked): per-operator times, see :mod:`edgekit.bench.profile`.
 """
 
 from __future__ import annotations
@@ -56,8 +70,14 @@ def bench_runner(load, runs: int = 100, warmup: int = 10, x: np.ndarray | None =
 
 
 def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: int = 100, warmup: int = 10,
-          progress=None, **options) -> dict:
-    """Benchmark one file; returns a result row for ``edgekit bench --json``."""
+          progress=None, *, roofline: bool = True, macs: int | None = None, profile: bool = False,
+          profile_runs: int = 20, **options) -> dict:
+    """Benchmark one file; returns a result row for ``edgekit bench --json``.
+
+    ``roofline``: add achieved GMAC/s and the fraction of :func:`~edgekit.bench.ceiling.matmul_ceiling`
+    (measured once per process, ~2 s); ``macs`` overrides the count read from the graph.
+    ``profile``: add a per-operator profile (LiteRT and onnxruntime), ``profile_runs`` invokes per op.
+    """
     from edgekit.runtime.base import check_model_file, default_runtime, load_runner
 
     _positive("threads", threads)
@@ -65,14 +85,152 @@ def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: 
     _positive("warmup", warmup, allow_zero=True)
     check_model_file(path)
     runtime = runtime or default_runtime(path)
-    runner, lat = bench_runner(lambda: load_runner(path, runtime, threads, **options), runs, warmup, progress=progress)
+    probe = MemoryProbe()
+
+    def load():
+        r = load_runner(path, runtime, threads, **options)
+        probe.mark("after_load")
+        return r
+
+    runner, lat = bench_runner(load, runs, warmup, progress=progress)
+    probe.mark("after_runs")
     fmt = {".tflite": "tflite", ".onnx": "onnx"}.get(Path(path).suffix.lower(), "keras")
-    return {"artifact": str(path), "format": fmt, "precision": runner.precision, "runtime": runtime,
-            "threads": threads, "runs": runs, "options": options, "latency_ms": lat.model_dump()}
+    row = {"artifact": str(path), "format": fmt, "precision": runner.precision, "runtime": runtime,
+           "threads": threads, "runs": runs, "options": options, "latency_ms": lat.model_dump(),
+           "memory_mb": probe.result()}
+    del runner
+    if roofline:
+        row["roofline"] = roofline_row(path, lat.p50, threads, macs)
+    if profile:
+        from edgekit.bench.profile import profile as _profile
+
+        if runtime not in ("litert", "onnxruntime"):
+            raise EdgekitError(f"--profile covers LiteRT and onnxruntime; {runtime} has no per-op profile here.")
+        row["profile"] = _profile(path, runtime, threads, runs=profile_runs, **options)
+    return row
+
+
+def bench_threads(path: str | Path, runtime: str | None = None, threads=(1,), runs: int = 100, warmup: int = 10,
+                  progress=None, **kw) -> list[dict]:
+    """One :func:`bench` row per thread count (``threads=(1, 2)``, or ``range(1, n + 1)``)."""
+    counts = parse_threads(threads) if isinstance(threads, str) else list(threads)
+    if not counts:
+        raise EdgekitError("threads must name at least one count, e.g. 1,2.")
+    for t in counts:
+        _positive("threads", t)
+    return [bench(path, runtime, t, runs, warmup, progress=progress, **kw) for t in counts]
+
+
+def parse_threads(text: str) -> list[int]:
+    """``"1,2,4"`` or ``"1-4"`` (or a mix: ``"1,3-4"``) to a sorted list of distinct positive counts."""
+    out: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                a, b = (int(v) for v in part.split("-", 1))
+                if a < 1 or b < a:
+                    raise ValueError
+                out.update(range(a, b + 1))
+            else:
+                n = int(part)
+                if n < 1:
+                    raise ValueError
+                out.add(n)
+        except ValueError:
+            raise EdgekitError(f"--threads takes positive counts like 1,2 or 1-4, got {text!r}.") from None
+    if not out:
+        raise EdgekitError(f"--threads takes positive counts like 1,2 or 1-4, got {text!r}.")
+    return sorted(out)
+
+
+def model_macs(path: str | Path) -> int | None:
+    """Multiply-accumulates per inference read from a .tflite or .onnx graph (None for other files)."""
+    from edgekit.bench.ceiling import onnx_macs, tflite_macs
+
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix == ".tflite":
+            return tflite_macs(path) or None
+        if suffix == ".onnx":
+            return onnx_macs(path) or None
+    except EdgekitError:
+        return None
+    return None
+
+
+def roofline_row(path: str | Path, p50_ms: float, threads: int = 1, macs: int | None = None) -> dict | None:
+    from edgekit.bench.ceiling import matmul_ceiling, roofline
+
+    macs = macs or model_macs(path)
+    if not macs:
+        return None
+    return roofline(macs, p50_ms, matmul_ceiling(), threads)
+
+
+# --------------------------------------------------------------------------------------------
+# Memory (Linux /proc)
+
+
+def _proc_status() -> dict[str, int] | None:
+    """VmRSS and VmHWM of this process in KiB (None without /proc)."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            k, v = line.split(":", 1)
+            out[k] = int(v.split()[0])
+    return out if len(out) == 2 else None
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False when the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class MemoryProbe:
+    """RSS before loading, at marks, and the peak since the probe was made (see the module docstring)."""
+
+    METHOD = ("VmRSS/VmHWM from /proc/self/status; VmHWM reset via /proc/self/clear_refs before loading, "
+              "so peak_delta = peak RSS during load and runs minus RSS before load")
+
+    def __init__(self):
+        import gc
+
+        gc.collect()  # let a previous row's runner go first
+        self.peak_reset = reset_peak_rss()
+        self.before = _proc_status()
+        self.marks: dict[str, dict[str, int] | None] = {}
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = _proc_status()
+
+    def result(self) -> dict:
+        mb = lambda kb: None if kb is None else round(kb / 1024, 3)  # noqa: E731
+        if self.before is None:
+            return {"rss_before": None, "rss_after_load": None, "rss_after_runs": None, "peak": None,
+                    "peak_delta": None, "method": "unavailable (no /proc/self/status)"}
+        last = self.marks.get("after_runs") or self.before
+        load = self.marks.get("after_load") or last
+        peak = last["VmHWM"]
+        delta = peak - self.before["VmRSS"] if self.peak_reset else None
+        return {"rss_before": mb(self.before["VmRSS"]), "rss_after_load": mb(load["VmRSS"]),
+                "rss_after_runs": mb(last["VmRSS"]), "peak": mb(peak), "peak_delta": mb(delta),
+                "method": self.METHOD if self.peak_reset else "VmRSS only (VmHWM could not be reset: peak_delta unknown)"}
 
 
 def machine_info() -> dict:
-    """CPU model and flags, cores, OS and library versions, for comparing reports."""
+    """CPU model and flags, cores, OS, BLAS kernel and library versions, for comparing reports."""
     from edgekit.artifact import library_versions
 
     cpu, flags = platform.processor() or platform.machine(), []
@@ -82,8 +240,16 @@ def machine_info() -> dict:
                 cpu = line.split(":", 1)[1].strip()
             if line.startswith("flags") and not flags:
                 have = set(line.split(":", 1)[1].split())
-                flags = sorted(have & {"avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "sse4_2", "f16c"})
+                flags = sorted(have & {"avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni",
+                                      "amx_tile", "sse4_2", "f16c", "asimd", "asimddp"})
     except OSError:
         pass
-    return {"cpu": cpu, "flags": flags, "cores": os.cpu_count(), "machine": platform.machine(),
-            "os": platform.platform(), "python": platform.python_version(), "versions": library_versions()}
+    from edgekit.bench.ceiling import _blas_info
+
+    info = {"cpu": cpu, "flags": flags, "cores": os.cpu_count(), "machine": platform.machine(),
+            "os": platform.platform(), "python": platform.python_version(), "versions": library_versions(),
+            "blas": _blas_info()}
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    if env:
+        info["blas_env"] = env
+    return info
