@@ -143,34 +143,62 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
 @app.command()
 def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras model files"),
           runtime: Optional[str] = typer.Option(None, help="litert | onnxruntime | keras (default: from the suffix)"),
-          threads: int = typer.Option(1, help="threads the runtime may use"),
+          threads: str = typer.Option("1", help="thread counts, a row each: 1, 1,2 or 1-4"),
           runs: int = typer.Option(100, help="timed single-sample runs"),
           warmup: int = typer.Option(10, help="untimed runs first"),
           xnnpack: bool = typer.Option(True, "--xnnpack/--no-xnnpack", help="LiteRT: apply the XNNPACK delegate"),
+          profile: bool = typer.Option(False, "--profile", help="per-operator times (LiteRT by isolating each op, onnxruntime's profiler)"),
+          roofline: bool = typer.Option(True, "--roofline/--no-roofline", help="GMAC/s and fraction of this CPU's measured sgemm ceiling"),
+          macs: Optional[int] = typer.Option(None, "--macs", help="multiply-adds per inference (default: counted from the graph)"),
           json_out: Optional[Path] = typer.Option(None, "--json", help="write machine info and raw timings here")):
-    """Time single-sample inference: init, first run, mean, p50, p90, p99, std (ms)."""
+    """Time single-sample inference: init, first run, mean, p50, p90, p99, std (ms), peak memory, roofline."""
     from rich.progress import Progress
 
     from edgekit._io import write_json
     from edgekit.bench.harness import bench as _bench
-    from edgekit.bench.harness import machine_info
+    from edgekit.bench.harness import machine_info, parse_threads
 
+    counts = parse_threads(threads)
     results = []
     with Progress(console=err, transient=True) as prog:
         for f in files:
-            task = prog.add_task(f"{f.name}", total=runs)
             opts = {"xnnpack": False} if (not xnnpack and (runtime or "litert") == "litert" and f.suffix == ".tflite") else {}
-            results.append(_bench(f, runtime, threads, runs, warmup,
-                                  progress=lambda i, n, t=task: prog.update(t, completed=i), **opts))
+            for t in counts:
+                task = prog.add_task(f"{f.name} ({t} thread{'s' if t > 1 else ''})", total=runs)
+                results.append(_bench(f, runtime, t, runs, warmup, progress=lambda i, n, k=task: prog.update(k, completed=i),
+                                      roofline=roofline, macs=macs, profile=profile, **opts))
     table = Table("file", "runtime", "precision", "threads", "init", "first", "mean", "p50", "p90", "p99", "std",
-                  title="latency (ms)")
+                  "peak MB", "GMAC/s", "of ceiling", title="latency (ms)")
     for r in results:
-        lat = r["latency_ms"]
+        lat, mem, roof = r["latency_ms"], r.get("memory_mb") or {}, r.get("roofline") or {}
         table.add_row(Path(r["artifact"]).name, r["runtime"] + ("" if r["options"].get("xnnpack", True) else " (no xnnpack)"),
-                      r["precision"], str(r["threads"]), *(_fmt(lat[k]) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")))
+                      r["precision"], str(r["threads"]), *(_fmt(lat[k]) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")),
+                      _fmt(mem.get("peak_delta"), "{:.1f}"), _fmt(roof.get("gmacs_per_s"), "{:.2f}"),
+                      _fmt(roof.get("fraction"), "{:.0%}"))
     out.print(table)
+    if profile:
+        from edgekit.bench.profile import by_op_type
+
+        for r in results:
+            prof = r["profile"]
+            pt = Table("op", "count", "ms", "share", title=f"{Path(r['artifact']).name}, {r['threads']} thread(s)",
+                       caption=f"per-op sum {prof['sum_ms']:.3f} ms, whole model {prof['total_ms']:.3f} ms")
+            for a in by_op_type(prof)[:10]:
+                pt.add_row(a["op"], str(a["count"]), f"{a['ms']:.4f}", f"{a['share']:.0%}")
+            out.print(pt)
+        out.print(f"[dim]{results[0]['profile']['method']}[/]" if results else "")
+    if roofline and any(r.get("roofline") for r in results):
+        from edgekit.bench.ceiling import matmul_ceiling
+
+        c = matmul_ceiling()
+        out.print(f"ceiling: numpy float32 sgemm {c.n}², 1 thread: {c.gmacs_per_s:.1f} GMAC/s ({c.blas})")
     if json_out:
-        write_json(json_out, {"machine": machine_info(), "results": results})
+        doc = {"machine": machine_info(), "results": results}
+        if roofline:
+            from edgekit.bench.ceiling import matmul_ceiling
+
+            doc["ceiling"] = matmul_ceiling().model_dump()
+        write_json(json_out, doc)
         out.print(f"wrote {json_out}")
 
 

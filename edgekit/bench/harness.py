@@ -5,13 +5,16 @@ It times ``Runner.invoke_once`` on a prepared input, like ``litert-benchmark`` t
 
 Besides latency, :func:`bench` records per row:
 
-- ``memory_mb``: the process's resident set (``VmRSS`` in ``/proc/self/status``) before the model
-  is loaded, after loading, after the timed runs, and its peak (``VmHWM``) over load + runs. The
-  peak is reset just before loading by writing ``5`` to ``/proc/self/clear_refs`` (Linux), so
-  ``peak_delta`` is the most memory loading and running this model added to the process (model
-  file, runtime allocations, tensor arena, the runtime's own libraries the first time it is
-  imported). It is the OS's view, native allocations included, unlike ``tracemalloc``.
-  Without ``/proc`` (not Linux) the figures are ``None``.
+- ``memory_mb``: resident set figures from ``/proc/self/status`` (``VmRSS``, and ``VmHWM`` for the
+  peak), the OS's view with native allocations included, unlike ``tracemalloc``. By default
+  (``memory="child"``) they come from a fresh child process that imports the runtime, resets its
+  peak (writing ``5`` to ``/proc/self/clear_refs``), then loads the model and runs it ``runs``
+  times: ``rss_before`` is the child with the runtime imported, ``peak_delta`` the most memory
+  loading and running this one model added (model file, runtime allocations, tensor arena,
+  XNNPACK packed weights). ``memory="inprocess"`` measures around the timed loop itself instead;
+  cheaper, but freed pages of an earlier row stay with the allocator and are reused, so later rows
+  can show a delta near 0. Keras models are always measured in-process (a child would import
+  TensorFlow). Without ``/proc`` (not Linux) the figures are ``None``.
 - ``roofline``: the model's multiply-accumulates (counted from the .tflite / .onnx graph, see
   :mod:`edgekit.bench.ceiling`) over the p50, as GMAC/s and as a fraction of this CPU's measured
   1-thread float32 matrix-multiply ceiling (times the thread count for multi-thread rows).
@@ -71,12 +74,13 @@ def bench_runner(load, runs: int = 100, warmup: int = 10, x: np.ndarray | None =
 
 def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: int = 100, warmup: int = 10,
           progress=None, *, roofline: bool = True, macs: int | None = None, profile: bool = False,
-          profile_runs: int = 20, **options) -> dict:
+          profile_runs: int = 20, memory: str = "child", **options) -> dict:
     """Benchmark one file; returns a result row for ``edgekit bench --json``.
 
     ``roofline``: add achieved GMAC/s and the fraction of :func:`~edgekit.bench.ceiling.matmul_ceiling`
     (measured once per process, ~2 s); ``macs`` overrides the count read from the graph.
     ``profile``: add a per-operator profile (LiteRT and onnxruntime), ``profile_runs`` invokes per op.
+    ``memory``: ``"child"`` (default), ``"inprocess"`` or ``"off"`` (see the module docstring).
     """
     from edgekit.runtime.base import check_model_file, default_runtime, load_runner
 
@@ -85,6 +89,8 @@ def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: 
     _positive("warmup", warmup, allow_zero=True)
     check_model_file(path)
     runtime = runtime or default_runtime(path)
+    if memory not in ("child", "inprocess", "off"):
+        raise EdgekitError(f"memory must be 'child', 'inprocess' or 'off', got {memory!r}.")
     probe = MemoryProbe()
 
     def load():
@@ -96,9 +102,12 @@ def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: 
     probe.mark("after_runs")
     fmt = {".tflite": "tflite", ".onnx": "onnx"}.get(Path(path).suffix.lower(), "keras")
     row = {"artifact": str(path), "format": fmt, "precision": runner.precision, "runtime": runtime,
-           "threads": threads, "runs": runs, "options": options, "latency_ms": lat.model_dump(),
-           "memory_mb": probe.result()}
+           "threads": threads, "runs": runs, "options": options, "latency_ms": lat.model_dump()}
     del runner
+    if memory == "child" and runtime in ("litert", "onnxruntime", "tflm"):
+        row["memory_mb"] = child_memory(path, runtime, threads, min(runs, 50), options)
+    elif memory != "off":
+        row["memory_mb"] = probe.result()
     if roofline:
         row["roofline"] = roofline_row(path, lat.p50, threads, macs)
     if profile:
@@ -229,6 +238,55 @@ class MemoryProbe:
                 "method": self.METHOD if self.peak_reset else "VmRSS only (VmHWM could not be reset: peak_delta unknown)"}
 
 
+def child_memory(path: str | Path, runtime: str, threads: int = 1, runs: int = 20, options: dict | None = None,
+                 timeout: float = 300.0) -> dict:
+    """Memory of loading and running ``path`` in a fresh child process (see the module docstring)."""
+    import json
+    import subprocess
+    import sys
+
+    arg = json.dumps({"path": str(path), "runtime": runtime, "threads": threads, "runs": runs,
+                      "options": options or {}})
+    try:
+        proc = subprocess.run([sys.executable, "-m", "edgekit.bench.harness", arg], capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise EdgekitError(f"{path}: the memory probe did not finish within {timeout:.0f} s.") from None
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        raise EdgekitError(f"{path}: the memory probe failed (exit {proc.returncode}): {tail}")
+    return json.loads(lines[-1])
+
+
+def _memory_child(arg: str) -> None:
+    import json
+
+    from edgekit.runtime.base import load_runner
+    from edgekit.verify import random_inputs
+
+    a = json.loads(arg)
+    # Import the runtime first, so its libraries count in the baseline and not in the model's delta.
+    mod = {"litert": "edgekit.runtime.litert", "onnxruntime": "edgekit.runtime.onnxrt",
+           "tflm": "edgekit.runtime.tflm"}.get(a["runtime"])
+    if mod:
+        __import__(mod)
+        if a["runtime"] == "litert":
+            import ai_edge_litert.interpreter  # noqa: F401
+        elif a["runtime"] == "onnxruntime":
+            import onnxruntime  # noqa: F401
+    probe = MemoryProbe()
+    runner = load_runner(a["path"], a["runtime"], a["threads"], **a["options"])
+    probe.mark("after_load")
+    runner.prepare(random_inputs(runner.input_spec.shape, 1, 0))
+    for _ in range(max(1, a["runs"])):
+        runner.invoke_once()
+    probe.mark("after_runs")
+    res = probe.result()
+    res["method"] = "child process: " + res["method"]
+    print(json.dumps(res), flush=True)
+
+
 def machine_info() -> dict:
     """CPU model and flags, cores, OS, BLAS kernel and library versions, for comparing reports."""
     from edgekit.artifact import library_versions
@@ -253,3 +311,9 @@ def machine_info() -> dict:
     if env:
         info["blas_env"] = env
     return info
+
+
+if __name__ == "__main__":  # the memory probe's child: python -m edgekit.bench.harness '<json>'
+    import sys
+
+    _memory_child(sys.argv[1])
