@@ -7,21 +7,56 @@ import json
 import numpy as np
 
 from edgekit._native import quiet_stderr
-from edgekit._tf import tf
+from edgekit._tf import keras, tf
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
 
 METADATA_NAME = "edgekit"
 
 
-def _converter(loaded: LoadedModel):
-    if loaded.model is not None:
+# The converter's message for a rolled RNN (LSTM/GRU, unroll=False) in a batch-polymorphic model.
+_RNN_BATCH_ERROR = "TensorListReserve"
+
+
+def _converter(loaded: LoadedModel, fixed_batch: bool = False):
+    if loaded.model is not None and not fixed_batch:
         return tf.lite.TFLiteConverter.from_keras_model(loaded.model)
-    return tf.lite.TFLiteConverter.from_concrete_functions([loaded.concrete_function(batch=1)], loaded._keepalive)
+    keepalive = loaded._keepalive if loaded.model is None else loaded.model
+    return tf.lite.TFLiteConverter.from_concrete_functions([loaded.concrete_function(batch=1)], keepalive)
+
+
+def _has_rolled_rnn(loaded: LoadedModel) -> bool:
+    """A Keras model with a recurrent layer that is not unrolled: the converter needs a fixed
+    batch for its TensorList ops (found beforehand, so no failed conversion is paid for)."""
+    if loaded.model is None:
+        return False
+
+    def walk(layer):
+        yield layer
+        for sub in getattr(layer, "layers", None) or []:
+            yield from walk(sub)
+        for attr in ("layer", "forward_layer", "backward_layer"):  # Bidirectional, TimeDistributed
+            sub = getattr(layer, attr, None)
+            if isinstance(sub, keras.layers.Layer):
+                yield from walk(sub)
+
+    return any(isinstance(l, keras.layers.RNN) and not getattr(l, "unroll", False) for l in walk(loaded.model))
 
 
 def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.ndarray | None = None) -> bytes:
-    conv = _converter(loaded)
+    """Convert to TFLite. A model with a rolled recurrent layer is converted from a batch-1
+    concrete function (the converter rejects its TensorList ops with a free batch); any other
+    model that fails that way is retried so."""
+    fixed = _has_rolled_rnn(loaded)
+    try:
+        return _convert(_converter(loaded, fixed), precision, representative)
+    except EdgekitError as e:
+        if fixed or loaded.model is None or _RNN_BATCH_ERROR not in str(e):
+            raise
+        return _convert(_converter(loaded, True), precision, representative)
+
+
+def _convert(conv, precision, representative) -> bytes:
     if precision == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]

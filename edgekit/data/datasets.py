@@ -22,7 +22,7 @@ from edgekit.artifact import Normalization
 from edgekit.errors import EdgekitError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-BUILTIN = ("digits",)
+BUILTIN = ("digits", "diabetes", "digits_flat", "digits_anomaly", "digits_pairs", "digits_gen", "token_order")
 # 8-bit images are mapped to [-1, 1], the range MobileNets are trained on.
 IMAGE_NORMALIZATION = Normalization(mean=127.5, std=127.5, raw_range=(0.0, 255.0))
 
@@ -63,6 +63,10 @@ def load_dataset(source: str | Path, input_shape=None, seed: int = 0, val_fracti
                  test_fraction: float = 0.2) -> Dataset:
     """Load ``source`` and split it with ``seed``. ``input_shape`` (H, W, C) resizes images."""
     src = str(source)
+    if src in BUILTIN and src != "digits":
+        from edgekit.data.builtin import load_builtin  # datasets for the other tasks (regression, anomaly, ...)
+
+        return load_builtin(src, input_shape, seed, val_fraction, test_fraction)
     if src in BUILTIN:
         raw, y, names = _digits()
         name = "digits"

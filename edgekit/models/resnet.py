@@ -3,7 +3,7 @@ ResNet-50/101/152 (bottlenecks), ResNeXt-50 32x4d (grouped conv) and Wide ResNet
 
 from __future__ import annotations
 
-from edgekit._tf import keras
+from edgekit._tf import keras, tf
 from edgekit.errors import EdgekitError
 from edgekit.models._common import check_choice, check_image_shape, check_positive
 from edgekit.models.registry import register_model
@@ -11,6 +11,54 @@ from edgekit.models.registry import register_model
 layers = keras.layers
 
 _BN_EPS = 1.001e-5  # keras.applications' ResNet epsilon
+
+
+@keras.saving.register_keras_serializable(package="edgekit")
+class GroupedConv2D(layers.Layer):
+    """A grouped convolution written as ``groups`` ordinary convolutions on channel slices,
+    concatenated: the same function and parameters as ``Conv2D(groups=g)``, in ops every
+    target has (SPLIT, CONV_2D, CONCATENATION). tf_keras runs ``Conv2D(groups=g)`` through a
+    compiled function that tf2onnx leaves as a node onnxruntime rejects, and TFLite Micro's
+    CONV_2D has no groups; this form converts to TFLite, ONNX and TFLM."""
+
+    def __init__(self, filters: int, kernel_size: int, groups: int, strides: int = 1, padding: str = "same",
+                 use_bias: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.groups = int(filters), int(kernel_size), int(groups)
+        self.strides, self.padding, self.use_bias = int(strides), padding, bool(use_bias)
+        if self.filters % self.groups:
+            raise EdgekitError(f"GroupedConv2D: filters ({filters}) must be divisible by groups ({groups}).")
+        self.convs = [layers.Conv2D(self.filters // self.groups, self.kernel_size, strides=self.strides,
+                                    padding=self.padding, use_bias=self.use_bias, name=f"group{i}")
+                      for i in range(self.groups)]
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        if channels % self.groups:
+            raise EdgekitError(f"GroupedConv2D: input channels ({channels}) must be divisible by groups ({self.groups}).")
+        for conv in self.convs:
+            conv.build(tuple(input_shape[:-1]) + (channels // self.groups,))
+        super().build(input_shape)
+
+    def call(self, x):
+        parts = tf.split(x, self.groups, axis=-1)
+        return tf.concat([conv(p) for conv, p in zip(self.convs, parts)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return self.convs[0].compute_output_shape(tuple(input_shape[:-1]) + (int(input_shape[-1]) // self.groups,))[:-1] + (self.filters,)
+
+    def macs(self) -> int:
+        shape = getattr(self, "output_shape", None)
+        if not shape or any(d is None for d in shape[1:]):
+            return 0
+        cin = int(self.input_shape[-1])
+        return int(shape[1] * shape[2] * self.filters * self.kernel_size**2 * cin // self.groups)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size, groups=self.groups, strides=self.strides,
+                      padding=self.padding, use_bias=self.use_bias)
+        return config
 
 _COMMON_ARGS = """
     Args:
@@ -103,8 +151,10 @@ def _bottleneck_block(x, filters, stride, resnet_d, use_bias, name, momentum, gr
     y = layers.Conv2D(width, 1, strides=s1, use_bias=use_bias, name=name + "_1_conv")(x)
     y = _bn(y, name + "_1_bn", momentum)
     y = layers.Activation("relu", name=name + "_1_relu")(y)
-    y = layers.Conv2D(width, 3, strides=s3, padding="same", groups=groups, use_bias=use_bias,
-                      name=name + "_2_conv")(y)
+    if groups > 1:
+        y = GroupedConv2D(width, 3, groups, strides=s3, padding="same", use_bias=use_bias, name=name + "_2_conv")(y)
+    else:
+        y = layers.Conv2D(width, 3, strides=s3, padding="same", use_bias=use_bias, name=name + "_2_conv")(y)
     y = _bn(y, name + "_2_bn", momentum)
     y = layers.Activation("relu", name=name + "_2_relu")(y)
     y = layers.Conv2D(out_channels, 1, use_bias=use_bias, name=name + "_3_conv")(y)
@@ -212,8 +262,9 @@ resnext50_32x4d = _imagenet_builder(
     """ResNeXt-50 32x4d: ResNet-50 whose 3x3 convs are grouped (32 groups of 4 channels per 64).
 
     Reference: Xie et al., "Aggregated Residual Transformations for Deep Neural Networks",
-    CVPR 2017 (arXiv:1611.05431). The grouped 3x3 is one ``Conv2D(groups=32)`` (TFLite's
-    CONV_2D and ONNX Conv run it). No conv bias, as in torchvision (25,028,904 parameters at
+    CVPR 2017 (arXiv:1611.05431). The grouped 3x3 is a :class:`GroupedConv2D`: 32 convs on
+    channel slices, concatenated (same function and parameters as ``Conv2D(groups=32)``, which
+    tf2onnx cannot convert from tf_keras and TFLite Micro cannot run). No conv bias, as in torchvision (25,028,904 parameters at
     224, 1000 classes). The stride sits on the first 1x1 conv as in keras' ResNet v1 (3.77 G
     multiply-adds; torchvision strides the 3x3, 4.2 G: pass ``resnet_d=True`` for that placement).
 """, groups=32, width_per_group=4,

@@ -62,6 +62,19 @@ class ClassTokenAndPosition(layers.Layer):
         return (input_shape[0], input_shape[1] + 1, input_shape[2])
 
 
+@keras.saving.register_keras_serializable(package="edgekit")
+def gelu_erf(x):
+    """Exact GELU, ``0.5 x (1 + erf(x / sqrt 2))`` (Hendrycks and Gimpel, 2016), written with
+    ``erf``. Keras' ``gelu`` computes the same through ``erfc``, which tf2onnx emits as an ONNX
+    ``Erfc`` node that onnxruntime has no kernel for; ``erf`` becomes ONNX ``Erf``. The TFLite
+    converter fuses either form into its ``GELU`` op. Outputs equal Keras' ``gelu`` to ~1e-6."""
+    return 0.5 * x * (1.0 + tf.math.erf(x * 0.7071067811865476))
+
+
+def _activation(name):
+    return gelu_erf if name == "gelu" else name
+
+
 def _encoder_block(x, num_heads, key_dim, ff_dim, dropout, activation, norm_first, eps, name):
     """One transformer encoder layer: self-attention and a feed-forward network, each with a
     residual connection and layer norm (after the residual as in BERT, or before as in ViT)."""
@@ -74,7 +87,7 @@ def _encoder_block(x, num_heads, key_dim, ff_dim, dropout, activation, norm_firs
     if not norm_first:
         x = layers.LayerNormalization(epsilon=eps, name=name + "_attn_norm")(x)
     h = layers.LayerNormalization(epsilon=eps, name=name + "_ffn_norm")(x) if norm_first else x
-    h = layers.Dense(ff_dim, activation=activation, name=name + "_ffn_1")(h)
+    h = layers.Dense(ff_dim, activation=_activation(activation), name=name + "_ffn_1")(h)
     h = layers.Dense(dim, name=name + "_ffn_2")(h)
     if dropout:
         h = layers.Dropout(dropout, name=name + "_ffn_dropout")(h)
@@ -134,7 +147,8 @@ def transformer_encoder(
         ff_dim: feed-forward inner size.
         num_layers: encoder layers.
         dropout: dropout in attention and after each sub-layer.
-        activation: feed-forward activation (``gelu``; ``relu`` quantizes more simply).
+        activation: feed-forward activation (``gelu``, exact, written with erf so that it
+            converts to ONNX; ``relu`` quantizes more simply).
         pooling: ``mean`` over positions or ``first`` token (BERT's [CLS]).
         classifier_activation: ``"softmax"`` or ``None`` for logits.
         name: model name.

@@ -49,14 +49,21 @@ class OnnxRunner(Runner):
     def output_spec(self) -> TensorSpec:
         return self._spec(self._out)
 
+    def _cast(self, x) -> np.ndarray:
+        # Token-id models (an Embedding first) take integers; everything else floats.
+        dtype = self.input_spec.dtype
+        if dtype in ("int32", "int64"):
+            return np.rint(np.asarray(x, np.float64)).astype(dtype)
+        return np.asarray(x, np.float32)
+
     def run(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float32)
+        x = self._cast(x)
         if self.input_spec.shape and self.input_spec.shape[0] is not None:
             return np.concatenate([self.sess.run([self._out.name], {self._in.name: x[i : i + 1]})[0] for i in range(len(x))])
         return self.sess.run([self._out.name], {self._in.name: x})[0].astype(np.float32)
 
     def prepare(self, x: np.ndarray) -> None:
-        self._feed = {self._in.name: np.asarray(x, np.float32)[:1]}
+        self._feed = {self._in.name: self._cast(x)[:1]}
 
     def invoke_once(self) -> None:
         self.sess.run([self._out.name], self._feed)

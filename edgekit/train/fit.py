@@ -21,6 +21,7 @@ from edgekit.errors import EdgekitError
 from edgekit.models import count_macs, count_params, create_model, get_spec
 from edgekit.train.config import TrainConfig
 from edgekit.train.metrics import classification_metrics
+from edgekit.train.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, headline, save_extras
 
 
 @dataclass
@@ -32,6 +33,11 @@ class TrainResult:
     metrics: dict
     history: dict
     seconds: float
+
+    @property
+    def headline(self) -> str:
+        """The task's figures in one line (accuracy; RMSE/MAE/R^2; ROC AUC; ...)."""
+        return headline(self.card.task, self.metrics)
 
 
 class _EpochLine(keras.callbacks.Callback):
@@ -92,20 +98,26 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     params = dict(params or {})
     spec = get_spec(model)
     input_shape = params.pop("input_shape", None)
+    _check_extra_params(model, spec, params)
     if isinstance(data, Dataset):
         dataset = data
     else:
-        shape = tuple(input_shape) if input_shape else spec.default_input_shape
+        if spec.task != "classification":
+            _check_task_of_source(model, spec, data)
+        shape = data_input_shape(spec, params, input_shape)
         if spec.input_kind == "image" and len(shape) == 3 and data == "digits" and not input_shape:
             shape = spec.small_input_shape  # digits are 8x8: the small resolution fits them
         dataset = load_dataset(data, input_shape=shape, seed=config.seed)
     if spec.task != dataset.task:
         raise EdgekitError(f"model {model!r} is a {spec.task} model but {dataset.name!r} is a {dataset.task} dataset; "
-                           f"pick a {dataset.task} model (`edgekit models`).")
+                           f"pick a {dataset.task} model (`edgekit models`) or {spec.task} data "
+                           f"(built-in: {BUILTIN_DATA[spec.task]}).")
 
     keras.utils.set_random_seed(config.seed)
     # Same seed, same metrics: deterministic kernels cost little on CPU for models this size.
     tf.config.experimental.enable_op_determinism()
+    if spec.task != "classification":
+        return _train_task(model, spec, dataset, params, config, Path(out), console, input_shape)
     net = create_model(model, input_shape=dataset.input_shape, num_classes=dataset.num_classes, **params)
     net.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"])
@@ -131,7 +143,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     seconds = time.time() - t0
     probs = net.predict(dataset.x_test, batch_size=256, verbose=0)
     metrics = classification_metrics(dataset.y_test, probs, dataset.class_names)
-    metrics["epochs_run"] = len(hist.history.get("loss", []))
+    metrics["epochs_run"] = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
 
     card = ModelCard(name=model, task=spec.task, params=count_params(net), macs=count_macs(net),
                      input_shape=(None,) + dataset.input_shape, dataset=dataset.name,
@@ -146,3 +158,55 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     console.print(f"  test accuracy {metrics['accuracy']:.4f} after {metrics['epochs_run']} epochs "
                   f"({seconds:.0f}s); saved {model_path}")
     return TrainResult(model_path, net, card, dataset, metrics, hist.history, seconds)
+
+
+def _check_extra_params(name, spec, params):
+    """Loss settings the trainer takes beside the builder's knobs are checked before work starts."""
+    extra = set(EXTRA_PARAMS.get(spec.task, ())) & set(params)
+    for k in extra:
+        try:
+            if float(params[k]) <= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise EdgekitError(f"{name}: --param {k} must be a positive number, got {params[k]!r}.") from None
+    builder = {k: v for k, v in params.items() if k not in extra}
+    unknown = sorted(set(builder) - set(spec.knobs))
+    if unknown:
+        allowed = list(spec.knobs) + list(EXTRA_PARAMS.get(spec.task, ()))
+        raise EdgekitError(f"model {name!r} has no knob {', '.join(map(repr, unknown))}; "
+                           f"its knobs are: {', '.join(allowed) or 'none'}.")
+
+
+def _check_task_of_source(name, spec, data):
+    """A built-in dataset of another task is refused before anything is loaded."""
+    from edgekit.data.builtin import TASK_OF
+
+    src = str(data)
+    task = "classification" if src == "digits" else TASK_OF.get(src)
+    if task is not None and task != spec.task:
+        raise EdgekitError(f"model {name!r} is a {spec.task} model but {src!r} is a {task} dataset; "
+                           f"use {spec.task} data (built-in: {BUILTIN_DATA[spec.task]}).")
+
+
+def _train_task(model, spec, dataset, params, config, out, console, input_shape) -> TrainResult:
+    """Regression, anomaly detection, embeddings and generation (see :mod:`edgekit.train.tasks`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    console.print(f"[bold]train[/] {model} ({spec.task}) {dict(params)} on {dataset.name}: "
+                  f"{len(dataset.x_train)} train / {len(dataset.x_val)} val, data {dataset.input_shape}")
+    line = _EpochLine(console, config.epochs)
+    net, history, metrics, card_metrics, extras, seconds = fit_task(spec.task, model, dataset, dict(params), config,
+                                                                  line, input_shape)
+    knobs = {k: v for k, v in params.items()}
+    card = ModelCard(name=model, task=spec.task, params=count_params(net), macs=count_macs(net),
+                     input_shape=(None,) + tuple(int(d) for d in net.inputs[0].shape[1:]), dataset=dataset.name,
+                     normalization=dataset.normalization, labels=dataset.class_names, knobs=knobs,
+                     metrics=card_metrics)
+    model_path = out / "model.keras"
+    with atomic_path(model_path) as tmp:
+        net.save(str(tmp))
+    save_extras(out, extras)
+    write_text(ModelCard.path_for(model_path), card.model_dump_json(indent=2))
+    write_json(out / "metrics.json", metrics)
+    console.print(f"  test {headline(spec.task, metrics)} after {metrics['epochs_run']} epochs ({seconds:.0f}s); "
+                  f"saved {model_path}")
+    return TrainResult(model_path, net, card, dataset, metrics, history, seconds)
