@@ -105,10 +105,11 @@ def test_resume_after_sigkill_does_not_redo_finished_trials(tmp_path):
     assert all(t["status"] == "COMPLETED" for t in trials)
 
 
-def test_all_trials_failing_is_an_error_with_the_first_trials_message(tmp_path):
-    # every trial raises: dropout 1.5 is rejected by the builder
+@pytest.mark.parametrize("workers", [1, 2])
+def test_all_trials_failing_is_an_error_with_the_first_trials_message(tmp_path, workers):
+    # every trial raises: dropout 1.5 is rejected by the builder (in this process, or in worker processes)
     proc = _cli("mlp", "--data", "digits", "--trials", "2", "--epochs", "1", "--param", "dropout=1.5",
-                "--out", str(tmp_path))
+                "--workers", str(workers), "--out", str(tmp_path))
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 1, stderr
     assert "all 2 trials failed" in stderr and "dropout must be in [0, 1)" in stderr

@@ -78,6 +78,9 @@ def collect_trials(project_dir: Path) -> list[dict]:
             row["dir"] = str(p.parent)
             row["score"] = t.get("score")
         err = _error_line(t.get("message"))
+        ep = p.parent / "error.txt"
+        if not err and ep.is_file():  # a worker's error (the chief's trial.json has no message then)
+            err = (ep.read_text().strip().splitlines() or [None])[0]
         if err and status != "COMPLETED":
             row["error"] = err
         rows.append(row)
