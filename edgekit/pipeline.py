@@ -34,8 +34,16 @@ def new_run_dir(root: str | Path, model: str) -> Path:
 
 
 def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None = None, out: str | Path | None = None,
-        exports=DEFAULT_EXPORTS, bench: BenchConfig = BenchConfig(), console=None, **train_overrides) -> dict:
-    """Train ``model`` on ``data``, export, verify and benchmark every artifact; return the report."""
+        exports=DEFAULT_EXPORTS, bench: BenchConfig = BenchConfig(), console=None, *, npu: bool = True,
+        mcu: bool = True, profile: bool = True, html: bool = True, **train_overrides) -> dict:
+    """Train ``model`` on ``data``, export, verify and benchmark every artifact; return the report.
+
+    Besides latency, each LiteRT/onnxruntime row gets peak memory, a roofline figure and (``profile``)
+    a per-op profile; the int8 .tflite gets Arm Ethos-U55/U65 estimates (``npu``, through vela) and a
+    microcontroller bundle in ``mcu/`` with its TFLM-measured arena and agreement (``mcu``); a step
+    that fails is recorded as ``{"error": ...}`` in the report and the run goes on. ``html`` writes
+    ``report.html`` (before the manifest, which stays last).
+    """
     from rich.console import Console
 
     from edgekit.bench.harness import bench_runner, machine_info
@@ -81,8 +89,18 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         _, lat = bench_runner(lambda: load_runner(art.path, runtime, bench.threads), bench.runs, bench.warmup,
                               x=ds.x_test[:1])
         console.print(f"  {runtime}: p50 {lat.p50:.3f} ms, p99 {lat.p99:.3f} ms")
-        rows.append(artifact_row(art, ver.accuracy, ver.parity, lat))
+        row = artifact_row(art, ver.accuracy, ver.parity, lat)
+        row.update(_deploy_figures(art.path, runtime, lat, bench, profile, console))
+        rows.append(row)
     del ref_out
+    if rows and rows[0].get("latency_ms") and result.card.macs:
+        from edgekit.bench.harness import roofline_row
+
+        rows[0]["roofline"] = roofline_row(result.model_path, rows[0]["latency_ms"]["p50"], bench.threads,
+                                           result.card.macs)
+    int8 = next((r for r in rows if r["format"] == "tflite" and r["precision"] == "int8" and not r.get("error")), None)
+    npu_figures = _npu_figures(int8, console) if npu else None
+    mcu_figures = _mcu_figures(int8, run_dir / "mcu", ds, console) if mcu else None
 
     report = {
         "model": {"name": model, "params": result.card.params, "macs": result.card.macs, "knobs": result.card.knobs},
@@ -99,6 +117,81 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         "artifacts": rows,
         "run_dir": str(run_dir),
     }
+    from edgekit.bench.ceiling import matmul_ceiling
+
+    report["ceiling"] = matmul_ceiling().model_dump()
+    if npu:
+        report["npu"] = npu_figures
+    if mcu:
+        report["mcu"] = mcu_figures
     write_report(run_dir, report)
+    if html:
+        from edgekit.report.html import write_html
+
+        write_html(run_dir, report)
     write_manifest(run_dir)  # last: its presence means the bundle is complete
     return report
+
+
+def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console) -> dict:
+    """Peak memory, roofline and per-op profile of one exported file (each failure recorded, not raised)."""
+    from edgekit.bench.harness import child_memory, roofline_row
+
+    out: dict = {}
+    try:
+        out["memory_mb"] = child_memory(path, runtime, bench.threads, min(bench.runs, 50))
+    except EdgekitError as e:
+        out["memory_mb"] = {"error": str(e)}
+    out["roofline"] = roofline_row(path, lat.p50, bench.threads)
+    if profile:
+        from edgekit.bench.profile import profile as _profile
+
+        try:
+            out["profile"] = _profile(path, runtime, bench.threads, runs=max(5, min(bench.runs, 20)))
+        except EdgekitError as e:
+            out["profile"] = {"error": str(e)}
+    mem, roof = out.get("memory_mb") or {}, out.get("roofline") or {}
+    if mem.get("peak_delta") is not None or roof:
+        console.print(f"  peak +{mem.get('peak_delta', 0) or 0:.1f} MB"
+                      + (f", {roof['gmacs_per_s']:.1f} GMAC/s = {roof['fraction']:.0%} of the sgemm ceiling" if roof else ""))
+    return out
+
+
+def _npu_figures(int8_row: dict | None, console) -> list[dict]:
+    from edgekit.bench.npu import ACCELERATORS, estimate_npu
+
+    if int8_row is None:
+        return [{"accelerator": a, "error": "no int8 .tflite in this run"} for a in ACCELERATORS]
+    figures = []
+    for acc in ACCELERATORS:
+        console.print(f"[bold]npu[/] {acc} (vela)")
+        try:
+            figures.append(estimate_npu(int8_row["path"], acc).model_dump())
+            f = figures[-1]
+            console.print(f"  {f['inference_ms']:.3f} ms, SRAM {f['sram_bytes'] / 1024:.1f} KB, "
+                          f"{f['npu_ops']} ops on the NPU, {f['cpu_ops']} on the CPU")
+        except EdgekitError as e:
+            console.print(f"  [red]failed[/]: {e}")
+            figures.append({"accelerator": acc, "error": str(e)})
+    return figures
+
+
+def _mcu_figures(int8_row: dict | None, out_dir: Path, ds, console) -> dict:
+    from edgekit.convert.mcu import build_mcu_bundle
+
+    if int8_row is None:
+        return {"error": "no int8 .tflite in this run"}
+    console.print("[bold]mcu[/] TFLM arena, C array, op resolver")
+    try:
+        rep = build_mcu_bundle(int8_row["path"], out_dir, ds.x_test, on_tflm_error="record")
+    except EdgekitError as e:  # not a full-int8 model, bad name: nothing written
+        console.print(f"  [red]failed[/]: {e}")
+        return {"error": str(e)}
+    fig = rep.model_dump()
+    fig["dir"] = str(out_dir)
+    if rep.tflm_error:
+        console.print(f"  [red]TFLM failed[/]: {rep.tflm_error}")
+    else:
+        agree = "—" if rep.tflm_agreement is None else f"{rep.tflm_agreement:.4f}"
+        console.print(f"  arena {rep.arena_bytes:,} B, flash {rep.flash_bytes:,} B, TFLM/LiteRT agreement {agree}")
+    return fig

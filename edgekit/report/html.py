@@ -1,0 +1,205 @@
+"""report.html: one self-contained page per run (inline CSS, inline SVG charts). No TensorFlow import.
+
+    write_html(run_dir, report) -> Path      # report: the dict pipeline.run returns / report.json holds
+
+The page shows latency per format and runtime, file size, accuracy against latency, the per-op
+profile, memory and roofline figures, the Arm Ethos-U55/U65 estimates and the microcontroller
+bundle (or "failed: reason" where a step failed). Charts are matplotlib SVG with text kept as
+text (``svg.fonttype = none``), so the page needs no network, no scripts and no image files.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import re
+from importlib import resources
+from pathlib import Path
+
+from jinja2 import Environment, select_autoescape
+from markupsafe import Markup
+
+from edgekit._io import write_text
+
+# One colour per runtime, the same in every chart.
+_COLORS = {"keras": "#7f7f7f", "litert": "#1f77b4", "onnxruntime": "#ff7f0e", "tflm": "#2ca02c"}
+
+
+def _label(a: dict) -> str:
+    return f"{Path(a['path']).name} · {(a.get('latency_ms') or {}).get('runtime', a['format'])}"
+
+
+def _runtime(a: dict) -> str:
+    return (a.get("latency_ms") or {}).get("runtime") or {"tflite": "litert", "onnx": "onnxruntime"}.get(a["format"], "keras")
+
+
+def _svg(fig) -> Markup:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]  # drop the XML declaration and DOCTYPE
+    # Fixed pixel sizes would overflow narrow screens: let CSS scale it.
+    text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1', text, count=1)
+    return Markup(text)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False, "font.family": "sans-serif"})
+    return plt
+
+
+def latency_chart(artifacts: list[dict]) -> Markup | None:
+    rows = [a for a in artifacts if a.get("latency_ms")]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 0.9))
+    labels = [_label(a) for a in rows]
+    p50 = [a["latency_ms"]["p50"] for a in rows]
+    p90 = [a["latency_ms"]["p90"] for a in rows]
+    p99 = [a["latency_ms"]["p99"] for a in rows]
+    y = range(len(rows))
+    ax.barh(y, p50, color=[_COLORS.get(_runtime(a), "#999") for a in rows], label="p50")
+    ax.scatter(p90, y, marker="|", s=120, color="black", label="p90", zorder=3)
+    ax.scatter(p99, y, marker="x", s=25, color="#d62728", label="p99", zorder=3)
+    for yi, v, right in zip(y, p50, p99):
+        ax.annotate(f"p50 {v:.3f}", (max(v, right), yi), xytext=(6, -3), textcoords="offset points", fontsize=8)
+    ax.set_xlim(right=max(p99) * 4)
+    ax.set_yticks(list(y), labels)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("single-sample latency, ms (log scale)")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.set_title("Latency per format and runtime")
+    return _svg(fig)
+
+
+def size_chart(artifacts: list[dict]) -> Markup | None:
+    rows = [a for a in artifacts if a.get("bytes")]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(rows) + 0.8))
+    kb = [a["bytes"] / 1024 for a in rows]
+    y = range(len(rows))
+    ax.barh(y, kb, color=[_COLORS.get(_runtime(a), "#999") for a in rows])
+    for yi, v in zip(y, kb):
+        ax.annotate(f"{v:,.1f} KB", (v, yi), xytext=(3, -3), textcoords="offset points", fontsize=8)
+    ax.set_yticks(list(y), [Path(a["path"]).name for a in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("file size, KB")
+    ax.set_title("Size on disk")
+    return _svg(fig)
+
+
+def accuracy_chart(artifacts: list[dict]) -> Markup | None:
+    rows = [a for a in artifacts if a.get("latency_ms") and a.get("accuracy") is not None]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for k, a in enumerate(rows):
+        x, yv = a["latency_ms"]["p50"], a["accuracy"] * 100
+        ax.scatter([x], [yv], s=60, color=_COLORS.get(_runtime(a), "#999"), zorder=3)
+        # Alternate label offsets: artifacts of equal accuracy sit side by side.
+        ax.annotate(f"{Path(a['path']).name}", (x, yv), xytext=(5, 6 if k % 2 == 0 else -12),
+                    textcoords="offset points", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 latency, ms (log scale)")
+    ax.set_ylabel("test accuracy, %")
+    ax.set_title("Accuracy against latency (up and left is better)")
+    ax.grid(alpha=0.3)
+    return _svg(fig)
+
+
+def profile_chart(artifacts: list[dict], top: int = 8) -> Markup | None:
+    from edgekit.bench.profile import by_op_type
+
+    rows = [a for a in artifacts if isinstance(a.get("profile"), dict) and a["profile"].get("rows")]
+    if not rows:
+        return None
+    plt = _pyplot()
+    types: list[str] = []
+    per = []
+    for a in rows:
+        agg = {r["op"]: r["ms"] for r in by_op_type(a["profile"])}
+        per.append(agg)
+        for op in sorted(agg, key=lambda o: -agg[o]):
+            if op not in types:
+                types.append(op)
+    shown = types[:top]
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.3))
+    cmap = plt.get_cmap("tab10")
+    y = list(range(len(rows)))
+    left = [0.0] * len(rows)
+    for k, op in enumerate(shown + ["other"]):
+        vals = [agg.get(op, 0.0) if op != "other" else sum(v for o, v in agg.items() if o not in shown) for agg in per]
+        if not any(vals):
+            continue
+        ax.barh(y, vals, left=left, color=cmap(k % 10) if op != "other" else "#cccccc", label=op)
+        left = [a + b for a, b in zip(left, vals)]
+    ax.set_yticks(y, [_label(a) for a in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("summed per-operator time, ms")
+    ax.legend(fontsize=7, frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.35))
+    ax.set_title("Where the time goes (per-op profile, by operator type)")
+    return _svg(fig)
+
+
+def _fmt(v, spec="{:.3f}"):
+    if v is None or v == "":
+        return "—"
+    try:
+        return spec.format(v)
+    except (ValueError, TypeError):
+        return str(v)
+
+
+def _size(n):
+    if n is None:
+        return "—"
+    n = float(n)
+    if n < 1024:
+        return f"{n:.0f} B"
+    if n < 1 << 20:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1 << 20):.2f} MB"
+
+
+def render_html(report: dict) -> str:
+    """The page as a string (see the module docstring)."""
+    from edgekit.bench.profile import by_op_type
+
+    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters["num"] = _fmt
+    env.filters["size"] = _size
+    env.filters["basename"] = lambda p: Path(str(p)).name
+    env.filters["pct"] = lambda v: _fmt(None if v is None else v * 100, "{:.1f}%")
+    template = env.from_string(resources.files("edgekit.report").joinpath("templates/report.html.j2").read_text())
+    arts = report.get("artifacts") or []
+    profiles = []
+    for a in arts:
+        prof = a.get("profile")
+        if isinstance(prof, dict) and prof.get("rows"):
+            profiles.append({"label": _label(a), "p": prof, "types": by_op_type(prof)[:10],
+                             "slowest": sorted(prof["rows"], key=lambda r: -r["ms"])[:8]})
+        elif isinstance(prof, dict) and prof.get("error"):
+            profiles.append({"label": _label(a), "error": prof["error"]})
+    charts = {"latency": latency_chart(arts), "size": size_chart(arts), "accuracy": accuracy_chart(arts),
+              "profile": profile_chart(arts)}
+    return template.render(r=report, arts=arts, charts=charts, profiles=profiles, runtime=_runtime,
+                           generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
+
+
+def write_html(run_dir: str | Path, report: dict) -> Path:
+    return write_text(Path(run_dir) / "report.html", render_html(report))
