@@ -48,10 +48,12 @@ def _blas_info() -> str:
     try:
         from threadpoolctl import threadpool_info
 
-        for d in threadpool_info():
-            if d.get("user_api") == "blas":
-                arch = f" ({d['architecture']})" if d.get("architecture") else ""
-                return f"{d.get('internal_api', '?')} {d.get('version', '')}{arch}".strip()
+        blas = [d for d in threadpool_info() if d.get("user_api") == "blas"]
+        # numpy's own BLAS is the one the ceiling runs on (SciPy may bring a second one).
+        blas.sort(key=lambda d: "numpy" not in str(d.get("filepath", "")))
+        for d in blas:
+            arch = f" ({d['architecture']})" if d.get("architecture") else ""
+            return f"{d.get('internal_api', '?')} {d.get('version', '')}{arch}".strip()
     except Exception:  # threadpoolctl missing or confused: the ceiling is still valid
         pass
     return ""

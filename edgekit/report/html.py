@@ -73,7 +73,7 @@ def latency_chart(artifacts: list[dict]) -> Markup | None:
     ax.scatter(p99, y, marker="x", s=25, color="#d62728", label="p99", zorder=3)
     for yi, v, right in zip(y, p50, p99):
         ax.annotate(f"p50 {v:.3f}", (max(v, right), yi), xytext=(6, -3), textcoords="offset points", fontsize=8)
-    ax.set_xlim(right=max(p99) * 4)
+    ax.set_xlim(min(p50) / 2, max(p99) * 4)  # log axis: bars start at the left edge
     ax.set_yticks(list(y), labels)
     ax.invert_yaxis()
     ax.set_xscale("log")
