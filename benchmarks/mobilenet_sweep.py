@@ -1,0 +1,284 @@
+"""MobileNet V1 / V2 / V3 × alpha × resolution × fp32/int8 × LiteRT/onnxruntime, one command.
+
+    python benchmarks/mobilenet_sweep.py --quick          # a handful of rows (~10 min on 2 shared cores)
+    python benchmarks/mobilenet_sweep.py                  # the full grid: 3 × 4 × 4 models × 4 rows (hours)
+
+For every model of the grid (edgekit's registry builders, 1000 classes, random weights: nothing
+is downloaded) it exports fp32 and int8 .tflite and .onnx with ``edgekit.convert.export`` (int8
+calibrated on 100 real scikit-learn digits resized to the model's resolution), times each with
+edgekit's harness (1 thread, single sample) and adds per row:
+
+- MACs counted from the exported graph, achieved GMAC/s and the fraction of this CPU's measured
+  1-thread float32 sgemm ceiling (``edgekit.bench.ceiling``);
+- for .tflite rows, ``litert-benchmark``'s median on the same file and the ratio edgekit / litert-benchmark;
+
+and, in the same run, our MobileNetV2 1.0/224 fp32 .tflite against keras.applications'
+MobileNetV2 (``weights=None``) converted by hand with ``tf.lite.TFLiteConverter``: the ratio of
+their medians, alternating the two files over several rounds (target: ours ≤ 1.02×).
+
+Writes ``benchmarks/results/mobilenet_sweep[_quick].{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+FAMILIES = {"v1": "mobilenet_v1", "v2": "mobilenet_v2", "v3": "mobilenet_v3_large"}
+ALPHAS = (0.35, 0.5, 0.75, 1.0)
+RESOLUTIONS = (96, 128, 160, 224)
+EXPORTS = (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int8"))
+QUICK = (("v1", 0.5, 96), ("v2", 0.35, 96), ("v2", 1.0, 224), ("v3", 0.75, 128))
+
+
+def litert_benchmark_median(model: Path, runs: int, warmup: int, threads: int = 1) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        subprocess.run([str(BIN / "litert-benchmark"), "--model", str(model), "--num_runs", str(runs),
+                        "--warmup_runs", str(warmup), "--num_threads", str(threads), "--result_json", str(out)],
+                       check=True, capture_output=True, timeout=900)
+        data = json.loads(out.read_text())
+    return float(data.get("latency", data)["median_ms"])
+
+
+_DATA: dict[int, object] = {}
+
+
+def calibration(res: int):
+    """100 real digits resized to res×res×3 (a Dataset, as export() wants), cached per resolution."""
+    if res not in _DATA:
+        from edgekit.data import load_dataset
+
+        _DATA.clear()
+        gc.collect()
+        ds = load_dataset("digits", input_shape=(res, res, 3), seed=0)
+        keep = ds.representative(100)
+        _DATA[res] = dataclasses.replace(ds, x_train=keep, y_train=ds.y_train[:len(keep)], x_val=ds.x_val[:10],
+                                         y_val=ds.y_val[:10], x_test=ds.x_test[:10], y_test=ds.y_test[:10])
+    return _DATA[res]
+
+
+def sweep_model(family: str, alpha: float, res: int, out: Path, runs: int, warmup: int, log) -> list[dict]:
+    from edgekit.bench.harness import bench
+    from edgekit.convert import export
+    from edgekit.models import count_macs, count_params, create_model
+
+    name = FAMILIES[family]
+    net = create_model(name, input_shape=(res, res, 3), num_classes=1000, alpha=alpha)
+    keras_macs, params = count_macs(net), count_params(net)
+    stem = f"{name}_{alpha}_{res}"
+    rows = []
+    for fmt, prec in EXPORTS:
+        t0 = time.time()
+        row = {"family": family, "model": name, "alpha": alpha, "resolution": res, "params": params,
+               "keras_macs": keras_macs, "format": fmt, "precision": prec,
+               "runtime": "litert" if fmt == "tflite" else "onnxruntime"}
+        try:
+            art = export(net, to=fmt, precision=prec, data=calibration(res), out=out, name=stem)
+            r = bench(art.path, row["runtime"], 1, runs, warmup, memory="off")
+        except Exception as e:  # one failed cell is reported, the sweep goes on
+            row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            log(f"{stem} {fmt} {prec}: FAILED {row['error']}")
+            rows.append(row)
+            continue
+        lat, roof = r["latency_ms"], r.get("roofline") or {}
+        row.update(file=Path(art.path).name, bytes=art.bytes, p50_ms=lat["p50"], p90_ms=lat["p90"],
+                   mean_ms=lat["mean"], std_ms=lat["std"], raw_ms=lat["raw"], macs=roof.get("macs"),
+                   gmacs_per_s=roof.get("gmacs_per_s"), ceiling_fraction=roof.get("fraction"))
+        if fmt == "tflite":
+            row["litert_benchmark_ms"] = litert_benchmark_median(Path(art.path), runs, warmup)
+            row["edgekit_over_litert"] = row["p50_ms"] / row["litert_benchmark_ms"]
+        log(f"{stem} {fmt} {prec}: p50 {row['p50_ms']:.3f} ms"
+            + (f", litert-benchmark {row['litert_benchmark_ms']:.3f} ms (×{row['edgekit_over_litert']:.3f})"
+               if fmt == "tflite" else "")
+            + (f", {100 * row['ceiling_fraction']:.0f}% of ceiling" if row.get("ceiling_fraction") else "")
+            + f"  [{time.time() - t0:.0f}s]")
+        rows.append(row)
+    return rows
+
+
+def ours_vs_keras_applications(out: Path, runs: int, warmup: int, rounds: int, log) -> dict:
+    """Our MobileNetV2 1.0/224 fp32 .tflite against keras.applications' converted by hand, alternating."""
+    from edgekit._tf import keras, tf
+    from edgekit.bench.harness import bench
+    from edgekit.convert import export
+    from edgekit.models import count_params, create_model
+
+    ours_net = create_model("mobilenet_v2", input_shape=(224, 224, 3), num_classes=1000, alpha=1.0)
+    ours = Path(export(ours_net, to="tflite", precision="fp32", out=out, name="ours_mobilenet_v2_1.0_224").path)
+    ka_net = keras.applications.MobileNetV2(weights=None)
+    ka = out / "keras_applications_mobilenet_v2_1.0_224_fp32.tflite"
+    ka.write_bytes(tf.lite.TFLiteConverter.from_keras_model(ka_net).convert())
+    res = {"ours": {"file": ours.name, "params": count_params(ours_net), "edgekit_p50": [], "litert_benchmark": []},
+           "keras_applications": {"file": ka.name, "params": int(ka_net.count_params()), "edgekit_p50": [],
+                                  "litert_benchmark": []}}
+    for k in range(rounds):
+        order = [("ours", ours), ("keras_applications", ka)]
+        if k % 2:
+            order.reverse()  # drift on a shared machine hits both alike
+        for key, path in order:
+            res[key]["edgekit_p50"].append(bench(path, "litert", 1, runs, warmup, memory="off", roofline=False)
+                                           ["latency_ms"]["p50"])
+            res[key]["litert_benchmark"].append(litert_benchmark_median(path, runs, warmup))
+        log(f"ours vs keras.applications, round {k + 1}: edgekit {res['ours']['edgekit_p50'][-1]:.3f} / "
+            f"{res['keras_applications']['edgekit_p50'][-1]:.3f} ms, litert-benchmark "
+            f"{res['ours']['litert_benchmark'][-1]:.3f} / {res['keras_applications']['litert_benchmark'][-1]:.3f} ms")
+    for tool in ("edgekit_p50", "litert_benchmark"):
+        res[f"ratio_{tool}"] = statistics.median(res["ours"][tool]) / statistics.median(res["keras_applications"][tool])
+    res["ours_within_2_percent"] = max(res["ratio_edgekit_p50"], res["ratio_litert_benchmark"]) <= 1.02
+    return res
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if not r.get("error")]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    colors = {"v1": "#1f77b4", "v2": "#ff7f0e", "v3": "#2ca02c"}
+    markers = {("litert", "fp32"): "o", ("litert", "int8"): "s", ("onnxruntime", "fp32"): "^",
+               ("onnxruntime", "int8"): "D"}
+    for (rt, prec), mk in markers.items():
+        for fam, col in colors.items():
+            pts = [r for r in ok if r["runtime"] == rt and r["precision"] == prec and r["family"] == fam]
+            if not pts:
+                continue
+            axes[0].scatter([r["macs"] / 1e6 for r in pts], [r["p50_ms"] for r in pts], c=col, marker=mk, s=30,
+                            label=f"{FAMILIES[fam]} {rt} {prec}", alpha=0.85)
+            axes[1].scatter([r["macs"] / 1e6 for r in pts], [r["ceiling_fraction"] * 100 for r in pts], c=col,
+                            marker=mk, s=30, alpha=0.85)
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("multiply-adds (M, counted from the graph)")
+    axes[0].set_ylabel("p50 latency, ms (1 thread)")
+    axes[0].set_title("Latency against MACs")
+    axes[0].legend(fontsize=7, frameon=False)
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("multiply-adds (M)")
+    axes[1].set_ylabel("% of the 1-thread sgemm ceiling")
+    axes[1].set_title("Achieved MAC/s as a share of the CPU's ceiling")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(doc: dict) -> str:
+    c = doc["ceiling"]
+    lines = [
+        f"# MobileNet sweep{' (quick)' if doc['quick'] else ''}",
+        "",
+        f"{doc['machine']['cpu']}, {doc['machine']['cores']} cores; 1 thread, single sample, {doc['runs']} runs after "
+        f"{doc['warmup']} warm-up; random weights, 1000 classes; int8 calibrated on 100 real digits resized. "
+        f"Ceiling: numpy float32 sgemm {c['n']}², 1 thread, **{c['gmacs_per_s']:.1f} GMAC/s** "
+        f"(CPU time; {c['wall_gmacs_per_s']:.1f} by the wall clock on this shared machine; {c['blas']}). "
+        f"Generated {doc['generated']} in {doc['seconds'] / 60:.1f} min.",
+        "",
+        "| model | alpha | res | M MACs | params | format | precision | size KB | p50 ms | p90 ms | GMAC/s | of ceiling "
+        "| litert-benchmark ms | edgekit / litert-benchmark |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in doc["rows"]:
+        if r.get("error"):
+            lines.append(f"| {r['model']} | {r['alpha']} | {r['resolution']} | {r['keras_macs'] / 1e6:.1f} | "
+                         f"{r['params']:,} | {r['format']} | {r['precision']} | failed: {r['error']} ||||||")
+            continue
+        lb = f"{r['litert_benchmark_ms']:.3f}" if "litert_benchmark_ms" in r else ""
+        ratio = f"{r['edgekit_over_litert']:.3f}" if "edgekit_over_litert" in r else ""
+        lines.append(f"| {r['model']} | {r['alpha']} | {r['resolution']} | {r['macs'] / 1e6:.1f} | {r['params']:,} | "
+                     f"{r['format']} | {r['precision']} | {r['bytes'] / 1024:,.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | "
+                     f"{r['gmacs_per_s']:.1f} | {100 * r['ceiling_fraction']:.0f}% | {lb} | {ratio} |")
+    s = doc["summary"]
+    lines += ["", "## Summary", "",
+              f"- edgekit bench vs litert-benchmark medians over {s['n_tflite_rows']} .tflite rows: ratio median "
+              f"{s['ratio_median']:.3f}, range {s['ratio_min']:.3f}–{s['ratio_max']:.3f}; "
+              f"{s['within_5_percent']} of {s['n_tflite_rows']} within ±5%.",
+              f"- failed cells: {s['failed']}."]
+    k = doc.get("ours_vs_keras_applications")
+    if k:
+        lines += [f"- Our MobileNetV2 1.0/224 fp32 .tflite ({k['ours']['params']:,} params) against keras.applications' "
+                  f"({k['keras_applications']['params']:,} params), converted by hand with tf.lite, {len(k['ours']['edgekit_p50'])} "
+                  f"alternating rounds: ours / theirs = **{k['ratio_edgekit_p50']:.3f}×** (edgekit bench medians), "
+                  f"**{k['ratio_litert_benchmark']:.3f}×** (litert-benchmark); target ≤ 1.02×: "
+                  f"{'met' if k['ours_within_2_percent'] else 'NOT met'}."]
+    lines += ["", f"![latency against MACs]({doc['plot']})", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=f"only {len(QUICK)} models: {QUICK}")
+    ap.add_argument("--families", default="v1,v2,v3", help="subset of v1,v2,v3")
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=4, help="alternating rounds of ours vs keras.applications")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args(argv)
+
+    from edgekit.bench.ceiling import matmul_ceiling
+    from edgekit.bench.harness import machine_info
+
+    fams = [f.strip() for f in args.families.split(",") if f.strip()]
+    unknown = [f for f in fams if f not in FAMILIES]
+    if unknown:
+        sys.exit(f"--families: unknown {unknown}; choose from {', '.join(FAMILIES)}")
+    grid = [g for g in QUICK if g[0] in fams] if args.quick else [
+        (f, a, r) for f in fams for a in ALPHAS for r in RESOLUTIONS]
+    tag = "mobilenet_sweep_quick" if args.quick else "mobilenet_sweep"
+    args.out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+
+    def log(msg):
+        print(f"[{time.time() - t_start:6.0f}s] {msg}", flush=True)
+
+    ceiling = matmul_ceiling()
+    log(f"ceiling {ceiling.gmacs_per_s:.1f} GMAC/s; {len(grid)} models × {len(EXPORTS)} rows")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edgekit-sweep-") as tmp:
+        tmp = Path(tmp)
+        for fam, alpha, res in grid:
+            rows += sweep_model(fam, alpha, res, tmp, args.runs, args.warmup, log)
+            for f in tmp.glob("*"):  # keep the disk small over a long sweep
+                f.unlink()
+            json_partial = args.out / f"{tag}.partial.json"
+            json_partial.write_text(json.dumps({"rows": rows}, default=float))
+        vs = ours_vs_keras_applications(tmp, args.runs, args.warmup, args.rounds, log)
+    ratios = [r["edgekit_over_litert"] for r in rows if "edgekit_over_litert" in r]
+    doc = {
+        "quick": args.quick, "generated": _dt.datetime.now().isoformat(timespec="seconds"),
+        "seconds": time.time() - t_start, "runs": args.runs, "warmup": args.warmup, "threads": 1,
+        "machine": machine_info(), "ceiling": ceiling.model_dump(), "rows": rows,
+        "summary": {"n_tflite_rows": len(ratios), "ratio_median": statistics.median(ratios) if ratios else None,
+                    "ratio_min": min(ratios, default=None), "ratio_max": max(ratios, default=None),
+                    "within_5_percent": sum(abs(x - 1) <= 0.05 for x in ratios),
+                    "failed": sum(1 for r in rows if r.get("error"))},
+        "ours_vs_keras_applications": vs, "plot": f"{tag}.png",
+    }
+    (args.out / f"{tag}.json").write_text(json.dumps(doc, indent=1, default=float))
+    plot(rows, args.out / f"{tag}.png")
+    (args.out / f"{tag}.md").write_text(markdown(doc))
+    (args.out / f"{tag}.partial.json").unlink(missing_ok=True)
+    log(f"wrote {args.out / tag}.{{json,md,png}}")
+    print(markdown(doc))
+
+
+if __name__ == "__main__":
+    main()
