@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide INFO and WARNING from the C++ side
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log lines; Python exceptions still carry errors
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # keeps float results bit-stable across runs
-os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
 
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # CPU only: skips the CUDA probe and its error lines
 
