@@ -1,0 +1,94 @@
+"""`edgekit bench` against `litert-benchmark` on the same MobileNetV2 1.0/224 .tflite, 1 thread.
+
+keras.applications' MobileNetV2 (random weights: no download here) is converted by hand with
+tf.lite.TFLiteConverter, then both tools time the same file, alternating, several rounds, each
+in its own process. Writes benchmarks/results/bench_vs_litert.{json,md}.
+
+    python benchmarks/bench_vs_litert.py [--rounds 5] [--runs 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def convert(path: Path) -> None:
+    code = (
+        "import os; os.environ['TF_USE_LEGACY_KERAS']='1'\n"
+        "from edgekit._tf import tf, keras\n"
+        "m = keras.applications.MobileNetV2(weights=None)\n"
+        f"open({str(path)!r}, 'wb').write(tf.lite.TFLiteConverter.from_keras_model(m).convert())\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def edgekit_p50(model: Path, runs: int, warmup: int, out: Path) -> float:
+    subprocess.run([str(BIN / "edgekit"), "bench", str(model), "--threads", "1", "--runs", str(runs),
+                    "--warmup", str(warmup), "--json", str(out)], check=True, capture_output=True)
+    return json.loads(out.read_text())["results"][0]["latency_ms"]["p50"]
+
+
+def litert_p50(model: Path, runs: int, warmup: int, out: Path) -> float:
+    subprocess.run([str(BIN / "litert-benchmark"), "--model", str(model), "--num_runs", str(runs),
+                    "--warmup_runs", str(warmup), "--num_threads", "1", "--result_json", str(out)],
+                   check=True, capture_output=True)
+    data = json.loads(out.read_text())
+    lat = data.get("latency", data)
+    return float(lat["median_ms"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=10)
+    args = ap.parse_args()
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = tmp / "mobilenet_v2_1.0_224_fp32.tflite"
+        print("converting keras.applications MobileNetV2 1.0/224 ...", flush=True)
+        convert(model)
+        rows = []
+        for r in range(args.rounds):
+            # Alternate the order so drift on a noisy machine hits both tools alike.
+            first, second = (edgekit_p50, litert_p50) if r % 2 == 0 else (litert_p50, edgekit_p50)
+            res = {first.__name__: first(model, args.runs, args.warmup, tmp / "a.json"),
+                   second.__name__: second(model, args.runs, args.warmup, tmp / "b.json")}
+            res["ratio"] = res["edgekit_p50"] / res["litert_p50"]
+            rows.append(res)
+            print(f"round {r + 1}: edgekit {res['edgekit_p50']:.3f} ms, litert-benchmark {res['litert_p50']:.3f} ms, "
+                  f"ratio {res['ratio']:.3f}", flush=True)
+    ratios = [r["ratio"] for r in rows]
+    summary = {
+        "model": "keras.applications MobileNetV2 1.0/224 fp32 (random weights), converted with tf.lite",
+        "threads": 1, "runs": args.runs, "warmup": args.warmup, "rounds": rows,
+        "median_ratio": statistics.median(ratios), "min_ratio": min(ratios), "max_ratio": max(ratios),
+        "within_5_percent": abs(statistics.median(ratios) - 1) <= 0.05,
+        "cpu_count": os.cpu_count(),
+    }
+    (out_dir / "bench_vs_litert.json").write_text(json.dumps(summary, indent=2) + "\n")
+    md = ["# edgekit bench vs litert-benchmark", "", summary["model"] + ", 1 thread, "
+          f"{args.runs} runs after {args.warmup} warm-up, {args.rounds} alternating rounds.", "",
+          "| round | edgekit p50 ms | litert-benchmark median ms | ratio |", "| ---: | ---: | ---: | ---: |"]
+    md += [f"| {i + 1} | {r['edgekit_p50']:.3f} | {r['litert_p50']:.3f} | {r['ratio']:.3f} |" for i, r in enumerate(rows)]
+    md += ["", f"Median ratio **{summary['median_ratio']:.3f}** (spread {summary['min_ratio']:.3f}–"
+           f"{summary['max_ratio']:.3f}); within ±5%: {summary['within_5_percent']}.", ""]
+    (out_dir / "bench_vs_litert.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0 if summary["within_5_percent"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
