@@ -65,7 +65,9 @@ def _convert(conv, precision, representative) -> bytes:
     elif precision == "int8":
         if representative is None or len(representative) == 0:
             raise EdgekitError("int8 export needs calibration data: pass --data (samples from the training split).")
-        rep = np.asarray(representative, np.float32)
+        rep = np.asarray(representative)
+        # Token-id models calibrate on their integer ids (the input stays int32); others on floats.
+        rep = rep.astype(np.int32) if np.issubdtype(rep.dtype, np.integer) else rep.astype(np.float32)
 
         def gen():
             for i in range(len(rep)):

@@ -164,38 +164,63 @@ def cgan_discriminator(image_shape=(28, 28, 1), num_classes: int = 10, filters=(
     return keras.Model([img, label], _discriminator_body(x, filters, dropout), name=name or "cgan_discriminator")
 
 
-def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_images, labels=None, num_classes=None):
-    """One adversarial step (non-saturating loss): update the discriminator on real vs generated
-    images, then the generator to fool it. Returns ``{"d_loss": ..., "g_loss": ...}`` as floats.
-
-    For a conditional pair pass int ``labels`` (one per real image) and ``num_classes``.
-    """
-    real_images = tf.convert_to_tensor(real_images, tf.float32)
-    n = int(real_images.shape[0])
-    if labels is not None:
-        if num_classes is None:
-            raise EdgekitError("gan_train_step: pass num_classes with labels.")
-        onehot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes)
-        latent_dim = generator.input_shape[-1] - num_classes
-        gen_in = lambda z: tf.concat([z, onehot], axis=1)  # noqa: E731
-        disc = lambda x, training: discriminator([x, onehot], training=training)  # noqa: E731
-    else:
-        latent_dim = generator.input_shape[-1]
-        gen_in = lambda z: z  # noqa: E731
-        disc = lambda x, training: discriminator(x, training=training)  # noqa: E731
+def _adversarial_step(generator, discriminator, g_optimizer, d_optimizer, real_images, onehot, latent_dim):
+    """One step on tensors (eager or inside a tf.function); returns (d_loss, g_loss) tensors."""
+    n = tf.shape(real_images)[0]
+    conditional = onehot is not None
+    gen_in = (lambda z: tf.concat([z, onehot], axis=1)) if conditional else (lambda z: z)  # noqa: E731
+    disc = ((lambda x: discriminator([x, onehot], training=True)) if conditional  # noqa: E731
+            else (lambda x: discriminator(x, training=True)))
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
     z = tf.random.normal((n, latent_dim))
     with tf.GradientTape() as tape:
         fake = generator(gen_in(z), training=True)
-        real_logit, fake_logit = disc(real_images, True), disc(fake, True)
+        real_logit, fake_logit = disc(real_images), disc(fake)
         d_loss = bce(tf.ones_like(real_logit), real_logit) + bce(tf.zeros_like(fake_logit), fake_logit)
     d_optimizer.apply_gradients(zip(tape.gradient(d_loss, discriminator.trainable_variables),
                                     discriminator.trainable_variables))
     z = tf.random.normal((n, latent_dim))
     with tf.GradientTape() as tape:
-        fake_logit = disc(generator(gen_in(z), training=True), True)
+        fake_logit = disc(generator(gen_in(z), training=True))
         g_loss = bce(tf.ones_like(fake_logit), fake_logit)
     g_optimizer.apply_gradients(zip(tape.gradient(g_loss, generator.trainable_variables),
                                     generator.trainable_variables))
+    return d_loss, g_loss
+
+
+def _latent_dim(generator, num_classes):
+    return int(generator.input_shape[-1]) - (int(num_classes) if num_classes else 0)
+
+
+def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_images, labels=None, num_classes=None):
+    """One adversarial step (non-saturating loss): update the discriminator on real vs generated
+    images, then the generator to fool it. Returns ``{"d_loss": ..., "g_loss": ...}`` as floats.
+
+    For a conditional pair pass int ``labels`` (one per real image) and ``num_classes``.
+    Runs eagerly; for many steps use :func:`compiled_gan_train_step` (the same step, traced once).
+    """
+    real_images = tf.convert_to_tensor(real_images, tf.float32)
+    onehot = None
+    if labels is not None:
+        if num_classes is None:
+            raise EdgekitError("gan_train_step: pass num_classes with labels.")
+        onehot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes)
+    d_loss, g_loss = _adversarial_step(generator, discriminator, g_optimizer, d_optimizer, real_images, onehot,
+                                       _latent_dim(generator, num_classes if labels is not None else None))
     return {"d_loss": float(d_loss), "g_loss": float(g_loss)}
+
+
+def compiled_gan_train_step(generator, discriminator, g_optimizer, d_optimizer, num_classes=None):
+    """:func:`gan_train_step` as a ``tf.function`` for one (generator, discriminator) pair:
+    ``step(real_images)`` or, for a conditional pair, ``step(real_images, labels)``; returns
+    ``(d_loss, g_loss)`` tensors. Several times faster than the eager step on small models."""
+    latent_dim = _latent_dim(generator, num_classes)
+
+    @tf.function
+    def step(real_images, labels=None):
+        onehot = None if labels is None else tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes)
+        return _adversarial_step(generator, discriminator, g_optimizer, d_optimizer,
+                                 tf.cast(real_images, tf.float32), onehot, latent_dim)
+
+    return step

@@ -197,7 +197,7 @@ def fit_embedding(name, dataset, params, config, line):
 
 def fit_generation(name, dataset, params, config, line, input_shape=None):
     from edgekit.models import create_model, get_spec
-    from edgekit.models.gan import cgan_discriminator, gan_discriminator, gan_train_step
+    from edgekit.models.gan import cgan_discriminator, compiled_gan_train_step, gan_discriminator
 
     spec = get_spec(name)
     conditional = "num_classes" in spec.knobs or name.startswith("cgan")
@@ -216,6 +216,7 @@ def fit_generation(name, dataset, params, config, line, input_shape=None):
     # DCGAN's optimizer settings (Adam, beta_1 0.5); the learning rate is the run's.
     g_opt = keras.optimizers.Adam(config.learning_rate, beta_1=0.5)
     d_opt = keras.optimizers.Adam(config.learning_rate, beta_1=0.5)
+    step = compiled_gan_train_step(gen, disc, g_opt, d_opt, num_classes=classes)
     x, y = dataset.x_train, np.asarray(dataset.y_train)
     rng = np.random.default_rng(config.seed)
     history: dict[str, list] = {"d_loss": [], "g_loss": []}
@@ -225,9 +226,8 @@ def fit_generation(name, dataset, params, config, line, input_shape=None):
         steps = 0
         for s in range(0, len(x) - config.batch_size + 1, config.batch_size):
             idx = order[s : s + config.batch_size]
-            out = gan_train_step(gen, disc, g_opt, d_opt, x[idx], labels=y[idx] if conditional else None,
-                                 num_classes=classes)
-            d_sum, g_sum, steps = d_sum + out["d_loss"], g_sum + out["g_loss"], steps + 1
+            d_loss, g_loss = step(x[idx], y[idx]) if conditional else step(x[idx])
+            d_sum, g_sum, steps = d_sum + float(d_loss), g_sum + float(g_loss), steps + 1
         history["d_loss"].append(d_sum / max(steps, 1))
         history["g_loss"].append(g_sum / max(steps, 1))
         line.on_epoch_end(epoch, {"d_loss": history["d_loss"][-1], "g_loss": history["g_loss"][-1]})

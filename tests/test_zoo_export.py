@@ -1,0 +1,119 @@
+"""Every registered model, small: one training step, then TFLite fp32, TFLite int8 and ONNX, each
+run in its runtime and compared with Keras; the TFLite Micro operators of the int8 model checked.
+
+What is expected of each cell comes from ``edgekit/models/support.py``, the table that
+``docs/support_matrix.md`` is generated from: a supported cell must convert and match Keras, a
+documented gap must fail with its documented error (never a silent skip), and the document must
+be the one the table renders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit._tf import keras
+from edgekit.artifact import Normalization
+from edgekit.convert import export
+from edgekit.convert.mcu import tflm_ops
+from edgekit.data import Dataset
+from edgekit.errors import EdgekitError
+from edgekit.models import create_model, get_spec, list_models, support
+from edgekit.runtime.base import load_runner
+from edgekit.verify import parity
+
+MODELS = list_models()
+N = 16  # samples: a training batch, the int8 calibration set and the parity inputs
+CLASSES = 3
+
+
+def _small(name):
+    spec = get_spec(name)
+    kwargs = dict(spec.small_knobs)
+    if spec.task in ("classification", "regression"):
+        kwargs["num_classes"] = CLASSES
+    return spec, create_model(name, input_shape=spec.small_input_shape, **kwargs)
+
+
+def _inputs(spec, model, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (N,) + tuple(spec.small_input_shape)
+    if model.inputs[0].dtype.is_integer:
+        return rng.integers(0, spec.small_knobs.get("vocab_size", 10), size=shape).astype("int32")
+    return rng.uniform(-1, 1, size=shape).astype("float32")
+
+
+def _train_one_step(spec, model, x):
+    """One optimizer step the way the task trains (so BatchNorm statistics and weights move)."""
+    rng = np.random.default_rng(1)
+    opt = keras.optimizers.Adam(1e-3)
+    if spec.task in ("classification", "regression"):
+        loss = "sparse_categorical_crossentropy" if spec.task == "classification" else "mse"
+        y = rng.integers(0, CLASSES, size=N) if spec.task == "classification" else rng.standard_normal((N, CLASSES))
+        model.compile(optimizer=opt, loss=loss)
+        return model.train_on_batch(x, y)
+    if spec.task == "anomaly":
+        model.compile(optimizer=opt, loss="mse")
+        return model.train_on_batch(x, x)
+    if spec.task == "embedding":
+        from edgekit.models.siamese import contrastive_loss, pair_model
+
+        pairs = pair_model(model)
+        pairs.compile(optimizer=opt, loss=contrastive_loss(1.0))
+        return pairs.train_on_batch([x, x[::-1]], (np.arange(N) % 2).astype("float32"))
+    if spec.task == "generation":
+        from edgekit.models.gan import cgan_discriminator, gan_discriminator, gan_train_step
+
+        image_shape = tuple(spec.small_knobs["image_shape"])
+        images = rng.uniform(-1, 1, size=(N,) + image_shape).astype("float32")
+        if "num_classes" in spec.knobs:
+            classes = spec.knobs["num_classes"]
+            disc = cgan_discriminator(image_shape, num_classes=classes, filters=(8, 16))
+            return gan_train_step(model, disc, opt, keras.optimizers.Adam(1e-3), images,
+                                  labels=rng.integers(0, classes, size=N), num_classes=classes)
+        disc = gan_discriminator(image_shape, filters=(8, 16))
+        return gan_train_step(model, disc, opt, keras.optimizers.Adam(1e-3), images)
+    raise AssertionError(f"no one-step trainer for task {spec.task}")
+
+
+def test_the_support_document_is_the_one_the_table_renders(repo_root):
+    doc = (repo_root / "docs" / "support_matrix.md").read_text()
+    assert doc == support.render(), "docs/support_matrix.md is stale: run python -m edgekit.models.support"
+    for name in MODELS:
+        assert f"| `{name}` |" in doc, f"{name} missing from the support matrix"
+
+
+def test_the_table_names_only_registered_models_and_known_columns():
+    for name, column in list(support.GAPS) + list(support.NOTES):
+        assert name in MODELS and column in support.COLUMNS, (name, column)
+    assert set(support.MCU_UNSUPPORTED) <= set(MODELS) and set(support.INT8_COSINE) <= set(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_exports_run_and_match_keras(name, tmp_path):
+    spec, model = _small(name)
+    x = _inputs(spec, model)
+    _train_one_step(spec, model, x)
+    reference = model.predict(x, verbose=0)
+    data = Dataset(name, x, np.zeros(N, int), x, np.zeros(N, int), x, np.zeros(N, int), Normalization(), [],
+                   task=spec.task)
+    report = {}
+    for column, (fmt, precision) in support.COLUMNS.items():
+        gap = support.gap(name, column)
+        if gap is not None:
+            with pytest.raises(EdgekitError, match=gap.error):
+                export(model, to=fmt, precision=precision, data=data, out=tmp_path, name=name)
+            report[column] = f"gap (as documented): {gap.reason}"
+            continue
+        art = export(model, to=fmt, precision=precision, data=data, out=tmp_path, name=name)
+        out = load_runner(art.path).run(x)
+        p = parity(reference, out, classification=False)
+        floor = support.int8_min_cosine(name) if precision == "int8" else support.FP32_MIN_COSINE
+        assert p.cosine >= floor, f"{name} {column}: cosine {p.cosine:.6f} < {floor} (max |diff| {p.max_abs:.3g})"
+        report[column] = f"cosine {p.cosine:.6f}"
+        if column == "tflite_int8":
+            missing = tuple(sorted(op.name for op in tflm_ops(art.path) if not op.supported))
+            assert missing == support.mcu_unsupported(name), f"{name}: TFLM lacks {missing}"
+            report["mcu"] = "lacks " + ", ".join(missing) if missing else "all ops supported"
+    print(name, report)
+    keras.backend.clear_session()
