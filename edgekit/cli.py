@@ -69,7 +69,7 @@ def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mo
 
 @app.command()
 def train(name: str = typer.Argument(..., help="registered model name (see `edgekit models`)"),
-          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class) or an .npz with x and y"),
+          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class), an .npz with x and y, or a built-in for another task: diabetes (regression), digits_flat, token_order (classification), digits_anomaly (anomaly), digits_pairs (embedding), digits_gen (generation)"),
           param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable"),
           epochs: Optional[int] = typer.Option(None, help="maximum epochs (early stopping may end sooner)"),
           batch_size: Optional[int] = typer.Option(None, help="batch size"),
@@ -83,7 +83,7 @@ def train(name: str = typer.Argument(..., help="registered model name (see `edge
     overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate).items() if v is not None}
     cfg = _config(TrainConfig, seed=seed, **overrides)
     res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err)
-    out.print(f"test accuracy [bold]{res.metrics['accuracy']:.4f}[/]; model: {res.model_path}")
+    out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
 
 
 def _config(cls, **kw):

@@ -109,7 +109,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
             shape = spec.small_input_shape  # digits are 8x8: the small resolution fits them
         dataset = load_dataset(data, input_shape=shape, seed=config.seed)
     if spec.task != dataset.task:
-        raise EdgekitError(f"model {model!r} is a {spec.task} model but {dataset.name!r} is a {dataset.task} dataset; "
+        raise EdgekitError(f"model {model!r} is {_a(spec.task)} model but {dataset.name!r} is {_a(dataset.task)} dataset; "
                            f"pick a {dataset.task} model (`edgekit models`) or {spec.task} data "
                            f"(built-in: {BUILTIN_DATA[spec.task]}).")
 
@@ -160,6 +160,10 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     return TrainResult(model_path, net, card, dataset, metrics, hist.history, seconds)
 
 
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def _check_extra_params(name, spec, params):
     """Loss settings the trainer takes beside the builder's knobs are checked before work starts."""
     extra = set(EXTRA_PARAMS.get(spec.task, ())) & set(params)
@@ -184,7 +188,7 @@ def _check_task_of_source(name, spec, data):
     src = str(data)
     task = "classification" if src == "digits" else TASK_OF.get(src)
     if task is not None and task != spec.task:
-        raise EdgekitError(f"model {name!r} is a {spec.task} model but {src!r} is a {task} dataset; "
+        raise EdgekitError(f"model {name!r} is {_a(spec.task)} model but {src!r} is {_a(task)} dataset; "
                            f"use {spec.task} data (built-in: {BUILTIN_DATA[spec.task]}).")
 
 
