@@ -156,7 +156,8 @@ def parse_threads(text: str) -> list[int]:
 
 
 def model_macs(path: str | Path) -> int | None:
-    """Multiply-accumulates per inference read from a .tflite or .onnx graph (None for other files)."""
+    """Multiply-accumulates per inference: counted from a .tflite or .onnx graph; for a Keras model,
+    read from the model card saved beside it (None when there is none)."""
     from edgekit.bench.ceiling import onnx_macs, tflite_macs
 
     suffix = Path(path).suffix.lower()
@@ -167,7 +168,10 @@ def model_macs(path: str | Path) -> int | None:
             return onnx_macs(path) or None
     except EdgekitError:
         return None
-    return None
+    from edgekit.artifact import ModelCard
+
+    card = ModelCard.read_beside(path)
+    return card.macs if card and card.macs else None
 
 
 def roofline_row(path: str | Path, p50_ms: float, threads: int = 1, macs: int | None = None) -> dict | None:
