@@ -104,7 +104,11 @@ def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: 
     row = {"artifact": str(path), "format": fmt, "precision": runner.precision, "runtime": runtime,
            "threads": threads, "runs": runs, "options": options, "latency_ms": lat.model_dump()}
     del runner
-    if memory == "child" and runtime in ("litert", "onnxruntime", "tflm"):
+    if runtime == "tflm" and memory != "off":
+        # TFLM runs in its own worker process: this process's RSS says nothing about it.
+        row["memory_mb"] = {"peak_delta": None, "method": "not measured: TFLM runs in a worker process; "
+                            "its memory is the tensor arena (edgekit export --to mcu, mcu.json)"}
+    elif memory == "child" and runtime in ("litert", "onnxruntime"):
         row["memory_mb"] = child_memory(path, runtime, threads, min(runs, 50), options)
     elif memory != "off":
         row["memory_mb"] = probe.result()
@@ -271,8 +275,7 @@ def _memory_child(arg: str) -> None:
 
     a = json.loads(arg)
     # Import the runtime first, so its libraries count in the baseline and not in the model's delta.
-    mod = {"litert": "edgekit.runtime.litert", "onnxruntime": "edgekit.runtime.onnxrt",
-           "tflm": "edgekit.runtime.tflm"}.get(a["runtime"])
+    mod = {"litert": "edgekit.runtime.litert", "onnxruntime": "edgekit.runtime.onnxrt"}.get(a["runtime"])
     if mod:
         __import__(mod)
         if a["runtime"] == "litert":
