@@ -87,7 +87,7 @@ SEQUENCE_MODELS = {
 @pytest.mark.parametrize("name", sorted(SEQUENCE_MODELS))
 def test_sequence_models_beat_bag_of_words_when_order_matters(name, tmp_path, bag_of_words_accuracy):
     res = _run(name, "token_order", tmp_path, params={"input_shape": (16,), **SEQUENCE_MODELS[name]},
-               epochs=15, patience=4, augment=False)
+               epochs=10, patience=4, augment=False)
     print(name, "accuracy", res.metrics["accuracy"], "bag of words", bag_of_words_accuracy)
     assert res.metrics["accuracy"] >= bag_of_words_accuracy + 0.3
 
@@ -122,7 +122,7 @@ def _exports_match_keras(model, x, out, name):
 def test_trained_gan_generators_export_and_match_keras(name, tmp_path):
     from edgekit.models.gan import cgan_inputs
 
-    res = _run(name, "digits_gen", tmp_path / "run", params=GENERATORS[name], epochs=20)
+    res = _run(name, "digits_gen", tmp_path / "run", params=GENERATORS[name], epochs=12)
     print(name, res.metrics)
     gen = res.model
     rng = np.random.default_rng(0)
@@ -234,6 +234,6 @@ def spoken_keywords(out_npz, seed: int = 0):
 def test_ds_cnn_recognizes_spoken_keywords(tmp_path):
     data = spoken_keywords(tmp_path / "keywords.npz")
     res = _run("ds_cnn", data, tmp_path / "run", params={"filters": 32, "input_shape": (16000,)},
-               epochs=20, patience=5)
+               epochs=30, patience=6)
     print("ds_cnn keyword accuracy", res.metrics["accuracy"], "on", len(res.dataset.x_test), "test clips")
     assert res.metrics["accuracy"] >= 0.90

@@ -53,15 +53,24 @@ class Note:
     text: str
 
 
-_RNN_BATCH1 = Note("batch 1: the converter needs a static batch for the rolled LSTM's TensorList ops, so it "
-                   "converts from a batch-1 function (or build with unroll=True)")
-_INT_TOKENS_INT8 = Gap(
-    "the input is int32 token ids: full-integer conversion (int8 input and output) needs a float input",
-    "int8",
-)
+_RNN_BATCH1 = Note("batch 1: the converter needs a static batch for a rolled LSTM's TensorList ops, so "
+                   "edgekit converts it from a batch-1 function (or build it with unroll=True)")
+_TOKENS_INT8 = Note("the input stays int32 token ids (an Embedding lookup, GATHER); everything after it is int8")
+_GELU_ONNX = Note("exact GELU is written with erf (`gelu_erf`): Keras' own form goes through erfc, which "
+                  "tf2onnx emits as an Erfc node that onnxruntime has no kernel for")
+_GROUPED_ONNX = Note("the grouped 3x3 conv is a `GroupedConv2D` (split, 32 convs, concat): tf_keras' "
+                     "Conv2D(groups=32) becomes a node onnxruntime rejects, and TFLM's CONV_2D has no groups")
 
 GAPS: dict[tuple[str, str], Gap] = {}
 NOTES: dict[tuple[str, str], Note] = {}
+for _name in ("lstm", "bilstm", "seq_attention"):
+    NOTES[(_name, "tflite_fp32")] = _RNN_BATCH1
+    NOTES[(_name, "tflite_int8")] = _RNN_BATCH1
+for _name in ("lstm", "bilstm", "seq_attention", "transformer_encoder"):
+    NOTES.setdefault((_name, "tflite_int8"), _TOKENS_INT8)
+for _name in ("transformer_encoder", "vit_tiny"):
+    NOTES[(_name, "onnx_fp32")] = _GELU_ONNX
+NOTES[("resnext50_32x4d", "onnx_fp32")] = _GROUPED_ONNX
 # TFLite Micro operators the int8 model uses and TFLM has no kernel for.
 MCU_UNSUPPORTED: dict[str, tuple[str, ...]] = {}
 # Per-model int8 parity floors where quantization error is larger than INT8_MIN_COSINE allows.

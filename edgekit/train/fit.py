@@ -104,7 +104,10 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     else:
         if spec.task != "classification":
             _check_task_of_source(model, spec, data)
-        shape = data_input_shape(spec, params, input_shape)
+        if data == "digits" and spec.input_kind == "features" and spec.task == "classification":
+            raise EdgekitError(f"model {model!r} takes feature vectors and 'digits' are images; "
+                               "use --data digits_flat (the same digits as 64 features).")
+        shape = data_input_shape(spec, params, input_shape, data)
         if spec.input_kind == "image" and len(shape) == 3 and data == "digits" and not input_shape:
             shape = spec.small_input_shape  # digits are 8x8: the small resolution fits them
         dataset = load_dataset(data, input_shape=shape, seed=config.seed)

@@ -41,11 +41,18 @@ BUILTIN_DATA = {
 EXTRA_PARAMS = {"embedding": ("margin",)}  # loss settings given with --param beside the builder's knobs
 
 
-def data_input_shape(spec, params: dict, input_shape):
-    """The shape the data must have for ``spec``'s model (a generator's data are its images)."""
+def data_input_shape(spec, params: dict, input_shape, data=None):
+    """The shape the data must have for ``spec``'s model (a generator's data are its images).
+    ``None`` lets a built-in feature dataset keep its own width (the model is built to fit it)."""
+    from edgekit.data.builtin import TASK_OF
+
     if spec.task == "generation":
         return tuple(params.get("image_shape") or spec.knobs.get("image_shape"))
-    return tuple(input_shape) if input_shape else spec.default_input_shape
+    if input_shape:
+        return tuple(input_shape)
+    if spec.input_kind == "features" and str(data) in TASK_OF:
+        return None
+    return spec.default_input_shape
 
 
 def _callbacks(config, line):
