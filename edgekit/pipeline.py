@@ -101,6 +101,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     int8 = next((r for r in rows if r["format"] == "tflite" and r["precision"] == "int8" and not r.get("error")), None)
     npu_figures = _npu_figures(int8, console) if npu else None
     mcu_figures = _mcu_figures(int8, run_dir / "mcu", ds, console) if mcu else None
+    other_runtimes = _other_runtimes(int8, mcu_figures, bench, ds, console) if int8 else []
 
     report = {
         "model": {"name": model, "params": result.card.params, "macs": result.card.macs, "knobs": result.card.knobs},
@@ -120,6 +121,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     from edgekit.bench.ceiling import matmul_ceiling
 
     report["ceiling"] = matmul_ceiling().model_dump()
+    report["runtimes"] = other_runtimes
     if npu:
         report["npu"] = npu_figures
     if mcu:
@@ -155,6 +157,41 @@ def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, 
         console.print(f"  peak +{mem.get('peak_delta', 0) or 0:.1f} MB"
                       + (f", {roof['gmacs_per_s']:.1f} GMAC/s = {roof['fraction']:.0%} of the sgemm ceiling" if roof else ""))
     return out
+
+
+def _other_runtimes(int8_row: dict, mcu_figures: dict | None, bench: BenchConfig, ds, console) -> list[dict]:
+    """The int8 .tflite on LiteRT without XNNPACK (its reference kernels) and on TFLM on this host."""
+    from edgekit.bench.harness import bench_runner
+    from edgekit.runtime.base import load_runner
+
+    path = int8_row["path"]
+    cases = [("litert", {"xnnpack": False}, "litert (no xnnpack)")]
+    tflm_error = None
+    if mcu_figures is not None:
+        tflm_error = mcu_figures.get("error") or mcu_figures.get("tflm_error")
+        cases.append(("tflm", {"arena": mcu_figures.get("arena_bytes")}, "tflm (host)"))
+    else:
+        cases.append(("tflm", {}, "tflm (host)"))
+    rows = []
+    for runtime, opts, label in cases:
+        row = {"path": path, "format": "tflite", "precision": "int8", "runtime": runtime, "label": label,
+               "options": {k: v for k, v in opts.items() if k != "arena"}}
+        if runtime == "tflm" and tflm_error:
+            row["error"] = tflm_error  # it already failed once in this run: not tried again
+        else:
+            try:
+                runner, lat = bench_runner(lambda: load_runner(path, runtime, bench.threads, **opts), bench.runs,
+                                           bench.warmup, x=ds.x_test[:1])
+                if hasattr(runner, "close"):
+                    runner.close()  # TFLM's worker process
+                row["latency_ms"] = lat.model_dump(exclude={"raw"})
+                row["raw_latency_ms"] = lat.raw
+            except EdgekitError as e:
+                row["error"] = str(e)
+        console.print(f"[bold]bench[/] {Path(path).name} on {label}: "
+                      + (f"[red]failed[/]: {row['error']}" if "error" in row else f"p50 {row['latency_ms']['p50']:.3f} ms"))
+        rows.append(row)
+    return rows
 
 
 def _npu_figures(int8_row: dict | None, console) -> list[dict]:

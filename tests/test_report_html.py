@@ -104,6 +104,14 @@ def test_chromium_renders_every_section(chromium, run_report, tmp_path):
             assert f"{a['roofline']['gmacs_per_s']:.2f}" in cells
         assert len(re.findall(rf'<tr class="latency" data-file="{re.escape(name)}">', dom)) == 1
     assert len(re.findall(r'<tr class="artifact"', dom)) == len(report["artifacts"]) == 4
+    # the int8 file on LiteRT without XNNPACK and on TFLM (host): numbers, or the reason it failed
+    assert {o["label"] for o in report["runtimes"]} == {"litert (no xnnpack)", "tflm (host)"}
+    for o in report["runtimes"]:
+        row = re.search(rf'<tr class="runtime-row" data-runtime="{re.escape(o["label"])}">(.*?)</tr>', dom, re.S)
+        assert row, o["label"]
+        cells = _text(row.group(1))
+        assert (f"failed: {o['error']}" in cells) if o.get("error") else (f"{o['latency_ms']['p50']:.3f}" in cells)
+    assert not report["runtimes"][0].get("error")  # LiteRT's reference kernels always run
     # four charts, each an inline SVG with its text kept as text
     for chart in ("latency", "accuracy", "size", "profile"):
         m = re.search(rf'<figure class="chart" id="chart-{chart}">(.*?)</figure>', dom, re.S)
@@ -147,9 +155,12 @@ def test_failures_are_shown_as_failed_with_the_reason(chromium, run_report, tmp_
                            "sha256": None, "accuracy": None, "parity": None, "latency_ms": None,
                            "error": "converter said no"})
     r["artifacts"][1]["profile"] = {"error": "operator 3 (CUSTOM) cannot run on its own"}
+    r["runtimes"][1] = {**r["runtimes"][1], "error": r["mcu"]["tflm_error"]}
+    r["runtimes"][1].pop("latency_ms", None)
     page = write_html(tmp_path / "failed", r)
     text = _text(dump_dom(chromium, page, tmp_path))
     assert "TFLM failed: model_int8.tflite: TFLM crashed (SIGABRT)" in text
+    assert "tflm (host) failed: model_int8.tflite: TFLM crashed (SIGABRT)" in text
     assert "failed: vela failed for ethos-u65-256 (exit 1): boom" in text
     assert "failed: converter said no" in text
     assert "failed: operator 3 (CUSTOM) cannot run on its own" in text

@@ -22,15 +22,17 @@ from markupsafe import Markup
 from edgekit._io import write_text
 
 # One colour per runtime, the same in every chart.
-_COLORS = {"keras": "#7f7f7f", "litert": "#1f77b4", "onnxruntime": "#ff7f0e", "tflm": "#2ca02c"}
+_COLORS = {"keras": "#7f7f7f", "litert": "#1f77b4", "litert (no xnnpack)": "#9ecae1", "onnxruntime": "#ff7f0e",
+           "tflm": "#2ca02c", "tflm (host)": "#2ca02c"}
 
 
 def _label(a: dict) -> str:
-    return f"{Path(a['path']).name} · {(a.get('latency_ms') or {}).get('runtime', a['format'])}"
+    return f"{Path(a['path']).name} · {a.get('label') or (a.get('latency_ms') or {}).get('runtime', a['format'])}"
 
 
 def _runtime(a: dict) -> str:
-    return (a.get("latency_ms") or {}).get("runtime") or {"tflite": "litert", "onnx": "onnxruntime"}.get(a["format"], "keras")
+    return a.get("label") or (a.get("latency_ms") or {}).get("runtime") or {
+        "tflite": "litert", "onnx": "onnxruntime"}.get(a["format"], "keras")
 
 
 def _svg(fig) -> Markup:
@@ -195,9 +197,10 @@ def render_html(report: dict) -> str:
                              "slowest": sorted(prof["rows"], key=lambda r: -r["ms"])[:8]})
         elif isinstance(prof, dict) and prof.get("error"):
             profiles.append({"label": _label(a), "error": prof["error"]})
-    charts = {"latency": latency_chart(arts), "size": size_chart(arts), "accuracy": accuracy_chart(arts),
+    others = report.get("runtimes") or []
+    charts = {"latency": latency_chart(arts + others), "size": size_chart(arts), "accuracy": accuracy_chart(arts),
               "profile": profile_chart(arts)}
-    return template.render(r=report, arts=arts, charts=charts, profiles=profiles, runtime=_runtime,
+    return template.render(r=report, arts=arts, others=others, charts=charts, profiles=profiles, runtime=_runtime,
                            generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 
