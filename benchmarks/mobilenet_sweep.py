@@ -1,7 +1,8 @@
 """MobileNet V1 / V2 / V3 × alpha × resolution × fp32/int8 × LiteRT/onnxruntime, one command.
 
     python benchmarks/mobilenet_sweep.py --quick          # a handful of rows (~10 min on 2 shared cores)
-    python benchmarks/mobilenet_sweep.py                  # the full grid: 3 × 4 × 4 models × 4 rows (hours)
+    python benchmarks/mobilenet_sweep.py                  # the full grid: 3 × 4 × 4 models × 4 rows (~1 h quiet)
+    python benchmarks/mobilenet_sweep.py --alphas 0.35,1.0 --resolutions 96,224 --tag mobilenet_sweep_corners
 
 For every model of the grid (edgekit's registry builders, 1000 classes, random weights: nothing
 is downloaded) it exports fp32 and int8 .tflite and .onnx with ``edgekit.convert.export`` (int8
@@ -201,7 +202,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def markdown(doc: dict) -> str:
     c = doc["ceiling"]
     lines = [
-        f"# MobileNet sweep{' (quick)' if doc['quick'] else ''}",
+        f"# MobileNet sweep{' (quick)' if doc['quick'] else ''}: {len({(r['model'], r['alpha'], r['resolution']) for r in doc['rows']})} models",
         "",
         f"{doc['machine']['cpu']}, {doc['machine']['cores']} cores; 1 thread, single sample, {doc['runs']} runs after "
         f"{doc['warmup']} warm-up; random weights, 1000 classes; int8 calibrated on 100 real digits resized. "
@@ -253,6 +254,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help=f"only {len(QUICK)} models: {QUICK}")
     ap.add_argument("--families", default="v1,v2,v3", help="subset of v1,v2,v3")
+    ap.add_argument("--alphas", default=",".join(map(str, ALPHAS)), help="subset of the width multipliers")
+    ap.add_argument("--resolutions", default=",".join(map(str, RESOLUTIONS)), help="subset of the input sizes")
+    ap.add_argument("--tag", default=None, help="results file name (default mobilenet_sweep[_quick])")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=6, help="alternating rounds of ours vs keras.applications")
@@ -273,9 +277,11 @@ def main(argv=None):
     unknown = [f for f in fams if f not in FAMILIES]
     if unknown:
         sys.exit(f"--families: unknown {unknown}; choose from {', '.join(FAMILIES)}")
+    alphas = [float(a) for a in args.alphas.split(",") if a.strip()]
+    resolutions = [int(r) for r in args.resolutions.split(",") if r.strip()]
     grid = [g for g in QUICK if g[0] in fams] if args.quick else [
-        (f, a, r) for f in fams for a in ALPHAS for r in RESOLUTIONS]
-    tag = "mobilenet_sweep_quick" if args.quick else "mobilenet_sweep"
+        (f, a, r) for f in fams for a in alphas for r in resolutions]
+    tag = args.tag or ("mobilenet_sweep_quick" if args.quick else "mobilenet_sweep")
     args.out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
 
