@@ -80,7 +80,7 @@ def latency_chart(artifacts: list[dict]) -> Markup | None:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("single-sample latency, ms (log scale)")
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ax.set_title("Latency per format and runtime")
     return _svg(fig)
 
