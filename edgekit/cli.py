@@ -297,7 +297,7 @@ def _print_report(report: dict):
     for a in report["artifacts"]:
         if a.get("error"):
             out.print(f"[red]{Path(a['path']).name}[/]: {a['error']}")
-    out.print(f"bundle: [bold]{report['run_dir']}[/] (report.md, report.json)")
+    out.print(f"bundle: [bold]{report['run_dir']}[/] (report.md, report.html, report.json)")
 
 
 @app.command()
