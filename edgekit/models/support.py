@@ -72,7 +72,18 @@ for _name in ("transformer_encoder", "vit_tiny"):
     NOTES[(_name, "onnx_fp32")] = _GELU_ONNX
 NOTES[("resnext50_32x4d", "onnx_fp32")] = _GROUPED_ONNX
 # TFLite Micro operators the int8 model uses and TFLM has no kernel for.
-MCU_UNSUPPORTED: dict[str, tuple[str, ...]] = {}
+MCU_UNSUPPORTED: dict[str, tuple[str, ...]] = {
+    "transformer_encoder": ("GELU", "REDUCE_PROD"),
+    "vit_tiny": ("GELU", "REDUCE_PROD", "TILE"),
+}
+# Why TFLM lacks each operator above, and what to change for a microcontroller.
+MCU_OP_REASONS: dict[str, str] = {
+    "GELU": "TFLM has no GELU kernel; `transformer_encoder` can be built with activation='relu' "
+            "(vit_tiny's GELU is fixed)",
+    "REDUCE_PROD": "the converted attention block computes a shape as a product of dimensions (REDUCE_PROD); "
+                   "TFLM has no kernel for it",
+    "TILE": "ViT's class token is tiled over the batch; TFLM has no TILE kernel",
+}
 # Per-model int8 parity floors where quantization error is larger than INT8_MIN_COSINE allows.
 INT8_COSINE: dict[str, float] = {}
 
@@ -135,6 +146,10 @@ def render() -> str:
     if footnotes:
         lines += ["", "## Notes and reasons", ""]
         lines += [f"{i}. {text}" for i, text in enumerate(footnotes, start=1)]
+    used = sorted({op for ops in MCU_UNSUPPORTED.values() for op in ops})
+    if used:
+        lines += ["", "## Operators TFLite Micro lacks", ""]
+        lines += [f"- `{op}`: {MCU_OP_REASONS[op]}" for op in used]
     if INT8_COSINE:
         lines += ["", "## Looser int8 parity", ""]
         lines += [f"- `{n}`: cosine ≥ {c}" for n, c in sorted(INT8_COSINE.items())]
