@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
-
-pytest.importorskip("tflite_micro")
-
 from _tiny_int8 import digits, digits_models, softmax_abort_model  # noqa: E402
 
 from edgekit.convert import mcu  # noqa: E402
@@ -133,8 +129,6 @@ def test_float_model_is_refused(tmp_path):
         estimate_npu(fp32)
 
 
-@pytest.mark.skipif(not shutil.which("vela") and not __import__("importlib").util.find_spec("ethosu"),
-                    reason="ethos-u-vela not installed")
 def test_vela_estimates_u55_and_u65():
     from edgekit.bench.npu import estimate_npus
 
@@ -182,7 +176,6 @@ def test_unsupported_op_is_reported(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("EDGEKIT_SLOW") != "1", reason="~70 s; set EDGEKIT_SLOW=1")
 def test_visual_wake_words_shape_bundle(tmp_path):
     """Issue 7's bar: MobileNetV1 alpha 0.25 at 96x96x3 (MLPerf Tiny VWW shape), int8, trained
     briefly on digits: arena <= 256 KB, flash <= 1 MB, TFLM agrees with LiteRT on >= 99.9%.
