@@ -24,7 +24,7 @@ def test_demo_meets_the_spine_targets(cli, tmp_path):
         p = arts[key]["parity"]
         assert p["cosine"] >= 0.99999 and p["top1_agreement"] == 1.0, (key, p)
     for a in report["artifacts"]:
-        assert a["latency_ms"]["p50"] > 0 and Path(a["path"]).is_file()
+        assert a["latency_ms"]["p50"] > 0 and (tmp_path / a["path"]).is_file()  # paths are relative to the cwd
     assert report["model"]["params"] > 0 and report["model"]["macs"] > 0
     assert report["dataset"]["name"] == "digits" and report["dataset"]["n_test"] == 360
 
