@@ -186,16 +186,13 @@ def profile_onnx(path: str | Path, threads: int = 1, runs: int = 20, warmup: int
     """Per-node medians from onnxruntime's own profiler."""
     import onnxruntime as ort
 
+    from edgekit.runtime.onnxrt import session_options
+
     p = Path(path)
     if not p.is_file():
         raise EdgekitError(f"{p}: no such file. Check the path to the .onnx model.")
     with tempfile.TemporaryDirectory(prefix="edgekit-ortprof-") as tmp:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts = session_options(threads)
         opts.enable_profiling = True
         opts.profile_file_prefix = os.path.join(tmp, "ort")
         try:

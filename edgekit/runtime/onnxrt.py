@@ -12,6 +12,21 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)
               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(float16)": "float16"}
 
 
+def session_options(threads: int):
+    """Pinned, sequential, quiet CPU session options (shared by the runner and the profiler)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    # Keep onnxruntime's own thread pool from spinning after a run: it would
+    # steal the core that the next timed run needs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 class OnnxRunner(Runner):
     name = "onnxruntime"
 
@@ -19,14 +34,7 @@ class OnnxRunner(Runner):
         super().__init__(path, threads)
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        # Keep onnxruntime's own thread pool from spinning after a run: it would
-        # steal the core that the next timed run needs.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts = session_options(threads)
         try:
             self.sess = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/InvalidProtobuf types

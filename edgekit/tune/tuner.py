@@ -216,7 +216,9 @@ class _TrialWork:
         steps_per_epoch = math.ceil(len(ds.x_train) / cfg.batch_size)
         net.compile(optimizer=make_optimizer(cfg, steps_per_epoch * max(1, epochs - initial_epoch)),
                     loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        stream = _train_stream(ds, cfg.batch_size, self.config.seed, self.config.augment)
+        from edgekit.train.batches import ShiftedBatches
+
+        stream = ShiftedBatches(ds.x_train, ds.y_train, cfg.batch_size, self.config.seed, self.config.augment)
         callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.config.patience,
                                                    restore_best_weights=True),
                      _gate_callback(self.gate)]
@@ -271,26 +273,6 @@ class _TrialWork:
         except Exception as e:  # noqa: BLE001 - TFLM is optional here; fall back to a labelled estimate
             est = _estimate_arena(tflite_path)
             return est, f"estimate (lower bound: largest op's input+output activations; TFLM: {str(e)[:120]})"
-
-
-def _train_stream(ds, batch_size: int, seed: int, augment: bool):
-    """Shuffled batches; images get random shifts (pad by 1/16 of the side, random crop), as the
-    spine's trainer does: on a dataset the size of digits that is worth several points."""
-    from edgekit._tf import tf
-
-    stream = tf.data.Dataset.from_tensor_slices((ds.x_train, ds.y_train))
-    stream = stream.shuffle(len(ds.x_train), seed=seed, reshuffle_each_iteration=True)
-    if augment and ds.x_train.ndim == 4:
-        h, w, c = ds.input_shape
-        pad = max(1, h // 16)
-        low = float(ds.x_train.min())  # pad with the background value
-
-        def shift(x, y):
-            x = tf.pad(x, [[pad, pad], [pad, pad], [0, 0]], constant_values=low)
-            return tf.image.random_crop(x, (h, w, c), seed=seed), y
-
-        stream = stream.map(shift, num_parallel_calls=tf.data.AUTOTUNE)
-    return stream.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _estimate_arena(tflite_path) -> int | None:
