@@ -50,3 +50,22 @@ def write_text(dest: str | Path, text: str) -> Path:
 
 def write_json(dest: str | Path, obj) -> Path:
     return write_text(dest, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def inside(out_dir: str | Path, relative: str | Path) -> Path:
+    """``out_dir / relative``, resolved, refusing any path that would land outside ``out_dir``.
+
+    For paths that come from files (a config value, an archive member): absolute paths, ``..``
+    that climbs out and symlinks already inside ``out_dir`` that point out are all refused with
+    an :class:`~edgekit.errors.EdgekitError`. Check with this before writing, not after.
+    """
+    from edgekit.errors import EdgekitError
+
+    root = Path(out_dir).resolve()
+    rel = Path(relative)
+    if rel.is_absolute() or rel.drive:
+        raise EdgekitError(f"{str(relative)!r} is an absolute path; give a path relative to {out_dir}.")
+    target = (root / rel).resolve()
+    if not target.is_relative_to(root):
+        raise EdgekitError(f"{str(relative)!r} resolves outside {out_dir}; give a path inside it.")
+    return target

@@ -68,32 +68,43 @@ def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mo
 
 
 @app.command()
-def train(name: str = typer.Argument(..., help="registered model name (see `edgekit models`)"),
-          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class), an .npz with x and y, or a built-in for another task: diabetes (regression), digits_flat, token_order (classification), digits_anomaly (anomaly), digits_pairs (embedding), digits_gen (generation)"),
+def train(ctx: typer.Context,
+          name: str = typer.Argument(..., help="registered model name (see `edgekit models`)"),
+          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class) or a .zip/.tar/.tar.gz of one, an .npz with x and y, or a built-in for another task: diabetes (regression), digits_flat, token_order (classification), digits_anomaly (anomaly), digits_pairs (embedding), digits_gen (generation)"),
           param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable"),
           epochs: Optional[int] = typer.Option(None, help="maximum epochs (early stopping may end sooner)"),
           batch_size: Optional[int] = typer.Option(None, help="batch size"),
           learning_rate: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
           seed: int = typer.Option(0, help="seed for splits, initialization and shuffling"),
+          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys epochs, batch_size, learning_rate, patience, seed, augment, tensorboard; e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
           out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs")):
     """Train a model from the registry; saves model.keras with its normalization and labels."""
+    from edgekit.config import load_config
     from edgekit.train import TrainConfig
     from edgekit.train import train as _train
 
-    overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate).items() if v is not None}
-    cfg = _config(TrainConfig, seed=seed, **overrides)
+    given, defaults = _given(ctx, dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed))
+    cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
     res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err)
     out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
 
 
-def _config(cls, **kw):
-    from pydantic import ValidationError
+def _given(ctx: typer.Context, values: dict, to: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, dict]:
+    """Split option values into (typed on the command line, the command's defaults) by config key.
 
-    try:
-        return cls(**kw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        raise EdgekitError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']} (got {first.get('input')!r}).")
+    ``values`` is keyed by option (parameter) name; ``to`` maps an option to the config keys
+    it sets (``--epochs`` of compress sets four). ``None`` values are dropped. With
+    ``--config``, the file sits between the two: typed flags override it, defaults do not.
+    """
+    given, defaults = {}, {}
+    for k, v in values.items():
+        if v is None:
+            continue
+        # click's ParameterSource enum (typer vendors click, so compare by name)
+        explicit = getattr(ctx.get_parameter_source(k), "name", None) in ("COMMANDLINE", "ENVIRONMENT")
+        for key in (to or {}).get(k, (k,)):
+            (given if explicit else defaults)[key] = v
+    return given, defaults
 
 
 @app.command()
@@ -213,8 +224,9 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle fold
 
 
 @app.command()
-def tune(name: str = typer.Argument(..., help="registered model to search (mobilenet*, resnet*, mlp, cnn, vit_tiny, ...)"),
-         data: str = typer.Option("digits", "--data", help="'digits', an image folder or an .npz with x and y"),
+def tune(ctx: typer.Context,
+         name: str = typer.Argument(..., help="registered model to search (mobilenet*, resnet*, mlp, cnn, vit_tiny, ...)"),
+         data: str = typer.Option("digits", "--data", help="'digits', an image folder (or a .zip/.tar/.tar.gz of one) or an .npz with x and y"),
          trials: int = typer.Option(10, "--trials", help="trials in total (rerunning the command resumes up to this)"),
          max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="LiteRT p50 budget, 1 thread"),
          max_flash_kb: Optional[float] = typer.Option(None, "--max-flash-kb", help="model file size budget"),
@@ -225,14 +237,18 @@ def tune(name: str = typer.Argument(..., help="registered model to search (mobil
          epochs: int = typer.Option(20, "--epochs", help="epochs per trial (Hyperband: the most a trial gets)"),
          param: Optional[List[str]] = typer.Option(None, "--param", help="pin a hyperparameter, key=value, repeatable"),
          seed: int = typer.Option(0, help="seed for splits, initialization and the oracle"),
+         config: Optional[Path] = typer.Option(None, "--config", help="search settings and budgets from a TOML or JSON file (by suffix): keys trials, oracle, epochs, patience, precision, workers, seed, augment, bench_runs, bench_warmup, measure_arena, max_latency_ms, max_flash_kb, max_ram_kb and a table fixed (pinned hyperparameters, merged with --param). Flags given on the command line override the file"),
          out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle")):
     """Hardware-aware search: train, export and measure every trial; keep the best model within budget."""
+    from edgekit.config import load_config
     from edgekit.tune import Budgets, TuneConfig
     from edgekit.tune import tune as _tune
 
-    cfg = _config(TuneConfig, trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
-                  seed=seed, fixed=_parse_params(param))
-    budgets = _config(Budgets, max_latency_ms=max_latency_ms, max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb)
+    given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
+                                       seed=seed, param=_parse_params(param), max_latency_ms=max_latency_ms,
+                                       max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb), to={"param": ("fixed",)})
+    cfg, budgets = load_config(config, (TuneConfig, Budgets), overrides=given, defaults=defaults,
+                               flags={"fixed": "--param"}, merge=("fixed",))
     res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
     pareto = {t["id"] for t in res.pareto}
     table = Table("trial", "status", "knobs", "res", "val acc", "p50 ms", "size", "arena", "feasible", "Pareto",
@@ -301,8 +317,9 @@ def _print_report(report: dict):
 
 
 @app.command()
-def compress(model: Path = typer.Argument(..., help="tf_keras .keras or .h5 model to compress"),
-             data: str = typer.Option(..., "--data", help="'digits', an image folder or an .npz (train split fine-tunes and calibrates, test split scores)"),
+def compress(ctx: typer.Context,
+             model: Path = typer.Argument(..., help="tf_keras .keras or .h5 model to compress"),
+             data: str = typer.Option(..., "--data", help="'digits', an image folder (or a .zip/.tar/.tar.gz of one) or an .npz (train split fine-tunes and calibrates, test split scores)"),
              out_dir: Path = typer.Option(..., "--out", help="folder for every variant's file, compression.json and compression.md"),
              only: Optional[List[str]] = typer.Option(None, "--only", help="run only these variants (repeatable)"),
              skip: Optional[List[str]] = typer.Option(None, "--skip", help="skip these variants (repeatable)"),
@@ -310,20 +327,25 @@ def compress(model: Path = typer.Argument(..., help="tf_keras .keras or .h5 mode
              sparsity: float = typer.Option(0.75, "--sparsity", help="magnitude pruning target"),
              channel_ratio: float = typer.Option(0.5, "--channel-ratio", help="fraction of prunable channels removed"),
              epochs: Optional[int] = typer.Option(None, "--epochs", help="fine-tuning epochs for pruning, channel pruning and QAT"),
-             seed: int = typer.Option(0, help="split and calibration seed")):
+             seed: int = typer.Option(0, help="split and calibration seed"),
+             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file")):
     """PTQ, QAT, pruning, clustering, channel pruning and mixed precision: the size/accuracy/speed table.
 
     Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune, prune_2of4,
     cluster, qat, prune_qat, cluster_qat, channel, channel_int8, mixed.
     """
+    from edgekit.compress import CompressConfig
     from edgekit.compress import compress as _compress
+    from edgekit.config import load_config
 
     split = lambda xs: [n.strip() for x in (xs or []) for n in x.split(",") if n.strip()] or None  # noqa: E731
-    kw = dict(sparsity=sparsity, channel_ratio=channel_ratio, seed=seed)
-    if epochs is not None:
-        kw.update(prune_epochs=epochs, qat_epochs=epochs, channel_epochs=epochs, cluster_epochs=epochs)
-    rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=max_drop,
-                    console=err, **kw)
+    epoch_keys = ("prune_epochs", "qat_epochs", "channel_epochs", "cluster_epochs")
+    given, defaults = _given(ctx, dict(max_drop=max_drop, sparsity=sparsity, channel_ratio=channel_ratio, seed=seed,
+                                       epochs=epochs), to={"epochs": epoch_keys})
+    cfg = load_config(config, CompressConfig, overrides=given, defaults=defaults,
+                      flags=dict.fromkeys(epoch_keys, "--epochs"))
+    rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
+                    config=cfg, console=err)
     b = rep.baseline
     table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", "accuracy", "drop",
                   "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")

@@ -3,7 +3,8 @@
 Sources (one string names each):
 - ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (shipped with the package, no
   download), resized to the model's resolution and channels;
-- a folder of images with one subfolder per class;
+- a folder of images with one subfolder per class, or a ``.zip`` / ``.tar(.gz)`` of one
+  (extracted safely to a temporary folder: :mod:`edgekit.data.archive`);
 - an ``.npz`` file with arrays ``x`` and ``y``.
 
 Arrays in a :class:`Dataset` are already normalized (what the model sees); the
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.artifact import Normalization
+from edgekit.data.archive import extracted, is_archive
 from edgekit.errors import EdgekitError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -78,10 +80,14 @@ def load_dataset(source: str | Path, input_shape=None, seed: int = 0, val_fracti
             )
         if p.is_dir():
             raw, y, names = _image_folder(p)
+        elif is_archive(p):
+            with extracted(p) as folder:
+                raw, y, names = _image_folder(folder)
         elif p.suffix.lower() == ".npz":
             raw, y, names = _npz(p)
         else:
-            raise EdgekitError(f"{p}: unsupported data file; give 'digits', an image folder or an .npz with x and y.")
+            raise EdgekitError(f"{p}: unsupported data file; give 'digits', an image folder (or a .zip/.tar.gz of one) "
+                               "or an .npz with x and y.")
         name = p.name
 
     images = raw.ndim in (3, 4)
