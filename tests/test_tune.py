@@ -174,3 +174,19 @@ def test_unknown_fixed_name_is_refused_before_any_work(tmp_path):
     with pytest.raises(EdgekitError, match="not in the mlp space"):
         tune("mlp", "digits", out=tmp_path, config=_cfg(fixed={"alpha": 0.35}))
     assert not (tmp_path / "search").exists()
+
+
+@pytest.mark.parametrize("name, knob, small, default", [
+    ("mobilenet_v2", "expansion", 3, 6),
+    ("resnet8", "width", 0.5, 1.0),
+    ("resnet18", "width", 0.25, 1.0),
+])
+def test_width_knobs_in_the_space_thin_the_model(name, knob, small, default):
+    """The searched widths are real: a smaller MobileNetV2 expansion or ResNet width builds fewer MACs."""
+    from edgekit.models import count_macs, create_model
+
+    assert knob in define_space(name).values
+    base = {"alpha": 0.35} if name.startswith("mobilenet") else {}
+    macs = {v: count_macs(create_model(name, input_shape=(32, 32, 3), num_classes=10, **base, **{knob: v}))
+            for v in (small, default)}
+    assert macs[small] < 0.7 * macs[default], macs

@@ -33,6 +33,7 @@ def mobilenet_v2(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
     alpha: float = 1.0,
+    expansion: int = 6,
     include_top: bool = True,
     pooling: str | None = None,
     dropout: float = 0.0,
@@ -53,6 +54,9 @@ def mobilenet_v2(
         num_classes: size of the classifier.
         alpha: width multiplier; scales every layer's channels (0.35, 0.5, 0.75, 1.0, 1.3, 1.4
             in the paper). Below 1.0 the last 1x1 conv keeps 1280 channels.
+        expansion: expansion factor t of blocks 1-16 (the paper's table 2 uses 6; its figure 6
+            compares smaller factors). The first block keeps 1. A smaller factor thins the
+            expand and depthwise convs, the bulk of the MACs, without touching the bottlenecks.
         include_top: add global pooling and the classifier.
         pooling: without the top, ``None``, ``"avg"`` or ``"max"`` pooling of the features.
         dropout: dropout rate before the classifier (0 disables it).
@@ -66,6 +70,7 @@ def mobilenet_v2(
     shape = check_image_shape("mobilenet_v2", input_shape, min_size=32)
     check_positive("mobilenet_v2", "alpha", alpha)
     check_positive("mobilenet_v2", "num_classes", num_classes, integer=True)
+    check_positive("mobilenet_v2", "expansion", expansion, integer=True)
     check_choice("mobilenet_v2", "pooling", pooling, (None, "avg", "max"))
     if not 0.0 <= dropout < 1.0:
         raise EdgekitError(f"mobilenet_v2: dropout must be in [0, 1), got {dropout!r}.")
@@ -76,8 +81,8 @@ def mobilenet_v2(
     x = layers.BatchNormalization(epsilon=1e-3, momentum=bn_momentum, name="bn_Conv1")(x)
     x = layers.ReLU(6.0, name="Conv1_relu")(x)
 
-    for block_id, (filters, stride, expansion) in enumerate(_V2_BLOCKS):
-        x = _inverted_res_block(x, filters, stride, expansion, alpha, block_id, bn_momentum)
+    for block_id, (filters, stride, t) in enumerate(_V2_BLOCKS):
+        x = _inverted_res_block(x, filters, stride, expansion if t != 1 else 1, alpha, block_id, bn_momentum)
 
     last_block_filters = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
     x = layers.Conv2D(last_block_filters, 1, use_bias=False, name="Conv_1")(x)
@@ -112,7 +117,7 @@ def _inverted_res_block(inputs, filters, stride, expansion, alpha, block_id, bn_
     x = inputs
 
     if block_id:  # expand: 1x1 conv to expansion * in_channels
-        x = layers.Conv2D(expansion * in_channels, 1, padding="same", use_bias=False, name=prefix + "expand")(x)
+        x = layers.Conv2D(int(expansion) * in_channels, 1, padding="same", use_bias=False, name=prefix + "expand")(x)
         x = layers.BatchNormalization(epsilon=1e-3, momentum=bn_momentum, name=prefix + "expand_BN")(x)
         x = layers.ReLU(6.0, name=prefix + "expand_relu")(x)
 

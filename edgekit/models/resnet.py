@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from edgekit._tf import keras, tf
 from edgekit.errors import EdgekitError
-from edgekit.models._common import check_choice, check_image_shape, check_positive
+from edgekit.models._common import check_choice, check_image_shape, check_positive, make_divisible
 from edgekit.models.registry import register_model
 
 layers = keras.layers
@@ -64,6 +64,9 @@ _COMMON_ARGS = """
     Args:
         input_shape: (height, width, channels), at least 32x32.
         num_classes: size of the classifier.
+        width: width multiplier on the stem and every stage's channels (rounded to multiples
+            of 8; 1.0 is the paper's network). 0.25 or 0.5 give small ResNets for small inputs
+            and devices, as alpha does for MobileNets.
         resnet_d: ResNet-D downsampling (He et al., "Bag of Tricks for Image Classification",
             CVPR 2019): the stride moves from the first 1x1 conv to the 3x3 conv, and the
             projection shortcut becomes 2x2 average pooling then a stride-1 1x1 conv, so no
@@ -163,26 +166,33 @@ def _bottleneck_block(x, filters, stride, resnet_d, use_bias, name, momentum, gr
     return layers.Activation("relu", name=name + "_out")(y)
 
 
+def _scaled(channels: int, width: float) -> int:
+    """Channels times the width multiplier, kept a multiple of 8 (exactly ``channels`` at 1.0)."""
+    return channels if width == 1.0 else make_divisible(channels * width, 8)
+
+
 def _imagenet_resnet(fn, depths, block, input_shape, num_classes, resnet_d, use_bias, include_top, pooling,
-                     dropout, classifier_activation, bn_momentum, name, groups=1, width_per_group=64):
+                     dropout, classifier_activation, bn_momentum, name, groups=1, width_per_group=64, width=1.0):
     shape = _check_common(fn, input_shape, num_classes, pooling, dropout)
+    check_positive(fn, "width", width)
     inputs = layers.Input(shape=shape, name="input")
     x = layers.ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(inputs)
-    x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+    x = layers.Conv2D(_scaled(64, width), 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
     x = _bn(x, "conv1_bn", bn_momentum)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
     for stage, (filters, blocks) in enumerate(zip((64, 128, 256, 512), depths)):
+        filters = _scaled(filters, width)
         for b in range(blocks):
             stride = 2 if (b == 0 and stage > 0) else 1
             bname = f"conv{stage + 2}_block{b + 1}"
             if block == "basic":
                 x = _basic_block(x, filters, stride, resnet_d, use_bias, bname, bn_momentum)
             else:
-                width = filters * width_per_group // 64 * groups
+                inner = max(1, filters * width_per_group // 64) * groups
                 x = _bottleneck_block(x, filters, stride, resnet_d, use_bias, bname, bn_momentum,
-                                      groups=groups, width=width)
+                                      groups=groups, width=inner)
     x = _head(x, include_top, pooling, num_classes, dropout, classifier_activation)
     return keras.Model(inputs, x, name=name or fn)
 
@@ -200,6 +210,7 @@ def _imagenet_builder(fn_name, depths, block, default_bias, doc, groups=1, width
     def builder(
         input_shape=(224, 224, 3),
         num_classes: int = 1000,
+        width: float = 1.0,
         resnet_d: bool = False,
         conv_bias: bool | None = None,
         include_top: bool = True,
@@ -212,7 +223,7 @@ def _imagenet_builder(fn_name, depths, block, default_bias, doc, groups=1, width
         use_bias = default_bias if conv_bias is None else bool(conv_bias)
         return _imagenet_resnet(fn_name, depths, block, input_shape, num_classes, resnet_d, use_bias, include_top,
                                 pooling, dropout, classifier_activation, bn_momentum, name, groups=groups,
-                                width_per_group=width_per_group)
+                                width_per_group=width_per_group, width=width)
 
     builder.__name__ = builder.__qualname__ = fn_name
     builder.__doc__ = doc + _COMMON_ARGS
@@ -286,6 +297,7 @@ _CIFAR_ARGS = """
     Args:
         input_shape: (height, width, channels), at least 8x8 (32x32x3 for CIFAR-10).
         num_classes: size of the classifier.
+        width: width multiplier on every stage's channels (16, 32, 64 at 1.0; multiples of 8).
         resnet_d: ResNet-D shortcut (2x2 average pooling before a stride-1 1x1 conv).
         include_top: add global average pooling and the classifier.
         pooling: without the top, ``None``, ``"avg"`` or ``"max"``.
@@ -298,8 +310,9 @@ _CIFAR_ARGS = """
 
 
 def _cifar_resnet(fn, blocks_per_stage, shortcut_bn, input_shape, num_classes, resnet_d, include_top, pooling,
-                  dropout, classifier_activation, l2, bn_momentum, name):
+                  dropout, classifier_activation, l2, bn_momentum, name, width=1.0):
     shape = _check_common(fn, input_shape, num_classes, pooling, dropout, min_size=8)
+    check_positive(fn, "width", width)
     if l2 < 0:
         raise EdgekitError(f"{fn}: l2 must be >= 0, got {l2!r}.")
     reg = keras.regularizers.L2(l2) if l2 else None
@@ -307,10 +320,10 @@ def _cifar_resnet(fn, blocks_per_stage, shortcut_bn, input_shape, num_classes, r
     conv_kw = dict(kernel_initializer="he_normal", kernel_regularizer=reg)
 
     inputs = layers.Input(shape=shape, name="input")
-    x = layers.Conv2D(16, 3, padding="same", name="conv1_conv", **conv_kw)(inputs)
+    x = layers.Conv2D(_scaled(16, width), 3, padding="same", name="conv1_conv", **conv_kw)(inputs)
     x = _bn(x, "conv1_bn", bn_momentum)
     x = layers.Activation("relu", name="conv1_relu")(x)
-    for stage, filters in enumerate((16, 32, 64)):
+    for stage, filters in enumerate(_scaled(c, width) for c in (16, 32, 64)):
         for b in range(blocks_per_stage):
             stride = 2 if (b == 0 and stage > 0) else 1
             x = _cifar_block(x, filters, stride, resnet_d, f"stage{stage + 1}_block{b + 1}", bn_momentum,
@@ -359,6 +372,7 @@ _CIFAR = dict(
 def resnet8(
     input_shape=(32, 32, 3),
     num_classes: int = 10,
+    width: float = 1.0,
     resnet_d: bool = False,
     include_top: bool = True,
     pooling: str | None = None,
@@ -376,13 +390,14 @@ def resnet8(
     parameters at 32x32x3, 10 classes). Target: 85% top-1 on CIFAR-10 as int8 TFLite.
     """
     return _cifar_resnet("resnet8", 1, False, input_shape, num_classes, resnet_d, include_top, pooling, dropout,
-                         classifier_activation, l2, bn_momentum, name)
+                         classifier_activation, l2, bn_momentum, name, width)
 
 
 @register_model(paper=_HE, **_CIFAR)
 def resnet20(
     input_shape=(32, 32, 3),
     num_classes: int = 10,
+    width: float = 1.0,
     resnet_d: bool = False,
     include_top: bool = True,
     pooling: str | None = None,
@@ -400,7 +415,7 @@ def resnet20(
     41 M multiply-adds at 32x32.
     """
     return _cifar_resnet("resnet20", 3, True, input_shape, num_classes, resnet_d, include_top, pooling, dropout,
-                         classifier_activation, l2, bn_momentum, name)
+                         classifier_activation, l2, bn_momentum, name, width)
 
 
 resnet8.__doc__ += _CIFAR_ARGS

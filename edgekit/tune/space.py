@@ -13,11 +13,12 @@ The spaces search the knobs the zoo exposes; every choice is kept small enough f
 =============  ===========================================================================
 family         hyperparameters
 =============  ===========================================================================
-mobilenet      ``alpha``; ``resolution``; ``depth_multiplier`` (V1); ``minimalistic`` (V3);
-               ``dropout``. (MobileNetV2's expansion factor is fixed at 6 in the zoo.)
+mobilenet      ``alpha``; ``resolution``; ``depth_multiplier`` (V1); ``expansion`` (V2, 3/4/6);
+               ``minimalistic`` (V3); ``dropout``
 resnet         ``blocks`` (1 or 3 basic blocks per stage: resnet8 / resnet20; 2-2-2-2 or
                3-4-6-3 for the ImageNet ResNets: resnet18 / resnet34); ``resnet_d``; ``l2``
-               (CIFAR ResNets); ``dropout``; ``resolution``. Stage widths are fixed in the zoo.
+               (CIFAR ResNets); ``width`` (multiplier on every stage, 0.25/0.5/1.0); ``dropout``;
+               ``resolution``
 transformer    ``num_layers`` (``depth`` for ViT), ``num_heads``, ``embed_dim``, ``ff_mult``
                (feed-forward width = ``ff_mult * embed_dim``), ``patch_size`` (ViT), ``dropout``
 mlp            ``num_layers``, ``units_0..2``, ``activation``, ``dropout``, ``l2`` (perceptron: ``l2``)
@@ -116,6 +117,8 @@ def _mobilenet(hp, name, spec):
     _resolution(hp, spec)
     if name == "mobilenet_v1":
         hp.Choice("depth_multiplier", [1, 2])
+    if name == "mobilenet_v2":
+        hp.Choice("expansion", [3, 4, 6])
     if name.startswith("mobilenet_v3"):
         hp.Boolean("minimalistic")
     hp.Choice("dropout", [0.0, 0.2])
@@ -124,6 +127,7 @@ def _mobilenet(hp, name, spec):
 def _resnet(hp, name, spec):
     if name in _RESNET_BLOCKS:
         hp.Choice("blocks", sorted(_RESNET_BLOCKS[name]))
+    hp.Choice("width", [0.25, 0.5, 1.0])
     hp.Boolean("resnet_d")
     if "l2" in spec.knobs:
         hp.Choice("l2", [0.0, 1e-4, 1e-3])
@@ -196,14 +200,13 @@ def trial_config(name: str, values: dict) -> TrialConfig:
     model, knobs = name, {}
     if fam == "mobilenet":
         knobs = {"alpha": v["alpha"], "dropout": v["dropout"]}
-        if "depth_multiplier" in v:
-            knobs["depth_multiplier"] = v["depth_multiplier"]
-        if "minimalistic" in v:
-            knobs["minimalistic"] = v["minimalistic"]
+        for k in ("depth_multiplier", "expansion", "minimalistic"):
+            if k in v:
+                knobs[k] = v[k]
     elif fam == "resnet":
         if "blocks" in v:
             model = _RESNET_BLOCKS[name][v["blocks"]]
-        knobs = {"resnet_d": v["resnet_d"], "dropout": v["dropout"]}
+        knobs = {"width": v["width"], "resnet_d": v["resnet_d"], "dropout": v["dropout"]}
         if "l2" in v:
             knobs["l2"] = v["l2"]
     elif fam == "transformer":
