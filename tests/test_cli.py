@@ -101,3 +101,27 @@ def test_export_verify_bench_from_the_command_line(cli, trained, tmp_path):
     assert {"artifact", "format", "precision", "runtime", "threads", "runs", "latency_ms"} <= set(r)
     assert {"init", "first", "mean", "p50", "p90", "p99", "std"} <= set(r["latency_ms"])
     assert r["precision"] == "int8" and r["runs"] == 20
+
+
+@pytest.mark.parametrize("module, runtime, suffix", [("onnxruntime", "onnxruntime", ".onnx"),
+                                                     ("ai_edge_litert", "litert", ".tflite")])
+def test_a_missing_runtime_package_is_one_line_naming_it(tmp_path, module, runtime, suffix):
+    """A lost dependency (partial install) names the pip package and the fix instead of a traceback."""
+    import subprocess
+    import sys
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = tmp_path / f"relu{suffix}"
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["y"])], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model.write_bytes(helper.make_model(graph).SerializeToString())  # a .tflite never gets parsed here
+    # `sys.modules[name] = None` makes `import name` raise ImportError, as an uninstalled package does.
+    code = (f"import sys; sys.modules[{module!r}] = None; sys.argv = ['edgekit', 'bench', {str(model)!r}, "
+            f"'--runtime', {runtime!r}, '--runs', '2']; from edgekit.cli import main; main()")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    text = _one_line_error(res)
+    assert text.startswith("error:") and runtime.replace("litert", "ai-edge-litert") in text and "pip install" in text
+    assert onnx  # the fixture model itself needs only onnx

@@ -55,7 +55,8 @@ def _vela_executable() -> str:
     found = shutil.which("vela")
     if found:
         return found
-    raise EdgekitError("ethos-u-vela is not installed; install it with `pip install 'edgekit[mcu]'`.")
+    raise EdgekitError("the Ethos-U estimate needs the ethos-u-vela package (its `vela` command was not found); "
+                       "reinstall edgekit (`pip install -e .` in its folder) or run `pip install ethos-u-vela`.")
 
 
 def _check_int8(path: Path) -> None:

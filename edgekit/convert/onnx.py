@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from edgekit._deps import require
 from edgekit._native import quiet_stderr
 from edgekit._tf import tf
 from edgekit.errors import EdgekitError
@@ -15,7 +16,7 @@ METADATA_NAME = "edgekit"
 
 def to_onnx(loaded: LoadedModel, opset: int = DEFAULT_OPSET, meta: dict | None = None):
     """Return an ``onnx.ModelProto`` with one input named ``input`` (batch dimension free)."""
-    import tf2onnx
+    tf2onnx = require("tf2onnx", "ONNX export")
 
     spec = (tf.TensorSpec((None,) + tuple(loaded.input_shape[1:]), tf.as_dtype(loaded.input_dtype), name="input"),)
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit._deps import require
 from edgekit._native import quiet_stderr
 from edgekit.artifact import TensorSpec
 from edgekit.errors import EdgekitError
@@ -27,6 +28,7 @@ class LiteRTRunner(Runner):
 
     def __init__(self, path, threads: int = 1, xnnpack: bool = True):
         super().__init__(path, threads)
+        require("ai_edge_litert", "the LiteRT runtime")
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         data = check_tflite_bytes(self.path)

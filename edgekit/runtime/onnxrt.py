@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekit._deps import require
 from edgekit.artifact import TensorSpec
 from edgekit.errors import EdgekitError
 from edgekit.runtime.base import Runner
@@ -14,7 +15,7 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)
 
 def session_options(threads: int):
     """Pinned, sequential, quiet CPU session options (shared by the runner and the profiler)."""
-    import onnxruntime as ort
+    ort = require("onnxruntime", "the onnxruntime runtime")
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -32,7 +33,7 @@ class OnnxRunner(Runner):
 
     def __init__(self, path, threads: int = 1):
         super().__init__(path, threads)
-        import onnxruntime as ort
+        ort = require("onnxruntime", "the onnxruntime runtime")
 
         opts = session_options(threads)
         try:

@@ -18,7 +18,6 @@ No TensorFlow import here: this module works on files.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
+from edgekit._deps import available, missing_message
 from edgekit.artifact import TensorSpec
 from edgekit.errors import EdgekitError
 from edgekit.runtime.base import Runner
@@ -46,8 +46,8 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _require_tflm():
-    if importlib.util.find_spec("tflite_micro") is None:
-        raise EdgekitError("tflite-micro is not installed; install it with `pip install 'edgekit[mcu]'`.")
+    if not available("tflite_micro"):
+        raise EdgekitError(missing_message("tflite_micro", "the TFLite Micro runtime"))
 
 
 def _signal_name(returncode: int) -> str:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgekit._deps import require
 from edgekit.errors import EdgekitError
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
@@ -82,7 +83,7 @@ def _spec(name: str):
 
 def define_space(name: str, fixed: dict | None = None, hp=None):
     """Declare the model family's space and the training space on ``hp`` (a new one by default)."""
-    import keras_tuner as kt
+    kt = require("keras_tuner", "tuning")
 
     spec = _spec(name)
     hp = hp if hp is not None else kt.HyperParameters()
