@@ -7,7 +7,8 @@ int8 weights; float in and out).
 
 QAT (:func:`qat_model`) works on models that tfmot's default registry rejects: layers it does
 not know get a :class:`OutputQuantizeConfig` (no weights of their own, e.g. MobileNetV3's
-hard-swish ``Rescaling`` and the squeeze-and-excitation ``Multiply``; ``LayerNormalization``)
+``HardSwish`` and ``HardSigmoid`` layers and its squeeze-and-excitation ``Multiply``;
+``LayerNormalization``)
 or a :class:`NoOpQuantizeConfig` (layers whose weights tfmot cannot fake-quantize, such as
 ``MultiHeadAttention`` and custom embeddings); the converter then calibrates those from the
 representative data. Integer inputs (token ids) get no input quantizer.
@@ -147,6 +148,26 @@ def _scheme(skip_input_quantize: bool):
     return _Scheme()
 
 
+def _bn_after_conv(model) -> set[str]:
+    """Names of BatchNormalization layers whose only input is a linear Conv2D/DepthwiseConv2D
+    that feeds nothing else (the pattern tfmot folds)."""
+    L = keras.layers
+    names = set()
+    for layer in model.layers:
+        if not isinstance(layer, L.BatchNormalization) or len(layer._inbound_nodes) != 1:
+            continue
+        src = layer._inbound_nodes[0].inbound_layers
+        if isinstance(src, (list, tuple)):
+            if len(src) != 1:
+                continue
+            src = src[0]
+        if (isinstance(src, (L.Conv2D, L.DepthwiseConv2D)) and not isinstance(src, L.Conv2DTranspose)
+                and keras.activations.serialize(src.activation) == "linear"
+                and len(src._outbound_nodes) == 1):
+            names.add(layer.name)
+    return names
+
+
 def annotate(model, scheme: str = "default"):
     """Annotate every layer for QAT: tfmot's own config where it has one, ours elsewhere.
 
@@ -158,11 +179,19 @@ def annotate(model, scheme: str = "default"):
     registry = qk.default_8bit.Default8BitQuantizeScheme().get_quantize_registry()
     Output, NoOp = _configs()
     custom: dict[str, str] = {}
+    foldable = _bn_after_conv(model)
 
     def clone(layer):
         fresh = layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras.layers.BatchNormalization):
-            return fresh  # folded into the preceding conv by the layout transform
+            # A BN right after a linear conv is annotated with no config of its own: tfmot's layout
+            # transform (Conv2DBatchNorm[ReLU]Quantize) only matches annotated layers, and then puts
+            # the fake-quant after the BN (or its ReLU), not between conv and BN, so the converter
+            # folds the BN into the conv as TFLite does. Left unannotated, the BN stays float in
+            # training and becomes a MUL and an ADD in int8 TFLite, each requantized from
+            # calibration with no QAT counterpart (that cost MobileNetV3 several points of top-1
+            # agreement). Other BNs stay float.
+            return qk.quantize_annotate_layer(fresh) if layer.name in foldable else fresh
         if registry.supports(layer):
             return qk.quantize_annotate_layer(fresh)
         if not layer.weights or isinstance(layer, keras.layers.LayerNormalization):

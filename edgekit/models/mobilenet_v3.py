@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgekit._tf import keras
+from edgekit._tf import keras, tf
 from edgekit.errors import EdgekitError
 from edgekit.models._common import check_choice, check_image_shape, check_positive, make_divisible
 from edgekit.models.registry import register_model
@@ -128,17 +128,44 @@ def _build(variant, blocks, last_point_ch, input_shape, num_classes, alpha, mini
     return keras.Model(inputs, x, name=name or f"mobilenetv3_{variant.lower()}_{alpha:g}_{shape[0]}")
 
 
-def _hard_sigmoid(x, name):
-    """relu6(x + 3) / 6, written as clip(x / 6 + 0.5, 0, 1) with stock layers (no Lambda, so
-    names are stable and .keras files reload); TFLite fuses it like keras' version."""
-    x = layers.Rescaling(1.0 / 6.0, offset=0.5, name=name + "_scale")(x)
-    return layers.ReLU(1.0, name=name + "_clip")(x)
+@keras.saving.register_keras_serializable(package="edgekit")
+class HardSigmoid(layers.Layer):
+    """``relu6(x + 3) / 6`` as one layer without weights.
+
+    One layer gives quantization-aware training one fake-quant point at its output (see
+    ``edgekit.compress.quantize``). In int8 TFLite it becomes ADD (fused RELU6) then MUL by
+    1/6: the ADD's calibrated range is [0, 6], six times the output's [0, 1], so the two
+    requantizations round on the same grid and the unmodelled one adds no error.
+    """
+
+    def call(self, x):
+        return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="edgekit")
+class HardSwish(layers.Layer):
+    """``x * relu6(x + 3) / 6`` as one layer without weights, written the way
+    keras.applications' MobileNetV3 writes it so that the TFLite converter fuses it into its
+    single ``HARD_SWISH`` op (fp32 and int8). Quantization-aware training then models the
+    int8 graph exactly: one fake-quant at the layer's output, one requantization in TFLite.
+    (Stock layers, e.g. ``Rescaling`` + ``ReLU`` + ``Multiply``, lower to MUL, ADD, MINIMUM,
+    RELU and MUL, each requantized, and QAT models only some of those steps.)
+    """
+
+    def call(self, x):
+        return x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 def _activation(x, kind, name):
     if kind == "RE":
         return layers.ReLU(name=name + "_relu")(x)
-    return layers.Multiply(name=name + "_hswish")([x, _hard_sigmoid(x, name + "_hsigmoid")])
+    return HardSwish(name=name + "_hswish")(x)
 
 
 def _se_block(inputs, filters, se_ratio, prefix):
@@ -146,7 +173,7 @@ def _se_block(inputs, filters, se_ratio, prefix):
     x = layers.Conv2D(make_divisible(filters * se_ratio), 1, padding="same", name=prefix + "squeeze_excite_conv")(x)
     x = layers.ReLU(name=prefix + "squeeze_excite_relu")(x)
     x = layers.Conv2D(filters, 1, padding="same", name=prefix + "squeeze_excite_conv_1")(x)
-    x = _hard_sigmoid(x, prefix + "squeeze_excite_hsigmoid")
+    x = HardSigmoid(name=prefix + "squeeze_excite_hsigmoid")(x)
     return layers.Multiply(name=prefix + "squeeze_excite_mul")([inputs, x])
 
 
