@@ -316,6 +316,7 @@ def main(argv=None):
     ap.add_argument("--recheck", type=Path, default=None,
                     help="measure again the .tflite rows of a finished sweep's JSON that disagree with litert-benchmark by >5%%")
     ap.add_argument("--recheck-rounds", type=int, default=7)
+    ap.add_argument("--fresh", action="store_true", help="ignore an interrupted sweep's partial results")
     args = ap.parse_args(argv)
     if args.recheck:
         t0 = time.time()
@@ -349,13 +350,20 @@ def main(argv=None):
     ceiling = matmul_ceiling()
     log(f"ceiling {ceiling.gmacs_per_s:.1f} GMAC/s; {len(grid)} models × {len(EXPORTS)} rows")
     rows = []
+    json_partial = args.out / f"{tag}.partial.json"
+    if json_partial.exists() and not args.fresh:
+        # An interrupted sweep (Ctrl-C, a reboot) continues where it stopped: models already in the
+        # partial file are kept as measured and skipped.
+        rows = json.loads(json_partial.read_text())["rows"]
+        done = {(r["family"], r["alpha"], r["resolution"]) for r in rows}
+        log(f"resuming {json_partial.name}: {len(done)} models already measured (--fresh to start over)")
+        grid = [g for g in grid if g not in done]
     with tempfile.TemporaryDirectory(prefix="edgekit-sweep-") as tmp:
         tmp = Path(tmp)
         for fam, alpha, res in grid:
             rows += sweep_model(fam, alpha, res, tmp, args.runs, args.warmup, log, args.row_rounds)
             for f in tmp.glob("*"):  # keep the disk small over a long sweep
                 f.unlink()
-            json_partial = args.out / f"{tag}.partial.json"
             json_partial.write_text(json.dumps({"rows": rows}, default=float))
         vs = ours_vs_keras_applications(tmp, args.runs, args.warmup, args.rounds, log)
     ratios = [r["edgekit_over_litert"] for r in rows if "edgekit_over_litert" in r]
