@@ -101,8 +101,10 @@ def kernel_sparsity(model) -> float:
     """Fraction of zeros over all Conv2D/Dense kernels (depthwise excluded, as pruned)."""
     zeros = total = 0
     for layer in model.layers:
-        if _prunable(layer):
-            k = np.asarray(layer.kernel)
+        if not _prunable(getattr(layer, "layer", layer)):  # tfmot wrappers (QAT, pruning) hold the real layer
+            continue
+        # the float kernel variable: a QAT wrapper's ``kernel`` attribute is its fake-quantized tensor
+        for k in (w.numpy() for w in layer.weights if w.name.split("/")[-1] == "kernel:0"):
             zeros += int(np.sum(k == 0))
             total += k.size
     return zeros / total if total else 0.0
