@@ -37,7 +37,7 @@ class CompressConfig(BaseModel):
     cluster_epochs: int = Field(2, ge=1)
     qat_epochs: int = Field(2, ge=1)
     channel_ratio: float = Field(0.5, gt=0, lt=1, description="fraction of prunable channels removed")
-    channel_epochs: int = Field(6, ge=0)
+    channel_epochs: int = Field(6, ge=0, description="fine-tuning of the thinner model, distilled from the input")
     learning_rate: float = Field(5e-4, gt=0, description="fine-tuning rate (QAT uses a fifth of it)")
     batch_size: int = Field(32, ge=1)
     max_drop: float = Field(0.01, ge=0, description="accuracy budget of the mixed-precision fallback")
@@ -281,9 +281,9 @@ VARIANTS: dict[str, _Variant] = {v.name: v for v in (
              _qat_build("prune_qat", "prune_preserve", _pruned), "pruning-preserving QAT"),
     _Variant("cluster_qat", lambda c: [f"cluster:{c.clusters}", "strip", "cqat", "qat_int8"],
              _qat_build("cluster_qat", "cluster_preserve", _clustered), "cluster-preserving QAT"),
-    _Variant("channel", lambda c: [f"channel:{c.channel_ratio:g}", f"finetune:{c.channel_epochs}", "tflite_fp32"],
+    _Variant("channel", lambda c: [f"channel:{c.channel_ratio:g}", f"distill:{c.channel_epochs}", "tflite_fp32"],
              _channel_fp32, "structured channel pruning (thinner dense model), fp32"),
-    _Variant("channel_int8", lambda c: [f"channel:{c.channel_ratio:g}", f"finetune:{c.channel_epochs}", "ptq_int8"],
+    _Variant("channel_int8", lambda c: [f"channel:{c.channel_ratio:g}", f"distill:{c.channel_epochs}", "ptq_int8"],
              _channel_int8, "structured channel pruning, int8"),
     _Variant("mixed", lambda c: ["sensitivity", f"mixed:max_drop={c.max_drop:g}"], _mixed,
              "int8 with the most sensitive layers kept float to fit --max-drop"),
