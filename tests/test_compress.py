@@ -207,3 +207,16 @@ def _subset(data, n):
     from dataclasses import replace
 
     return replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n])
+
+
+def test_sparsity_is_read_through_qat_wrappers():
+    """A QAT model's layers are wrappers whose ``kernel`` is a fake-quantized tensor: the reported
+    sparsity must come from the float kernels inside (prune_qat once reported 0.00)."""
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(4)])
+    for layer in net.layers:
+        k = layer.kernel.numpy()
+        k[:, : k.shape[1] // 2] = 0.0  # half of every kernel is zero
+        layer.kernel.assign(k)
+    assert kernel_sparsity(net) == pytest.approx(0.5)
+    assert kernel_sparsity(qat_model(net)) == pytest.approx(0.5)
