@@ -192,14 +192,10 @@ def test_visual_wake_words_shape_bundle(tmp_path):
         x = tf.image.resize(x, (96, 96), method="nearest").numpy()
         return np.repeat(x * 2 - 1, 3, axis=-1).astype("float32")
 
-    keras.utils.set_random_seed(0)
-    try:
-        import edgekit.models  # noqa: F401  (registers the families)
-        from edgekit.models.registry import create_model
+    from edgekit.models import create_model
 
-        m = create_model("mobilenet_v1", input_shape=(96, 96, 3), num_classes=10, alpha=0.25)
-    except Exception:  # the registry is someone else's moving part; fall back to Keras' own
-        m = keras.applications.MobileNet(input_shape=(96, 96, 3), alpha=0.25, weights=None, classes=10)
+    keras.utils.set_random_seed(0)
+    m = create_model("mobilenet_v1", input_shape=(96, 96, 3), num_classes=10, alpha=0.25)
     m.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy")
     m.fit(up(xtr), ytr, epochs=2, batch_size=32, verbose=0)
     p = tmp_path / "vww_int8.tflite"
