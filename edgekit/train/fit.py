@@ -52,6 +52,24 @@ class _EpochLine(keras.callbacks.Callback):
         self.console.print(f"  epoch {epoch + 1:>3}/{self.epochs}  {parts}  [{time.time() - self.t0:.0f}s]")
 
 
+def _backup_and_restore(backup: Path):
+    """``BackupAndRestore`` that also survives a kill landing while it saves.
+
+    TensorFlow writes a checkpoint's files (the ``.index`` last) and only then names it in the
+    ``checkpoint`` state file. A SIGKILL between the two leaves a complete checkpoint that the
+    callback does not see, and the rerun silently starts again from epoch 1. Before training,
+    point the state file at the newest complete checkpoint.
+    """
+    chief = backup / "chief"  # tf_keras' WorkerTrainingState keeps the checkpoints here
+    done = sorted(chief.glob("ckpt-*.index"), key=lambda p: int(p.stem.split("-")[-1]))
+    if done:
+        newest = str(done[-1].with_suffix(""))
+        state = tf.train.get_checkpoint_state(str(chief))
+        if state is None or Path(state.model_checkpoint_path).name != Path(newest).name:
+            tf.compat.v1.train.update_checkpoint_state(str(chief), newest, all_model_checkpoint_paths=[newest])
+    return keras.callbacks.BackupAndRestore(str(backup))
+
+
 def train(model, data, params: dict | None = None, config: TrainConfig | None = None,
           out: str | Path = "runs/train", console=None, **config_overrides) -> TrainResult:
     """Train ``model`` (a registry name) on ``data`` (a Dataset or a source like ``"digits"``).
@@ -99,7 +117,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
         # Halving the rate when validation loss stalls steadies small, noisy validation sets.
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 3),
                                           min_lr=1e-5, verbose=0),
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        _backup_and_restore(out / "backup"),
         _EpochLine(console, config.epochs),
     ]
     if config.tensorboard:
