@@ -124,6 +124,10 @@ def sweep_model(family: str, alpha: float, res: int, out: Path, runs: int, warmu
     return rows
 
 
+def _as_list(v) -> list:
+    return [] if v is None else list(v) if isinstance(v, (list, tuple)) else [v]
+
+
 def recheck(path: Path, rounds: int, runs: int, warmup: int, log) -> None:
     """Measure again the .tflite rows of a finished sweep whose two tools disagree by more than 5%.
 
@@ -149,12 +153,14 @@ def recheck(path: Path, rounds: int, runs: int, warmup: int, log) -> None:
             for _ in range(rounds):
                 ek.append(bench(art.path, "litert", 1, runs, warmup, memory="off", roofline=False)["latency_ms"]["p50"])
                 lb.append(litert_benchmark_median(Path(art.path), runs, warmup))
-            r["first_pass"] = {k: r[k] for k in keys}
+            if r.get("rechecked"):  # measured again before: keep every earlier figure
+                r.setdefault("earlier_rechecks", []).append({k: r[k] for k in keys})
+            r.setdefault("first_pass", {k: r[k] for k in keys})
             r.update(edgekit_p50_rounds=ek, litert_benchmark_rounds=lb, litert_benchmark_ms=min(lb),
                      edgekit_over_litert=min(ek) / min(lb),
                      edgekit_over_litert_median=statistics.median(ek) / statistics.median(lb), rechecked=True)
             log(f"recheck {r['model']} {r['alpha']} {r['resolution']} {r['precision']}: medians ×"
-                f"{r['first_pass']['edgekit_over_litert_median']:.3f} -> ×{r['edgekit_over_litert_median']:.3f}")
+                f"{r['first_pass']['edgekit_over_litert_median']:.3f} (first pass) -> ×{r['edgekit_over_litert_median']:.3f}")
             for f in Path(tmp).glob("*"):
                 f.unlink()
     ratios = [r["edgekit_over_litert"] for r in doc["rows"] if "edgekit_over_litert" in r]
@@ -164,7 +170,8 @@ def recheck(path: Path, rounds: int, runs: int, warmup: int, log) -> None:
                           within_5_percent=sum(abs(x - 1) <= 0.05 for x in ratios),
                           ratio_median_of_round_medians=statistics.median(ratios_med),
                           within_5_percent_round_medians=sum(abs(x - 1) <= 0.05 for x in ratios_med),
-                          rechecked=len(todo), recheck_rounds=rounds)
+                          rechecked=sum(1 for r in doc["rows"] if r.get("rechecked")),
+                          recheck_rounds=sorted({*_as_list(doc["summary"].get("recheck_rounds")), rounds}))
     path.write_text(json.dumps(doc, indent=1, default=float))
     path.with_suffix(".md").write_text(markdown(doc))
 
@@ -285,7 +292,7 @@ def markdown(doc: dict) -> str:
               f"comparing the fastest rounds {s['within_5_percent']} of {s['n_tflite_rows']} "
               f"({s['ratio_min']:.3f}–{s['ratio_max']:.3f})."
               + (f" {s['rechecked']} rows that disagreed by more than 5% in the first pass were measured again "
-                 f"(`--recheck`, {s['recheck_rounds']} alternating rounds; marked ↻ in the table, first pass kept in the "
+                 f"(`--recheck`, {' then '.join(map(str, _as_list(s['recheck_rounds'])))} alternating rounds; marked ↻ in the table, first pass kept in the "
                  f"JSON)." if s.get("rechecked") else ""),
               f"- failed cells: {s['failed']}."]
     k = doc.get("ours_vs_keras_applications")
