@@ -81,10 +81,11 @@ def train(ctx: typer.Context,
     """Train a model from the registry; saves model.keras with its normalization and labels."""
     from edgekit.config import load_config
     from edgekit.train import TrainConfig
-    from edgekit.train import train as _train
 
     given, defaults = _given(ctx, dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed))
     cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
+    from edgekit.train import train as _train  # TensorFlow starts here, after the settings are checked
+
     res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err)
     out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
 

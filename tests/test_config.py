@@ -329,3 +329,18 @@ def test_archive_errors_name_the_archive_not_the_temporary_folder(sandbox):
         load_dataset(sandbox / "junk.tar.gz")
     assert "\n" not in str(e.value)
     assert not any((sandbox / "tmp").iterdir())
+
+
+def test_a_bad_train_config_is_refused_before_tensorflow_starts(tmp_path):
+    """Settings are checked first: a typo answers at once instead of after TensorFlow's import."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "train.toml"
+    bad.write_text("epoch = 3\n")
+    code = ("import sys; from edgekit.cli import main\n"
+            f"sys.argv = ['edgekit', 'train', 'mlp', '--data', 'digits_flat', '--config', {str(bad)!r}, "
+            f"'--out', {str(tmp_path / 'out')!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    print('exit', e.code, 'tensorflow' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "unknown key 'epoch'" in res.stderr and res.stdout.split() == ["exit", "1", "False"], (res.stdout, res.stderr)
