@@ -332,8 +332,8 @@ def compress(ctx: typer.Context,
              config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file")):
     """PTQ, QAT, pruning, clustering, channel pruning and mixed precision: the size/accuracy/speed table.
 
-    Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune, prune_2of4,
-    cluster, qat, prune_qat, cluster_qat, channel, channel_int8, mixed.
+    Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune,
+    prune_per_tensor, prune_2of4, cluster, qat, prune_qat, cluster_qat, channel, channel_int8, mixed.
     """
     from edgekit.compress import CompressConfig
     from edgekit.compress import compress as _compress

@@ -45,12 +45,13 @@ def mnv2(digits32):
 
 
 def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_path):
-    rep = compress(mnv2, _subset(digits32, 320), out=tmp_path, only=["ptq_int8", "prune", "channel"], prune_epochs=1,
+    rep = compress(mnv2, _subset(digits32, 320), out=tmp_path, only=["ptq_int8", "prune", "prune_per_tensor", "channel"],
+                   prune_epochs=1,
                    channel_epochs=1, bench_runs=5, bench_warmup=1, calibration=50)
     doc = json.loads((tmp_path / "compression.json").read_text())
     assert set(doc) == {"baseline", "variants"}
     assert KEYS_BASELINE <= set(doc["baseline"])
-    assert [v["name"] for v in doc["variants"]] == ["ptq_int8", "prune", "channel"]
+    assert [v["name"] for v in doc["variants"]] == ["ptq_int8", "prune", "prune_per_tensor", "channel"]
     for v in doc["variants"]:
         assert "error" not in v, v.get("error")
         assert KEYS_VARIANT <= set(v)
@@ -65,6 +66,9 @@ def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_
     pruned = rep.variant("prune")
     assert pruned["sparsity"] >= 0.74  # 75% target on Conv2D/Dense kernels, reached by the schedule
     assert pruned["gzip_bytes"] < 0.7 * int8["gzip_bytes"]  # the zeros compress
+    # the same pruned model without per-channel scales (incompressible floats): smaller still
+    assert rep.variant("prune_per_tensor")["gzip_bytes"] < 0.9 * pruned["gzip_bytes"]
+    assert rep.variant("prune_per_tensor")["parent"] == pruned["parent"] == "prune"  # pruned once, quantized twice
     thin = rep.variant("channel")
     assert thin["params"] < 0.7 * thin["input_params"] and thin["accuracy"] is not None
     assert thin["bytes"] < 0.7 * base
@@ -79,6 +83,19 @@ def _small_cnn(data):
     h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
     out = keras.layers.Dense(10, activation="softmax", name="predictions")(h)
     return _fit(keras.Model(inp, out, name="small_cnn"), data, 2)
+
+
+def test_erk_allocation_prunes_wide_layers_more_and_keeps_the_total():
+    from edgekit.compress.prune import _prunable, erk_sparsities
+
+    net = create_model("mobilenet_v2", input_shape=(32, 32, 3), num_classes=10, alpha=0.35)
+    targets = erk_sparsities(net, 0.75)
+    sizes = {layer.name: int(np.prod(layer.kernel.shape)) for layer in net.layers if _prunable(layer)}
+    assert set(targets) == set(sizes) and all(0.0 <= s < 1.0 for s in targets.values())
+    total = sum(sizes[k] * targets[k] for k in sizes) / sum(sizes.values())
+    assert total == pytest.approx(0.75, abs=1e-6)  # "75% sparse" still means 75% of the kernel weights
+    widest, thinnest = max(sizes, key=sizes.get), min(sizes, key=sizes.get)
+    assert targets[widest] > 0.85 and targets[thinnest] == 0.0  # 112->1280 head conv vs an 8-channel projection
 
 
 def test_two_of_four_and_clustering_leave_plain_layers():

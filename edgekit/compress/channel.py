@@ -168,90 +168,18 @@ def channel_prune(model, ratio: float = 0.5, data=None, epochs: int = 0, learnin
     return thin, p
 
 
-def _probabilities(model, x, batch_size=128) -> np.ndarray:
-    out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float64)
-    if out.ndim != 2 or np.any(out < -1e-6) or not np.allclose(out.sum(1), 1.0, atol=1e-3):
-        out = np.exp(out - out.max(1, keepdims=True))  # logits (no softmax at the end)
-        out /= out.sum(1, keepdims=True)
-    return out
-
-
-class _BestOnValidation(keras.callbacks.Callback):
-    """Keep the weights of the epoch with the best validation accuracy (ties: the later one)."""
-
-    def __init__(self, x, y):
-        super().__init__()
-        self.x, self.y, self.best, self.weights, self.history = x, np.asarray(y), -1.0, None, []
-
-    def on_epoch_end(self, epoch, logs=None):
-        acc = float(np.mean(_probabilities(self.model, self.x).argmax(1) == self.y))
-        self.history.append(acc)
-        if acc >= self.best:
-            self.best, self.weights = acc, self.model.get_weights()
-
-    def on_train_end(self, logs=None):
-        if self.weights is not None:
-            self.model.set_weights(self.weights)
-
-
 def recover(thin, data, epochs: int, teacher=None, learning_rate: float = 1e-3, batch_size: int = 32,
             temperature: float = 4.0, hard_weight: float = 0.5, seed: int = 0):
-    """Fine-tune a thinned model so that it recovers its parent's accuracy.
-
-    Three choices, measured on MobileNetV1 alpha 0.5, 96x96, digits (parent 98.06% test
-    accuracy, 30 epochs), 50% of the channels removed, 10 epochs, Adam 1e-3, batch 32:
-
-    - plain fine-tuning (constant rate, last epoch's weights): 95.00%, a 3.06-point drop
-      (6.1 points in an earlier benchmark run: the last epoch is a noisy pick);
-    - cosine decay to 1% of the rate and the weights of the best validation epoch, without a
-      teacher: 96.39%, a 1.67-point drop;
-    - the same plus distillation from the unpruned parent (``teacher``; soft targets at
-      ``temperature`` 4, loss ``hard_weight`` x cross-entropy + (1 - hard_weight) x T^2 x KL):
-      97.50%, a 0.56-point drop.
-
-    Why: the thin model starts from the parent's strongest filters, so it mostly needs to
-    re-learn how to combine them; the parent's soft targets say, for every training image,
-    how much each wrong class resembles the right one, which is far more signal per sample
-    than a label on a 1,300-image training set. The decaying rate lets the last epochs settle
-    instead of bouncing, and keeping the best validation epoch guards against a bad last one.
-    The teacher's probabilities are computed once (no augmentation here, so they are fixed).
+    """Fine-tune a thinned model so that it recovers its parent's accuracy: distilled from the
+    unpruned ``teacher``, cosine-decayed rate, best validation epoch (see
+    :mod:`edgekit.compress.distill` for the measurements behind each choice).
 
     Returns what happened (validation accuracy per epoch, the best one).
     """
-    from edgekit._tf import tf
+    from edgekit.compress.distill import distill_fit
 
-    keras.utils.set_random_seed(seed)
-    x, y = data.x_train, np.asarray(data.y_train).reshape(-1)
-    if teacher is not None:
-        soft = _probabilities(teacher, x)
-        soft = np.exp(np.log(soft + 1e-12) / temperature)
-        soft /= soft.sum(1, keepdims=True)
-        target = np.concatenate([y[:, None].astype(np.float64), soft], 1).astype(np.float32)
-    else:
-        target = y[:, None].astype(np.float32)
-    t = float(temperature)
-
-    def loss(y_true, y_pred):
-        label = tf.cast(y_true[:, 0], tf.int32)
-        p = tf.clip_by_value(y_pred, 1e-7, 1.0)
-        ce = -tf.math.log(tf.gather(p, label, batch_dims=1))
-        if teacher is None:
-            return ce
-        q = y_true[:, 1:]
-        log_s = tf.nn.log_softmax(tf.math.log(p) / t)
-        kl = tf.reduce_sum(q * (tf.math.log(tf.clip_by_value(q, 1e-12, 1.0)) - log_s), axis=1)
-        return hard_weight * ce + (1.0 - hard_weight) * t * t * kl
-
-    steps = int(np.ceil(len(x) / batch_size)) * epochs
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps), alpha=0.01)
-    thin.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss)
-    best = _BestOnValidation(data.x_val, data.y_val)
-    thin.fit(x, target, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True, callbacks=[best])
-    # an ordinary compiled model again: the packed-target loss above is not meant to be saved
-    thin.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                 metrics=["accuracy"])
-    return {"epochs": epochs, "distilled": teacher is not None, "temperature": t if teacher is not None else None,
-            "val_accuracy": [round(a, 4) for a in best.history], "best_val_accuracy": round(best.best, 4)}
+    return distill_fit(thin, data, epochs, teacher=teacher, learning_rate=learning_rate, batch_size=batch_size,
+                       temperature=temperature, hard_weight=hard_weight, seed=seed)
 
 
 def width_ratio(before, after) -> float:
