@@ -51,6 +51,7 @@ def outlier_cnn(data, epochs=40):
     channel of its linear conv a 1000x larger range (the next conv divides it back): full int8's
     per-tensor activation scale then leaves the other channels a few levels each."""
     from edgekit._tf import keras
+    from edgekit.compress.sensitivity import widen_channel
 
     keras.utils.set_random_seed(0)
     inp = keras.Input(data.input_shape, name="input")
@@ -60,14 +61,7 @@ def outlier_cnn(data, epochs=40):
     m = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="predictions")(h), name="outlier_cnn")
     m.compile(optimizer=keras.optimizers.Adam(5e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     m.fit(data.x_train, data.y_train, batch_size=32, epochs=epochs, verbose=0)
-    w, b = m.get_layer("hidden").get_weights()
-    w[..., 0] *= 1000.0
-    b[0] *= 1000.0
-    m.get_layer("hidden").set_weights([w, b])
-    w2, b2 = m.get_layer("mix").get_weights()
-    w2[:, :, 0, :] /= 1000.0
-    m.get_layer("mix").set_weights([w2, b2])
-    return m
+    return widen_channel(m, "hidden", "mix")
 
 
 def int8_floor(fp32_path, int8_path) -> dict:
