@@ -123,7 +123,7 @@ def main(argv=None):
     wanted = args.models.split(",")
     ep = 4 if args.quick else 30
     ft = dict(prune_epochs=1, cluster_epochs=1, qat_epochs=1, channel_epochs=1) if args.quick else \
-        dict(prune_epochs=6, cluster_epochs=2, qat_epochs=3, channel_epochs=10)
+        dict(prune_epochs=6, cluster_epochs=2, qat_epochs=3, channel_epochs=20)
     results = {"machine": machine_info(), "quick": args.quick, "reused_trained_models": args.reuse, "models": {},
                "checks": []}
     t_start = time.time()

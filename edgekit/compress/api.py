@@ -364,6 +364,11 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
         raise EdgekitError(f"compress measures top-1 accuracy: {dataset.name!r} is a {dataset.task} dataset.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    from edgekit._tf import keras, tf
+
+    # same seed, same table: fine-tuning otherwise moves by a point between runs on digits
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
     ctx = _Context(net, dataset, out, config, console)
 
     console.print(f"[bold]compress[/] {source} on {dataset.name}: {len(names)} variants -> {out}")
