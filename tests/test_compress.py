@@ -99,6 +99,19 @@ def test_erk_allocation_prunes_wide_layers_more_and_keeps_the_total():
     assert targets[widest] > 0.85 and targets[thinnest] == 0.0  # 112->1280 head conv vs an 8-channel projection
 
 
+def test_a_chance_level_input_model_is_flagged(tmp_path):
+    """A model fed other scaling than it was trained on scores at chance; every drop would then read 'no loss'."""
+    data = load_dataset("digits", input_shape=(8, 8, 1), seed=0)
+    net = _small_cnn(data)
+    w, b = net.get_layer("predictions").get_weights()
+    net.get_layer("predictions").set_weights([np.zeros_like(w), np.eye(len(b))[3] * 10])  # always says "3"
+    rep = compress(net, data, out=tmp_path, only=["ptq_dynamic"], bench_runs=3, bench_warmup=1)
+    assert "chance level" in rep.baseline["warning"] and "(raw - 127.5) / 127.5" in rep.baseline["warning"]
+    assert "**Warning:**" in (tmp_path / "compression.md").read_text()
+    assert "warning" not in compress(_small_cnn(data), data, out=tmp_path / "ok", only=["ptq_dynamic"],
+                                     bench_runs=3, bench_warmup=1).baseline
+
+
 def test_two_of_four_and_clustering_leave_plain_layers():
     data = load_dataset("digits", input_shape=(8, 8, 1), seed=0)
     net = _small_cnn(data)

@@ -382,6 +382,15 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
                 "sparsity": kernel_sparsity(net)}
     console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, accuracy {acc:.4f}, p50 {p50:.3f} ms "
                   f"[{time.time() - t0:.0f}s]")
+    chance = 1.0 / max(2, len(dataset.class_names or []) or int(np.max(dataset.y_test)) + 1)
+    if acc <= 1.5 * chance:
+        # every drop below is measured from here: a model fed other scaling than it was trained on
+        # looks like this, and its table would say "no loss" about a model that does not work
+        n = dataset.normalization
+        baseline["warning"] = (f"the input model scores {acc:.3f} on {dataset.name}, chance level: does it expect "
+                               f"inputs as this data gives them, (raw - {n.mean:g}) / {n.std:g} with raw in "
+                               f"{n.raw_range[0]:g}..{n.raw_range[1]:g}?")
+        console.print(f"  [yellow]warning:[/] {baseline['warning']}", highlight=False)
 
     variants = []
     for name in names:
@@ -427,6 +436,7 @@ def render_markdown(report: dict, source: str = "", data: str = "") -> str:
              f"Baseline: fp32 TFLite, {b['bytes']:,} bytes, accuracy {b['accuracy']:.4f} on the test split of "
              f"{data}, p50 {b['p50_ms']:.3f} ms (LiteRT, 1 thread). `drop` is baseline minus variant accuracy; "
              "parity is against each variant's float parent.", "",
+             *([f"**Warning:** {b['warning']}", ""] if b.get("warning") else []),
              "| variant | steps | format | precision | bytes | × fp32 | gzip × fp32 | sparsity | accuracy | drop "
              "| p50 ms | speedup | top-1 agree | cosine |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
