@@ -94,11 +94,9 @@ def trained(reuse, model, data, params, out, epochs, console, **kw):
     path = Path(out) / "model.keras"
     if reuse and path.is_file():
         metrics = json.loads((Path(out) / "metrics.json").read_text())
-        if isinstance(data, str):
-            from edgekit.models.load import load_model
-
-            shape = tuple(load_model(path).model.inputs[0].shape[1:])
-            data = load_dataset(data, input_shape=shape, seed=0)
+        if isinstance(data, str):  # the model card says the input shape; no need to load the model for it
+            shape = json.loads((Path(out) / "model.json").read_text())["input_shape"][1:]
+            data = load_dataset(data, input_shape=tuple(shape), seed=0)
         console.print(f"reusing {path} (test accuracy {metrics['accuracy']:.4f})")
         return SimpleNamespace(model_path=path, dataset=data, metrics=metrics)
     return train(model, data, params=params, out=out, epochs=epochs, tensorboard=False, console=console, **kw)

@@ -364,12 +364,11 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
         raise EdgekitError(f"compress measures top-1 accuracy: {dataset.name!r} is a {dataset.task} dataset.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    from edgekit._tf import keras, tf
+    from edgekit._tf import reproducible
 
-    # as train does: same seed, same table. (A benchmark run without this, through --reuse, gave a
-    # channel-pruning drop of 1.94 points where two others gave 1.39; small models repeat either way.)
-    keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
+    # as train does. (A benchmark run without this, through --reuse, gave a channel-pruning drop
+    # of 1.94 points where two others gave 1.39; small models repeat either way.)
+    reproducible(config.seed)
     ctx = _Context(net, dataset, out, config, console)
 
     console.print(f"[bold]compress[/] {source} on {dataset.name}: {len(names)} variants -> {out}")
@@ -382,7 +381,7 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
                 "sparsity": kernel_sparsity(net)}
     console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, accuracy {acc:.4f}, p50 {p50:.3f} ms "
                   f"[{time.time() - t0:.0f}s]")
-    chance = 1.0 / max(2, len(dataset.class_names or []) or int(np.max(dataset.y_test)) + 1)
+    chance = 1.0 / max(2, dataset.num_classes or int(np.max(dataset.y_test)) + 1)
     if acc <= 1.5 * chance:
         # every drop below is measured from here: a model fed other scaling than it was trained on
         # looks like this, and its table would say "no loss" about a model that does not work

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit._tf import keras
+from edgekit.compress.graph import outbound_layers
 from edgekit.errors import EdgekitError
 
 L = keras.layers
@@ -52,16 +53,6 @@ class ChannelPlan:
         return out
 
 
-def _outbound(model) -> dict[str, list]:
-    out: dict[str, list] = {layer.name: [] for layer in model.layers}
-    for layer in model.layers:
-        for node in layer._inbound_nodes:
-            for inbound in getattr(node, "inbound_layers", []) if isinstance(node.inbound_layers, (list, tuple)) \
-                    else [node.inbound_layers]:
-                out[inbound.name].append(layer)
-    return out
-
-
 def _is_source(layer) -> bool:
     return (isinstance(layer, L.Conv2D) and not isinstance(layer, (L.DepthwiseConv2D, L.Conv2DTranspose))
             and getattr(layer, "groups", 1) == 1)
@@ -71,7 +62,7 @@ def plan(model, ratio: float = 0.5, divisor: int = 8) -> ChannelPlan:
     """Choose the channels to keep: ``1 - ratio`` of each prunable conv, rounded to ``divisor``."""
     if not 0.0 < ratio < 1.0:
         raise EdgekitError(f"channel pruning: ratio must be in (0, 1), got {ratio!r}.")
-    outbound = _outbound(model)
+    outbound = outbound_layers(model)
     output_names = {t.node.layer.name for t in model.outputs} if hasattr(model.outputs[0], "node") else set()
     output_names |= {layer.name for layer in model.layers if not outbound[layer.name]}
     p = ChannelPlan()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit._tf import keras, tf
+from edgekit.compress.graph import inbound_layers
 from edgekit.convert.tflite import _converter_reason
 from edgekit.errors import EdgekitError
 
@@ -156,11 +157,10 @@ def _bn_after_conv(model) -> set[str]:
     for layer in model.layers:
         if not isinstance(layer, L.BatchNormalization) or len(layer._inbound_nodes) != 1:
             continue
-        src = layer._inbound_nodes[0].inbound_layers
-        if isinstance(src, (list, tuple)):
-            if len(src) != 1:
-                continue
-            src = src[0]
+        sources = inbound_layers(layer)
+        if len(sources) != 1:
+            continue
+        src = sources[0]
         if (isinstance(src, (L.Conv2D, L.DepthwiseConv2D)) and not isinstance(src, L.Conv2DTranspose)
                 and keras.activations.serialize(src.activation) == "linear"
                 and len(src._outbound_nodes) == 1):

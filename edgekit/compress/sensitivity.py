@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit._tf import tf
+from edgekit.compress.graph import inbound_layers
 from edgekit.compress.quantize import _gen
 from edgekit.errors import EdgekitError
 
@@ -68,13 +69,11 @@ def _producers(model, layer_name: str, wanted: set[str], depth: int = 4) -> list
     except ValueError:
         return []
     found = []
-    for node in layer._inbound_nodes:
-        inbound = node.inbound_layers if isinstance(node.inbound_layers, (list, tuple)) else [node.inbound_layers]
-        for src in inbound:
-            if src.name in wanted:
-                found.append(src.name)
-            elif depth > 1:
-                found += _producers(model, src.name, wanted, depth - 1)
+    for src in inbound_layers(layer):
+        if src.name in wanted:
+            found.append(src.name)
+        elif depth > 1:
+            found += _producers(model, src.name, wanted, depth - 1)
     return list(dict.fromkeys(found))
 
 

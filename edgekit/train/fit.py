@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit._io import atomic_path, write_json, write_text
-from edgekit._tf import keras, tf
+from edgekit._tf import keras, reproducible, tf
 from edgekit.artifact import ModelCard
 from edgekit.data import Dataset, load_dataset
 from edgekit.errors import EdgekitError
@@ -101,9 +101,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
                            f"pick a {dataset.task} model (`edgekit models`) or {spec.task} data "
                            f"(built-in: {BUILTIN_DATA[spec.task]}).")
 
-    keras.utils.set_random_seed(config.seed)
-    # Same seed, same metrics: deterministic kernels cost little on CPU for models this size.
-    tf.config.experimental.enable_op_determinism()
+    reproducible(config.seed)
     if spec.task != "classification":
         return _train_task(model, spec, dataset, params, config, Path(out), console, input_shape)
     net = create_model(model, input_shape=dataset.input_shape, num_classes=dataset.num_classes, **params)
