@@ -113,9 +113,9 @@ def tflite_op_macs(path: str | Path) -> list[dict]:
     DEPTHWISE_CONV_2D ``out_elems × kh × kw``, FULLY_CONNECTED ``out_elems × in_features``,
     TRANSPOSE_CONV ``in_elems × kh × kw × cout``, BATCH_MATMUL ``out_elems × k``; other ops 0.
     """
-    from edgekit.convert.mcu import _check_tflite, _op_name, _read_model
+    from edgekit import tflite_file
 
-    model = _read_model(_check_tflite(Path(path)))
+    model = tflite_file.read_model(path)
     sg = model.subgraphs[0]
 
     def shape(i):
@@ -124,7 +124,7 @@ def tflite_op_macs(path: str | Path) -> list[dict]:
 
     rows = []
     for idx, op in enumerate(sg.operators or []):
-        name = _op_name(model.operatorCodes[op.opcodeIndex])
+        name = tflite_file.op_name(model.operatorCodes[op.opcodeIndex])
         ins = [int(i) for i in (op.inputs if op.inputs is not None else [])]
         outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
         macs = 0

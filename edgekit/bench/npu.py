@@ -60,16 +60,14 @@ def _vela_executable() -> str:
 
 
 def _check_int8(path: Path) -> None:
-    data = path.read_bytes()
-    if len(data) < 16 or data[4:8] != b"TFL3":
-        raise EdgekitError(f"{path} is not a TFLite model (no 'TFL3' identifier); the NPU estimate needs an int8 .tflite.")
     from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
-    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_") and isinstance(v, int)}
+    from edgekit import tflite_file
+
+    data = tflite_file.read_tflite_bytes(path, hint="the NPU estimate needs an int8 .tflite")
+    model = tflite_file.parse_model(data)
     sg = model.subgraphs[0]
-    ins = [types.get(sg.tensors[i].type, "?") for i in sg.inputs]
+    ins, _ = tflite_file.io_types(model)
     float_weights = any(
         t.type == schema.TensorType.FLOAT32 and t.buffer and model.buffers[t.buffer].data is not None
         and len(model.buffers[t.buffer].data) > 0

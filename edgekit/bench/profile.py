@@ -146,11 +146,11 @@ def profile_tflite(path: str | Path, threads: int = 1, runs: int = 20, warmup: i
     from ai_edge_litert.tools import flatbuffer_utils as fu
 
     from edgekit.bench.ceiling import tflite_op_macs
-    from edgekit.convert.mcu import _check_tflite, _op_name, _read_model
+    from edgekit import tflite_file
 
     p = Path(path)
-    data = _check_tflite(p)
-    model = _read_model(data)
+    data = tflite_file.read_tflite_bytes(p)
+    model = tflite_file.parse_model(data)
     if len(model.subgraphs) != 1:
         raise EdgekitError(f"{p}: has {len(model.subgraphs)} subgraphs (control flow); the per-op profile handles one.")
     rng = np.random.default_rng(0)
@@ -162,7 +162,7 @@ def profile_tflite(path: str | Path, threads: int = 1, runs: int = 20, warmup: i
     sg = model.subgraphs[0]
     rows = []
     for i, op in enumerate(sg.operators or []):
-        name = _op_name(model.operatorCodes[op.opcodeIndex])
+        name = tflite_file.op_name(model.operatorCodes[op.opcodeIndex])
         out_t = sg.tensors[int(op.outputs[0])]
         label = out_t.name.decode() if isinstance(out_t.name, bytes) else str(out_t.name)
         try:

@@ -15,13 +15,12 @@ measured arena size) and ``mcu.json``.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from edgekit import _io
+from edgekit import _io, tflite_file
 from edgekit.errors import EdgekitError
 
 # ---------------------------------------------------------------------------------------------
@@ -184,49 +183,14 @@ class McuReport(BaseModel):
 # The flatbuffer side
 
 
-def _check_tflite(path: Path) -> bytes:
-    p = Path(path)
-    if not p.is_file():
-        raise EdgekitError(f"{p}: no such file. Check the path to the int8 .tflite model.")
-    data = p.read_bytes()
-    if len(data) < 16 or data[4:8] != b"TFL3":
-        raise EdgekitError(f"{p} is not a TFLite model (no 'TFL3' identifier); export it with --to tflite first.")
-    return data
-
-
-@lru_cache(maxsize=1)
-def _builtin_names() -> dict[int, str]:
-    from ai_edge_litert import schema_py_generated as schema
-
-    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
-
-
-def _read_model(data: bytes):
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    try:
-        return flatbuffer_utils.read_model_from_bytearray(bytearray(data))
-    except Exception as e:  # a corrupt flatbuffer raises whatever the generated code hits first
-        raise EdgekitError(f"the .tflite flatbuffer cannot be parsed ({type(e).__name__}); re-export it.") from e
-
-
-def _op_name(opcode) -> str:
-    code = max(int(opcode.builtinCode), int(opcode.deprecatedBuiltinCode))
-    name = _builtin_names().get(code, f"BUILTIN_{code}")
-    if name == "CUSTOM":
-        custom = opcode.customCode
-        return custom.decode() if isinstance(custom, bytes) else str(custom)
-    return name
-
-
 def _ops_of_model(model) -> list[McuOp]:
     counts: dict[str, int] = {}
     custom = set()
     for sg in model.subgraphs or []:
         for op in sg.operators or []:
             oc = model.operatorCodes[op.opcodeIndex]
-            name = _op_name(oc)
-            if max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode)) == 32:  # BuiltinOperator.CUSTOM
+            name = tflite_file.op_name(oc)
+            if tflite_file.is_custom(oc):
                 custom.add(name)
             counts[name] = counts.get(name, 0) + 1
     out = []
@@ -239,7 +203,7 @@ def _ops_of_model(model) -> list[McuOp]:
 def tflm_ops(tflite_path: str | Path) -> list[McuOp]:
     """The operators of a .tflite model, each with its MicroMutableOpResolver method and
     whether TFLM has a kernel for it (sorted by name)."""
-    return _ops_of_model(_read_model(_check_tflite(Path(tflite_path))))
+    return _ops_of_model(tflite_file.read_model(tflite_path))
 
 
 def installed_tflm_kernels() -> set[str]:
@@ -255,20 +219,6 @@ def installed_tflm_kernels() -> set[str]:
         return set()
     data = so.read_bytes()
     return {m.decode() for m in re.findall(rb"Register_([A-Z0-9_]+?)Ev", data)}
-
-
-def _tensor_type_name(t: int) -> str:
-    from ai_edge_litert import schema_py_generated as schema
-
-    names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_") and isinstance(v, int)}
-    return names.get(t, str(t))
-
-
-def _io_types(model) -> tuple[list[str], list[str]]:
-    sg = model.subgraphs[0]
-    ins = [_tensor_type_name(sg.tensors[i].type) for i in sg.inputs]
-    outs = [_tensor_type_name(sg.tensors[i].type) for i in sg.outputs]
-    return ins, outs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,9 +339,9 @@ def build_mcu_bundle(
     if on_tflm_error not in ("raise", "record"):
         raise EdgekitError(f"on_tflm_error must be 'raise' or 'record', got {on_tflm_error!r}.")
     path = Path(int8_tflite_path)
-    data = _check_tflite(path)
-    model = _read_model(data)
-    ins, _ = _io_types(model)
+    data = tflite_file.read_tflite_bytes(path)
+    model = tflite_file.parse_model(data)
+    ins, _ = tflite_file.io_types(model)
     if any(t not in ("INT8", "UINT8") for t in ins):
         raise EdgekitError(
             f"{path} takes {'/'.join(ins)} input; a microcontroller bundle needs a full-int8 model "

@@ -6,21 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import tflite_file
 from edgekit._deps import require
 from edgekit._native import quiet_stderr
 from edgekit.artifact import TensorSpec
 from edgekit.errors import EdgekitError
 from edgekit.runtime.base import Runner, dequantize, quantize
 
-TFLITE_IDENTIFIER = b"TFL3"
-
-
 def check_tflite_bytes(path: Path) -> bytes:
-    data = Path(path).read_bytes()
-    # A TFLite flatbuffer carries its file identifier at bytes 4..8.
-    if len(data) < 16 or data[4:8] != TFLITE_IDENTIFIER:
-        raise EdgekitError(f"{path} is not a TFLite model (no 'TFL3' identifier); re-export it.")
-    return data
+    return tflite_file.read_tflite_bytes(path, hint="re-export it")
 
 
 class LiteRTRunner(Runner):
