@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EXIT_INTERNAL, EdgekitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs.")
@@ -402,7 +402,7 @@ def _wrap_commands():
                 log.write_text(traceback.format_exc())
                 err.print(f"[red]internal error:[/] {type(e).__name__}: {str(e)[:200]} (traceback in {log})",
                           highlight=False)
-                raise typer.Exit(70)
+                raise typer.Exit(EXIT_INTERNAL)
 
         info.callback = wrapper
 
