@@ -1,0 +1,64 @@
+"""Which loader a ``--data`` source goes to when it is audio, text or a table.
+
+- a folder whose class subfolders hold ``.wav`` clips: :mod:`edgekit.data.audio`;
+- a folder whose class subfolders hold ``.txt`` files: :mod:`edgekit.data.text`;
+- a ``.csv`` file: text (a text and a label column) when ``kind="text"`` (a sequence model) or
+  the saved preprocessing says so, otherwise a table (:mod:`edgekit.data.table`, needs ``target``).
+
+Anything else returns ``None`` and :func:`edgekit.data.load_dataset` carries on (images, .npz,
+built-ins).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+
+OPTIONS = ("preprocessing", "frontend", "augmentation", "target", "task", "kind")
+
+
+def load_source(src: str, input_shape, seed: int, val_fraction: float, test_fraction: float, **options):
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise TypeError(f"load_dataset() got unexpected options {sorted(unknown)}")
+    options = {k: v for k, v in options.items() if v is not None}
+    p = Path(src)
+    if not p.exists():
+        return None
+    prep = options.get("preprocessing") or {}
+    kind = options.get("kind") or prep.get("kind")
+    if p.is_dir():
+        from edgekit.data.audio import is_audio_folder
+        from edgekit.data.text import is_text_folder
+
+        if is_audio_folder(p):
+            from edgekit.data.audio import load_audio_folder
+
+            return load_audio_folder(p, seed, val_fraction, test_fraction, prep or None, options.get("frontend"),
+                                     options.get("augmentation"))
+        if is_text_folder(p):
+            return _text(p, input_shape, seed, val_fraction, test_fraction, options)
+        return None
+    if p.suffix.lower() == ".csv":
+        if kind in ("text", "sequence"):
+            return _text(p, input_shape, seed, val_fraction, test_fraction, options)
+        from edgekit.data.table import load_table
+
+        return load_table(p, options.get("target"), seed, val_fraction, test_fraction, prep or None,
+                          options.get("task"))
+    return None
+
+
+def _text(p, input_shape, seed, val_fraction, test_fraction, options):
+    from edgekit.data.text import load_text
+
+    prep = options.get("preprocessing")
+    if prep and prep.get("kind") == "text":
+        length = prep["tokenizer"]["sequence_length"]
+    elif input_shape is not None and len(tuple(input_shape)) == 1:
+        length = int(tuple(input_shape)[0])
+    else:
+        raise EdgekitError(f"{p}: text becomes token sequences; train a sequence model "
+                           "(transformer_encoder, lstm, bilstm, seq_attention) or give input_shape=(length,).")
+    return load_text(p, length, seed, val_fraction, test_fraction, prep, options.get("target"))
