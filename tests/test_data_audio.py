@@ -143,7 +143,7 @@ def test_keyword_spotting_from_wav_folder_int8_and_mcu_front_end(keyword_folder,
     from edgekit.train import train
 
     res = train("ds_cnn", str(keyword_folder), params={"filters": 24, "blocks": 2}, out=tmp_path / "run",
-                tensorboard=False, epochs=25, patience=6,
+                tensorboard=False, epochs=12, patience=4,
                 data_options={"augmentation": {"copies": 1, "snr_db": 10, "shift_ms": 100}})
     card = (tmp_path / "run" / "model.json").read_text()
     assert '"frontend"' in card and '"window_ms": 30.0' in card

@@ -130,7 +130,9 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     console.print(f"[bold]train[/] {model} {dict(params)} on {dataset.name}: "
                   f"{len(dataset.x_train)} train / {len(dataset.x_val)} val, input {dataset.input_shape}")
     t0 = time.time()
-    batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, config.augment)
+    # Image shifts would scramble audio features (time x coefficient); audio has its own augmentation.
+    shift_images = config.augment and not dataset.preprocessing
+    batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images)
     hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, callbacks=callbacks, verbose=0)
     seconds = time.time() - t0
