@@ -77,7 +77,15 @@ def verify(artifact, reference, data=None, runtime: str | None = None, n_random:
     else:
         from edgekit.data import Dataset, load_dataset
 
-        ds = data if isinstance(data, Dataset) else load_dataset(data, input_shape=ref.input_spec.shape[1:], seed=seed)
+        from pathlib import Path
+
+        from edgekit.artifact import ModelCard
+
+        card = ModelCard.read_beside(reference) if isinstance(reference, (str, Path)) else None
+        # audio/text/table sources are read with the model's saved front end, vocabulary or columns
+        prep = card.preprocessing if card is not None else None
+        ds = data if isinstance(data, Dataset) else load_dataset(data, input_shape=ref.input_spec.shape[1:], seed=seed,
+                                                                 preprocessing=prep)
         x, y, source = ds.x_test, ds.y_test, f"test split of {ds.name}"
     shape_model = tuple(d for d in ref.input_spec.shape[1:])
     if tuple(x.shape[1:]) != shape_model:
