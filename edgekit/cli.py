@@ -77,7 +77,11 @@ def train(ctx: typer.Context,
           learning_rate: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
           seed: int = typer.Option(0, help="seed for splits, initialization and shuffling"),
           config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys epochs, batch_size, learning_rate, patience, seed, augment, tensorboard; e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
-          out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs")):
+          out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs"),
+          target: Optional[str] = typer.Option(None, "--target", help="CSV data: the column to predict (a table), or the label column of a text CSV"),
+          task: Optional[str] = typer.Option(None, "--task", help="CSV table: classification | regression (default: from the target column)"),
+          frontend: Optional[List[str]] = typer.Option(None, "--frontend", help="audio folder: front-end knob as key=value, repeatable: sample_rate, clip_ms, window_ms, stride_ms, fft_length, mel_bins, num_mfccs (0: log-mel), lower_hz, upper_hz"),
+          audio_augment: Optional[List[str]] = typer.Option(None, "--audio-augment", help="audio folder: augmentation as key=value, repeatable: copies (extra copies of each training clip), shift_ms, snr_db, gain_db, seed")):
     """Train a model from the registry; saves model.keras with its normalization and labels."""
     from edgekit.config import load_config
     from edgekit.train import TrainConfig
@@ -86,8 +90,19 @@ def train(ctx: typer.Context,
     cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
     from edgekit.train import train as _train  # TensorFlow starts here, after the settings are checked
 
-    res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err)
+    res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err,
+                 data_options=_data_options(target, task, frontend, audio_augment))
     out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
+
+
+def _data_options(target, task, frontend, audio_augment) -> dict:
+    """--target/--task (CSV) and --frontend/--audio-augment (audio folders) for load_dataset."""
+    opts = {"target": target, "task": task}
+    if frontend:
+        opts["frontend"] = {k: v for k, v in _parse_params(frontend).items()}
+    if audio_augment:
+        opts["augmentation"] = _parse_params(audio_augment)
+    return {k: v for k, v in opts.items() if v is not None}
 
 
 def _given(ctx: typer.Context, values: dict, to: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, dict]:

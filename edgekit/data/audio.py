@@ -39,6 +39,19 @@ class AudioAugment(BaseModel):
     seed: int = 0
 
 
+def audio_augment(**knobs) -> AudioAugment:
+    """An :class:`AudioAugment` from user knobs, with a one-line error for a bad one."""
+    try:
+        aug = AudioAugment(**knobs)
+    except ValueError as e:
+        errs = getattr(e, "errors", lambda: [])()
+        msg = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in errs) or str(e).splitlines()[0]
+        raise EdgekitError(f"audio augmentation: {msg} (knobs: {', '.join(AudioAugment.model_fields)}).") from None
+    if aug.copies < 0 or aug.shift_ms < 0 or aug.gain_db < 0:
+        raise EdgekitError("audio augmentation: copies, shift_ms and gain_db must be >= 0.")
+    return aug
+
+
 def is_audio_folder(p: Path) -> bool:
     return p.is_dir() and any(f.suffix.lower() == ".wav" for d in p.iterdir() if d.is_dir() for f in d.iterdir())
 
@@ -156,7 +169,7 @@ def load_audio_folder(p: Path, seed: int, val_fraction: float, test_fraction: fl
 
     saved = preprocessing if preprocessing and preprocessing.get("kind") == "audio" else None
     cfg = frontend_config(**(saved["frontend"] if saved else (frontend or {})))
-    aug = AudioAugment(**(augmentation or {})) if not saved else AudioAugment()
+    aug = audio_augment(**(augmentation or {})) if not saved else AudioAugment()
     waves, y, names, noise = read_audio_folder(p, cfg)
     idx = _split(p.name, np.arange(len(y)), y, names, Normalization(), seed, val_fraction, test_fraction)
     tr, va, te = idx.x_train, idx.x_val, idx.x_test
