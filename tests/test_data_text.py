@@ -89,6 +89,8 @@ def test_transformer_learns_word_order_from_txt_folder_and_exports_reproduce_ker
     from edgekit.train import train
     from edgekit.verify import verify
 
+    from conftest import run_cli
+
     res = train("transformer_encoder", str(chase_folder), out=tmp_path / "run", tensorboard=False, epochs=8,
                 patience=4, params={"input_shape": (16,), "embed_dim": 32, "num_heads": 2, "ff_dim": 64,
                                     "num_layers": 2, "dropout": 0.0})
@@ -115,3 +117,7 @@ def test_transformer_learns_word_order_from_txt_folder_and_exports_reproduce_ker
         # edgekit verify on the exported model with the token-id test split
         v = verify(art.path, res.model_path, data=str(chase_folder))
         assert v.parity.top1_agreement == 1.0 and v.n == len(res.dataset.x_test)
+        assert verify(art.path, res.model_path).source == "random token ids"
+    r = run_cli("bench", tmp_path / "exp" / "model_fp32.tflite", tmp_path / "exp" / "model_fp32.onnx", "--runs", "5",
+                "--warmup", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
