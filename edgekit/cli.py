@@ -144,7 +144,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
                   f"{mcu.flash_bytes:,} bytes, ops {', '.join(mcu.ops)}; TFLM/LiteRT top-1 agreement {agree}")
         if mcu.unsupported_ops:
             out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu.unsupported_ops)}")
-        out.print(f"bundle: {out_dir} (model_data.cc, model_data.h, model_ops.h, mcu.json)")
+        out.print(f"bundle: {out_dir} ({', '.join(mcu.files)})")
         return
     check_format(to, precision)
     art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe)
