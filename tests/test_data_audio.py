@@ -108,6 +108,7 @@ def test_c_front_end_matches_numpy_for_log_mel_knobs(keyword_folder, tmp_path):
     mean, std = float(train.mean()), float(train.std())
     f, q = _gcc_frontend(frontend_sources(cfg, mean, std, 0.05, -3), clips, tmp_path, cfg.frames * cfg.mel_bins)
     assert cfg.feature_shape == (98, 32, 1)
+    print(f"log-mel C vs NumPy: max |diff| {np.max(np.abs(f - train)):.3g}")
     assert np.max(np.abs(f - train)) <= FEATURE_ATOL
     dq = np.abs(q.astype(int) - quantize_like_device(train, mean, std, 0.05, -3).astype(int))
     assert dq.max() <= 1 and np.mean(dq > 0) < 0.005
@@ -131,6 +132,27 @@ def test_bad_wav_is_one_line_naming_the_file(tmp_path):
     with pytest.raises(EdgekitError) as e:
         load_dataset(tmp_path)
     assert "broken.wav" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(EdgekitError, match="audio front end: .*fft_length"):
+        load_dataset(tmp_path, frontend={"window_ms": 40, "fft_length": 512})  # 640 samples > 512
+    with pytest.raises(EdgekitError, match="audio augmentation: .*snr"):
+        load_dataset(tmp_path, augmentation={"snr": 3})
+
+
+def test_augmentation_is_seeded_and_mixes_noise_at_the_set_snr():
+    from edgekit.data.audio import AudioAugment, augment
+
+    cfg = FrontendConfig()
+    t = np.arange(cfg.clip_samples) / cfg.sample_rate
+    clips = np.stack([0.3 * np.sin(2 * np.pi * 440 * t), 0.2 * np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
+    aug = AudioAugment(copies=2, shift_ms=0, gain_db=0, snr_db=10, seed=3)
+    a, b = augment(clips, aug, cfg, []), augment(clips, aug, cfg, [])
+    assert a.shape == (4, cfg.clip_samples) and np.array_equal(a, b)
+    assert not np.array_equal(a, augment(clips, aug.model_copy(update={"seed": 4}), cfg, []))
+    noise = a - np.concatenate([clips, clips])
+    snr = 10 * np.log10(np.mean(np.concatenate([clips, clips]) ** 2, axis=1) / np.mean(noise**2, axis=1))
+    assert np.allclose(snr, 10, atol=0.2)
+    shifted = augment(clips, AudioAugment(copies=1, shift_ms=100, snr_db=200, gain_db=0, seed=0), cfg, [])
+    assert not np.allclose(shifted, clips, atol=1e-3)  # moved in time (noise 200 dB down)
 
 
 @pytest.mark.slow
@@ -166,9 +188,18 @@ def test_keyword_spotting_from_wav_folder_int8_and_mcu_front_end(keyword_folder,
     clips = waves[:64]
     f, q = _gcc_frontend(files, clips, tmp_path, cfg.frames * cfg.coefficients)
     train_f = compute_features(clips, cfg).reshape(len(clips), -1)
+    print(f"bundle frontend.c vs training features: max |diff| {np.max(np.abs(f - train_f)):.3g}")
     assert np.max(np.abs(f - train_f)) <= FEATURE_ATOL
     norm = meta["preprocessing"]["normalization"]
     inp = LiteRTRunner(art.path).input_spec
     dq = np.abs(q.astype(int) - quantize_like_device(train_f, norm["mean"], norm["std"], inp.scale,
                                                      inp.zero_point).astype(int))
     assert dq.max() <= 1 and np.mean(dq > 0) < 0.005
+    # The whole device path: C int8 features into the int8 model, vs the training features.
+    assert mcu.tflm_agreement is not None and mcu.tflm_agreement >= 0.99
+    x_device = ((q.astype(np.float32) - inp.zero_point) * inp.scale).reshape((len(clips),) + cfg.feature_shape)
+    x_train = ((train_f - norm["mean"]) / norm["std"]).reshape((len(clips),) + cfg.feature_shape)
+    runner = LiteRTRunner(art.path)
+    agree = np.mean(runner.run(x_device).argmax(1) == runner.run(x_train).argmax(1))
+    print(f"device path (C int8 features) vs training features: top-1 agreement {agree:.4f} on {len(clips)} clips")
+    assert agree >= 0.98, agree
