@@ -70,7 +70,7 @@ def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mo
 @app.command()
 def train(ctx: typer.Context,
           name: str = typer.Argument(..., help="registered model name (see `edgekit models`)"),
-          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class) or a .zip/.tar/.tar.gz of one, an .npz with x and y, or a built-in for another task: diabetes (regression), digits_flat, token_order (classification), digits_anomaly (anomaly), digits_pairs (embedding), digits_gen (generation)"),
+          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class) or a .zip/.tar/.tar.gz of one, an .npz with x and y, a folder of .wav or .txt class subfolders, a .csv (a table with --target, or text for a sequence model), or a built-in for another task: diabetes (regression), digits_flat, token_order (classification), digits_anomaly (anomaly), digits_pairs (embedding), digits_gen (generation)"),
           param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable"),
           epochs: Optional[int] = typer.Option(None, help="maximum epochs (early stopping may end sooner)"),
           batch_size: Optional[int] = typer.Option(None, help="batch size"),

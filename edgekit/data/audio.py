@@ -52,10 +52,6 @@ def audio_augment(**knobs) -> AudioAugment:
     return aug
 
 
-def is_audio_folder(p: Path) -> bool:
-    return p.is_dir() and any(f.suffix.lower() == ".wav" for d in p.iterdir() if d.is_dir() for f in d.iterdir())
-
-
 def read_wav(path: Path, cfg: FrontendConfig) -> tuple[np.ndarray, list[str]]:
     """One clip as ``clip_samples`` float32 samples, and what was done to it."""
     from scipy.io import wavfile

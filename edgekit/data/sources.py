@@ -1,7 +1,7 @@
 """Which loader a ``--data`` source goes to when it is audio, text or a table.
 
-- a folder whose class subfolders hold ``.wav`` clips: :mod:`edgekit.data.audio`;
-- a folder whose class subfolders hold ``.txt`` files: :mod:`edgekit.data.text`;
+- a folder whose class subfolders hold ``.wav`` clips (and no images): :mod:`edgekit.data.audio`;
+- a folder whose class subfolders hold ``.txt`` files (and no images): :mod:`edgekit.data.text`;
 - a ``.csv`` file: text (a text and a label column) when ``kind="text"`` (a sequence model) or
   the saved preprocessing says so, otherwise a table (:mod:`edgekit.data.table`, needs ``target``).
 
@@ -29,15 +29,13 @@ def load_source(src: str, input_shape, seed: int, val_fraction: float, test_frac
     prep = options.get("preprocessing") or {}
     kind = options.get("kind") or prep.get("kind")
     if p.is_dir():
-        from edgekit.data.audio import is_audio_folder
-        from edgekit.data.text import is_text_folder
-
-        if is_audio_folder(p):
+        kind_of_folder = _folder_kind(p)
+        if kind_of_folder == "audio":
             from edgekit.data.audio import load_audio_folder
 
             return load_audio_folder(p, seed, val_fraction, test_fraction, prep or None, options.get("frontend"),
                                      options.get("augmentation"))
-        if is_text_folder(p):
+        if kind_of_folder == "text":
             return _text(p, input_shape, seed, val_fraction, test_fraction, options)
         return None
     if p.suffix.lower() == ".csv":
@@ -47,6 +45,21 @@ def load_source(src: str, input_shape, seed: int, val_fraction: float, test_frac
 
         return load_table(p, options.get("target"), seed, val_fraction, test_fraction, prep or None,
                           options.get("task"))
+    return None
+
+
+def _folder_kind(p: Path) -> str | None:
+    """'audio' or 'text' when the class subfolders hold .wav or .txt files and no images
+    (a stray readme.txt beside images leaves it an image folder, with the image loader's errors)."""
+    from edgekit.data.datasets import IMAGE_SUFFIXES
+
+    suffixes = {f.suffix.lower() for d in p.iterdir() if d.is_dir() for f in d.iterdir() if f.is_file()}
+    if suffixes & IMAGE_SUFFIXES:
+        return None
+    if ".wav" in suffixes:
+        return "audio"
+    if ".txt" in suffixes:
+        return "text"
     return None
 
 

@@ -56,10 +56,6 @@ def _words(text: str, lowercase: bool, pattern: str) -> list[str]:
     return re.findall(pattern, text.lower() if lowercase else text)
 
 
-def is_text_folder(p: Path) -> bool:
-    return p.is_dir() and any(f.suffix.lower() == ".txt" for d in p.iterdir() if d.is_dir() for f in d.iterdir())
-
-
 def _read_text_folder(p: Path):
     class_dirs = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
     if len(class_dirs) < 2:
