@@ -155,7 +155,6 @@ def test_augmentation_is_seeded_and_mixes_noise_at_the_set_snr():
     assert not np.allclose(shifted, clips, atol=1e-3)  # moved in time (noise 200 dB down)
 
 
-@pytest.mark.slow
 def test_keyword_spotting_from_wav_folder_int8_and_mcu_front_end(keyword_folder, tmp_path):
     """Issue 18's claim: ds_cnn trained from a folder of wav clips, int8 TFLite >= 90% on held-out
     clips, and the MCU bundle's C front end computes the training features."""

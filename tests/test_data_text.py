@@ -79,7 +79,6 @@ def test_bad_text_inputs_are_one_line_naming_the_file_or_row(tmp_path):
         load_dataset(tmp_path / "t.csv", input_shape=(4,), kind="text")
 
 
-@pytest.mark.slow
 def test_transformer_learns_word_order_from_txt_folder_and_exports_reproduce_keras(chase_folder, tmp_path):
     import json
 
