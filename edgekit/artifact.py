@@ -125,6 +125,8 @@ class ModelCard(BaseModel):
     labels: list[str] | None = None
     knobs: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)
+    # audio front-end knobs, text tokenizer or table columns (edgekit.data.audio/text/table)
+    preprocessing: dict | None = None
 
     @staticmethod
     def path_for(model_path: str | Path) -> Path:

@@ -70,14 +70,18 @@ def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mo
 @app.command()
 def train(ctx: typer.Context,
           name: str = typer.Argument(..., help="registered model name (see `edgekit models`)"),
-          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class) or a .zip/.tar/.tar.gz of one, an .npz with x and y, or a built-in for another task: diabetes (regression), digits_flat, token_order (classification), digits_anomaly (anomaly), digits_pairs (embedding), digits_gen (generation)"),
+          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class) or a .zip/.tar/.tar.gz of one, an .npz with x and y, a folder of .wav or .txt class subfolders, a .csv (a table with --target, or text for a sequence model), or a built-in for another task: diabetes (regression), digits_flat, token_order (classification), digits_anomaly (anomaly), digits_pairs (embedding), digits_gen (generation)"),
           param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable"),
           epochs: Optional[int] = typer.Option(None, help="maximum epochs (early stopping may end sooner)"),
           batch_size: Optional[int] = typer.Option(None, help="batch size"),
           learning_rate: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
           seed: int = typer.Option(0, help="seed for splits, initialization and shuffling"),
           config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys epochs, batch_size, learning_rate, patience, seed, augment, tensorboard; e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
-          out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs")):
+          out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs"),
+          target: Optional[str] = typer.Option(None, "--target", help="CSV data: the column to predict (a table), or the label column of a text CSV"),
+          task: Optional[str] = typer.Option(None, "--task", help="CSV table: classification | regression (default: from the target column)"),
+          frontend: Optional[List[str]] = typer.Option(None, "--frontend", help="audio folder: front-end knob as key=value, repeatable: sample_rate, clip_ms, window_ms, stride_ms, fft_length, mel_bins, num_mfccs (0: log-mel), lower_hz, upper_hz"),
+          audio_augment: Optional[List[str]] = typer.Option(None, "--audio-augment", help="audio folder: augmentation as key=value, repeatable: copies (extra copies of each training clip), shift_ms, snr_db, gain_db, seed")):
     """Train a model from the registry; saves model.keras with its normalization and labels."""
     from edgekit.config import load_config
     from edgekit.train import TrainConfig
@@ -86,8 +90,19 @@ def train(ctx: typer.Context,
     cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
     from edgekit.train import train as _train  # TensorFlow starts here, after the settings are checked
 
-    res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err)
+    res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err,
+                 data_options=_data_options(target, task, frontend, audio_augment))
     out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
+
+
+def _data_options(target, task, frontend, audio_augment) -> dict:
+    """--target/--task (CSV) and --frontend/--audio-augment (audio folders) for load_dataset."""
+    opts = {"target": target, "task": task}
+    if frontend:
+        opts["frontend"] = {k: v for k, v in _parse_params(frontend).items()}
+    if audio_augment:
+        opts["augmentation"] = _parse_params(audio_augment)
+    return {k: v for k, v in opts.items() if v is not None}
 
 
 def _given(ctx: typer.Context, values: dict, to: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, dict]:
@@ -129,7 +144,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
                   f"{mcu.flash_bytes:,} bytes, ops {', '.join(mcu.ops)}; TFLM/LiteRT top-1 agreement {agree}")
         if mcu.unsupported_ops:
             out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu.unsupported_ops)}")
-        out.print(f"bundle: {out_dir} (model_data.cc, model_data.h, model_ops.h, mcu.json)")
+        out.print(f"bundle: {out_dir} ({', '.join(mcu.files)})")
         return
     check_format(to, precision)
     art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe)

@@ -171,64 +171,7 @@ def test_cli_trains_a_regressor_and_says_in_one_line_when_the_task_does_not_fit(
     assert "Traceback" not in bad.stderr
 
 
-KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-ESPEAK_APT = "apt-get install -y espeak-ng"
-
-
-def _espeak() -> str:
-    """espeak-ng's path, installing the Debian package when it is missing (root only)."""
-    import os
-    import shutil
-    import subprocess
-
-    exe = shutil.which("espeak-ng")
-    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        r = subprocess.run(ESPEAK_APT.split() + ["-q"], capture_output=True, text=True, env=env)
-        if r.returncode != 0:  # a fresh machine has no package lists yet
-            subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env)
-            subprocess.run(ESPEAK_APT.split() + ["-q"], capture_output=True, env=env)
-        exe = shutil.which("espeak-ng")
-    if exe is None:
-        pytest.fail(f"this test speaks its keywords with espeak-ng: install it with `{ESPEAK_APT}` (Debian).")
-    return exe
-
-
-def spoken_keywords(out_npz, seed: int = 0):
-    """A small real spoken-word set: each keyword spoken by espeak-ng with several voices,
-    variants, speeds and pitches, resampled to 16 kHz, placed at a random offset in a 1 s clip,
-    with background noise at a random level. Written as an .npz (x: waveforms, y: words)."""
-    import itertools
-    import subprocess
-    import tempfile
-    import wave
-
-    from scipy.signal import resample_poly
-
-    exe = _espeak()
-    rng = np.random.default_rng(seed)
-    voices = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp")
-    variants = ("", "+m3", "+f2", "+f4")
-    speeds, pitches = (130, 175), (35, 65)
-    xs, ys = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, word in enumerate(KEYWORDS):
-            for voice, variant, speed, pitch in itertools.product(voices, variants, speeds, pitches):
-                wav = f"{tmp}/w.wav"
-                subprocess.run([exe, "-w", wav, "-v", voice + variant, "-s", str(speed), "-p", str(pitch), word],
-                               check=True, capture_output=True)
-                with wave.open(wav) as w:
-                    rate = w.getframerate()
-                    audio = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768.0
-                audio = resample_poly(audio, 16000, rate).astype(np.float32)[:16000]
-                clip = np.zeros(16000, np.float32)
-                start = int(rng.integers(0, 16000 - len(audio) + 1))
-                clip[start : start + len(audio)] = audio
-                clip += rng.normal(0, rng.uniform(0.002, 0.02), 16000).astype(np.float32)
-                xs.append(clip)
-                ys.append(label)
-    np.savez(out_npz, x=np.stack(xs), y=np.array([KEYWORDS[i] for i in ys]))
-    return out_npz
+from _speech import spoken_keywords  # noqa: E402
 
 
 def test_ds_cnn_recognizes_spoken_keywords(tmp_path):

@@ -358,8 +358,13 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     if "tf_keras" not in type(net).__module__ and any(not n.startswith(("ptq", "onnx")) for n in names):
         raise EdgekitError(f"{source} is a Keras 3 model; tensorflow-model-optimization needs tf_keras "
                            "(re-save it with tf_keras, or use --only with ptq_*/onnx_int8 variants).")
+    # audio/text/table sources are read with the model's saved front end, vocabulary or columns
+    from edgekit.artifact import ModelCard
+
+    card = ModelCard.read_beside(model) if isinstance(model, (str, Path)) else None
     dataset = data if isinstance(data, Dataset) else load_dataset(data, input_shape=tuple(net.inputs[0].shape[1:]),
-                                                                   seed=config.seed)
+                                                                   seed=config.seed,
+                                                                   preprocessing=card.preprocessing if card else None)
     if dataset.task != "classification":
         raise EdgekitError(f"compress measures top-1 accuracy: {dataset.name!r} is a {dataset.task} dataset.")
     out = Path(out)

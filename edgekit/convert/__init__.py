@@ -37,7 +37,7 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     else:
         loaded, source = LoadedModel(path=getattr(model, "name", "model"), flavour="tf_keras", model=model), getattr(model, "name", "model")
 
-    dataset = _resolve_data(data, loaded, seed)
+    dataset = _resolve_data(data, loaded, seed, card)
     if precision in fmt.needs_data and dataset is None:
         raise EdgekitError(f"{to} {precision} export needs calibration data: pass --data (e.g. --data digits).")
     normalization = dataset.normalization if dataset is not None else (card.normalization if card else None)
@@ -45,8 +45,11 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
 
     stem = name or (Path(source).stem if Path(source).suffix else Path(source).name) or loaded.name
     dest = Path(out) / f"{stem}_{precision}{fmt.suffix}"
+    preprocessing = dataset.preprocessing if dataset is not None else (card.preprocessing if card else None)
     meta = {"model": stem, "normalization": normalization.model_dump() if normalization else None,
             "labels": labels, "source": source}
+    if preprocessing:
+        meta["preprocessing"] = preprocessing
     extra: dict = {}
     if to == "tflite":
         from edgekit.convert.tflite import add_metadata, to_tflite
@@ -71,8 +74,11 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
             else:
                 onnx.save(proto, str(tmp))
 
+    from edgekit.data.bundle import write_preprocessing_files
     from edgekit.runtime.base import load_runner
 
+    if preprocessing:
+        extra["files"] = write_preprocessing_files(preprocessing, Path(out))  # e.g. vocab.txt for a phone app
     runner = load_runner(dest, fmt.runtime)
     steps = [f"{to}:{precision}"]
     return Artifact.from_file(
@@ -83,14 +89,17 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     )
 
 
-def _resolve_data(data, loaded, seed):
+def _resolve_data(data, loaded, seed, card: ModelCard | None = None):
     if data is None:
         return None
     from edgekit.data import Dataset, load_dataset
 
     if isinstance(data, Dataset):
         return data
-    return load_dataset(data, input_shape=loaded.input_shape[1:], seed=seed)
+    # Audio/text/table sources are read with the front end, vocabulary and columns the model
+    # was trained with (model.json), never refitted.
+    prep = card.preprocessing if card is not None else None
+    return load_dataset(data, input_shape=loaded.input_shape[1:], seed=seed, preprocessing=prep)
 
 
 def keras_artifact(model_path: str | Path, loaded, card: ModelCard | None) -> Artifact:
@@ -117,8 +126,10 @@ def export_mcu(model, data, out: str | Path = "export", name: str | None = None,
     if data is None:
         raise EdgekitError("an MCU bundle is full int8: pass --data for calibration and the TFLM/LiteRT check.")
     loaded = model if isinstance(model, LoadedModel) else load_model(model, unsafe=unsafe)
-    dataset = _resolve_data(data, loaded, seed)
-    art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model), seed=seed)
+    card = ModelCard.read_beside(model) if isinstance(model, (str, Path)) else None
+    dataset = _resolve_data(data, loaded, seed, card)
+    art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model), seed=seed,
+                 card=card)
     report = build_mcu_bundle(art.path, out, dataset.x_test)
     return art, report
 

@@ -317,6 +317,14 @@ def top1_agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 # The bundle
 
 
+def _preprocessing_files(path: Path, model) -> dict[str, str]:
+    """What the device needs to compute the model's input (an audio model: frontend.c/.h)."""
+    from edgekit.convert.metadata import read_metadata
+    from edgekit.data.bundle import mcu_preprocessing_files
+
+    return mcu_preprocessing_files(read_metadata(path), model)
+
+
 def build_mcu_bundle(
     int8_tflite_path: str | Path,
     out_dir: str | Path,
@@ -389,6 +397,7 @@ def build_mcu_bundle(
         "model_data.h": h,
         "model_ops.h": resolver_header(ops, arena, name),
     }
+    files.update(_preprocessing_files(path, model))
     report = McuReport(
         arena_bytes=arena,
         flash_bytes=len(data),

@@ -41,6 +41,9 @@ class Dataset:
     normalization: Normalization
     class_names: list[str] = field(default_factory=list)
     task: str = "classification"
+    # How raw audio/text/table rows become x (front-end knobs, vocabulary, column statistics):
+    # saved in model.json and the exported model's metadata (edgekit.data.audio/text/table).
+    preprocessing: dict | None = None
 
     @property
     def num_classes(self) -> int:
@@ -62,9 +65,18 @@ class Dataset:
 
 
 def load_dataset(source: str | Path, input_shape=None, seed: int = 0, val_fraction: float = 0.1,
-                 test_fraction: float = 0.2) -> Dataset:
-    """Load ``source`` and split it with ``seed``. ``input_shape`` (H, W, C) resizes images."""
+                 test_fraction: float = 0.2, **options) -> Dataset:
+    """Load ``source`` and split it with ``seed``. ``input_shape`` (H, W, C) resizes images.
+
+    ``options`` are for audio, text and table sources (:func:`edgekit.data.sources.load_source`):
+    ``preprocessing`` (saved by training), ``frontend``, ``augmentation``, ``target``, ``task``, ``kind``.
+    """
     src = str(source)
+    from edgekit.data.sources import load_source  # audio folders, text, CSV tables
+
+    special = load_source(src, input_shape, seed, val_fraction, test_fraction, **options)
+    if special is not None:
+        return special
     if src in BUILTIN and src != "digits":
         from edgekit.data.builtin import load_builtin  # datasets for the other tasks (regression, anomaly, ...)
 

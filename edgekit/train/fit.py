@@ -71,10 +71,13 @@ def _backup_and_restore(backup: Path):
 
 
 def train(model, data, params: dict | None = None, config: TrainConfig | None = None,
-          out: str | Path = "runs/train", console=None, **config_overrides) -> TrainResult:
+          out: str | Path = "runs/train", console=None, data_options: dict | None = None,
+          **config_overrides) -> TrainResult:
     """Train ``model`` (a registry name) on ``data`` (a Dataset or a source like ``"digits"``).
 
     ``params`` are the builder's knobs (``alpha=0.35``); ``config`` the training hyperparameters.
+    ``data_options`` go to :func:`~edgekit.data.load_dataset` for audio, text and CSV sources
+    (``frontend``, ``augmentation``, ``target``, ``task``).
     """
     from rich.console import Console
 
@@ -95,7 +98,11 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
         shape = data_input_shape(spec, params, input_shape, data)
         if spec.input_kind == "image" and len(shape) == 3 and data == "digits" and not input_shape:
             shape = spec.small_input_shape  # digits are 8x8: the small resolution fits them
-        dataset = load_dataset(data, input_shape=shape, seed=config.seed)
+        options = dict(data_options or {})
+        if spec.input_kind == "sequence":
+            options.setdefault("kind", "text")  # a CSV for a sequence model holds text, not a table
+        dataset = load_dataset(data, input_shape=shape, seed=config.seed, **options)
+    params = _fit_params_to_preprocessing(spec, params, dataset)
     if spec.task != dataset.task:
         raise EdgekitError(f"model {model!r} is {_a(spec.task)} model but {dataset.name!r} is {_a(dataset.task)} dataset; "
                            f"pick a {dataset.task} model (`edgekit models`) or {spec.task} data "
@@ -123,7 +130,9 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     console.print(f"[bold]train[/] {model} {dict(params)} on {dataset.name}: "
                   f"{len(dataset.x_train)} train / {len(dataset.x_val)} val, input {dataset.input_shape}")
     t0 = time.time()
-    batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, config.augment)
+    # Image shifts would scramble audio features (time x coefficient); audio has its own augmentation.
+    shift_images = config.augment and not dataset.preprocessing
+    batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images)
     hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, callbacks=callbacks, verbose=0)
     seconds = time.time() - t0
@@ -134,7 +143,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     card = ModelCard(name=model, task=spec.task, params=count_params(net), macs=count_macs(net),
                      input_shape=(None,) + dataset.input_shape, dataset=dataset.name,
                      normalization=dataset.normalization, labels=dataset.class_names, knobs=params,
-                     metrics={"test_accuracy": metrics["accuracy"]})
+                     metrics={"test_accuracy": metrics["accuracy"]}, preprocessing=dataset.preprocessing)
     model_path = out / "model.keras"
     with atomic_path(model_path) as tmp:
         net.save(str(tmp))
@@ -144,6 +153,20 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     console.print(f"  test accuracy {metrics['accuracy']:.4f} after {metrics['epochs_run']} epochs "
                   f"({seconds:.0f}s); saved {model_path}")
     return TrainResult(model_path, net, card, dataset, metrics, hist.history, seconds)
+
+
+def _fit_params_to_preprocessing(spec, params: dict, dataset) -> dict:
+    """Audio features and token vocabularies set knobs the model must agree with."""
+    kind = (dataset.preprocessing or {}).get("kind")
+    params = dict(params)
+    if kind == "audio" and "mfcc_in_model" in spec.knobs:
+        params.setdefault("mfcc_in_model", False)  # the features come from edgekit.data.frontend
+    if kind == "text" and "vocab_size" in spec.knobs:
+        size = len(dataset.preprocessing["tokenizer"]["vocabulary"])
+        if int(params.setdefault("vocab_size", size)) < size:
+            raise EdgekitError(f"--param vocab_size={params['vocab_size']} is smaller than the vocabulary "
+                               f"fitted on {dataset.name} ({size} ids); leave it out or raise it.")
+    return params
 
 
 def _a(word: str) -> str:
@@ -190,7 +213,7 @@ def _train_task(model, spec, dataset, params, config, out, console, input_shape)
     card = ModelCard(name=model, task=spec.task, params=count_params(net), macs=count_macs(net),
                      input_shape=(None,) + tuple(int(d) for d in net.inputs[0].shape[1:]), dataset=dataset.name,
                      normalization=dataset.normalization, labels=dataset.class_names, knobs=knobs,
-                     metrics=card_metrics)
+                     metrics=card_metrics, preprocessing=dataset.preprocessing)
     model_path = out / "model.keras"
     with atomic_path(model_path) as tmp:
         net.save(str(tmp))

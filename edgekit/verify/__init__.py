@@ -49,6 +49,19 @@ def random_inputs(shape, n: int = 32, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1, 1, size=(n,) + dims).astype(np.float32)
 
 
+def _random_token_ids(path, shape, n: int, seed: int) -> np.ndarray:
+    """Token-id inputs over the saved vocabulary (ids 0..vocab-1); uniform floats would all
+    cast to id 0, the padding, and compare nothing."""
+    from edgekit.convert.metadata import read_metadata
+
+    try:
+        vocab = len(((read_metadata(path) or {}).get("preprocessing") or {})["tokenizer"]["vocabulary"])
+    except (KeyError, TypeError):
+        vocab = 16  # no saved vocabulary: the first ids every embedding has
+    dims = tuple(d if d is not None else 1 for d in shape[1:])
+    return np.random.default_rng(seed).integers(0, vocab, size=(n,) + dims).astype(np.int32)
+
+
 def verify_runners(candidate, reference, x: np.ndarray, y: np.ndarray | None = None,
                    classification: bool = True, source: str = "") -> VerifyResult:
     ref_out = reference.run(x)
@@ -73,11 +86,21 @@ def verify(artifact, reference, data=None, runtime: str | None = None, n_random:
     cand = load_runner(path, runtime)
     ref = reference if isinstance(reference, Runner) else load_runner(reference, "keras")
     if data is None:
-        x, y, source = random_inputs(ref.input_spec.shape, n_random, seed), None, "random inputs"
+        if str(ref.input_spec.dtype).startswith("int"):
+            x, y, source = _random_token_ids(path, ref.input_spec.shape, n_random, seed), None, "random token ids"
+        else:
+            x, y, source = random_inputs(ref.input_spec.shape, n_random, seed), None, "random inputs"
     else:
+        from pathlib import Path
+
+        from edgekit.artifact import ModelCard
         from edgekit.data import Dataset, load_dataset
 
-        ds = data if isinstance(data, Dataset) else load_dataset(data, input_shape=ref.input_spec.shape[1:], seed=seed)
+        card = ModelCard.read_beside(reference) if isinstance(reference, (str, Path)) else None
+        # audio/text/table sources are read with the model's saved front end, vocabulary or columns
+        prep = card.preprocessing if card is not None else None
+        ds = data if isinstance(data, Dataset) else load_dataset(data, input_shape=ref.input_spec.shape[1:], seed=seed,
+                                                                 preprocessing=prep)
         x, y, source = ds.x_test, ds.y_test, f"test split of {ds.name}"
     shape_model = tuple(d for d in ref.input_spec.shape[1:])
     if tuple(x.shape[1:]) != shape_model:
