@@ -24,6 +24,17 @@ out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 
 
+# ---- input scaling flags, shared by export, verify, compress and tune (issue 20)
+_INPUT_RANGE_HELP = ("the range the model's input expects, LOW,HIGH (e.g. 0,1 or -1,1); raw data (0..255 images) "
+                     "are mapped onto it. Needed only when the model has no Rescaling/Normalization layer or model.json")
+_MEAN_HELP = "model input = (raw - MEAN) / STD, instead of --input-range"
+_STD_HELP = "see --mean"
+
+
+def _warn(msg: str) -> None:
+    err.print(f"[yellow]warning:[/] {msg}", highlight=False)
+
+
 def _parse_params(items: list[str] | None) -> dict:
     """`--param alpha=0.35 --param pooling=avg` to {"alpha": 0.35, "pooling": "avg"}."""
     params = {}
@@ -115,15 +126,20 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
            data: Optional[str] = typer.Option(None, "--data", help="calibration data for int8 (training split is used)"),
            out_dir: Path = typer.Option(Path("export"), "--out", help="output folder"),
            opset: Optional[int] = typer.Option(None, help="ONNX opset (default 17)"),
-           unsafe: bool = typer.Option(False, "--unsafe", help="allow Lambda layers' code in .keras files (trusted files only)")):
-    """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, provenance)."""
+           unsafe: bool = typer.Option(False, "--unsafe", help="allow Lambda layers' code in .keras files (trusted files only)"),
+           input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
+           mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+           std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP),
+           label_file: Optional[Path] = typer.Option(None, "--label-file", help="labels, one per line (else from --data or model.json)")):
+    """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, normalization, labels, provenance)."""
     from edgekit.convert import export as _export
     from edgekit.convert.formats import check_format
 
+    scaling = dict(input_range=input_range, mean=mean, std=std, labels=label_file, warn=_warn)
     if to == "mcu":
         from edgekit.convert import export_mcu
 
-        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe)
+        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe, **scaling)
         agree = "—" if mcu.tflm_agreement is None else f"{mcu.tflm_agreement:.4f}"
         out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu.arena_bytes:,} bytes, flash "
                   f"{mcu.flash_bytes:,} bytes, ops {', '.join(mcu.ops)}; TFLM/LiteRT top-1 agreement {agree}")
@@ -132,9 +148,13 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
         out.print(f"bundle: {out_dir} (model_data.cc, model_data.h, model_ops.h, mcu.json)")
         return
     check_format(to, precision)
-    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe)
+    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe, **scaling)
     q = f", input scale {art.input.scale:.6g} zero point {art.input.zero_point}" if art.input.scale else ""
     out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
+    if art.normalization is not None:
+        n = art.normalization
+        out.print(f"input: (raw - {n.mean:g}) / {n.std:g}, raw {n.raw_range[0]:g}..{n.raw_range[1]:g} -> "
+                  f"{n.input_range[0]:g}..{n.input_range[1]:g}; labels: {len(art.labels or [])}")
 
 
 @app.command()
