@@ -161,15 +161,47 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
 def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
            reference: Path = typer.Option(..., "--reference", help="the Keras model it came from"),
            data: Optional[str] = typer.Option(None, "--data", help="use this dataset's test split (else random inputs)"),
-           seed: int = typer.Option(0, help="split / random-input seed")):
-    """Run an artifact in its real runtime and compare its outputs with the Keras model."""
+           seed: int = typer.Option(0, help="split / random-input seed"),
+           json_out: Optional[Path] = typer.Option(None, "--json", help="write cosine, max abs, top-1 agreement, accuracies with 95% intervals and the gates here"),
+           min_cosine: Optional[float] = typer.Option(None, "--min-cosine", help="gate: fail (exit 3) below this output cosine"),
+           min_top1_agreement: Optional[float] = typer.Option(None, "--min-top1-agreement", help="gate: fail (exit 3) below this top-1 agreement (0..1)"),
+           max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop", help="gate: fail (exit 3) when reference minus artifact accuracy exceeds this fraction (needs --data)"),
+           input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
+           mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+           std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
+    """Run an artifact in its real runtime and compare its outputs with the Keras model; gate on thresholds."""
+    from edgekit.errors import EXIT_STEP_FAILED
     from edgekit.verify import verify as _verify
+    from edgekit.verify.stats import fmt_accuracy
 
-    r = _verify(artifact, reference, data=data, seed=seed)
+    if max_accuracy_drop is not None and data is None:
+        raise EdgekitError("--max-accuracy-drop needs labelled data: pass --data (random inputs have no accuracy).")
+    thresholds = dict(min_cosine=min_cosine, min_top1_agreement=min_top1_agreement, max_accuracy_drop=max_accuracy_drop)
+    r = _verify(artifact, reference, data=data, seed=seed, input_range=input_range, mean=mean, std=std, warn=_warn)
     p = r.parity
-    out.print(f"{artifact.name} vs {reference.name} on {r.n} {r.source}: cosine {p.cosine:.6f}, "
-              f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
-              + (f", accuracy {r.accuracy:.4f} (reference {r.reference_accuracy:.4f})" if r.accuracy is not None else ""))
+    _plain(f"{artifact.name} vs {reference.name} on {r.n} {r.source}: cosine {p.cosine:.6f}, "
+           f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
+           + (f", accuracy {fmt_accuracy(r.accuracy, r.n)} (reference {fmt_accuracy(r.reference_accuracy, r.n)}, "
+              f"95% Wilson)" if r.accuracy is not None else ""))
+    doc = r.as_dict(**thresholds)
+    if json_out:
+        from edgekit._io import write_json
+
+        write_json(json_out, dict(doc, reference=str(reference)))
+    failed = [k for k, g in doc["gates"].items() if not g["passed"]]
+    for k, g in doc["gates"].items():
+        _plain(f"gate {k.replace('_', '-')} {g['threshold']:g}: {_fmt(g['value'], '{:.6g}')} "
+               f"{'passed' if g['passed'] else 'FAILED'}")
+    if failed:
+        raise typer.Exit(EXIT_STEP_FAILED)
+
+
+def _plain(text: str) -> None:
+    """One result line: Rich on a terminal, unwrapped plain text in a pipe or CI log."""
+    if sys.stdout.isatty():
+        out.print(text, highlight=False)
+    else:
+        typer.echo(text)
 
 
 @app.command()
