@@ -62,20 +62,57 @@ def _size(n):
 
 @app.command()
 def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mobilenet*'"),
-           macs: bool = typer.Option(True, help="build each model at its default input to count params and MACs")):
+           live: bool = typer.Option(False, "--live", help="build each model now to count params and MACs (slow; "
+                                     "the default reads the table generated from the registry)")):
     """List the registered models with their task, default input, parameters and multiply-adds."""
-    from edgekit.models import count_macs, count_params, create_model, get_spec, list_models
+    from edgekit.catalog import catalog, entry, list_catalog
 
+    names = list_catalog(pattern)
+    if live:
+        from edgekit.models import list_models
+
+        names = list_models(pattern)
     table = Table("model", "task", "input", "params", "MACs", "paper", title="edgekit models")
-    for name in list_models(pattern):
-        spec = get_spec(name)
-        p = m = None
-        if macs:
-            net = create_model(name, input_shape=spec.default_input_shape)
-            p, m = count_params(net), count_macs(net)
-        table.add_row(name, spec.task, "x".join(map(str, spec.default_input_shape)), _fmt(p, "{:,}"),
-                      "—" if m is None else f"{m / 1e6:,.1f} M", spec.paper.split(",")[0])
+    with _progress(len(names) if live else 0, "counting params and MACs") as step:
+        for name in names:
+            row = entry(name) if live else catalog()[name]
+            step()
+            m = row["macs"]
+            table.add_row(name, row["task"], "x".join(map(str, row["input_shape"])), _fmt(row["params"], "{:,}"),
+                          "—" if m is None else f"{m / 1e6:,.1f} M", row["paper"].split(",")[0])
     out.print(table)
+
+
+def _progress(total: int, what: str):
+    """A transient progress bar on stderr for ``total`` steps; a no-op for 0. Yields ``step()``."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def ctx():
+        if not total:
+            yield lambda: None
+            return
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as prog:
+            task = prog.add_task(what, total=total)
+            yield lambda: prog.advance(task)
+
+    return ctx()
+
+
+def _version_callback(value: bool):
+    if value:
+        from edgekit import __version__
+
+        typer.echo(f"edgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                       help="print the version and exit")):
+    """Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs."""
 
 
 @app.command()
