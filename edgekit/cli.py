@@ -277,6 +277,9 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
                       _fmt(mem.get("peak_delta"), "{:.1f}"), _fmt(roof.get("gmacs_per_s"), "{:.2f}"),
                       _fmt(roof.get("fraction"), "{:.0%}"))
     out.print(table)
+    for r in results:
+        if r["options"].get("xnnpack_fallback"):
+            _warn(f"{Path(r['artifact']).name}: {r['options']['xnnpack_fallback']}")
     if profile:
         from edgekit.bench.profile import by_op_type
 

@@ -91,6 +91,13 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
 
     from edgekit.runtime.base import load_runner
 
+    if to == "tflite" and precision == "int8":
+        from edgekit.xnnpack import requant_problems, summary
+
+        problems = requant_problems(dest)
+        if problems:  # the file is valid and kept; LiteRT's default CPU path would refuse it
+            extra["xnnpack_refuses"] = [p.describe() for p in problems]
+            (warn or _stderr_warn)(summary(problems))
     runner = load_runner(dest, fmt.runtime)
     n_out = (runner.output_spec.shape or (None,))[-1]
     if labels and n_out and len(labels) != n_out and len(runner.output_spec.shape) == 2 and n_out > 1:
@@ -102,6 +109,12 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         provenance=Provenance(source_model=source, data=dataset.name if dataset is not None else None, steps=steps,
                               versions=library_versions(), created=_dt.datetime.now(_dt.timezone.utc).isoformat()),
     )
+
+
+def _stderr_warn(msg: str) -> None:
+    import sys
+
+    print(f"warning: {msg}", file=sys.stderr)
 
 
 def _resolve_data(data, loaded, seed, card=None, user=None, warn=None):
