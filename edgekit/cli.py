@@ -31,6 +31,13 @@ _MEAN_HELP = "model input = (raw - MEAN) / STD, instead of --input-range"
 _STD_HELP = "see --mean"
 
 
+def _file_column(header: str = "file"):
+    """A table column for file names that folds a long name instead of cutting it to `model_fp32…`."""
+    from rich.table import Column
+
+    return Column(header, overflow="fold", min_width=12)
+
+
 def _warn(msg: str) -> None:
     err.print(f"[yellow]warning:[/] {msg}", highlight=False)
 
@@ -268,7 +275,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
                 task = prog.add_task(f"{f.name} ({t} thread{'s' if t > 1 else ''})", total=runs)
                 results.append(_bench(f, runtime, t, runs, warmup, progress=lambda i, n, k=task: prog.update(k, completed=i),
                                       roofline=roofline, macs=macs, profile=profile, **opts))
-    table = Table("file", "runtime", "precision", "threads", "init", "first", "mean", "p50", "p90", "p99", "std",
+    table = Table(_file_column(), "runtime", "precision", "threads", "init", "first", "mean", "p50", "p90", "p99", "std",
                   "peak MB", "GMAC/s", "of ceiling", title="latency (ms)")
     for r in results:
         lat, mem, roof = r["latency_ms"], r.get("memory_mb") or {}, r.get("roofline") or {}
@@ -394,7 +401,7 @@ def check(run_dir: Path = typer.Argument(..., help="a run bundle folder, e.g. ex
 
 def _print_report(report: dict):
     m = report["model"]
-    table = Table("file", "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",
+    table = Table(_file_column(), "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",
                   title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {m['macs'] / 1e6:.1f} M MACs")
     for a in report["artifacts"]:
         par, lat = a.get("parity"), a.get("latency_ms")
@@ -421,7 +428,10 @@ def compress(ctx: typer.Context,
              channel_ratio: float = typer.Option(0.5, "--channel-ratio", help="fraction of prunable channels removed"),
              epochs: Optional[int] = typer.Option(None, "--epochs", help="fine-tuning epochs for pruning, channel pruning and QAT"),
              seed: int = typer.Option(0, help="split and calibration seed"),
-             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file")):
+             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file"),
+             input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
+             mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+             std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
     """PTQ, QAT, pruning, clustering, channel pruning and mixed precision: the size/accuracy/speed table.
 
     Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune,
@@ -438,19 +448,22 @@ def compress(ctx: typer.Context,
     cfg = load_config(config, CompressConfig, overrides=given, defaults=defaults,
                       flags=dict.fromkeys(epoch_keys, "--epochs"))
     rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
-                    config=cfg, console=err)
+                    config=cfg, console=err, input_range=input_range, mean=mean, std=std)
+    from edgekit.verify.stats import fmt_accuracy
+
     b = rep.baseline
+    n_test = b.get("n_test") or 0
     table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", "accuracy", "drop",
                   "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")
     table.add_row("baseline", "fp32", _size(b["bytes"]), "1.000", "", _fmt(b.get("sparsity"), "{:.2f}"),
-                  _fmt(b["accuracy"], "{:.4f}"), "", _fmt(b["p50_ms"]), "1.00×", "")
+                  fmt_accuracy(b["accuracy"], n_test), "", _fmt(b["p50_ms"]), "1.00×", "")
     for v in rep.variants:
         if v.get("error"):
             table.add_row(v["name"], f"[red]failed: {v['error']}[/]", *[""] * 9)
             continue
         table.add_row(v["name"], v["precision"], _size(v["bytes"]), f"{v['bytes'] / b['bytes']:.3f}",
                       f"{v['gzip_bytes'] / b['bytes']:.3f}", _fmt(v["sparsity"], "{:.2f}"),
-                      _fmt(v["accuracy"], "{:.4f}"), f"{v['drop'] * 100:+.2f} pt", _fmt(v["p50_ms"]),
+                      fmt_accuracy(v["accuracy"], n_test), f"{v['drop'] * 100:+.2f} pt", _fmt(v["p50_ms"]),
                       f"{v['speedup']:.2f}×", _fmt((v["parity"] or {}).get("top1_agreement"), "{:.4f}"))
     out.print(table)
     mixed = next((v for v in rep.variants if v["name"] == "mixed" and not v.get("error")), None)

@@ -67,7 +67,8 @@ def requant_problems(model) -> list[RequantProblem]:
         bad = np.flatnonzero((requant >= MAX_REQUANT_SCALE) | (requant < MIN_REQUANT_SCALE))
         if len(bad):
             c = int(bad[np.argmax(requant[bad])])
-            found.append(RequantProblem(op.index, op.op, tflite_file.tensor_name(t_out), c, float(requant[c])))
+            name = tflite_file.tensor_name(t_out).split(";")[0]  # fused ops join their names with ";"
+            found.append(RequantProblem(op.index, op.op, name, c, float(requant[c])))
     return sorted(found, key=lambda p: -p.scale)
 
 
