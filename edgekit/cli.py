@@ -31,6 +31,13 @@ _MEAN_HELP = "model input = (raw - MEAN) / STD, instead of --input-range"
 _STD_HELP = "see --mean"
 
 
+def _range_pair(text: str | None):
+    """`--input-range 0,1` as a (low, high) pair, checked (None when not given)."""
+    from edgekit.data.scaling import user_scaling
+
+    return None if text is None else user_scaling(text).input_range
+
+
 def _file_column(header: str = "file"):
     """A table column for file names that folds a long name instead of cutting it to `model_fp32…`."""
     from rich.table import Column
@@ -338,7 +345,10 @@ def tune(ctx: typer.Context,
          param: Optional[List[str]] = typer.Option(None, "--param", help="pin a hyperparameter, key=value, repeatable"),
          seed: int = typer.Option(0, help="seed for splits, initialization and the oracle"),
          config: Optional[Path] = typer.Option(None, "--config", help="search settings and budgets from a TOML or JSON file (by suffix): keys trials, oracle, epochs, patience, precision, workers, seed, augment, bench_runs, bench_warmup, measure_arena, max_latency_ms, max_flash_kb, max_ram_kb and a table fixed (pinned hyperparameters, merged with --param). Flags given on the command line override the file"),
-         out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle")):
+         out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle"),
+         input_range: Optional[str] = typer.Option(None, "--input-range", help="train every trial's model on inputs in LOW,HIGH (e.g. 0,1); recorded with the best model"),
+         mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+         std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
     """Hardware-aware search: train, export and measure every trial; keep the best model within budget."""
     from edgekit.config import load_config
     from edgekit.tune import Budgets, TuneConfig
@@ -346,7 +356,8 @@ def tune(ctx: typer.Context,
 
     given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
                                        seed=seed, param=_parse_params(param), max_latency_ms=max_latency_ms,
-                                       max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb), to={"param": ("fixed",)})
+                                       max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb, mean=mean, std=std,
+                                       input_range=_range_pair(input_range)), to={"param": ("fixed",)})
     cfg, budgets = load_config(config, (TuneConfig, Budgets), overrides=given, defaults=defaults,
                                flags={"fixed": "--param"}, merge=("fixed",))
     res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
