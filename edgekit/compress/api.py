@@ -381,7 +381,18 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     # of 1.94 points where two others gave 1.39; small models repeat either way.)
     reproducible(config.seed)
     ctx = _Context(net, dataset, out, config, console)
+    from edgekit._native import native_log
 
+    with native_log(out / "convert.log"):  # converter/absl noise goes to the log, not the console
+        return _run_variants(ctx, names, net, dataset, source, out, config, console)
+
+
+def _run_variants(ctx, names, net, dataset, source, out, config, console) -> CompressionReport:
+    from edgekit.compress.prune import kernel_sparsity
+    from edgekit.compress.quantize import tflite_bytes
+    from edgekit.verify.stats import accuracy_ci, fmt_accuracy
+
+    n_test = len(dataset.y_test)
     console.print(f"[bold]compress[/] {source} on {dataset.name}: {len(names)} variants -> {out}")
     t0 = time.time()
     base_path = ctx.write_tflite("baseline_fp32", tflite_bytes(net, "fp32"))
@@ -391,7 +402,7 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
                 "p50_ms": p50, "path": str(base_path), "params": int(net.count_params()),
                 "sparsity": kernel_sparsity(net), "n_test": len(dataset.y_test),
                 "accuracy_ci95": accuracy_ci(acc, len(dataset.y_test))}
-    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, accuracy {acc:.4f}, p50 {p50:.3f} ms "
+    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, accuracy {fmt_accuracy(acc, n_test)}, p50 {p50:.3f} ms "
                   f"[{time.time() - t0:.0f}s]")
     chance = 1.0 / max(2, dataset.num_classes or int(np.max(dataset.y_test)) + 1)
     if acc <= 1.5 * chance:
@@ -418,7 +429,7 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
                        gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(parent_model), accuracy=acc,
                        drop=baseline["accuracy"] - acc, accuracy_ci95=accuracy_ci(acc, len(dataset.y_test)), p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
                        path=str(built.path), runtime=runtime, parent=built.parent, **built.notes)
-            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), accuracy {acc:.4f} "
+            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), accuracy {fmt_accuracy(acc, n_test)} "
                           f"(drop {rec['drop']:+.4f}), p50 {p50:.3f} ms ({rec['speedup']:.2f}x) "
                           f"[{time.time() - t1:.0f}s]")
         except Exception as e:  # noqa: BLE001 - one variant's failure must not stop the others

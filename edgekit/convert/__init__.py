@@ -15,6 +15,7 @@ from edgekit.convert.formats import FORMATS, check_format
 from edgekit.errors import EdgekitError
 
 __all__ = ["export", "FORMATS"]
+CONVERT_LOG = "convert.log"
 
 
 def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: str | Path = "export",
@@ -66,28 +67,32 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
                 "the data's default" if dataset is not None else None),
             "labels": labels, "source": source}
     extra: dict = {}
-    if to == "tflite":
-        from edgekit.convert.tflite import add_metadata, to_tflite
+    from edgekit._native import native_log
 
-        rep = dataset.representative() if dataset is not None else None
-        write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep), meta))
-    else:
-        import onnx
+    # Converter, tf2onnx and absl lines go to <out>/convert.log, not between edgekit's own lines.
+    with native_log(Path(out) / CONVERT_LOG):
+        if to == "tflite":
+            from edgekit.convert.tflite import add_metadata, to_tflite
 
-        from edgekit.convert.onnx import DEFAULT_OPSET, quantize_onnx_int8, to_onnx
+            rep = dataset.representative() if dataset is not None else None
+            write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep), meta))
+        else:
+            import onnx
 
-        extra["opset"] = opset or DEFAULT_OPSET
-        proto = to_onnx(loaded, extra["opset"], meta)
-        with atomic_path(dest) as tmp:
-            if precision == "int8":
-                fp32_tmp = tmp.with_name(tmp.name + ".fp32.onnx")
-                onnx.save(proto, str(fp32_tmp))
-                try:
-                    quantize_onnx_int8(fp32_tmp, tmp, dataset.representative())
-                finally:
-                    fp32_tmp.unlink(missing_ok=True)
-            else:
-                onnx.save(proto, str(tmp))
+            from edgekit.convert.onnx import DEFAULT_OPSET, quantize_onnx_int8, to_onnx
+
+            extra["opset"] = opset or DEFAULT_OPSET
+            proto = to_onnx(loaded, extra["opset"], meta)
+            with atomic_path(dest) as tmp:
+                if precision == "int8":
+                    fp32_tmp = tmp.with_name(tmp.name + ".fp32.onnx")
+                    onnx.save(proto, str(fp32_tmp))
+                    try:
+                        quantize_onnx_int8(fp32_tmp, tmp, dataset.representative())
+                    finally:
+                        fp32_tmp.unlink(missing_ok=True)
+                else:
+                    onnx.save(proto, str(tmp))
 
     from edgekit.runtime.base import load_runner
 
