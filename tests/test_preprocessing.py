@@ -95,6 +95,30 @@ def test_int8_of_a_model_with_its_own_preprocessing_keeps_its_accuracy(user_mode
     assert meta["labels"] == [str(i) for i in range(10)]
     assert art.normalization.input_range == (0.0, 255.0) and art.labels == meta["labels"]
     assert not warnings
+    # verify feeds the reference the same raw pixels: it reports the Keras model's real accuracy
+    from edgekit.verify import verify
+
+    r = verify(art, paths[kind], data=str(npz))
+    assert r.reference_accuracy == pytest.approx(keras_acc) and abs(r.accuracy - tfl_acc) < 1e-9
+    assert r.normalization.input_range == (0.0, 255.0)
+
+
+def test_keras3_rescaling_is_detected(tmp_path):
+    import keras as keras3
+
+    from edgekit.convert import export
+    from edgekit.models.load import load_model
+    from edgekit.models.preprocessing import declared_scaling
+
+    m = keras3.Sequential([keras3.Input((8, 8, 1)), keras3.layers.Rescaling(1 / 127.5, offset=-1),
+                           keras3.layers.Flatten(), keras3.layers.Dense(3, activation="softmax")])
+    m.save(tmp_path / "k3.keras")
+    loaded = load_model(tmp_path / "k3.keras")
+    assert loaded.flavour == "keras3"
+    s = declared_scaling(loaded.model)
+    assert s.source == "Rescaling layer" and s.input_range == (0.0, 255.0)
+    art = export(tmp_path / "k3.keras", to="tflite", precision="fp32", out=tmp_path, labels=["a", "b", "c"])
+    assert art.normalization.input_range == (0.0, 255.0) and art.labels == ["a", "b", "c"]
 
 
 def test_export_without_data_records_the_declared_range_and_labels(user_models, tmp_path):
