@@ -47,12 +47,13 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--work", default="/tmp/edgekit-onnx-int8")
     ap.add_argument("--results", default=str(HERE / "results"))
+    ap.add_argument("--reuse", action="store_true", help="reuse the model trained in --work by an earlier run")
     args = ap.parse_args(argv)
 
     from edgekit._io import write_json, write_text
     from edgekit.bench.harness import machine_info
     from edgekit.compress.quantize import tflite_bytes
-    from edgekit.convert.onnx import QUANT_SETTINGS, quantize_onnx_int8, to_onnx
+    from edgekit.convert.onnx import CALIBRATION_SAMPLES, QUANT_SETTINGS, cpu_lacks_vnni, quantize_onnx_int8, to_onnx
     from edgekit.data import load_dataset
     from edgekit.models.load import LoadedModel
     from edgekit.runtime.base import load_runner
@@ -62,9 +63,13 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     ds = load_dataset("digits", input_shape=(args.size, args.size, 3), seed=0)
-    res = train(args.model, ds, params={"alpha": args.alpha}, out=work / "train", epochs=args.epochs,
-                patience=args.epochs)
-    model = res.model
+    if args.reuse and (work / "train" / "model.keras").is_file():
+        from edgekit.models.load import load_model
+
+        model = load_model(work / "train" / "model.keras").model
+    else:
+        model = train(args.model, ds, params={"alpha": args.alpha}, out=work / "train", epochs=args.epochs,
+                      patience=args.epochs).model
     x, y = ds.x_test, ds.y_test
     keras_acc = float(np.mean(model.predict(x, verbose=0).argmax(1) == y))
     rows = {}
@@ -79,12 +84,14 @@ def main(argv=None):
     rows["onnx fp32"] = _accuracy_onnx(fp32, x, y)
     settings = {
         "before: minmax, 200 samples, per-channel, s8/s8": dict(QUANT_SETTINGS["before"]),
-        "after (edgekit default)": dict(QUANT_SETTINGS["default"]),
+        f"after (edgekit default: {CALIBRATION_SAMPLES} samples)": dict(QUANT_SETTINGS["default"],
+                                                                     samples=CALIBRATION_SAMPLES),
         "before + reduce_range": dict(QUANT_SETTINGS["before"], reduce_range=True),
         "before + u8 activations": dict(QUANT_SETTINGS["before"], activation_type="QUInt8"),
         "before + percentile 99.999": dict(QUANT_SETTINGS["before"], calibrate_method="Percentile"),
         "before + entropy": dict(QUANT_SETTINGS["before"], calibrate_method="Entropy"),
         "before + 1000 samples": dict(QUANT_SETTINGS["before"], samples=1000),
+        "before + all training samples": dict(QUANT_SETTINGS["before"], samples=10**9),
     }
     for name, kw in settings.items():
         n = kw.pop("samples", 200)
@@ -102,7 +109,8 @@ def main(argv=None):
     doc = {"commit": commit, "date": dt.datetime.now(dt.timezone.utc).isoformat(), "machine": machine_info(),
            "model": {"name": args.model, "alpha": args.alpha, "input": args.size, "epochs": args.epochs},
            "n_test": int(len(y)), "keras_accuracy": keras_acc, "accuracy": rows, "settings": QUANT_SETTINGS,
-           "seconds": round(time.time() - t0, 1), "note": "measured on a shared, loaded 2-core machine"}
+           "seconds": round(time.time() - t0, 1), "cpu_lacks_vnni": cpu_lacks_vnni(), "reused_model": args.reuse,
+           "note": "measured on a shared, loaded 2-core machine"}
     tfl_drop = keras_acc - rows["tflite int8 (LiteRT)"]
     lines = [f"# ONNX int8 vs TFLite int8: {args.model} alpha {args.alpha}, {args.size}x{args.size}, "
              f"{args.epochs} epochs on digits", "",
@@ -114,8 +122,9 @@ def main(argv=None):
             lines.append(f"| {k} | {v:.4f} | {(keras_acc - v) * 100:+.2f} | {((keras_acc - v) - tfl_drop) * 100:+.2f} |")
         else:
             lines.append(f"| {k} | {v} | | |")
-    write_json(Path(args.results) / "onnx_int8.json", doc)
-    write_text(Path(args.results) / "onnx_int8.md", "\n".join(lines) + "\n")
+    stem = f"onnx_int8_{args.model}_{args.alpha:g}_{args.size}"
+    write_json(Path(args.results) / f"{stem}.json", doc)
+    write_text(Path(args.results) / f"{stem}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -79,7 +79,7 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         else:
             import onnx
 
-            from edgekit.convert.onnx import DEFAULT_OPSET, quantize_onnx_int8, to_onnx
+            from edgekit.convert.onnx import CALIBRATION_SAMPLES, DEFAULT_OPSET, quantize_onnx_int8, to_onnx
 
             extra["opset"] = opset or DEFAULT_OPSET
             proto = to_onnx(loaded, extra["opset"], meta)
@@ -88,7 +88,8 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
                     fp32_tmp = tmp.with_name(tmp.name + ".fp32.onnx")
                     onnx.save(proto, str(fp32_tmp))
                     try:
-                        quantize_onnx_int8(fp32_tmp, tmp, dataset.representative())
+                        extra["quantization"] = quantize_onnx_int8(fp32_tmp, tmp,
+                                                                   dataset.representative(CALIBRATION_SAMPLES, seed=seed))
                     finally:
                         fp32_tmp.unlink(missing_ok=True)
                 else:

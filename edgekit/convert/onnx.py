@@ -46,17 +46,40 @@ QUANT_SETTINGS = {
     "default": {"calibrate_method": "MinMax", "per_channel": True, "activation_type": "QInt8",
                 "weight_type": "QInt8", "reduce_range": False, "extra_options": {}},
 }
+# Calibration samples for ONNX int8. With the 200 that TFLite gets, onnxruntime's min/max calibration
+# lost 1.1 points more than TFLite int8 on an undertrained MobileNetV2 (0.35/32, 4 epochs); with 500
+# it lost none there nor on MobileNetV1 1.0/96 (benchmarks/results/onnx_int8.md). Fake-quant runs of
+# the same files (graph optimizations off) lost the same: the parameters, not the kernels.
+CALIBRATION_SAMPLES = 500
 
 
-def quantize_onnx_int8(fp32_path, out_path, representative, **settings) -> None:
+def cpu_lacks_vnni() -> bool:
+    """x86 with AVX2 but no VNNI: onnxruntime's u8 x s8 kernels there multiply-add pairs into int16
+    (VPMADDUBSW), which can saturate with full 8-bit weights; its quantizer documents 7-bit weights
+    (``reduce_range``) for such machines. Other CPUs (VNNI, ARM) need no such thing."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx2" in flags and not ({"avx512_vnni", "avx_vnni"} & set(flags))
+
+
+def quantize_onnx_int8(fp32_path, out_path, representative, **settings) -> dict:
     """Static QDQ int8 quantization with onnxruntime's quantizer (``QUANT_SETTINGS["default"]``,
     each key overridable: ``calibrate_method``, ``per_channel``, ``activation_type``, ``weight_type``,
-    ``reduce_range``, ``extra_options``)."""
+    ``reduce_range``, ``extra_options``). ``reduce_range`` defaults to :func:`cpu_lacks_vnni`, so a
+    file made on an AVX2-only x86 machine does not saturate there. Returns the settings used."""
     import numpy as np
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     cfg = dict(QUANT_SETTINGS["default"], **settings)
+    if "reduce_range" not in settings:
+        cfg["reduce_range"] = cpu_lacks_vnni()
     unknown = set(cfg) - set(QUANT_SETTINGS["default"])
     if unknown:
         raise EdgekitError(f"unknown ONNX quantization setting(s) {', '.join(sorted(unknown))}.")
@@ -84,3 +107,4 @@ def quantize_onnx_int8(fp32_path, out_path, representative, **settings) -> None:
 
         if os.path.exists(pre):
             os.unlink(pre)
+    return dict(cfg, calibration_samples=len(rep))
