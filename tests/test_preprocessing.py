@@ -103,6 +103,25 @@ def test_int8_of_a_model_with_its_own_preprocessing_keeps_its_accuracy(user_mode
     assert r.normalization.input_range == (0.0, 255.0)
 
 
+def test_onnx_int8_of_a_rescaling_model(user_models, tmp_path):
+    """ONNX int8 is calibrated on raw pixels too (500 samples), and keeps the Keras accuracy."""
+    from edgekit.convert import export
+    from edgekit.convert.metadata import read_metadata
+    from edgekit.data import load_dataset
+    from edgekit.data.scaling import Scaling
+    from edgekit.models.load import load_model
+    from edgekit.runtime.base import load_runner
+
+    npz, paths = user_models
+    art = export(paths["rescaling"], to="onnx", precision="int8", data=str(npz), out=tmp_path)
+    raw = load_dataset(str(npz), input_shape=(8, 8, 1), scaling=Scaling(mean=0.0, std=1.0))
+    keras_acc = float(np.mean(load_model(paths["rescaling"]).predict(raw.x_test).argmax(1) == raw.y_test))
+    onnx_acc = float(np.mean(load_runner(art.path).run(raw.x_test).argmax(1) == raw.y_test))
+    assert abs(onnx_acc - keras_acc) <= 0.01, (keras_acc, onnx_acc)
+    assert art.extra["quantization"]["calibration_samples"] == 500
+    assert read_metadata(art.path)["normalization"]["input_range"] == [0.0, 255.0]
+
+
 def test_keras3_rescaling_is_detected(tmp_path):
     import keras as keras3
 
