@@ -178,3 +178,25 @@ def test_input_range_flag_for_a_model_that_declares_nothing(tmp_path):
     assert art.normalization.input_range == (0.0, 1.0) and not warnings
     art = export(bare, to="tflite", precision="fp32", out=tmp_path, warn=warnings.append)
     assert art.normalization is None and "declares no input scaling" in warnings[0]
+
+
+def test_keras_applications_names_and_data_in_the_wrong_range(user_models, tmp_path):
+    from edgekit._tf import keras
+    from edgekit.models.load import load_model
+    from edgekit.models.preprocessing import dataset_for_model, declared_scaling
+
+    named = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)],
+                             name="mobilenetv2_0.35_96")
+    s = declared_scaling(named)
+    assert s.source == "keras.applications" and s.input_range == (-1.0, 1.0)
+    # data saved in 0..1 for a model whose Rescaling(1/255) expects 0..255: mapped back, with a warning
+    npz, paths = user_models
+    with np.load(npz) as f:
+        x, y = f["x"] / 255.0, f["y"]
+    unit = tmp_path / "unit.npz"
+    np.savez(unit, x=x.astype(np.float32), y=y)
+    warnings = []
+    ds, scaling = dataset_for_model(str(unit), load_model(paths["rescaling"]).model, input_shape=(8, 8, 1),
+                                    warn=warnings.append)
+    assert scaling.source == "Rescaling layer" and ds.x_train.max() == pytest.approx(255.0, rel=1e-3)
+    assert len(warnings) == 1 and "expects 0..255" in warnings[0]
