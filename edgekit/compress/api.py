@@ -339,10 +339,8 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     ``mean``/``std``); write ``compression.json`` / ``.md`` to ``out``."""
     from rich.console import Console
 
-    from edgekit.compress.prune import kernel_sparsity
-    from edgekit.compress.quantize import tflite_bytes
     from edgekit.models.load import load_model
-    from edgekit.verify.stats import accuracy_ci, small_split_warning
+    from edgekit.verify.stats import small_split_warning
 
     console = console or Console(stderr=True, soft_wrap=True)
     if config is None:
