@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 Format = Literal["keras", "tflite", "onnx", "mcu"]
 
@@ -30,6 +30,13 @@ class Normalization(BaseModel):
 
     def apply(self, raw):
         return (raw - self.mean) / self.std
+
+    @computed_field  # in model_dump, so metadata and model.json state the range the model is fed
+    @property
+    def input_range(self) -> tuple[float, float]:
+        """The range of the model's input tensor: ``raw_range`` after normalization."""
+        lo, hi = self.raw_range
+        return (round((lo - self.mean) / self.std, 6), round((hi - self.mean) / self.std, 6))
 
 
 class TensorSpec(BaseModel):

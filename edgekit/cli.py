@@ -24,6 +24,31 @@ out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 
 
+# ---- input scaling flags, shared by export, verify, compress and tune (issue 20)
+_INPUT_RANGE_HELP = ("the range the model's input expects, LOW,HIGH (e.g. 0,1 or -1,1); raw data (0..255 images) "
+                     "are mapped onto it. Needed only when the model has no Rescaling/Normalization layer or model.json")
+_MEAN_HELP = "model input = (raw - MEAN) / STD, instead of --input-range"
+_STD_HELP = "see --mean"
+
+
+def _range_pair(text: str | None):
+    """`--input-range 0,1` as a (low, high) pair, checked (None when not given)."""
+    from edgekit.data.scaling import user_scaling
+
+    return None if text is None else user_scaling(text).input_range
+
+
+def _file_column(header: str = "file"):
+    """A table column for file names that folds a long name instead of cutting it to `model_fp32…`."""
+    from rich.table import Column
+
+    return Column(header, overflow="fold", min_width=12)
+
+
+def _warn(msg: str) -> None:
+    err.print(f"[yellow]warning:[/] {msg}", highlight=False)
+
+
 def _parse_params(items: list[str] | None) -> dict:
     """`--param alpha=0.35 --param pooling=avg` to {"alpha": 0.35, "pooling": "avg"}."""
     params = {}
@@ -51,20 +76,57 @@ def _size(n):
 
 @app.command()
 def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mobilenet*'"),
-           macs: bool = typer.Option(True, help="build each model at its default input to count params and MACs")):
+           live: bool = typer.Option(False, "--live", help="build each model now to count params and MACs (slow; "
+                                     "the default reads the table generated from the registry)")):
     """List the registered models with their task, default input, parameters and multiply-adds."""
-    from edgekit.models import count_macs, count_params, create_model, get_spec, list_models
+    from edgekit.catalog import catalog, entry, list_catalog
 
+    names = list_catalog(pattern)
+    if live:
+        from edgekit.models import list_models
+
+        names = list_models(pattern)
     table = Table("model", "task", "input", "params", "MACs", "paper", title="edgekit models")
-    for name in list_models(pattern):
-        spec = get_spec(name)
-        p = m = None
-        if macs:
-            net = create_model(name, input_shape=spec.default_input_shape)
-            p, m = count_params(net), count_macs(net)
-        table.add_row(name, spec.task, "x".join(map(str, spec.default_input_shape)), _fmt(p, "{:,}"),
-                      "—" if m is None else f"{m / 1e6:,.1f} M", spec.paper.split(",")[0])
+    with _progress(len(names) if live else 0, "counting params and MACs") as step:
+        for name in names:
+            row = entry(name) if live else catalog()[name]
+            step()
+            m = row["macs"]
+            table.add_row(name, row["task"], "x".join(map(str, row["input_shape"])), _fmt(row["params"], "{:,}"),
+                          "—" if m is None else f"{m / 1e6:,.1f} M", row["paper"].split(",")[0])
     out.print(table)
+
+
+def _progress(total: int, what: str):
+    """A transient progress bar on stderr for ``total`` steps; a no-op for 0. Yields ``step()``."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def ctx():
+        if not total:
+            yield lambda: None
+            return
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as prog:
+            task = prog.add_task(what, total=total)
+            yield lambda: prog.advance(task)
+
+    return ctx()
+
+
+def _version_callback(value: bool):
+    if value:
+        from edgekit import __version__
+
+        typer.echo(f"edgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                       help="print the version and exit")):
+    """Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs."""
 
 
 @app.command()
@@ -130,15 +192,20 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
            data: Optional[str] = typer.Option(None, "--data", help="calibration data for int8 (training split is used)"),
            out_dir: Path = typer.Option(Path("export"), "--out", help="output folder"),
            opset: Optional[int] = typer.Option(None, help="ONNX opset (default 17)"),
-           unsafe: bool = typer.Option(False, "--unsafe", help="allow Lambda layers' code in .keras files (trusted files only)")):
-    """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, provenance)."""
+           unsafe: bool = typer.Option(False, "--unsafe", help="allow Lambda layers' code in .keras files (trusted files only)"),
+           input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
+           mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+           std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP),
+           label_file: Optional[Path] = typer.Option(None, "--label-file", help="labels, one per line (else from --data or model.json)")):
+    """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, normalization, labels, provenance)."""
     from edgekit.convert import export as _export
     from edgekit.convert.formats import check_format
 
+    scaling = dict(input_range=input_range, mean=mean, std=std, labels=label_file, warn=_warn)
     if to == "mcu":
         from edgekit.convert import export_mcu
 
-        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe)
+        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe, **scaling)
         agree = "—" if mcu.tflm_agreement is None else f"{mcu.tflm_agreement:.4f}"
         out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu.arena_bytes:,} bytes, flash "
                   f"{mcu.flash_bytes:,} bytes, ops {', '.join(mcu.ops)}; TFLM/LiteRT top-1 agreement {agree}")
@@ -147,24 +214,60 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
         out.print(f"bundle: {out_dir} ({', '.join(mcu.files)})")
         return
     check_format(to, precision)
-    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe)
+    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe, **scaling)
     q = f", input scale {art.input.scale:.6g} zero point {art.input.zero_point}" if art.input.scale else ""
     out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
+    if art.normalization is not None:
+        n = art.normalization
+        out.print(f"input: (raw - {n.mean:g}) / {n.std:g}, raw {n.raw_range[0]:g}..{n.raw_range[1]:g} -> "
+                  f"{n.input_range[0]:g}..{n.input_range[1]:g}; labels: {len(art.labels or [])}")
 
 
 @app.command()
 def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
            reference: Path = typer.Option(..., "--reference", help="the Keras model it came from"),
            data: Optional[str] = typer.Option(None, "--data", help="use this dataset's test split (else random inputs)"),
-           seed: int = typer.Option(0, help="split / random-input seed")):
-    """Run an artifact in its real runtime and compare its outputs with the Keras model."""
+           seed: int = typer.Option(0, help="split / random-input seed"),
+           json_out: Optional[Path] = typer.Option(None, "--json", help="write cosine, max abs, top-1 agreement, accuracies with 95% intervals and the gates here"),
+           min_cosine: Optional[float] = typer.Option(None, "--min-cosine", help="gate: fail (exit 3) below this output cosine"),
+           min_top1_agreement: Optional[float] = typer.Option(None, "--min-top1-agreement", help="gate: fail (exit 3) below this top-1 agreement (0..1)"),
+           max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop", help="gate: fail (exit 3) when reference minus artifact accuracy exceeds this fraction (needs --data)"),
+           input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
+           mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+           std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
+    """Run an artifact in its real runtime and compare its outputs with the Keras model; gate on thresholds."""
+    from edgekit.errors import EXIT_STEP_FAILED
     from edgekit.verify import verify as _verify
+    from edgekit.verify.stats import fmt_accuracy
 
-    r = _verify(artifact, reference, data=data, seed=seed)
+    if max_accuracy_drop is not None and data is None:
+        raise EdgekitError("--max-accuracy-drop needs labelled data: pass --data (random inputs have no accuracy).")
+    thresholds = dict(min_cosine=min_cosine, min_top1_agreement=min_top1_agreement, max_accuracy_drop=max_accuracy_drop)
+    r = _verify(artifact, reference, data=data, seed=seed, input_range=input_range, mean=mean, std=std, warn=_warn)
     p = r.parity
-    out.print(f"{artifact.name} vs {reference.name} on {r.n} {r.source}: cosine {p.cosine:.6f}, "
-              f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
-              + (f", accuracy {r.accuracy:.4f} (reference {r.reference_accuracy:.4f})" if r.accuracy is not None else ""))
+    _plain(f"{artifact.name} vs {reference.name} on {r.n} {r.source}: cosine {p.cosine:.6f}, "
+           f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
+           + (f", accuracy {fmt_accuracy(r.accuracy, r.n)} (reference {fmt_accuracy(r.reference_accuracy, r.n)}, "
+              f"95% Wilson)" if r.accuracy is not None else ""))
+    doc = r.as_dict(**thresholds)
+    if json_out:
+        from edgekit._io import write_json
+
+        write_json(json_out, dict(doc, reference=str(reference)))
+    failed = [k for k, g in doc["gates"].items() if not g["passed"]]
+    for k, g in doc["gates"].items():
+        _plain(f"gate {k.replace('_', '-')} {g['threshold']:g}: {_fmt(g['value'], '{:.6g}')} "
+               f"{'passed' if g['passed'] else 'FAILED'}")
+    if failed:
+        raise typer.Exit(EXIT_STEP_FAILED)
+
+
+def _plain(text: str) -> None:
+    """One result line: Rich on a terminal, unwrapped plain text in a pipe or CI log."""
+    if sys.stdout.isatty():
+        out.print(text, highlight=False)
+    else:
+        typer.echo(text)
 
 
 @app.command()
@@ -194,7 +297,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
                 task = prog.add_task(f"{f.name} ({t} thread{'s' if t > 1 else ''})", total=runs)
                 results.append(_bench(f, runtime, t, runs, warmup, progress=lambda i, n, k=task: prog.update(k, completed=i),
                                       roofline=roofline, macs=macs, profile=profile, **opts))
-    table = Table("file", "runtime", "precision", "threads", "init", "first", "mean", "p50", "p90", "p99", "std",
+    table = Table(_file_column(), "runtime", "precision", "threads", "init", "first", "mean", "p50", "p90", "p99", "std",
                   "peak MB", "GMAC/s", "of ceiling", title="latency (ms)")
     for r in results:
         lat, mem, roof = r["latency_ms"], r.get("memory_mb") or {}, r.get("roofline") or {}
@@ -203,6 +306,9 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
                       _fmt(mem.get("peak_delta"), "{:.1f}"), _fmt(roof.get("gmacs_per_s"), "{:.2f}"),
                       _fmt(roof.get("fraction"), "{:.0%}"))
     out.print(table)
+    for r in results:
+        if r["options"].get("xnnpack_fallback"):
+            _warn(f"{Path(r['artifact']).name}: {r['options']['xnnpack_fallback']}")
     if profile:
         from edgekit.bench.profile import by_op_type
 
@@ -254,7 +360,10 @@ def tune(ctx: typer.Context,
          param: Optional[List[str]] = typer.Option(None, "--param", help="pin a hyperparameter, key=value, repeatable"),
          seed: int = typer.Option(0, help="seed for splits, initialization and the oracle"),
          config: Optional[Path] = typer.Option(None, "--config", help="search settings and budgets from a TOML or JSON file (by suffix): keys trials, oracle, epochs, patience, precision, workers, seed, augment, bench_runs, bench_warmup, measure_arena, max_latency_ms, max_flash_kb, max_ram_kb and a table fixed (pinned hyperparameters, merged with --param). Flags given on the command line override the file"),
-         out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle")):
+         out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle"),
+         input_range: Optional[str] = typer.Option(None, "--input-range", help="train every trial's model on inputs in LOW,HIGH (e.g. 0,1); recorded with the best model"),
+         mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+         std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
     """Hardware-aware search: train, export and measure every trial; keep the best model within budget."""
     from edgekit.config import load_config
     from edgekit.tune import Budgets, TuneConfig
@@ -262,7 +371,8 @@ def tune(ctx: typer.Context,
 
     given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
                                        seed=seed, param=_parse_params(param), max_latency_ms=max_latency_ms,
-                                       max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb), to={"param": ("fixed",)})
+                                       max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb, mean=mean, std=std,
+                                       input_range=_range_pair(input_range)), to={"param": ("fixed",)})
     cfg, budgets = load_config(config, (TuneConfig, Budgets), overrides=given, defaults=defaults,
                                flags={"fixed": "--param"}, merge=("fixed",))
     res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
@@ -317,7 +427,7 @@ def check(run_dir: Path = typer.Argument(..., help="a run bundle folder, e.g. ex
 
 def _print_report(report: dict):
     m = report["model"]
-    table = Table("file", "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",
+    table = Table(_file_column(), "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",
                   title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {m['macs'] / 1e6:.1f} M MACs")
     for a in report["artifacts"]:
         par, lat = a.get("parity"), a.get("latency_ms")
@@ -344,7 +454,10 @@ def compress(ctx: typer.Context,
              channel_ratio: float = typer.Option(0.5, "--channel-ratio", help="fraction of prunable channels removed"),
              epochs: Optional[int] = typer.Option(None, "--epochs", help="fine-tuning epochs for pruning, channel pruning and QAT"),
              seed: int = typer.Option(0, help="split and calibration seed"),
-             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file")):
+             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file"),
+             input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
+             mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+             std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
     """PTQ, QAT, pruning, clustering, channel pruning and mixed precision: the size/accuracy/speed table.
 
     Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune,
@@ -361,19 +474,22 @@ def compress(ctx: typer.Context,
     cfg = load_config(config, CompressConfig, overrides=given, defaults=defaults,
                       flags=dict.fromkeys(epoch_keys, "--epochs"))
     rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
-                    config=cfg, console=err)
+                    config=cfg, console=err, input_range=input_range, mean=mean, std=std)
+    from edgekit.verify.stats import fmt_accuracy
+
     b = rep.baseline
+    n_test = b.get("n_test") or 0
     table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", "accuracy", "drop",
                   "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")
     table.add_row("baseline", "fp32", _size(b["bytes"]), "1.000", "", _fmt(b.get("sparsity"), "{:.2f}"),
-                  _fmt(b["accuracy"], "{:.4f}"), "", _fmt(b["p50_ms"]), "1.00×", "")
+                  fmt_accuracy(b["accuracy"], n_test), "", _fmt(b["p50_ms"]), "1.00×", "")
     for v in rep.variants:
         if v.get("error"):
             table.add_row(v["name"], f"[red]failed: {v['error']}[/]", *[""] * 9)
             continue
         table.add_row(v["name"], v["precision"], _size(v["bytes"]), f"{v['bytes'] / b['bytes']:.3f}",
                       f"{v['gzip_bytes'] / b['bytes']:.3f}", _fmt(v["sparsity"], "{:.2f}"),
-                      _fmt(v["accuracy"], "{:.4f}"), f"{v['drop'] * 100:+.2f} pt", _fmt(v["p50_ms"]),
+                      fmt_accuracy(v["accuracy"], n_test), f"{v['drop'] * 100:+.2f} pt", _fmt(v["p50_ms"]),
                       f"{v['speedup']:.2f}×", _fmt((v["parity"] or {}).get("top1_agreement"), "{:.4f}"))
     out.print(table)
     mixed = next((v for v in rep.variants if v["name"] == "mixed" and not v.get("error")), None)

@@ -86,10 +86,14 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         ver = verify_runners(runner, reference, ds.x_test, ds.y_test, source=f"test split of {ds.name}")
         console.print(f"  {Path(art.path).name}: {art.bytes / 1024:.1f} KB, accuracy {ver.accuracy:.4f}, "
                       f"cosine {ver.parity.cosine:.6f}, top-1 agreement {ver.parity.top1_agreement:.4f}")
-        _, lat = bench_runner(lambda: load_runner(art.path, runtime, bench.threads), bench.runs, bench.warmup,
-                              x=ds.x_test[:1])
+        timed, lat = bench_runner(lambda: load_runner(art.path, runtime, bench.threads), bench.runs, bench.warmup,
+                                  x=ds.x_test[:1])
         console.print(f"  {runtime}: p50 {lat.p50:.3f} ms, p99 {lat.p99:.3f} ms")
         row = artifact_row(art, ver.accuracy, ver.parity, lat)
+        if getattr(timed, "xnnpack_fallback", None):  # XNNPACK refused the model: say so, and record it
+            row["options"] = {"xnnpack": False, "xnnpack_fallback": timed.xnnpack_fallback}
+            row["label"] = "litert (no xnnpack: refused)"
+            console.print(f"  [yellow]warning:[/] {timed.xnnpack_fallback}", highlight=False)
         row.update(_deploy_figures(art.path, runtime, lat, bench, profile, console))
         rows.append(row)
     del ref_out

@@ -229,9 +229,9 @@ def rich_table(result: CompareResult):
     multi = len(result.candidates) > 1
     t = Table(title="edgekit compare", caption=_title(result), show_lines=False)
     for col, just in [("model", "left"), ("format", "left"), ("runtime", "left"), ("thr", "right")]:
-        t.add_column(col, justify=just)
+        t.add_column(col, justify=just, overflow="fold")  # file names fold, never end in "…"
     if multi:
-        t.add_column("candidate")
+        t.add_column("candidate", overflow="fold")
     for col in ("base p50 ms", "cand p50 ms", "ratio", "CI", "status"):
         t.add_column(col, justify="right" if col != "status" else "left")
     style = {"REGRESSION": "bold red", "slower": "yellow", "faster": "green", "same": "", "no raw timings": "dim"}

@@ -112,7 +112,11 @@ def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: 
     probe.mark("after_runs")
     fmt = {".tflite": "tflite", ".onnx": "onnx"}.get(Path(path).suffix.lower(), "keras")
     row = {"artifact": str(path), "format": fmt, "precision": runner.precision, "runtime": runtime,
-           "threads": threads, "runs": runs, "options": options, "latency_ms": lat.model_dump()}
+           "threads": threads, "runs": runs, "options": dict(options), "latency_ms": lat.model_dump()}
+    if runtime == "litert":  # what ran, not what was asked: XNNPACK may have refused the model
+        row["options"]["xnnpack"] = bool(runner.xnnpack)
+        if runner.xnnpack_fallback:
+            row["options"]["xnnpack_fallback"] = runner.xnnpack_fallback
     del runner
     if runtime == "tflm" and memory != "off":
         # TFLM runs in its own worker process: this process's RSS says nothing about it.

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit._io import atomic_path, write_bytes, write_json, write_text
+from edgekit.compress.markdown import render_markdown  # noqa: F401 - compress.api.render_markdown stays importable
 from edgekit.errors import EdgekitError
 
 
@@ -331,15 +332,15 @@ def _measure(ctx, path: Path, fmt: str, parent: str | None):
 
 
 def compress(model, data, out: str | Path = "compressed", only=None, skip=None, max_drop: float = 0.01,
-             config: CompressConfig | None = None, console=None, **overrides) -> CompressionReport:
+             config: CompressConfig | None = None, console=None, input_range=None, mean: float | None = None,
+             std: float | None = None, **overrides) -> CompressionReport:
     """Run the selected compression variants of ``model`` (a path or a tf_keras model) on ``data``
-    (a Dataset or a source such as ``"digits"``); write ``compression.json`` / ``.md`` to ``out``."""
+    (a Dataset or a source such as ``"digits"``, scaled as the model declares, or by ``input_range``/
+    ``mean``/``std``); write ``compression.json`` / ``.md`` to ``out``."""
     from rich.console import Console
 
-    from edgekit.compress.prune import kernel_sparsity
-    from edgekit.compress.quantize import tflite_bytes
-    from edgekit.data import Dataset, load_dataset
     from edgekit.models.load import load_model
+    from edgekit.verify.stats import small_split_warning
 
     console = console or Console(stderr=True, soft_wrap=True)
     if config is None:
@@ -358,13 +359,16 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     if "tf_keras" not in type(net).__module__ and any(not n.startswith(("ptq", "onnx")) for n in names):
         raise EdgekitError(f"{source} is a Keras 3 model; tensorflow-model-optimization needs tf_keras "
                            "(re-save it with tf_keras, or use --only with ptq_*/onnx_int8 variants).")
-    # audio/text/table sources are read with the model's saved front end, vocabulary or columns
     from edgekit.artifact import ModelCard
+    from edgekit.data.scaling import user_scaling
+    from edgekit.models.preprocessing import dataset_for_model
 
+    warn = lambda m: console.print(f"  [yellow]warning:[/] {m}", highlight=False)  # noqa: E731
     card = ModelCard.read_beside(model) if isinstance(model, (str, Path)) else None
-    dataset = data if isinstance(data, Dataset) else load_dataset(data, input_shape=tuple(net.inputs[0].shape[1:]),
-                                                                   seed=config.seed,
-                                                                   preprocessing=card.preprocessing if card else None)
+    dataset, _ = dataset_for_model(data, net, input_shape=tuple(net.inputs[0].shape[1:]), card=card,
+                                   user=user_scaling(input_range, mean, std), seed=config.seed, warn=warn)
+    if small_split_warning(len(dataset.y_test)):
+        warn(small_split_warning(len(dataset.y_test)))
     if dataset.task != "classification":
         raise EdgekitError(f"compress measures top-1 accuracy: {dataset.name!r} is a {dataset.task} dataset.")
     out = Path(out)
@@ -375,7 +379,18 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     # of 1.94 points where two others gave 1.39; small models repeat either way.)
     reproducible(config.seed)
     ctx = _Context(net, dataset, out, config, console)
+    from edgekit._native import native_log
 
+    with native_log(out / "convert.log"):  # converter/absl noise goes to the log, not the console
+        return _run_variants(ctx, names, net, dataset, source, out, config, console)
+
+
+def _run_variants(ctx, names, net, dataset, source, out, config, console) -> CompressionReport:
+    from edgekit.compress.prune import kernel_sparsity
+    from edgekit.compress.quantize import tflite_bytes
+    from edgekit.verify.stats import accuracy_ci, fmt_accuracy
+
+    n_test = len(dataset.y_test)
     console.print(f"[bold]compress[/] {source} on {dataset.name}: {len(names)} variants -> {out}")
     t0 = time.time()
     base_path = ctx.write_tflite("baseline_fp32", tflite_bytes(net, "fp32"))
@@ -383,8 +398,9 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     ctx.baseline_accuracy = acc
     baseline = {"format": "tflite", "precision": "fp32", "bytes": base_path.stat().st_size, "accuracy": acc,
                 "p50_ms": p50, "path": str(base_path), "params": int(net.count_params()),
-                "sparsity": kernel_sparsity(net)}
-    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, accuracy {acc:.4f}, p50 {p50:.3f} ms "
+                "sparsity": kernel_sparsity(net), "n_test": len(dataset.y_test),
+                "accuracy_ci95": accuracy_ci(acc, len(dataset.y_test))}
+    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, accuracy {fmt_accuracy(acc, n_test)}, p50 {p50:.3f} ms "
                   f"[{time.time() - t0:.0f}s]")
     chance = 1.0 / max(2, dataset.num_classes or int(np.max(dataset.y_test)) + 1)
     if acc <= 1.5 * chance:
@@ -409,9 +425,9 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
             parent_model = ctx.parents[built.parent]
             rec.update(format=built.format, precision=built.precision, bytes=built.path.stat().st_size,
                        gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(parent_model), accuracy=acc,
-                       drop=baseline["accuracy"] - acc, p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
+                       drop=baseline["accuracy"] - acc, accuracy_ci95=accuracy_ci(acc, len(dataset.y_test)), p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
                        path=str(built.path), runtime=runtime, parent=built.parent, **built.notes)
-            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), accuracy {acc:.4f} "
+            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), accuracy {fmt_accuracy(acc, n_test)} "
                           f"(drop {rec['drop']:+.4f}), p50 {p50:.3f} ms ({rec['speedup']:.2f}x) "
                           f"[{time.time() - t1:.0f}s]")
         except Exception as e:  # noqa: BLE001 - one variant's failure must not stop the others
@@ -428,37 +444,3 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     json_path = write_json(out / "compression.json", report)
     md_path = write_text(out / "compression.md", render_markdown(report, source=source, data=dataset.name))
     return CompressionReport(baseline, variants, json_path, md_path, out)
-
-
-def _f(v, spec):
-    return "—" if v is None else spec.format(v)
-
-
-def render_markdown(report: dict, source: str = "", data: str = "") -> str:
-    b = report["baseline"]
-    lines = [f"# Compression of {source}" if source else "# Compression", "",
-             f"Baseline: fp32 TFLite, {b['bytes']:,} bytes, accuracy {b['accuracy']:.4f} on the test split of "
-             f"{data}, p50 {b['p50_ms']:.3f} ms (LiteRT, 1 thread). `drop` is baseline minus variant accuracy; "
-             "parity is against each variant's float parent.", "",
-             *([f"**Warning:** {b['warning']}", ""] if b.get("warning") else []),
-             "| variant | steps | format | precision | bytes | × fp32 | gzip × fp32 | sparsity | accuracy | drop "
-             "| p50 ms | speedup | top-1 agree | cosine |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for v in report["variants"]:
-        if v.get("error"):
-            lines.append(f"| {v['name']} | {' → '.join(v['steps'])} | failed: {v['error'].replace('|', '/')} "
-                         "| | | | | | | | | | | |")
-            continue
-        par = v.get("parity") or {}
-        lines.append(
-            f"| {v['name']} | {' → '.join(v['steps'])} | {v['format']} | {v['precision']} | {v['bytes']:,} "
-            f"| {v['bytes'] / b['bytes']:.3f} | {v['gzip_bytes'] / b['bytes']:.3f} | {_f(v['sparsity'], '{:.2f}')} "
-            f"| {_f(v['accuracy'], '{:.4f}')} | {_f(v['drop'] * 100 if v['drop'] is not None else None, '{:+.2f} pt')} "
-            f"| {v['p50_ms']:.3f} | {v['speedup']:.2f}× | {_f(par.get('top1_agreement'), '{:.4f}')} "
-            f"| {_f(par.get('cosine'), '{:.5f}')} |")
-    mixed = next((v for v in report["variants"] if v["name"] == "mixed" and not v.get("error")), None)
-    if mixed:
-        lines += ["", f"Mixed precision (max drop {mixed['max_drop']:g}): full int8 drop "
-                      f"{mixed['full_int8_drop'] * 100:+.2f} pt; layers kept in float: "
-                      f"{', '.join(mixed['float_layers']) or 'none'}."]
-    return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekit._native import quiet_stderr
 from edgekit._tf import keras, tf
 from edgekit.compress.graph import inbound_layers
 from edgekit.convert.tflite import _converter_reason
@@ -69,7 +70,8 @@ def tflite_bytes(model, precision: str = "fp32", representative=None, denylisted
         if precision == "int8_per_tensor":
             conv._experimental_disable_per_channel = True
     try:
-        return conv.convert()
+        with quiet_stderr():  # "fully_quantize: 0, inference_type: 6 ..." and the converter's warnings
+            return conv.convert()
     except Exception as e:  # noqa: BLE001 - ConverterError carries a long MLIR dump
         raise EdgekitError(f"TFLite {precision} conversion failed: {_converter_reason(e)}") from e
 

@@ -15,15 +15,21 @@ from edgekit.convert.formats import FORMATS, check_format
 from edgekit.errors import EdgekitError
 
 __all__ = ["export", "FORMATS"]
+CONVERT_LOG = "convert.log"
 
 
 def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: str | Path = "export",
            name: str | None = None, opset: int | None = None, unsafe: bool = False, seed: int = 0,
-           card: ModelCard | None = None) -> Artifact:
+           card: ModelCard | None = None, input_range=None, mean: float | None = None, std: float | None = None,
+           labels=None, warn=None) -> Artifact:
     """Convert ``model`` (a path, a Keras model or a LoadedModel) and write it under ``out``.
 
     ``data`` (a Dataset or a dataset source such as ``"digits"``) supplies int8 calibration
-    samples from its training split and the normalization recorded with the artifact.
+    samples from its training split, scaled the way the model declares it wants its input
+    (a Rescaling/Normalization layer at its top, its model.json, or ``input_range=(low, high)`` /
+    ``mean``/``std`` for what cannot be detected). That normalization and the labels (``labels``:
+    a list or a file with one per line, else the data's classes, else model.json's) are recorded
+    in the file's metadata and on the returned Artifact, with or without data.
     """
     fmt = check_format(to, precision)
     from edgekit.models.load import LoadedModel, load_model
@@ -34,52 +40,80 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         card = card or ModelCard.read_beside(model)
     elif isinstance(model, LoadedModel):
         loaded, source = model, model.path
+        card = card or ModelCard.read_beside(model.path)
     else:
         loaded, source = LoadedModel(path=getattr(model, "name", "model"), flavour="tf_keras", model=model), getattr(model, "name", "model")
 
-    dataset = _resolve_data(data, loaded, seed, card)
+    from edgekit.data.scaling import user_scaling
+    from edgekit.models.preprocessing import resolve_scaling
+
+    user = user_scaling(input_range, mean, std)
+    dataset, scaling = _resolve_data(data, loaded, seed, card, user, warn)
     if precision in fmt.needs_data and dataset is None:
         raise EdgekitError(f"{to} {precision} export needs calibration data: pass --data (e.g. --data digits).")
-    normalization = dataset.normalization if dataset is not None else (card.normalization if card else None)
-    labels = dataset.class_names if dataset is not None else (card.labels if card else None)
+    if dataset is None:
+        scaling = resolve_scaling(loaded.model, card, user, warn)
+    normalization = dataset.normalization if dataset is not None else (
+        scaling.normalization_for(None) if scaling is not None else None)
+    if normalization is None and len(loaded.input_shape) == 4 and "float" in loaded.input_dtype and warn:
+        warn("the model declares no input scaling and none was given: the file records no normalization "
+             "(pass --input-range LOW,HIGH or --mean/--std, or --data).")
+    labels = read_labels(labels) or (dataset.class_names if dataset is not None else None) or (card.labels if card else None)
 
     stem = name or (Path(source).stem if Path(source).suffix else Path(source).name) or loaded.name
     dest = Path(out) / f"{stem}_{precision}{fmt.suffix}"
     preprocessing = dataset.preprocessing if dataset is not None else (card.preprocessing if card else None)
     meta = {"model": stem, "normalization": normalization.model_dump() if normalization else None,
+            "normalization_source": scaling.describe() if scaling is not None else (
+                "the data's default" if dataset is not None else None),
             "labels": labels, "source": source}
     if preprocessing:
         meta["preprocessing"] = preprocessing
     extra: dict = {}
-    if to == "tflite":
-        from edgekit.convert.tflite import add_metadata, to_tflite
+    from edgekit._native import native_log
 
-        rep = dataset.representative() if dataset is not None else None
-        write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep), meta))
-    else:
-        import onnx
+    # Converter, tf2onnx and absl lines go to <out>/convert.log, not between edgekit's own lines.
+    with native_log(Path(out) / CONVERT_LOG):
+        if to == "tflite":
+            from edgekit.convert.tflite import add_metadata, to_tflite
 
-        from edgekit.convert.onnx import DEFAULT_OPSET, quantize_onnx_int8, to_onnx
+            rep = dataset.representative() if dataset is not None else None
+            write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep), meta))
+        else:
+            import onnx
 
-        extra["opset"] = opset or DEFAULT_OPSET
-        proto = to_onnx(loaded, extra["opset"], meta)
-        with atomic_path(dest) as tmp:
-            if precision == "int8":
-                fp32_tmp = tmp.with_name(tmp.name + ".fp32.onnx")
-                onnx.save(proto, str(fp32_tmp))
-                try:
-                    quantize_onnx_int8(fp32_tmp, tmp, dataset.representative())
-                finally:
-                    fp32_tmp.unlink(missing_ok=True)
-            else:
-                onnx.save(proto, str(tmp))
+            from edgekit.convert.onnx import CALIBRATION_SAMPLES, DEFAULT_OPSET, quantize_onnx_int8, to_onnx
+
+            extra["opset"] = opset or DEFAULT_OPSET
+            proto = to_onnx(loaded, extra["opset"], meta)
+            with atomic_path(dest) as tmp:
+                if precision == "int8":
+                    fp32_tmp = tmp.with_name(tmp.name + ".fp32.onnx")
+                    onnx.save(proto, str(fp32_tmp))
+                    try:
+                        extra["quantization"] = quantize_onnx_int8(fp32_tmp, tmp,
+                                                                   dataset.representative(CALIBRATION_SAMPLES, seed=seed))
+                    finally:
+                        fp32_tmp.unlink(missing_ok=True)
+                else:
+                    onnx.save(proto, str(tmp))
 
     from edgekit.data.bundle import write_preprocessing_files
     from edgekit.runtime.base import load_runner
 
     if preprocessing:
         extra["files"] = write_preprocessing_files(preprocessing, Path(out))  # e.g. vocab.txt for a phone app
+    if to == "tflite" and precision == "int8":
+        from edgekit.xnnpack import requant_problems, summary
+
+        problems = requant_problems(dest)
+        if problems:  # the file is valid and kept; LiteRT's default CPU path would refuse it
+            extra["xnnpack_refuses"] = [p.describe() for p in problems]
+            (warn or _stderr_warn)(summary(problems))
     runner = load_runner(dest, fmt.runtime)
+    n_out = (runner.output_spec.shape or (None,))[-1]
+    if labels and n_out and len(labels) != n_out and len(runner.output_spec.shape) == 2 and n_out > 1:
+        raise EdgekitError(f"{len(labels)} labels for a model with {n_out} outputs; give one label per output.")
     steps = [f"{to}:{precision}"]
     return Artifact.from_file(
         dest, format=to, precision=precision, input=runner.input_spec, output=runner.output_spec,
@@ -89,17 +123,33 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     )
 
 
-def _resolve_data(data, loaded, seed, card: ModelCard | None = None):
-    if data is None:
-        return None
-    from edgekit.data import Dataset, load_dataset
+def _stderr_warn(msg: str) -> None:
+    import sys
 
-    if isinstance(data, Dataset):
-        return data
-    # Audio/text/table sources are read with the front end, vocabulary and columns the model
-    # was trained with (model.json), never refitted.
-    prep = card.preprocessing if card is not None else None
-    return load_dataset(data, input_shape=loaded.input_shape[1:], seed=seed, preprocessing=prep)
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def _resolve_data(data, loaded, seed, card=None, user=None, warn=None):
+    """``(dataset scaled as the model expects, the Scaling used)``; ``(None, None)`` without data."""
+    if data is None:
+        return None, None
+    from edgekit.models.preprocessing import dataset_for_model
+
+    return dataset_for_model(data, loaded.model, input_shape=loaded.input_shape[1:], card=card, user=user, seed=seed,
+                             warn=warn)
+
+
+def read_labels(labels) -> list[str] | None:
+    """Labels given as a list, or as a text file with one label per line."""
+    if labels is None or isinstance(labels, (list, tuple)):
+        return list(labels) if labels else None
+    p = Path(labels)
+    if not p.is_file():
+        raise EdgekitError(f"{p}: no such label file (one label per line).")
+    names = [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not names:
+        raise EdgekitError(f"{p}: the label file is empty; give one label per line.")
+    return names
 
 
 def keras_artifact(model_path: str | Path, loaded, card: ModelCard | None) -> Artifact:
@@ -114,22 +164,24 @@ def keras_artifact(model_path: str | Path, loaded, card: ModelCard | None) -> Ar
 
 
 def export_mcu(model, data, out: str | Path = "export", name: str | None = None, unsafe: bool = False,
-               seed: int = 0):
+               seed: int = 0, input_range=None, mean: float | None = None, std: float | None = None, labels=None,
+               warn=None):
     """Microcontroller bundle: full-int8 TFLite, its C array, op resolver, TFLM-measured arena, mcu.json.
 
     TFLM runs in a child process (it can abort); its outputs are compared with LiteRT's on the
     test split of ``data``. Returns ``(artifact, McuReport)``.
     """
     from edgekit.convert.mcu import build_mcu_bundle
+    from edgekit.data.scaling import user_scaling
     from edgekit.models.load import LoadedModel, load_model
 
     if data is None:
         raise EdgekitError("an MCU bundle is full int8: pass --data for calibration and the TFLM/LiteRT check.")
     loaded = model if isinstance(model, LoadedModel) else load_model(model, unsafe=unsafe)
     card = ModelCard.read_beside(model) if isinstance(model, (str, Path)) else None
-    dataset = _resolve_data(data, loaded, seed, card)
+    dataset, _ = _resolve_data(data, loaded, seed, card, user_scaling(input_range, mean, std), warn)
     art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model), seed=seed,
-                 card=card)
+                 card=card, labels=labels, warn=warn, input_range=input_range, mean=mean, std=std)
     report = build_mcu_bundle(art.path, out, dataset.x_test)
     return art, report
 

@@ -38,15 +38,56 @@ def to_onnx(loaded: LoadedModel, opset: int = DEFAULT_OPSET, meta: dict | None =
     return proto
 
 
-def quantize_onnx_int8(fp32_path, out_path, representative) -> None:
-    """Static QDQ int8 quantization (per-channel) with onnxruntime's quantizer."""
+# onnxruntime static quantization settings. "before" is what edgekit used until issue 20; "default"
+# is what it uses now (benchmarks/onnx_int8.py measures both, see benchmarks/results/onnx_int8.md).
+QUANT_SETTINGS = {
+    "before": {"calibrate_method": "MinMax", "per_channel": True, "activation_type": "QInt8",
+               "weight_type": "QInt8", "reduce_range": False, "extra_options": {}},
+    "default": {"calibrate_method": "MinMax", "per_channel": True, "activation_type": "QInt8",
+                "weight_type": "QInt8", "reduce_range": False, "extra_options": {}},
+}
+# Calibration samples for ONNX int8. With the 200 that TFLite gets, onnxruntime's min/max calibration
+# lost 1.1 points more than TFLite int8 on an undertrained MobileNetV2 (0.35/32, 4 epochs); with 500
+# it lost none there nor on MobileNetV1 1.0/96 (benchmarks/results/onnx_int8.md). Fake-quant runs of
+# the same files (graph optimizations off) lost the same: the parameters, not the kernels.
+CALIBRATION_SAMPLES = 500
+
+
+def cpu_lacks_vnni() -> bool:
+    """x86 with AVX2 but no VNNI: onnxruntime's u8 x s8 kernels there multiply-add pairs into int16
+    (VPMADDUBSW), which can saturate with full 8-bit weights; its quantizer documents 7-bit weights
+    (``reduce_range``) for such machines. Other CPUs (VNNI, ARM) need no such thing."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx2" in flags and not ({"avx512_vnni", "avx_vnni"} & set(flags))
+
+
+def quantize_onnx_int8(fp32_path, out_path, representative, **settings) -> dict:
+    """Static QDQ int8 quantization with onnxruntime's quantizer (``QUANT_SETTINGS["default"]``,
+    each key overridable: ``calibrate_method``, ``per_channel``, ``activation_type``, ``weight_type``,
+    ``reduce_range``, ``extra_options``). ``reduce_range`` defaults to :func:`cpu_lacks_vnni`, so a
+    file made on an AVX2-only x86 machine does not saturate there. Returns the settings used."""
     import numpy as np
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    cfg = dict(QUANT_SETTINGS["default"], **settings)
+    if "reduce_range" not in settings:
+        cfg["reduce_range"] = cpu_lacks_vnni()
+    unknown = set(cfg) - set(QUANT_SETTINGS["default"])
+    if unknown:
+        raise EdgekitError(f"unknown ONNX quantization setting(s) {', '.join(sorted(unknown))}.")
+    rep = np.asarray(representative, np.float32)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self._it = iter(np.asarray(representative, np.float32)[:, None])
+            self._it = iter(rep[:, None])
 
         def get_next(self):
             x = next(self._it, None)
@@ -54,11 +95,16 @@ def quantize_onnx_int8(fp32_path, out_path, representative) -> None:
 
     pre = str(out_path) + ".pre.onnx"
     try:
-        quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=False)
-        quantize_static(pre, str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        with quiet_stderr():  # the quantizer logs through Python's root logger
+            quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=False)
+            quantize_static(pre, str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=cfg["per_channel"],
+                            activation_type=getattr(QuantType, cfg["activation_type"]),
+                            weight_type=getattr(QuantType, cfg["weight_type"]), reduce_range=cfg["reduce_range"],
+                            calibrate_method=getattr(CalibrationMethod, cfg["calibrate_method"]),
+                            extra_options=dict(cfg["extra_options"]))
     finally:
         import os
 
         if os.path.exists(pre):
             os.unlink(pre)
+    return dict(cfg, calibration_samples=len(rep))

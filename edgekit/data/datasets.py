@@ -57,6 +57,20 @@ class Dataset:
         return {"name": self.name, "n_train": len(self.x_train), "n_val": len(self.x_val), "n_test": len(self.x_test),
                 "num_classes": self.num_classes, "input_shape": list(self.input_shape)}
 
+    def renormalized(self, normalization: Normalization) -> "Dataset":
+        """The same samples under another normalization (back to raw, then forward)."""
+        import dataclasses
+
+        old = self.normalization
+
+        def conv(x):
+            if not np.issubdtype(x.dtype, np.floating):
+                return x
+            return normalization.apply(x.astype(np.float64) * old.std + old.mean).astype(np.float32)
+
+        return dataclasses.replace(self, x_train=conv(self.x_train), x_val=conv(self.x_val), x_test=conv(self.x_test),
+                                   normalization=normalization)
+
     def representative(self, n: int = 200, seed: int = 0) -> np.ndarray:
         """Training samples for int8 calibration (never test samples)."""
         rng = np.random.default_rng(seed)
@@ -65,12 +79,21 @@ class Dataset:
 
 
 def load_dataset(source: str | Path, input_shape=None, seed: int = 0, val_fraction: float = 0.1,
-                 test_fraction: float = 0.2, **options) -> Dataset:
+                 test_fraction: float = 0.2, scaling=None, **options) -> Dataset:
     """Load ``source`` and split it with ``seed``. ``input_shape`` (H, W, C) resizes images.
 
+    ``scaling`` (an :class:`edgekit.data.scaling.Scaling`) replaces the default normalization
+    (8-bit images to [-1, 1], other data standardized) with the one a model needs.
     ``options`` are for audio, text and table sources (:func:`edgekit.data.sources.load_source`):
     ``preprocessing`` (saved by training), ``frontend``, ``augmentation``, ``target``, ``task``, ``kind``.
     """
+    ds = _load_dataset(source, input_shape, seed, val_fraction, test_fraction, **options)
+    if scaling is not None:
+        ds = ds.renormalized(scaling.normalization_for(ds.normalization.raw_range))
+    return ds
+
+
+def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, **options) -> Dataset:
     src = str(source)
     from edgekit.data.sources import load_source  # audio folders, text, CSV tables
 

@@ -47,22 +47,28 @@ Latency: single sample, {{ r.bench.threads }} thread(s), {{ r.bench.runs }} time
 | file | format | precision | size | accuracy | cosine | max abs | top-1 agree | p50 ms | p99 ms |
 | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {% for a in r.artifacts -%}
-| `{{ a.path | basename }}` | {{ a.format }} | {{ a.precision }} | {{ a.bytes | size }} | {{ a.accuracy | num }} | {{ a.parity.cosine | num("{:.6f}") if a.parity else "reference" }} | {{ a.parity.max_abs | num("{:.2g}") if a.parity else "" }} | {{ a.parity.top1_agreement | num("{:.4f}") if a.parity else "" }} | {{ a.latency_ms.p50 | num("{:.3f}") if a.latency_ms else "—" }} | {{ a.latency_ms.p99 | num("{:.3f}") if a.latency_ms else "—" }} |
+| `{{ a.path | basename }}` | {{ a.format }} | {{ a.precision }} | {{ a.bytes | size }} | {{ a.accuracy | acc(r.dataset.n_test) }} | {{ a.parity.cosine | num("{:.6f}") if a.parity else "reference" }} | {{ a.parity.max_abs | num("{:.2g}") if a.parity else "" }} | {{ a.parity.top1_agreement | num("{:.4f}") if a.parity else "" }} | {{ a.latency_ms.p50 | num("{:.3f}") if a.latency_ms else "—" }} | {{ a.latency_ms.p99 | num("{:.3f}") if a.latency_ms else "—" }} |
 {% endfor %}
 {%- for a in r.artifacts if a.error %}
 - `{{ a.path | basename }}`: {{ a.error }}
 {%- endfor %}
+{%- for a in r.artifacts if a.options and a.options.xnnpack_fallback %}
+- `{{ a.path | basename }}`: {{ a.options.xnnpack_fallback }}
+{%- endfor %}
 
 Parity compares each artifact's outputs with the Keras model's on the {{ r.verify_source }}.
-Accuracy is top-1 on the same samples. int8 inputs are quantized with the model's own scale and zero point
+Accuracy is top-1 on the same samples, with its 95% Wilson interval in brackets. int8 inputs are quantized with the model's own scale and zero point
 (input normalization: `(x - {{ r.normalization.mean }}) / {{ r.normalization.std }}` on raw values in {{ r.normalization.raw_range }}).
 """
 
 
 def render_markdown(report: dict) -> str:
+    from edgekit.verify.stats import fmt_accuracy
+
     env = Environment(trim_blocks=False, lstrip_blocks=False)
     env.filters["size"] = _size
     env.filters["num"] = _num
+    env.filters["acc"] = fmt_accuracy
     env.filters["basename"] = lambda p: Path(p).name
     env.filters["thousands"] = lambda n: f"{n:,}" if n is not None else "?"
     norm = report.get("normalization") or {"mean": 0, "std": 1, "raw_range": "?"}

@@ -30,6 +30,14 @@ def _label(a: dict) -> str:
     return f"{Path(a['path']).name} · {a.get('label') or (a.get('latency_ms') or {}).get('runtime', a['format'])}"
 
 
+def _acc_ci(v, n) -> str:
+    """``95.0% [93.1, 96.4]``: an accuracy and its 95 % Wilson interval, in percent."""
+    from edgekit.verify.stats import accuracy_ci
+
+    ci = accuracy_ci(v, n or 0)
+    return _fmt(None if v is None else v * 100, "{:.1f}%") + (f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else "")
+
+
 def _runtime(a: dict) -> str:
     return a.get("label") or (a.get("latency_ms") or {}).get("runtime") or {
         "tflite": "litert", "onnx": "onnxruntime"}.get(a["format"], "keras")
@@ -187,6 +195,7 @@ def render_html(report: dict) -> str:
     env.filters["size"] = _size
     env.filters["basename"] = lambda p: Path(str(p)).name
     env.filters["pct"] = lambda v: _fmt(None if v is None else v * 100, "{:.1f}%")
+    env.filters["acc_ci"] = _acc_ci
     template = env.from_string(resources.files("edgekit.report").joinpath("templates/report.html.j2").read_text())
     arts = report.get("artifacts") or []
     profiles = []

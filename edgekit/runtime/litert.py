@@ -17,6 +17,19 @@ def check_tflite_bytes(path: Path) -> bytes:
     return tflite_file.read_tflite_bytes(path, hint="re-export it")
 
 
+def _fallback_reason(data: bytes, error: Exception) -> str:
+    """One line: what LiteRT said, and the op/channel XNNPACK rejects when it is a requantization scale."""
+    from edgekit.xnnpack import requant_problems
+
+    said = " ".join(str(error).split())[:160]
+    try:
+        problems = requant_problems(tflite_file.parse_model(data))
+    except EdgekitError:
+        problems = []
+    why = f"; {problems[0].describe()}" if problems else ""
+    return f"XNNPACK failed to prepare ({said}){why}; ran LiteRT's reference kernels instead"
+
+
 class LiteRTRunner(Runner):
     name = "litert"
 
@@ -27,12 +40,26 @@ class LiteRTRunner(Runner):
 
         data = check_tflite_bytes(self.path)
         self.xnnpack = xnnpack
-        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        try:
+        # Why XNNPACK was asked for but not used (it refused the model); None when it runs as asked.
+        self.xnnpack_fallback: str | None = None
+
+        def make(resolver):
             with quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-                self.interp = Interpreter(model_content=data, num_threads=threads,
-                                          experimental_op_resolver_type=resolver)
-                self.interp.allocate_tensors()
+                interp = Interpreter(model_content=data, num_threads=threads, experimental_op_resolver_type=resolver)
+                interp.allocate_tensors()
+            return interp
+
+        try:
+            try:
+                self.interp = make(OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            except RuntimeError as e:
+                if not xnnpack or "XNNPACK" not in str(e):
+                    raise
+                # XNNPACK refused a node (e.g. an int8 requantization scale >= 256): the reference
+                # kernels run the same model, slower. Say why, so benchmarks do not hide it.
+                self.interp = make(OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+                self.xnnpack = False
+                self.xnnpack_fallback = _fallback_reason(data, e)
         except (ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise EdgekitError(f"{self.path}: LiteRT cannot load this model: {first}") from e

@@ -160,7 +160,7 @@ def export_bundle(best: dict, data, config, dest: Path, console) -> Path:
     if card_src.is_file():
         shutil.copyfile(card_src, ModelCard.path_for(dest / "model.keras"))
     card = ModelCard.read_beside(dest / "model.keras")
-    ds = load_tune_dataset(best["model"], data, best.get("resolution"), config.seed)
+    ds = load_tune_dataset(best["model"], data, best.get("resolution"), config.seed, scaling=config.input_scaling())
     loaded = load_model(dest / "model.keras")
     reference = KerasRunner(dest / "model.keras", threads=1, loaded=loaded)
     runs, warmup = max(config.bench_runs, 100), config.bench_warmup

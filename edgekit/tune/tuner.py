@@ -89,6 +89,16 @@ class TuneConfig(BaseModel):
     bench_warmup: int = Field(10, ge=0)
     measure_arena: bool = True
     fixed: dict = Field(default_factory=dict, description="hyperparameters pinned to one value")
+    # The input scaling every trial's model is trained with and recorded with (--input-range / --mean / --std);
+    # None: the data's default (8-bit images to [-1, 1]).
+    input_range: tuple[float, float] | None = None
+    mean: float | None = None
+    std: float | None = None
+
+    def input_scaling(self):
+        from edgekit.data.scaling import user_scaling
+
+        return user_scaling(self.input_range, self.mean, self.std)
 
 
 class Budgets(BaseModel):
@@ -183,7 +193,8 @@ class _TrialWork:
         self._datasets: dict = {}
 
     def dataset(self, name: str, resolution: int | None):
-        return load_tune_dataset(name, self.data, resolution, self.config.seed, self._datasets)
+        return load_tune_dataset(name, self.data, resolution, self.config.seed, self._datasets,
+                                 scaling=self.config.input_scaling())
 
     def run(self, trial_id: str, values: dict, trial_dir: Path) -> dict:
         from edgekit._io import atomic_path, write_text
@@ -304,8 +315,9 @@ def _jsonable(d: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-def load_tune_dataset(model: str, data, resolution: int | None, seed: int, cache: dict | None = None):
-    """The dataset at a trial's resolution; image data are flattened for feature models (MLPs)."""
+def load_tune_dataset(model: str, data, resolution: int | None, seed: int, cache: dict | None = None, scaling=None):
+    """The dataset at a trial's resolution (scaled by ``scaling`` when given); image data are flattened
+    for feature models (MLPs)."""
     from edgekit.data import Dataset, load_dataset
     from edgekit.models import get_spec
 
@@ -314,12 +326,12 @@ def load_tune_dataset(model: str, data, resolution: int | None, seed: int, cache
     if cache is not None and key in cache:
         return cache[key]
     if isinstance(data, Dataset):
-        ds = data
+        ds = data.renormalized(scaling.normalization_for(data.normalization.raw_range)) if scaling else data
     elif spec.input_kind == "image":
         side = resolution or spec.small_input_shape[0]
-        ds = load_dataset(data, input_shape=(side, side, spec.small_input_shape[-1]), seed=seed)
+        ds = load_dataset(data, input_shape=(side, side, spec.small_input_shape[-1]), seed=seed, scaling=scaling)
     else:
-        ds = load_dataset(data, seed=seed)
+        ds = load_dataset(data, seed=seed, scaling=scaling)
     if spec.input_kind == "features" and ds.x_train.ndim > 2:
         flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
         ds = Dataset(ds.name, flat(ds.x_train), ds.y_train, flat(ds.x_val), ds.y_val, flat(ds.x_test), ds.y_test,

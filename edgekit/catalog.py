@@ -1,0 +1,60 @@
+"""The model list without TensorFlow: what `edgekit models` shows, precomputed.
+
+Counting parameters and multiply-adds means building every registered model (31 of them, ~30 s
+with TensorFlow's start-up). ``catalog.json`` holds the result, generated from the registry by
+``python -m edgekit.catalog`` and checked against it by a test, so listing takes well under a
+second and never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+CATALOG_PATH = Path(__file__).with_name("catalog.json")
+
+
+def _natural_key(s: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict[str, dict]:
+    """``{name: {task, input_shape, params, macs, paper, family}}`` as generated from the registry."""
+    return json.loads(CATALOG_PATH.read_text())["models"]
+
+
+def list_catalog(pattern: str = "*") -> list[str]:
+    return sorted((n for n in catalog() if fnmatch.fnmatch(n, pattern)), key=_natural_key)
+
+
+def entry(name: str, count: bool = True) -> dict:
+    """One model's row, built from the registry (imports TensorFlow)."""
+    from edgekit.models import count_macs, count_params, create_model, get_spec
+
+    spec = get_spec(name)
+    row = {"task": spec.task, "input_shape": list(spec.default_input_shape), "paper": spec.paper,
+           "family": spec.family, "params": None, "macs": None}
+    if count:
+        net = create_model(name, input_shape=spec.default_input_shape)
+        row.update(params=int(count_params(net)), macs=int(count_macs(net)))
+        from edgekit._tf import keras
+
+        keras.backend.clear_session()
+    return row
+
+
+def generate() -> dict:
+    from edgekit.models import list_models
+
+    return {"generated_by": "python -m edgekit.catalog", "models": {n: entry(n) for n in list_models()}}
+
+
+if __name__ == "__main__":  # regenerate after adding or changing a model
+    from edgekit._io import write_json
+
+    write_json(CATALOG_PATH, generate())
+    print(f"wrote {CATALOG_PATH} ({len(catalog.__wrapped__())} models)")
