@@ -367,6 +367,51 @@ def compress(ctx: typer.Context,
     out.print(f"{rep.json_path}  {rep.md_path}")
 
 
+# --- Cortex-M latency estimate (issue 17) -------------------------------------------------------
+@app.command()
+def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
+             target: str = typer.Option("nucleo-l4r5zi", "--target", help="board from `edgekit targets`, or core@MHz such as cortex-m4@80"),
+             kernels: str = typer.Option("cmsis-nn", "--kernels", help="cmsis-nn | reference (TFLM's portable C kernels)"),
+             arena: Optional[int] = typer.Option(None, "--arena", help="TFLM arena bytes if known (mcu.json); measured otherwise"),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="write the estimate as JSON here")):
+    """Estimated milliseconds per inference on a Cortex-M board (TFLM), per op, and whether it fits."""
+    from edgekit import _io
+    from edgekit.bench.mcu_estimate import estimate_mcu
+
+    e = estimate_mcu(model, target, kernels=kernels, arena_bytes=arena)
+    table = Table("#", "op", "MACs", "cycles", "share", title=f"{model.name} on {e.target} ({e.core}, {e.mhz:g} MHz, {e.kernels})")
+    for r in sorted(e.per_op, key=lambda r: -r.cycles)[:15]:
+        table.add_row(str(r.index), r.op, f"{r.macs:,}", f"{r.cycles:,}", f"{r.cycles / max(e.cycles, 1):.1%}")
+    out.print(table)
+    f = e.fits
+    yes = {True: "[green]yes[/]", False: "[red]NO[/]", None: "unknown"}
+    ram = (f"RAM {yes[f.ram]} (arena {f.arena_bytes:,} + runtime {f.runtime_ram_overhead_bytes:,} = "
+           f"{f.ram_needed_bytes:,} of {_fmt(f.ram_bytes, '{:,}')} B)") if f.ram_needed_bytes else "RAM unknown (arena not measured)"
+    out.print(f"[bold]{e.latency_ms:.2f} ms[/] ({e.cycles:,} cycles, {e.macs:,} MACs); {ram}; flash {yes[f.flash]} "
+              f"(model {f.model_bytes:,} + code {f.runtime_flash_overhead_bytes:,} of {_fmt(f.flash_bytes, '{:,}')} B)"
+              + ("" if f.ram_bytes else "; the board's RAM/flash are unknown for a generic core@MHz target"))
+    out.print(f"basis: {e.basis}; leave-one-out median error on the published rows "
+              f"{e.calibration['median_loo_error']:.0%}; cannot know: {e.cannot_know}", soft_wrap=True)
+    if json_out:
+        _io.write_json(json_out, e.model_dump())
+        out.print(f"wrote {json_out}")
+
+
+@app.command()
+def targets():
+    """Microcontroller targets for `estimate`, `export --to mcu --target` and `tune --target`."""
+    from edgekit.bench.mcu_targets import CORES, TARGETS
+
+    table = Table("target", "board", "core", "MHz", "RAM", "flash", "latency basis", title="edgekit targets")
+    for t in TARGETS.values():
+        basis = ("calibrated (MLPerf Tiny)" if t.calibrated else f"by clock from {t.calibrated_on}" if t.calibrated_on
+                 else "extrapolated by core class")
+        table.add_row(t.name, t.board, t.core, f"{t.mhz:g}", _size(t.ram_bytes), _size(t.flash_bytes), basis)
+    out.print(table)
+    out.print(f"generic targets: <core>@<MHz>, core one of {', '.join(c.removeprefix('cortex-') for c in CORES)} "
+              "(e.g. cortex-m4@80); RAM and flash unknown")
+
+
 def main():
     try:
         app(standalone_mode=True)
