@@ -115,7 +115,9 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
            data: Optional[str] = typer.Option(None, "--data", help="calibration data for int8 (training split is used)"),
            out_dir: Path = typer.Option(Path("export"), "--out", help="output folder"),
            opset: Optional[int] = typer.Option(None, help="ONNX opset (default 17)"),
-           unsafe: bool = typer.Option(False, "--unsafe", help="allow Lambda layers' code in .keras files (trusted files only)")):
+           unsafe: bool = typer.Option(False, "--unsafe", help="allow Lambda layers' code in .keras files (trusted files only)"),
+           target: str = typer.Option("nucleo-l4r5zi", "--target", help="--to mcu: board of the latency estimate (`edgekit targets`)"),
+           array_name: str = typer.Option("g_model", "--array-name", help="--to mcu: C identifier of the model array")):
     """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, provenance)."""
     from edgekit.convert import export as _export
     from edgekit.convert.formats import check_format
@@ -123,13 +125,17 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     if to == "mcu":
         from edgekit.convert import export_mcu
 
-        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe)
+        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe, target=target, array_name=array_name)
         agree = "—" if mcu.tflm_agreement is None else f"{mcu.tflm_agreement:.4f}"
         out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu.arena_bytes:,} bytes, flash "
                   f"{mcu.flash_bytes:,} bytes, ops {', '.join(mcu.ops)}; TFLM/LiteRT top-1 agreement {agree}")
         if mcu.unsupported_ops:
             out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu.unsupported_ops)}")
-        out.print(f"bundle: {out_dir} (model_data.cc, model_data.h, model_ops.h, mcu.json)")
+        if mcu.estimate:
+            e = mcu.estimate
+            out.print(f"estimated {e['latency_ms']:.2f} ms on {e['target']} ({e['core']}, {e['mhz']:g} MHz; {e['basis']}); "
+                      f"fits RAM {e['fits']['ram']}, flash {e['fits']['flash']}")
+        out.print(f"bundle: {out_dir} ({', '.join(mcu.files)})")
         return
     check_format(to, precision)
     art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe)
@@ -216,11 +222,15 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
 
 @app.command()
 def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default export/<model>-<time>)"),
-         epochs: int = typer.Option(60, help="maximum training epochs")):
+         epochs: int = typer.Option(60, help="maximum training epochs"),
+         target: str = typer.Option("nucleo-l4r5zi", "--target", help="board of the MCU latency estimate (`edgekit targets`)")):
     """MobileNetV2 (alpha 0.35, 32x32) on the built-in digits: train, export, verify, bench, report."""
+    from edgekit.bench.mcu_targets import get_target
     from edgekit.pipeline import run
 
-    report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out_dir, epochs=epochs, console=err)
+    get_target(target)  # an unknown board fails now, not after training
+    report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out_dir, epochs=epochs, console=err,
+                 mcu_target=target)
     _print_report(report)
 
 
@@ -232,6 +242,8 @@ def tune(ctx: typer.Context,
          max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="LiteRT p50 budget, 1 thread"),
          max_flash_kb: Optional[float] = typer.Option(None, "--max-flash-kb", help="model file size budget"),
          max_ram_kb: Optional[float] = typer.Option(None, "--max-ram-kb", help="TFLM tensor arena budget"),
+         target: Optional[str] = typer.Option(None, "--target", help="MCU board: every trial carries its estimated latency there; Pareto front against it"),
+         max_mcu_latency_ms: Optional[float] = typer.Option(None, "--max-mcu-latency-ms", help="budget on the estimated latency on --target"),
          oracle: str = typer.Option("random", "--oracle", help="random | bayesian | hyperband"),
          workers: int = typer.Option(1, "--workers", help="parallel worker processes, each pinned to its own core"),
          precision: str = typer.Option("int8", "--precision", help="int8 | fp32 | fp16 | dynamic (TFLite)"),
@@ -247,9 +259,16 @@ def tune(ctx: typer.Context,
 
     given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
                                        seed=seed, param=_parse_params(param), max_latency_ms=max_latency_ms,
-                                       max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb), to={"param": ("fixed",)})
+                                       max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb, target=target,
+                                       max_mcu_latency_ms=max_mcu_latency_ms), to={"param": ("fixed",)})
     cfg, budgets = load_config(config, (TuneConfig, Budgets), overrides=given, defaults=defaults,
                                flags={"fixed": "--param"}, merge=("fixed",))
+    if budgets.max_mcu_latency_ms is not None and not budgets.target:
+        raise EdgekitError("--max-mcu-latency-ms needs --target (a board from `edgekit targets`).")
+    if budgets.target:
+        from edgekit.bench.mcu_targets import get_target
+
+        get_target(budgets.target)  # an unknown board fails before any training
     res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
     pareto = {t["id"] for t in res.pareto}
     table = Table("trial", "status", "knobs", "res", "val acc", "p50 ms", "size", "arena", "feasible", "Pareto",
@@ -260,6 +279,9 @@ def tune(ctx: typer.Context,
                       _size(t["bytes"]) if t["bytes"] else "—", _size(t["arena_bytes"]) if t["arena_bytes"] else "—",
                       "yes" if t["feasible"] else "no", "*" if t["id"] in pareto else "")
     out.print(table)
+    if budgets.target:  # the estimate each trial carries
+        out.print("estimated on " + budgets.target + ": " + ", ".join(
+            f"trial {t['id']} {t['mcu_latency_ms']:.1f} ms" for t in res.trials if t.get("mcu_latency_ms")))
     b = res.best
     out.print(f"best: trial {b['id']}, val accuracy [bold]{b['val_accuracy']:.4f}[/], {b['latency_ms']:.4f} ms, "
               f"{_size(b['bytes'])}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
