@@ -196,7 +196,9 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
            input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
            mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
            std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP),
-           label_file: Optional[Path] = typer.Option(None, "--label-file", help="labels, one per line (else from --data or model.json)")):
+           label_file: Optional[Path] = typer.Option(None, "--label-file", help="labels, one per line (else from --data or model.json)"),
+           target: str = typer.Option("nucleo-l4r5zi", "--target", help="--to mcu: board of the latency estimate (`edgekit targets`)"),
+           array_name: str = typer.Option("g_model", "--array-name", help="--to mcu: C identifier of the model array")):
     """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, normalization, labels, provenance)."""
     from edgekit.convert import export as _export
     from edgekit.convert.formats import check_format
@@ -205,12 +207,17 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     if to == "mcu":
         from edgekit.convert import export_mcu
 
-        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe, **scaling)
+        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe, target=target, array_name=array_name,
+                              **scaling)
         agree = "—" if mcu.tflm_agreement is None else f"{mcu.tflm_agreement:.4f}"
         out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu.arena_bytes:,} bytes, flash "
                   f"{mcu.flash_bytes:,} bytes, ops {', '.join(mcu.ops)}; TFLM/LiteRT top-1 agreement {agree}")
         if mcu.unsupported_ops:
             out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu.unsupported_ops)}")
+        if mcu.estimate:
+            e = mcu.estimate
+            out.print(f"estimated {e['latency_ms']:.2f} ms on {e['target']} ({e['core']}, {e['mhz']:g} MHz; {e['basis']}); "
+                      f"fits RAM {e['fits']['ram']}, flash {e['fits']['flash']}")
         out.print(f"bundle: {out_dir} ({', '.join(mcu.files)})")
         return
     check_format(to, precision)
@@ -337,11 +344,15 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
 
 @app.command()
 def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default export/<model>-<time>)"),
-         epochs: int = typer.Option(60, help="maximum training epochs")):
+         epochs: int = typer.Option(60, help="maximum training epochs"),
+         target: str = typer.Option("nucleo-l4r5zi", "--target", help="board of the MCU latency estimate (`edgekit targets`)")):
     """MobileNetV2 (alpha 0.35, 32x32) on the built-in digits: train, export, verify, bench, report."""
+    from edgekit.bench.mcu_targets import get_target
     from edgekit.pipeline import run
 
-    report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out_dir, epochs=epochs, console=err)
+    get_target(target)  # an unknown board fails now, not after training
+    report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out_dir, epochs=epochs, console=err,
+                 mcu_target=target)
     _print_report(report)
 
 
@@ -353,6 +364,8 @@ def tune(ctx: typer.Context,
          max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="LiteRT p50 budget, 1 thread"),
          max_flash_kb: Optional[float] = typer.Option(None, "--max-flash-kb", help="model file size budget"),
          max_ram_kb: Optional[float] = typer.Option(None, "--max-ram-kb", help="TFLM tensor arena budget"),
+         target: Optional[str] = typer.Option(None, "--target", help="MCU board: every trial carries its estimated latency there; Pareto front against it"),
+         max_mcu_latency_ms: Optional[float] = typer.Option(None, "--max-mcu-latency-ms", help="budget on the estimated latency on --target"),
          oracle: str = typer.Option("random", "--oracle", help="random | bayesian | hyperband"),
          workers: int = typer.Option(1, "--workers", help="parallel worker processes, each pinned to its own core"),
          precision: str = typer.Option("int8", "--precision", help="int8 | fp32 | fp16 | dynamic (TFLite)"),
@@ -372,9 +385,16 @@ def tune(ctx: typer.Context,
     given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
                                        seed=seed, param=_parse_params(param), max_latency_ms=max_latency_ms,
                                        max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb, mean=mean, std=std,
-                                       input_range=_range_pair(input_range)), to={"param": ("fixed",)})
+                                       input_range=_range_pair(input_range), target=target,
+                                       max_mcu_latency_ms=max_mcu_latency_ms), to={"param": ("fixed",)})
     cfg, budgets = load_config(config, (TuneConfig, Budgets), overrides=given, defaults=defaults,
                                flags={"fixed": "--param"}, merge=("fixed",))
+    if budgets.max_mcu_latency_ms is not None and not budgets.target:
+        raise EdgekitError("--max-mcu-latency-ms needs --target (a board from `edgekit targets`).")
+    if budgets.target:
+        from edgekit.bench.mcu_targets import get_target
+
+        get_target(budgets.target)  # an unknown board fails before any training
     res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
     pareto = {t["id"] for t in res.pareto}
     table = Table("trial", "status", "knobs", "res", "val acc", "p50 ms", "size", "arena", "feasible", "Pareto",
@@ -385,6 +405,9 @@ def tune(ctx: typer.Context,
                       _size(t["bytes"]) if t["bytes"] else "—", _size(t["arena_bytes"]) if t["arena_bytes"] else "—",
                       "yes" if t["feasible"] else "no", "*" if t["id"] in pareto else "")
     out.print(table)
+    if budgets.target:  # the estimate each trial carries
+        out.print("estimated on " + budgets.target + ": " + ", ".join(
+            f"trial {t['id']} {t['mcu_latency_ms']:.1f} ms" for t in res.trials if t.get("mcu_latency_ms")))
     b = res.best
     out.print(f"best: trial {b['id']}, val accuracy [bold]{b['val_accuracy']:.4f}[/], {b['latency_ms']:.4f} ms, "
               f"{_size(b['bytes'])}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
@@ -496,6 +519,51 @@ def compress(ctx: typer.Context,
     if mixed:
         out.print(f"mixed precision: layers kept in float: {', '.join(mixed['float_layers']) or 'none'}")
     out.print(f"{rep.json_path}  {rep.md_path}")
+
+
+# --- Cortex-M latency estimate (issue 17) -------------------------------------------------------
+@app.command()
+def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
+             target: str = typer.Option("nucleo-l4r5zi", "--target", help="board from `edgekit targets`, or core@MHz such as cortex-m4@80"),
+             kernels: str = typer.Option("cmsis-nn", "--kernels", help="cmsis-nn | reference (TFLM's portable C kernels)"),
+             arena: Optional[int] = typer.Option(None, "--arena", help="TFLM arena bytes if known (mcu.json); measured otherwise"),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="write the estimate as JSON here")):
+    """Estimated milliseconds per inference on a Cortex-M board (TFLM), per op, and whether it fits."""
+    from edgekit import _io
+    from edgekit.bench.mcu_estimate import estimate_mcu
+
+    e = estimate_mcu(model, target, kernels=kernels, arena_bytes=arena)
+    table = Table("#", "op", "MACs", "cycles", "share", title=f"{model.name} on {e.target} ({e.core}, {e.mhz:g} MHz, {e.kernels})")
+    for r in sorted(e.per_op, key=lambda r: -r.cycles)[:15]:
+        table.add_row(str(r.index), r.op, f"{r.macs:,}", f"{r.cycles:,}", f"{r.cycles / max(e.cycles, 1):.1%}")
+    out.print(table)
+    f = e.fits
+    yes = {True: "[green]yes[/]", False: "[red]NO[/]", None: "unknown"}
+    ram = (f"RAM {yes[f.ram]} (arena {f.arena_bytes:,} + runtime {f.runtime_ram_overhead_bytes:,} = "
+           f"{f.ram_needed_bytes:,} of {_fmt(f.ram_bytes, '{:,}')} B)") if f.ram_needed_bytes else "RAM unknown (arena not measured)"
+    out.print(f"[bold]{e.latency_ms:.2f} ms[/] ({e.cycles:,} cycles, {e.macs:,} MACs); {ram}; flash {yes[f.flash]} "
+              f"(model {f.model_bytes:,} + code {f.runtime_flash_overhead_bytes:,} of {_fmt(f.flash_bytes, '{:,}')} B)"
+              + ("" if f.ram_bytes else "; the board's RAM/flash are unknown for a generic core@MHz target"))
+    out.print(f"basis: {e.basis}; leave-one-out median error on the published rows "
+              f"{e.calibration['median_loo_error']:.0%}; cannot know: {e.cannot_know}", soft_wrap=True)
+    if json_out:
+        _io.write_json(json_out, e.model_dump())
+        out.print(f"wrote {json_out}")
+
+
+@app.command()
+def targets():
+    """Microcontroller targets for `estimate`, `export --to mcu --target` and `tune --target`."""
+    from edgekit.bench.mcu_targets import CORES, TARGETS
+
+    table = Table("target", "board", "core", "MHz", "RAM", "flash", "latency basis", title="edgekit targets")
+    for t in TARGETS.values():
+        basis = ("calibrated (MLPerf Tiny)" if t.calibrated else f"by clock from {t.calibrated_on}" if t.calibrated_on
+                 else "extrapolated by core class")
+        table.add_row(t.name, t.board, t.core, f"{t.mhz:g}", _size(t.ram_bytes), _size(t.flash_bytes), basis)
+    out.print(table)
+    out.print(f"generic targets: <core>@<MHz>, core one of {', '.join(c.removeprefix('cortex-') for c in CORES)} "
+              "(e.g. cortex-m4@80); RAM and flash unknown")
 
 
 def main():

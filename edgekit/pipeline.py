@@ -35,7 +35,8 @@ def new_run_dir(root: str | Path, model: str) -> Path:
 
 def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None = None, out: str | Path | None = None,
         exports=DEFAULT_EXPORTS, bench: BenchConfig = BenchConfig(), console=None, *, npu: bool = True,
-        mcu: bool = True, profile: bool = True, html: bool = True, **train_overrides) -> dict:
+        mcu: bool = True, profile: bool = True, html: bool = True, mcu_target: str = "nucleo-l4r5zi",
+        **train_overrides) -> dict:
     """Train ``model`` on ``data``, export, verify and benchmark every artifact; return the report.
 
     Besides latency, each LiteRT/onnxruntime row gets peak memory, a roofline figure and (``profile``)
@@ -104,7 +105,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
                                            result.card.macs)
     int8 = next((r for r in rows if r["format"] == "tflite" and r["precision"] == "int8" and not r.get("error")), None)
     npu_figures = _npu_figures(int8, console) if npu else None
-    mcu_figures = _mcu_figures(int8, run_dir / "mcu", ds, console) if mcu else None
+    mcu_figures = _mcu_figures(int8, run_dir / "mcu", ds, console, mcu_target) if mcu else None
     other_runtimes = _other_runtimes(int8, mcu_figures, bench, ds, console) if int8 else []
 
     report = {
@@ -217,14 +218,14 @@ def _npu_figures(int8_row: dict | None, console) -> list[dict]:
     return figures
 
 
-def _mcu_figures(int8_row: dict | None, out_dir: Path, ds, console) -> dict:
+def _mcu_figures(int8_row: dict | None, out_dir: Path, ds, console, target: str = "nucleo-l4r5zi") -> dict:
     from edgekit.convert.mcu import build_mcu_bundle
 
     if int8_row is None:
         return {"error": "no int8 .tflite in this run"}
     console.print("[bold]mcu[/] TFLM arena, C array, op resolver")
     try:
-        rep = build_mcu_bundle(int8_row["path"], out_dir, ds.x_test, on_tflm_error="record")
+        rep = build_mcu_bundle(int8_row["path"], out_dir, ds.x_test, on_tflm_error="record", target=target)
     except EdgekitError as e:  # not a full-int8 model, bad name: nothing written
         console.print(f"  [red]failed[/]: {e}")
         return {"error": str(e)}
@@ -235,4 +236,6 @@ def _mcu_figures(int8_row: dict | None, out_dir: Path, ds, console) -> dict:
     else:
         agree = "—" if rep.tflm_agreement is None else f"{rep.tflm_agreement:.4f}"
         console.print(f"  arena {rep.arena_bytes:,} B, flash {rep.flash_bytes:,} B, TFLM/LiteRT agreement {agree}")
+    if rep.estimate:  # the Cortex-M latency estimate (edgekit.bench.mcu_estimate)
+        console.print(f"  estimated {rep.estimate['latency_ms']:.2f} ms on {rep.estimate['target']}")
     return fig

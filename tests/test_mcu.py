@@ -53,7 +53,8 @@ def test_bundle_files_agreement_and_c_array(tmp_path):
     assert rep.arena_bytes == tflm.measure_arena(int8)
 
     out = tmp_path / "mcu"
-    assert sorted(p.name for p in out.iterdir()) == ["mcu.json", "model_data.cc", "model_data.h", "model_ops.h"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "main.cc", "mcu.json", "model_data.cc", "model_data.h",
+                                                     "model_ops.h"]
     j = json.loads((out / "mcu.json").read_text())
     assert {"arena_bytes", "flash_bytes", "ops", "unsupported_ops", "tflm_agreement"} <= set(j)
     assert j["arena_bytes"] == rep.arena_bytes and j["tflm_agreement"] == rep.tflm_agreement
@@ -67,7 +68,8 @@ def test_bundle_files_agreement_and_c_array(tmp_path):
 
     assert bytes(xxd_output_to_bytes(out / "model_data.cc")) == data
     ops_h = (out / "model_ops.h").read_text()
-    assert f"kModelArenaSize = {rep.arena_bytes};" in ops_h
+    assert f"kModelArenaSize = {rep.arena_bytes};" in (out / "model_data.h").read_text()
+    assert '#include "model_data.h"' in ops_h
     assert "MicroMutableOpResolver<kModelOpCount>" in ops_h and "resolver.AddDepthwiseConv2D()" in ops_h
 
     if shutil.which("g++"):  # the array compiles and keeps its alignment
@@ -79,6 +81,77 @@ def test_bundle_files_agreement_and_c_array(tmp_path):
         subprocess.run(["g++", "-std=c++17", "-I", str(out), str(main), str(out / "model_data.cc"), "-o", str(exe)],
                        check=True, capture_output=True)
         assert subprocess.run([str(exe)]).returncode == 0
+
+
+def test_bundle_constants_equal_the_model(tmp_path):
+    """model_data.h's constants, compiled and printed by g++, are the model's own; mcu.json's paths
+    are relative to the bundle; the array name is the caller's; main.cc and the README use them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    int8, _ = digits_models()
+    out = tmp_path / "bundle"
+    labels = [f"digit {i}" for i in range(10)]
+    norm = {"mean": 0.0, "std": 1.0, "raw_range": [0.0, 1.0]}
+    rep = mcu.build_mcu_bundle(int8, out, name="g_digits", labels=labels, normalization=norm, target="ek-ra6m4")
+    it = Interpreter(model_path=str(int8))
+    ind, outd = it.get_input_details()[0], it.get_output_details()[0]
+    j = json.loads((out / "mcu.json").read_text())
+    assert (out / j["model"]).resolve() == int8.resolve() and not j["model"].startswith("/")
+    assert j["array_name"] == "g_digits" and j["labels"] == labels and j["normalization"] == norm
+    assert j["input"]["shape"] == list(ind["shape"]) and j["input"]["zero_point"] == ind["quantization"][1]
+    assert j["estimate"]["target"] == "ek-ra6m4" and j["estimate"]["latency_ms"] > 0
+    assert j["estimate"]["fits"]["arena_bytes"] == rep.arena_bytes
+    h = (out / "model_data.h").read_text()
+    assert "extern const unsigned char g_digits[];" in h
+    main_cc = (out / "main.cc").read_text()
+    assert "kDigitsInputScale" in main_cc and "DigitsOpResolver" in main_cc and "tensor_arena[kDigitsArenaSize]" in main_cc
+    readme = (out / "README.md").read_text()
+    assert "main.cc" in readme and "ek-ra6m4" in readme and f"{rep.arena_bytes:,} bytes" in readme
+    if not shutil.which("g++"):
+        pytest.fail("g++ is needed to compile model_data.h's constants")
+    prog = tmp_path / "print.cc"
+    prog.write_text(
+        '#include <cstdio>\n#include "model_data.h"\nint main() {\n'
+        '  std::printf("%d %d %.9g %d %s\\n", kDigitsInputDims, kDigitsInputElements, kDigitsInputScale, '
+        'kDigitsInputZeroPoint, kDigitsInputType);\n'
+        '  for (int i = 0; i < kDigitsInputDims; ++i) std::printf("%d ", kDigitsInputShape[i]);\n'
+        '  std::printf("\\n%d %.9g %d %s\\n", kDigitsOutputElements, kDigitsOutputScale, kDigitsOutputZeroPoint, '
+        'kDigitsOutputType);\n'
+        '  std::printf("%u %d %s %d %.9g %.9g %.9g\\n", kDigitsArenaSize, kDigitsNumLabels, kDigitsLabels[9], '
+        '(int)kDigitsHasNormalization, kDigitsNormMean, kDigitsNormStd, kDigitsRawMax);\n'
+        '  return g_digits_len > 0 ? 0 : 1;\n}\n')
+    exe = tmp_path / "print"
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-I", str(out), str(prog), str(out / "model_data.cc"),
+                    "-o", str(exe)], check=True, capture_output=True)
+    lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
+    dims, n, scale, zp, dtype = lines[0].split()
+    assert int(dims) == len(ind["shape"]) and int(n) == int(np.prod(ind["shape"])) and dtype == "int8"
+    assert float(scale) == pytest.approx(ind["quantization"][0], rel=1e-6) and int(zp) == ind["quantization"][1]
+    assert [int(x) for x in lines[1].split()] == list(ind["shape"])
+    n_out, oscale, ozp, otype = lines[2].split()
+    assert int(n_out) == int(np.prod(outd["shape"])) and otype == "int8"
+    assert float(oscale) == pytest.approx(outd["quantization"][0], rel=1e-6) and int(ozp) == outd["quantization"][1]
+    arena, nlab, *rest = lines[3].split()
+    assert int(arena) == rep.arena_bytes and int(nlab) == 10 and rest[:2] == ["digit", "9"]
+    assert rest[2:] == ["1", "0", "1", "1"]
+
+
+def test_example_main_compiles_against_tflm_headers(tmp_path):
+    """main.cc against the real TFLM headers, where they are available: EDGEKIT_TFLM_INCLUDE lists
+    the include folders (tflite-micro checkout, flatbuffers/include, gemmlowp), ':'-separated.
+    Without them the constants test above is the check (issue 20 allows either)."""
+    import os
+
+    inc = [p for p in os.environ.get("EDGEKIT_TFLM_INCLUDE", "").split(":") if p]
+    if not inc or not shutil.which("g++"):
+        pytest.skip("no TFLM headers (set EDGEKIT_TFLM_INCLUDE); test_bundle_constants_equal_the_model checks the constants")
+    int8, _ = digits_models()
+    out = tmp_path / "bundle"
+    mcu.build_mcu_bundle(int8, out, name="g_digits", labels=[str(i) for i in range(10)])
+    flags = [f"-I{p}" for p in [str(out), *inc]]
+    r = subprocess.run(["g++", "-std=c++17", "-Wall", "-DTF_LITE_STATIC_MEMORY", "-fsyntax-only", *flags,
+                        str(out / "main.cc")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
 
 
 def test_c_array_rejects_bad_names():

@@ -190,3 +190,26 @@ def test_width_knobs_in_the_space_thin_the_model(name, knob, small, default):
     macs = {v: count_macs(create_model(name, input_shape=(32, 32, 3), num_classes=10, **base, **{knob: v}))
             for v in (small, default)}
     assert macs[small] < 0.7 * macs[default], macs
+
+
+def test_mcu_target_trials_carry_the_estimate_and_the_front_uses_it(tmp_path):
+    """`edgekit tune ... --target nucleo-l4r5zi --max-mcu-latency-ms X`: every trial carries its
+    Cortex-M estimate, the budget applies to it, and the Pareto front is over the estimate."""
+    proc = _cli("mlp", "--data", "digits", "--trials", "2", "--epochs", "1", "--param", "optimizer=adam",
+                "--param", "num_layers=1", "--target", "nucleo-l4r5zi", "--max-mcu-latency-ms", "1000",
+                "--out", tmp_path)
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-2000:]
+    trials = json.loads((tmp_path / "trials.json").read_text())
+    assert len(trials) == 2
+    for t in trials:
+        e = t["mcu_estimate"]
+        assert e["target"] == "nucleo-l4r5zi" and e["core"] == "cortex-m4" and e["latency_ms"] == t["mcu_latency_ms"] > 0
+        assert e["fits"]["arena_bytes"] == t["arena_bytes"] and t["feasible"] is (t["mcu_latency_ms"] <= 1000)
+    front = json.loads((tmp_path / "pareto.json").read_text())
+    assert front and all("mcu_latency_ms" in p for p in front)
+    assert "estimated on nucleo-l4r5zi" in stdout
+    # too tight a budget makes every trial infeasible for that reason
+    b = Budgets(target="nucleo-l4r5zi", max_mcu_latency_ms=1e-6)
+    assert b.mcu_violations(0.5) == ["nucleo-l4r5zi estimate 0.5 ms > 1e-06 ms"]
+    assert b.mcu_violations(None) == ["MCU latency unknown"]

@@ -165,15 +165,22 @@ def keras_artifact(model_path: str | Path, loaded, card: ModelCard | None) -> Ar
 
 def export_mcu(model, data, out: str | Path = "export", name: str | None = None, unsafe: bool = False,
                seed: int = 0, input_range=None, mean: float | None = None, std: float | None = None, labels=None,
-               warn=None):
+               warn=None, target: str | None = "nucleo-l4r5zi", array_name: str = "g_model"):
     """Microcontroller bundle: full-int8 TFLite, its C array, op resolver, TFLM-measured arena, mcu.json.
 
     TFLM runs in a child process (it can abort); its outputs are compared with LiteRT's on the
-    test split of ``data``. Returns ``(artifact, McuReport)``.
+    test split of ``data``. ``target``: the board of the latency estimate in mcu.json (None: none);
+    ``array_name``: the C identifier of the model array. Returns ``(artifact, McuReport)``.
     """
-    from edgekit.convert.mcu import build_mcu_bundle
+    from edgekit.convert.mcu import build_mcu_bundle, c_array
     from edgekit.data.scaling import user_scaling
     from edgekit.models.load import LoadedModel, load_model
+
+    c_array(b"", array_name)  # a bad identifier is an error before any slow step
+    if target is not None:
+        from edgekit.bench.mcu_targets import get_target
+
+        get_target(target)  # so is an unknown board
 
     if data is None:
         raise EdgekitError("an MCU bundle is full int8: pass --data for calibration and the TFLM/LiteRT check.")
@@ -182,7 +189,7 @@ def export_mcu(model, data, out: str | Path = "export", name: str | None = None,
     dataset, _ = _resolve_data(data, loaded, seed, card, user_scaling(input_range, mean, std), warn)
     art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model), seed=seed,
                  card=card, labels=labels, warn=warn, input_range=input_range, mean=mean, std=std)
-    report = build_mcu_bundle(art.path, out, dataset.x_test)
+    report = build_mcu_bundle(art.path, out, dataset.x_test, name=array_name, target=target)
     return art, report
 
 

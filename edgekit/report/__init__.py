@@ -59,7 +59,12 @@ Latency: single sample, {{ r.bench.threads }} thread(s), {{ r.bench.runs }} time
 Parity compares each artifact's outputs with the Keras model's on the {{ r.verify_source }}.
 Accuracy is top-1 on the same samples, with its 95% Wilson interval in brackets. int8 inputs are quantized with the model's own scale and zero point
 (input normalization: `(x - {{ r.normalization.mean }}) / {{ r.normalization.std }}` on raw values in {{ r.normalization.raw_range }}).
-"""
+{% if r.mcu and r.mcu.estimate %}{% set e = r.mcu.estimate %}
+## Microcontroller
+
+Estimated **{{ e.latency_ms | num("{:.2f}") }} ms** per inference on {{ e.target }} ({{ e.core }}, {{ e.mhz }} MHz, TFLM + {{ e.kernels }}; {{ e.basis }}; median leave-one-out error of the cost model on published MLPerf Tiny rows {{ (e.calibration.median_loo_error * 100) | round(0) }}%).
+Fits: RAM {{ "yes" if e.fits.ram else ("no" if e.fits.ram is false else "unknown") }} (TFLM arena {{ e.fits.arena_bytes | thousands }} B + runtime {{ e.fits.runtime_ram_overhead_bytes | thousands }} B of {{ e.fits.ram_bytes | thousands }} B), flash {{ "yes" if e.fits.flash else ("no" if e.fits.flash is false else "unknown") }} (model {{ e.fits.model_bytes | thousands }} B + code {{ e.fits.runtime_flash_overhead_bytes | thousands }} B of {{ e.fits.flash_bytes | thousands }} B). Bundle in `mcu/` (README.md, main.cc, model_data.h). Other boards: `edgekit estimate mcu/<model>.tflite --target NAME`.
+{% endif %}"""
 
 
 def render_markdown(report: dict) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 # (key, direction): maximize accuracy, minimize latency and file size.
 OBJECTIVES = (("val_accuracy", "max"), ("latency_ms", "min"), ("bytes", "min"))
+# With a microcontroller target: the estimated latency on that board instead of this host's.
+MCU_OBJECTIVES = (("val_accuracy", "max"), ("mcu_latency_ms", "min"), ("bytes", "min"))
 
 
 def _dominates(a: dict, b: dict, objectives) -> bool:

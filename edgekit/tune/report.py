@@ -74,7 +74,7 @@ def collect_trials(project_dir: Path) -> list[dict]:
         if done:
             row.update({k: side.get(k) for k in ("arena_source", "infeasible_because", "model", "knobs",
                                                   "resolution", "params", "macs", "epochs_run", "seconds",
-                                                  "worker") if k in side})
+                                                  "worker", "mcu_latency_ms", "mcu_estimate") if k in side})
             row["dir"] = str(p.parent)
             row["score"] = t.get("score")
         err = _error_line(t.get("message"))
@@ -107,7 +107,12 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[dic
         why = first["error"] if first else (crash or "no trial ran")
         raise EdgekitError(f"all {len(trials)} trials failed; first error (trial {first['id'] if first else '?'}): "
                            f"{why}. Details in {out}/trials.json.")
-    front = pareto_front(completed)
+    if getattr(budgets, "target", None):  # Pareto front against the estimated MCU latency (issue 17)
+        from edgekit.tune.pareto import MCU_OBJECTIVES
+
+        front = pareto_front(completed, MCU_OBJECTIVES)
+    else:
+        front = pareto_front(completed)
     write_json(out / "pareto.json", front)
     plot_front(trials, front, out / "pareto.png", budgets.max_latency_ms,
                title=f"{model} on {data}: {len(completed)} trials")

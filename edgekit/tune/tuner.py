@@ -121,6 +121,19 @@ class Budgets(BaseModel):
                        f"arena {arena_bytes / 1024:.1f} KB > {self.max_ram_kb:g} KB")
         return out
 
+    # --- Cortex-M latency estimate as a budget (issue 17): the board and its limit ----------------
+    target: str | None = Field(None, description="MCU board whose estimated latency each trial carries (`edgekit targets`)")
+    max_mcu_latency_ms: float | None = Field(None, gt=0, description="estimated latency on `target`, TFLM + CMSIS-NN")
+
+    def mcu_violations(self, mcu_latency_ms: float | None) -> list[str]:
+        if self.max_mcu_latency_ms is None:
+            return []
+        if mcu_latency_ms is None:
+            return ["MCU latency unknown"]
+        if mcu_latency_ms > self.max_mcu_latency_ms:
+            return [f"{self.target} estimate {mcu_latency_ms:.1f} ms > {self.max_mcu_latency_ms:g} ms"]
+        return []
+
 
 @dataclass
 class TuneResult:
@@ -255,6 +268,8 @@ class _TrialWork:
         del runner
         arena, arena_source = self._arena(art.path)
         reasons = self.budgets.violations(lat.p50, art.bytes, arena)
+        mcu = _mcu_estimate(art.path, self.budgets.target, arena)
+        reasons += self.budgets.mcu_violations(mcu.get("latency_ms"))
         record = {
             "id": trial_id, "model": cfg.model, "knobs": _jsonable(cfg.knobs), "resolution": cfg.resolution,
             "optimizer": cfg.optimizer, "learning_rate": cfg.learning_rate, "schedule": cfg.schedule,
@@ -265,14 +280,18 @@ class _TrialWork:
             "seconds": round(time.time() - t0, 1), "precision": self.config.precision,
             "tflite": Path(art.path).name, "keras": model_path.name, "worker": os.environ.get("KERASTUNER_TUNER_ID"),
         }
+        if self.budgets.target:
+            record["mcu_latency_ms"], record["mcu_estimate"] = mcu.get("latency_ms"), mcu
         write_json(trial_dir / "edgekit.json", record)
         self.log(f"trial {trial_id}: {cfg.model} {_jsonable(cfg.knobs)} res {cfg.resolution} {cfg.optimizer} "
                  f"-> val_accuracy {val_accuracy:.4f}, {lat.p50:.3f} ms, {art.bytes / 1024:.1f} KB, "
                  f"arena {'?' if arena is None else f'{arena / 1024:.1f} KB'}"
-                 + ("" if not reasons else f" [infeasible: {'; '.join(reasons)}]") + f" ({record['seconds']:.0f}s)")
+                 + (f", {self.budgets.target} est. {mcu['latency_ms']:.1f} ms" if mcu.get("latency_ms") else "")
+                + ("" if not reasons else f" [infeasible: {'; '.join(reasons)}]") + f" ({record['seconds']:.0f}s)")
         return {"score": val_accuracy if not reasons else val_accuracy - 1.0, "val_accuracy": val_accuracy,
                 "latency_ms": float(lat.p50), "bytes": float(art.bytes),
-                "arena_bytes": float(arena) if arena is not None else -1.0, "feasible": 0.0 if reasons else 1.0}
+                "arena_bytes": float(arena) if arena is not None else -1.0, "feasible": 0.0 if reasons else 1.0,
+                "mcu_latency_ms": float(mcu.get("latency_ms") or -1.0)}
 
     def _arena(self, tflite_path) -> tuple[int | None, str]:
         if not self.config.measure_arena:
@@ -284,6 +303,20 @@ class _TrialWork:
         except Exception as e:  # noqa: BLE001 - TFLM is optional here; fall back to a labelled estimate
             est = _estimate_arena(tflite_path)
             return est, f"estimate (lower bound: largest op's input+output activations; TFLM: {str(e)[:120]})"
+
+
+def _mcu_estimate(tflite_path, target: str | None, arena: int | None) -> dict:
+    """The trial's Cortex-M estimate on ``target`` ({} without a target; {"error"} when it cannot run)."""
+    if not target:
+        return {}
+    from edgekit.bench.mcu_estimate import estimate_mcu
+
+    try:
+        e = estimate_mcu(tflite_path, target, arena_bytes=arena, measure_arena=False)
+    except EdgekitError as err:  # e.g. an fp32 trial: the estimate is for full-int8 models
+        return {"target": target, "error": str(err)}
+    return {"target": e.target, "core": e.core, "mhz": e.mhz, "kernels": e.kernels, "latency_ms": e.latency_ms,
+            "cycles": e.cycles, "fits": e.fits.model_dump(), "basis": e.basis}
 
 
 def _estimate_arena(tflite_path) -> int | None:
