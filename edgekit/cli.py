@@ -115,8 +115,16 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
            data: Optional[str] = typer.Option(None, "--data", help="calibration data for int8 (training split is used)"),
            out_dir: Path = typer.Option(Path("export"), "--out", help="output folder"),
            opset: Optional[int] = typer.Option(None, help="ONNX opset (default 17)"),
-           unsafe: bool = typer.Option(False, "--unsafe", help="allow Lambda layers' code in .keras files (trusted files only)")):
-    """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, provenance)."""
+           unsafe: bool = typer.Option(False, "--unsafe", help="allow Lambda layers' code in .keras files (trusted files only)"),
+           label_file: Optional[Path] = typer.Option(None, "--label-file", help="class names, one per line in output order (packed as labels.txt)"),
+           name: Optional[str] = typer.Option(None, "--name", help="model name in the TFLite metadata apps read"),
+           description: Optional[str] = typer.Option(None, "--description", help="model description in the TFLite metadata"),
+           author: Optional[str] = typer.Option(None, "--author", help="author in the TFLite metadata"),
+           license_: Optional[str] = typer.Option(None, "--license", help="license in the TFLite metadata")):
+    """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, provenance).
+
+    TFLite files carry the standard metadata (TFLITE_METADATA) that the Android Task Library and
+    MediaPipe read: normalization, image size and, for a classifier, a packed labels.txt."""
     from edgekit.convert import export as _export
     from edgekit.convert.formats import check_format
 
@@ -132,9 +140,18 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
         out.print(f"bundle: {out_dir} (model_data.cc, model_data.h, model_ops.h, mcu.json)")
         return
     check_format(to, precision)
-    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe)
+    from edgekit.convert.tflite_metadata import ModelInfo, read_labels_file
+
+    labels = read_labels_file(label_file) if label_file is not None else None
+    info = ModelInfo(name=name, description=description, author=author, license=license_)
+    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe,
+                  labels=labels, info=info)
     q = f", input scale {art.input.scale:.6g} zero point {art.input.zero_point}" if art.input.scale else ""
     out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
+    if "tflite_metadata" in art.extra:
+        md = art.extra["tflite_metadata"]
+        out.print(f"TFLite metadata: name {md['name']!r}, normalization {'yes' if md['normalization'] else 'no'}, "
+                  f"packed {', '.join(md['packed_files']) or 'no files'} (min parser {md['min_parser_version']})")
 
 
 @app.command()

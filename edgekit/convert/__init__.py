@@ -19,11 +19,14 @@ __all__ = ["export", "FORMATS"]
 
 def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: str | Path = "export",
            name: str | None = None, opset: int | None = None, unsafe: bool = False, seed: int = 0,
-           card: ModelCard | None = None) -> Artifact:
+           card: ModelCard | None = None, labels: list[str] | None = None, info=None) -> Artifact:
     """Convert ``model`` (a path, a Keras model or a LoadedModel) and write it under ``out``.
 
     ``data`` (a Dataset or a dataset source such as ``"digits"``) supplies int8 calibration
     samples from its training split and the normalization recorded with the artifact.
+    ``labels`` (e.g. from ``--label-file``) name the classes where the data cannot; ``info`` (a
+    :class:`~edgekit.convert.tflite_metadata.ModelInfo`) sets the standard TFLite metadata's name,
+    description, author and license.
     """
     fmt = check_format(to, precision)
     from edgekit.models.load import LoadedModel, load_model
@@ -41,7 +44,8 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     if precision in fmt.needs_data and dataset is None:
         raise EdgekitError(f"{to} {precision} export needs calibration data: pass --data (e.g. --data digits).")
     normalization = dataset.normalization if dataset is not None else (card.normalization if card else None)
-    labels = dataset.class_names if dataset is not None else (card.labels if card else None)
+    given_labels = labels
+    labels = labels or (dataset.class_names if dataset is not None else (card.labels if card else None))
 
     stem = name or (Path(source).stem if Path(source).suffix else Path(source).name) or loaded.name
     dest = Path(out) / f"{stem}_{precision}{fmt.suffix}"
@@ -75,12 +79,22 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
 
     runner = load_runner(dest, fmt.runtime)
     steps = [f"{to}:{precision}"]
-    return Artifact.from_file(
+    art = Artifact.from_file(
         dest, format=to, precision=precision, input=runner.input_spec, output=runner.output_spec,
         normalization=normalization, labels=labels, extra=extra,
         provenance=Provenance(source_model=source, data=dataset.name if dataset is not None else None, steps=steps,
                               versions=library_versions(), created=_dt.datetime.now(_dt.timezone.utc).isoformat()),
     )
+    given = given_labels is not None and art.output is not None and art.output.shape
+    if given and art.output.shape[-1] != len(labels):
+        dest.unlink(missing_ok=True)
+        raise EdgekitError(f"{len(labels)} labels for a model with {art.output.shape[-1]} outputs; "
+                           "give one class name per output, in output order.")
+    if to == "tflite":  # standard metadata for apps, written from the record (its normalization and labels)
+        from edgekit.convert.tflite_metadata import write_standard_metadata
+
+        art = write_standard_metadata(art, info)
+    return art
 
 
 def _resolve_data(data, loaded, seed):
