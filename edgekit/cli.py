@@ -167,6 +167,21 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
     out.print(f"{artifact.name} vs {reference.name} on {r.n} {r.source}: cosine {p.cosine:.6f}, "
               f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
               + (f", accuracy {r.accuracy:.4f} (reference {r.reference_accuracy:.4f})" if r.accuracy is not None else ""))
+    _print_gpu([artifact])
+
+
+def _print_gpu(files, results: list | None = None) -> None:
+    """GPU-delegate compatibility of each .tflite, one line each (and into bench's JSON rows)."""
+    from edgekit.runtime.gpu import gpu_compatibility, gpu_summary
+
+    for f in dict.fromkeys(Path(x) for x in files if Path(x).suffix.lower() == ".tflite"):
+        g = gpu_compatibility(f)
+        out.print(f"{f.name}: {gpu_summary(g)}")
+        for o in g.unsupported_ops:
+            out.print(f"  op {o.index} {o.op} in {o.layer}: {o.reason}" + (f"; {o.fix}" if o.fix else ""))
+        for r in results or []:
+            if Path(r["artifact"]) == f:
+                r["gpu"] = g.model_dump()
 
 
 @app.command()
@@ -205,6 +220,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
                       _fmt(mem.get("peak_delta"), "{:.1f}"), _fmt(roof.get("gmacs_per_s"), "{:.2f}"),
                       _fmt(roof.get("fraction"), "{:.0%}"))
     out.print(table)
+    _print_gpu(files, results)
     if profile:
         from edgekit.bench.profile import by_op_type
 

@@ -94,6 +94,9 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         from edgekit.convert.tflite_metadata import write_standard_metadata
 
         art = write_standard_metadata(art, info)
+        from edgekit.runtime.gpu import gpu_compatibility
+
+        art = art.model_copy(update={"gpu": gpu_compatibility(art.path)})
     return art
 
 
