@@ -120,7 +120,8 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
            name: Optional[str] = typer.Option(None, "--name", help="model name in the TFLite metadata apps read"),
            description: Optional[str] = typer.Option(None, "--description", help="model description in the TFLite metadata"),
            author: Optional[str] = typer.Option(None, "--author", help="author in the TFLite metadata"),
-           license_: Optional[str] = typer.Option(None, "--license", help="license in the TFLite metadata")):
+           license_: Optional[str] = typer.Option(None, "--license", help="license in the TFLite metadata"),
+           batch1: bool = typer.Option(False, "--batch1", help="TFLite with a fixed batch of 1 (no run-time shape ops: GPU-delegate friendly)")):
     """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, provenance).
 
     TFLite files carry the standard metadata (TFLITE_METADATA) that the Android Task Library and
@@ -145,13 +146,15 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     labels = read_labels_file(label_file) if label_file is not None else None
     info = ModelInfo(name=name, description=description, author=author, license=license_)
     art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe,
-                  labels=labels, info=info)
+                  labels=labels, info=info, fixed_batch=batch1)
     q = f", input scale {art.input.scale:.6g} zero point {art.input.zero_point}" if art.input.scale else ""
     out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
     if "tflite_metadata" in art.extra:
         md = art.extra["tflite_metadata"]
         out.print(f"TFLite metadata: name {md['name']!r}, normalization {'yes' if md['normalization'] else 'no'}, "
                   f"packed {', '.join(md['packed_files']) or 'no files'} (min parser {md['min_parser_version']})")
+    if art.gpu is not None:
+        _print_gpu([art.path])
 
 
 @app.command()

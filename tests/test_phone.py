@@ -116,3 +116,106 @@ def test_standard_metadata_read_by_tflite_support(exports, trained, tflite_suppo
     assert y32.shape == y8.shape == (40, len(classes)) and np.isfinite(y8).all()
     assert (y32.argmax(1) == y8.argmax(1)).mean() >= 0.8
     assert (y32.argmax(1) == trained.dataset.y_test[:40]).mean() > 0.3  # far from chance: the file still runs right
+
+
+# --- GPU delegate -------------------------------------------------------------------------------
+
+def test_gpu_compatibility_names_the_op_and_layer_that_block_the_gpu(exports, tmp_path):
+    """A sequence model with an LSTM: LiteRT 2.3.0's analyzer calls it GPU-compatible (its per-op
+    check is gone); edgekit's rules name the ops, their layers and a fix, and report.json carries it."""
+    from edgekit._tf import keras
+    from edgekit.convert import export
+    from edgekit.report import artifact_row, render_markdown
+    from edgekit.runtime.gpu import analyzer_text, gpu_compatibility, parse_analyzer
+
+    inp = keras.Input((12,), name="tokens")
+    h = keras.layers.Embedding(40, 8, name="embed")(inp)
+    h = keras.layers.LSTM(8, name="recurrent")(h)
+    out = keras.layers.Dense(3, activation="softmax", name="head")(h)
+    art = export(keras.Model(inp, out, name="seq"), to="tflite", out=tmp_path, name="seq")
+    g = art.gpu
+    assert g is not None and not g.compatible
+    blocked = {o.op: o for o in g.unsupported_ops}
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in blocked and "LSTM" in blocked["UNIDIRECTIONAL_SEQUENCE_LSTM"].fix
+    assert blocked["GATHER"].layer == "embed"  # the Embedding lookup on int32 token ids
+    assert parse_analyzer(analyzer_text(art.path))["compatible"]  # the trap this module exists for
+    assert gpu_compatibility(art.path) == g
+
+    mnv2 = exports[("tflite", "fp32")]
+    assert mnv2.gpu.compatible and not mnv2.gpu.unsupported_ops
+    assert exports[("tflite", "int8")].gpu.compatible and "fp16" in exports[("tflite", "int8")].gpu.notes
+    row = artifact_row(art, None, None, None)
+    assert row["gpu"]["compatible"] is False and row["gpu"]["unsupported_ops"][0]["layer"]
+    assert "gpu" not in artifact_row(exports[("onnx", "fp32")], None, None, None)
+    md = render_markdown({"model": {"name": "seq", "params": 1, "macs": 1}, "dataset": {}, "bench": {},
+                          "machine": {}, "artifacts": [row]})
+    assert "not compatible" in md and "UNIDIRECTIONAL_SEQUENCE_LSTM" in md
+
+    res = run_cli("bench", art.path, "--runs", "3", "--warmup", "1", "--no-roofline", "--json", tmp_path / "b.json")
+    assert res.returncode == 0, res.stderr[-1500:]
+    assert "GPU delegate: not compatible" in res.stdout.replace("\n", " ")
+    assert json.loads((tmp_path / "b.json").read_text())["results"][0]["gpu"]["compatible"] is False
+
+
+def test_batch1_export_folds_the_shape_ops_the_gpu_lacks(tmp_path):
+    """A Reshape after pooling (MobileNetV1's head does this) with a dynamic batch converts to SHAPE
+    and STRIDED_SLICE, which the GPU delegate has no kernel for; the --batch1 export, the fix the
+    notes suggest, has none."""
+    from edgekit._tf import keras
+    from edgekit.convert import export
+
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, name="conv")(inp)
+    h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
+    h = keras.layers.Reshape((1, 1, 4), name="head_reshape")(h)
+    h = keras.layers.Conv2D(3, 1, name="logits")(h)
+    net = keras.Model(inp, keras.layers.Flatten(name="flat")(h), name="head")
+    free = export(net, out=tmp_path, name="free")
+    assert {o.op for o in free.gpu.unsupported_ops} == {"SHAPE", "STRIDED_SLICE"}, free.gpu
+    assert "--batch1" in free.gpu.notes and {o.layer for o in free.gpu.unsupported_ops} == {"head_reshape"}
+    fixed = export(net, out=tmp_path, name="fixed", fixed_batch=True)
+    assert fixed.gpu.compatible, fixed.gpu
+
+
+# --- ai-edge-quantizer variants -----------------------------------------------------------------
+
+AIQ = ["aiq_w4_channel", "aiq_w4_block32", "aiq_w4_gptq", "aiq_a8w8", "aiq_a16w8", "aiq_mixed"]
+
+
+def test_ai_edge_quantizer_variants_are_verified_timed_and_sized(digits32, tmp_path):
+    from dataclasses import replace
+
+    from edgekit._tf import keras
+    from edgekit.compress import compress
+
+    keras.utils.set_random_seed(0)
+    data = replace(digits32, x_train=digits32.x_train[:600], y_train=digits32.y_train[:600])
+    inp = keras.Input(data.input_shape, name="input")
+    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv_a")(inp)
+    h = keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv_b")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
+    h = keras.layers.Dense(64, activation="relu", name="dense_a")(h)
+    out = keras.layers.Dense(10, activation="softmax", name="predictions")(h)
+    net = keras.Model(inp, out, name="aiq_cnn")
+    net.compile("adam", "sparse_categorical_crossentropy")
+    net.fit(data.x_train, data.y_train, epochs=4, batch_size=32, verbose=0)
+
+    rep = compress(net, data, out=tmp_path, only=AIQ, bench_runs=3, bench_warmup=1)
+    base = rep.baseline
+    rows = {v["name"]: v for v in rep.variants}
+    assert [v["name"] for v in rep.variants] == AIQ
+    for name, v in rows.items():
+        assert not v.get("error"), (name, v.get("error"))
+        assert v["runtime"] == "litert" and v["p50_ms"] > 0 and v["parity"]["cosine"] > 0.9, (name, v)
+        assert v["drop"] <= 0.08, (name, v["drop"])
+    assert rows["aiq_w4_channel"]["bytes"] <= 0.25 * base["bytes"]
+    assert rows["aiq_w4_block32"]["bytes"] <= 0.25 * base["bytes"]
+    assert rows["aiq_a8w8"]["bytes"] <= 0.4 * base["bytes"] and rows["aiq_a16w8"]["precision"] == "int16x8"
+    # GPTQ changes the dense layers' int4 weights (Hessian-corrected), so the file differs from min-max
+    w4, gptq = (Path(rows[k]["path"]).read_bytes() for k in ("aiq_w4_channel", "aiq_w4_gptq"))
+    assert w4 != gptq
+    mixed = rows["aiq_mixed"]
+    assert mixed["ranked_layers"] and set(mixed["int8_layers"]) <= set(mixed["ranked_layers"])
+    assert mixed["tries"][0]["int8_layers"] == [] and (mixed["within_budget"] or len(mixed["tries"]) > 1)
+    md = rep.md_path.read_text()
+    assert all(f"| {k} |" in md for k in AIQ)

@@ -19,14 +19,16 @@ __all__ = ["export", "FORMATS"]
 
 def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: str | Path = "export",
            name: str | None = None, opset: int | None = None, unsafe: bool = False, seed: int = 0,
-           card: ModelCard | None = None, labels: list[str] | None = None, info=None) -> Artifact:
+           card: ModelCard | None = None, labels: list[str] | None = None, info=None,
+           fixed_batch: bool = False) -> Artifact:
     """Convert ``model`` (a path, a Keras model or a LoadedModel) and write it under ``out``.
 
     ``data`` (a Dataset or a dataset source such as ``"digits"``) supplies int8 calibration
     samples from its training split and the normalization recorded with the artifact.
     ``labels`` (e.g. from ``--label-file``) name the classes where the data cannot; ``info`` (a
     :class:`~edgekit.convert.tflite_metadata.ModelInfo`) sets the standard TFLite metadata's name,
-    description, author and license.
+    description, author and license. ``fixed_batch`` converts TFLite with a batch of 1 (no run-time
+    shape ops, which a phone GPU delegate cannot run).
     """
     fmt = check_format(to, precision)
     from edgekit.models.load import LoadedModel, load_model
@@ -56,7 +58,7 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         from edgekit.convert.tflite import add_metadata, to_tflite
 
         rep = dataset.representative() if dataset is not None else None
-        write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep), meta))
+        write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep, fixed_batch=fixed_batch), meta))
     else:
         import onnx
 

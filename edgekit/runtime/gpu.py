@@ -31,8 +31,13 @@ SQUARE SQUARED_DIFFERENCE STABLEHLO_CLAMP STRIDED_SLICE SUB SUM TANH TILE TRANSP
 """.split())
 GPU_CUSTOM_OPS = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Resampler"})
 
+_BATCH1 = ("with a dynamic batch the converter computes shapes at run time (SHAPE, STRIDED_SLICE, EXPAND_DIMS); "
+           "a batch-1 export (`edgekit export --batch1`) folds them away")
 # What to change, per op, where edgekit (or the model's author) can.
 FIXES = {
+    "SHAPE": _BATCH1,
+    "EXPAND_DIMS": "no GPU kernel for EXPAND_DIMS; " + _BATCH1,
+    "REVERSE_V2": "a backward RNN reverses the sequence (REVERSE_V2, no GPU kernel): it runs on the CPU",
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "the GPU delegate has no sequence-LSTM kernel: this part runs on the CPU "
                                     "(the delegate splits the graph); for a GPU-only graph use a Conv1D or "
                                     "attention model (e.g. `ds_cnn`, `transformer_encoder`) instead of the LSTM",
@@ -173,6 +178,10 @@ def gpu_compatibility(path: str | Path) -> GpuCompat:
     elif not ops:
         notes.append("every op has a GPU delegate kernel (LiteRT analyzer and edgekit's op rules)")
     ins, _ = io_types(model)
+    sg0 = model.subgraphs[0]
+    sig = sg0.tensors[sg0.inputs[0]].shapeSignature if len(sg0.inputs) else None
+    if ops and sig is not None and len(sig) and int(sig[0]) == -1:
+        notes.append("the batch is dynamic: " + _BATCH1)
     if any(t in ("INT8", "UINT8") for t in ins):
         notes.append("integer input: the GPU delegate runs quantized models by dequantizing weights to float; "
                      "the fp16 export is the GPU-friendly one")
