@@ -88,9 +88,22 @@ MCU_OP_REASONS: dict[str, str] = {
 # delegate has no kernel for, by edgekit.runtime.gpu's rules (LiteRT's own analyzer no longer checks ops);
 # tests/test_zoo_export.py checks them for every model. They run on the CPU beside the delegated rest.
 GPU_UNSUPPORTED: dict[str, tuple[str, ...]] = {
+    "autoencoder_conv": ("SHAPE", "STRIDED_SLICE"),
+    "bilstm": ("GATHER", "REVERSE_V2", "STRIDED_SLICE", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+    "cgan_generator": ("SHAPE", "STRIDED_SLICE"),
+    "ds_cnn": ("EXPAND_DIMS",),
+    "gan_generator": ("SHAPE", "STRIDED_SLICE"),
+    "lstm": ("GATHER", "STRIDED_SLICE", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+    "mobilenet_v1": ("SHAPE", "STRIDED_SLICE"),
+    "seq_attention": ("GATHER", "REVERSE_V2", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+    "siamese": ("L2_NORMALIZATION",),
+    "transformer_encoder": ("GATHER", "SHAPE"),
+    "vit_tiny": ("GATHER", "SHAPE", "STRIDED_SLICE"),
 }
-# Models whose listed ops all come from the dynamic batch: `edgekit export --batch1` leaves none.
-GPU_BATCH1_FIXES: tuple[str, ...] = ()
+# Models whose listed ops all come from the dynamic batch: `edgekit export --batch1` leaves none
+# (checked by converting each at batch 1; transformer_encoder keeps its token GATHER).
+GPU_BATCH1_FIXES: tuple[str, ...] = ("autoencoder_conv", "cgan_generator", "ds_cnn", "gan_generator", "mobilenet_v1",
+                                     "vit_tiny")
 # Per-model int8 parity floors where quantization error is larger than INT8_MIN_COSINE allows.
 INT8_COSINE: dict[str, float] = {}
 
@@ -171,6 +184,12 @@ def render() -> str:
     if used:
         lines += ["", "## Operators TFLite Micro lacks", ""]
         lines += [f"- `{op}`: {MCU_OP_REASONS[op]}" for op in used]
+    gpu_ops = sorted({op for ops in GPU_UNSUPPORTED.values() for op in ops})
+    if gpu_ops:
+        from edgekit.runtime.gpu import FIXES
+
+        lines += ["", "## Operators the phone GPU delegate lacks", ""]
+        lines += [f"- `{op}`: {FIXES.get(op, 'no GPU delegate kernel: it runs on the CPU')}" for op in gpu_ops]
     if INT8_COSINE:
         lines += ["", "## Looser int8 parity", ""]
         lines += [f"- `{n}`: cosine ≥ {c}" for n, c in sorted(INT8_COSINE.items())]

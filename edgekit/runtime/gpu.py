@@ -37,6 +37,8 @@ _BATCH1 = ("with a dynamic batch the converter computes shapes at run time (SHAP
 FIXES = {
     "SHAPE": _BATCH1,
     "EXPAND_DIMS": "no GPU kernel for EXPAND_DIMS; " + _BATCH1,
+    "L2_NORMALIZATION": "no GPU kernel for L2_NORMALIZATION: normalize the embedding in the app, or write it as "
+                        "x * rsqrt(sum(x*x)) (MUL, SUM, RSQRT have GPU kernels)",
     "REVERSE_V2": "a backward RNN reverses the sequence (REVERSE_V2, no GPU kernel): it runs on the CPU",
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "the GPU delegate has no sequence-LSTM kernel: this part runs on the CPU "
                                     "(the delegate splits the graph); for a GPU-only graph use a Conv1D or "
