@@ -32,6 +32,25 @@ print(json.dumps(out))
 """
 
 
+_CLASSIFY = r"""
+import json, sys
+import numpy as np
+from tflite_support.task import core, processor, vision
+out = {}
+pixels = np.load(sys.argv[1])  # kept referenced: TensorImage does not own the array's memory
+img = vision.TensorImage.create_from_array(pixels)
+for p in sys.argv[2:]:
+    try:
+        opts = vision.ImageClassifierOptions(base_options=core.BaseOptions(file_name=p),
+                                             classification_options=processor.ClassificationOptions(max_results=3))
+        cats = vision.ImageClassifier.create_from_options(opts).classify(img).classifications[0].categories
+        out[p] = [[c.category_name, c.score] for c in cats]
+    except Exception as e:
+        out[p] = str(e)
+print(json.dumps(out))
+"""
+
+
 @pytest.fixture(scope="session")
 def tflite_support_python(tmp_path_factory) -> Path:
     """A venv with tflite-support (once per session: the slow part of these tests).
@@ -108,7 +127,22 @@ def test_standard_metadata_read_by_tflite_support(exports, trained, tflite_suppo
     _check(shown_user, read_metadata(user)["normalization"], names)
     assert read_metadata(fp32.path)["labels"] == classes  # edgekit's own entry is kept
 
+    # The Android Task Library's ImageClassifier (tflite-support's C++ core) on a uint8 camera-like image:
+    # it must take the class names from labels.txt and normalize with the metadata's mean/std, so its
+    # top score equals LiteRT's on the image normalized as edgekit trained.
     from edgekit.runtime.base import load_runner
+
+    raw = (trained.dataset.x_test[0] * trained_norm.std + trained_norm.mean).round().clip(0, 255).astype(np.uint8)
+    np.save(tmp_path / "img.npy", raw)
+    res = subprocess.run([str(tflite_support_python), "-c", _CLASSIFY, str(tmp_path / "img.npy"), fp32.path,
+                          int8.path], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    task = json.loads(res.stdout.strip().splitlines()[-1])
+    ref = load_runner(fp32.path, "litert").run(trained_norm.apply(raw.astype(np.float32))[None])[0]
+    (top_name, top_score) = task[fp32.path][0]
+    assert top_name == classes[int(ref.argmax())] and abs(top_score - float(ref.max())) < 1e-3, (task, ref)
+    # the Task Library takes float or uint8 input only: edgekit's full-integer file (int8 in/out) is refused
+    assert "got INT8" in task[int8.path]
 
     x = trained.dataset.x_test[:40]
     y32 = load_runner(fp32.path, "litert").run(x)
