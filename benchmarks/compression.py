@@ -126,7 +126,15 @@ def main(argv=None):
     ep = 4 if args.quick else 30
     ft = dict(prune_epochs=1, cluster_epochs=1, qat_epochs=1, channel_epochs=1) if args.quick else \
         dict(prune_epochs=6, cluster_epochs=2, qat_epochs=3, channel_epochs=20)
-    results = {"machine": machine_info(), "quick": args.quick, "reused_trained_models": args.reuse, "models": {},
+    import datetime
+    import subprocess
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=HERE, capture_output=True, text=True).stdout.strip()
+
+    results = {"commit": git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain") else ""),
+               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine_info(), "quick": args.quick, "reused_trained_models": args.reuse, "models": {},
                "checks": []}
     t_start = time.time()
 

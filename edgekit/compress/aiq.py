@@ -117,6 +117,12 @@ def _litert_check(path: Path, x: np.ndarray) -> None:
         raise EdgekitError(f"LiteRT cannot run this variant on CPU ({text}); the file is kept at {path}.") from e
 
 
+def _has_op(path: Path, op: str) -> bool:
+    from edgekit.tflite_file import operators, read_model
+
+    return any(o.op == op for o in operators(read_model(path)))
+
+
 def build_recipe(name: str):
     """A ``compress`` variant builder for one fixed recipe."""
     recipe = RECIPES[name]
@@ -131,7 +137,11 @@ def build_recipe(name: str):
                                f"({len(blob):,} of {float_path.stat().st_size:,} bytes): no op here matches it.")
         path = ctx.write_tflite(name, blob)
         _litert_check(path, ctx.data.x_test)
-        return _Built(path, "tflite", recipe.precision, "input", {"recipe": [list(map(str, r)) for r in recipe.rules]})
+        notes = {"recipe": [list(map(str, r)) for r in recipe.rules]}
+        if any(r[2] == "FULLY_CONNECTED" for r in recipe.rules) and not _has_op(float_path, "FULLY_CONNECTED"):
+            notes["note"] = ("no FULLY_CONNECTED op in this model (its classifier is a 1x1 conv), so the dense-layer "
+                             "rule had nothing to act on: the file equals aiq_w4_channel")
+        return _Built(path, "tflite", recipe.precision, "input", notes)
 
     return build
 
