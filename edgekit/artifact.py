@@ -57,6 +57,24 @@ class Provenance(BaseModel):
     created: str | None = None
 
 
+class GpuOp(BaseModel):
+    """One operator the phone GPU delegate rejects: which op, in which Keras layer, why, and what to change."""
+
+    index: int
+    op: str
+    layer: str
+    reason: str
+    fix: str | None = None
+
+
+class GpuCompat(BaseModel):
+    """GPU-delegate compatibility of a .tflite (``edgekit.runtime.gpu``); ``artifacts[].gpu`` in report.json."""
+
+    compatible: bool
+    unsupported_ops: list[GpuOp] = Field(default_factory=list)
+    notes: str = ""
+
+
 class Artifact(BaseModel):
     """One file that can be deployed or benchmarked."""
 
@@ -71,6 +89,7 @@ class Artifact(BaseModel):
     labels: list[str] | None = None
     provenance: Provenance
     extra: dict = Field(default_factory=dict)  # format-specific facts, e.g. {"opset": 17}
+    gpu: GpuCompat | None = None  # .tflite only: will it run on a phone's GPU delegate
 
     @classmethod
     def from_file(cls, path: str | Path, **fields) -> "Artifact":

@@ -196,10 +196,18 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
            input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
            mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
            std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP),
-           label_file: Optional[Path] = typer.Option(None, "--label-file", help="labels, one per line (else from --data or model.json)"),
            target: str = typer.Option("nucleo-l4r5zi", "--target", help="--to mcu: board of the latency estimate (`edgekit targets`)"),
-           array_name: str = typer.Option("g_model", "--array-name", help="--to mcu: C identifier of the model array")):
-    """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, normalization, labels, provenance)."""
+           array_name: str = typer.Option("g_model", "--array-name", help="--to mcu: C identifier of the model array"),
+           label_file: Optional[Path] = typer.Option(None, "--label-file", help="class names, one per line in output order (packed as labels.txt)"),
+           name: Optional[str] = typer.Option(None, "--name", help="model name in the TFLite metadata apps read"),
+           description: Optional[str] = typer.Option(None, "--description", help="model description in the TFLite metadata"),
+           author: Optional[str] = typer.Option(None, "--author", help="author in the TFLite metadata"),
+           license_: Optional[str] = typer.Option(None, "--license", help="license in the TFLite metadata"),
+           batch1: bool = typer.Option(False, "--batch1", help="TFLite with a fixed batch of 1 (no run-time shape ops: GPU-delegate friendly)")):
+    """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, normalization, labels, provenance).
+
+    TFLite files carry the standard metadata (TFLITE_METADATA) that the Android Task Library and
+    MediaPipe read: normalization, image size and, for a classifier, a packed labels.txt."""
     from edgekit.convert import export as _export
     from edgekit.convert.formats import check_format
 
@@ -221,13 +229,23 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
         out.print(f"bundle: {out_dir} ({', '.join(mcu.files)})")
         return
     check_format(to, precision)
-    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe, **scaling)
+    from edgekit.convert.tflite_metadata import ModelInfo
+
+    info = ModelInfo(name=name, description=description, author=author, license=license_)
+    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe,
+                  info=info, fixed_batch=batch1, **scaling)
     q = f", input scale {art.input.scale:.6g} zero point {art.input.zero_point}" if art.input.scale else ""
     out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
     if art.normalization is not None:
         n = art.normalization
         out.print(f"input: (raw - {n.mean:g}) / {n.std:g}, raw {n.raw_range[0]:g}..{n.raw_range[1]:g} -> "
                   f"{n.input_range[0]:g}..{n.input_range[1]:g}; labels: {len(art.labels or [])}")
+    if "tflite_metadata" in art.extra:
+        md = art.extra["tflite_metadata"]
+        out.print(f"TFLite metadata: name {md['name']!r}, normalization {'yes' if md['normalization'] else 'no'}, "
+                  f"packed {', '.join(md['packed_files']) or 'no files'} (min parser {md['min_parser_version']})")
+    if art.gpu is not None:
+        _print_gpu([art.path])
 
 
 @app.command()
@@ -256,6 +274,7 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
            f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
            + (f", accuracy {fmt_accuracy(r.accuracy, r.n)} (reference {fmt_accuracy(r.reference_accuracy, r.n)}, "
               f"95% Wilson)" if r.accuracy is not None else ""))
+    _print_gpu([artifact])
     doc = r.as_dict(**thresholds)
     if json_out:
         from edgekit._io import write_json
@@ -275,6 +294,20 @@ def _plain(text: str) -> None:
         out.print(text, highlight=False)
     else:
         typer.echo(text)
+
+
+def _print_gpu(files, results: list | None = None) -> None:
+    """GPU-delegate compatibility of each .tflite, one line each (and into bench's JSON rows)."""
+    from edgekit.runtime.gpu import gpu_compatibility, gpu_summary
+
+    for f in dict.fromkeys(Path(x) for x in files if Path(x).suffix.lower() == ".tflite"):
+        g = gpu_compatibility(f)
+        out.print(f"{f.name}: {gpu_summary(g)}")
+        for o in g.unsupported_ops:
+            out.print(f"  op {o.index} {o.op} in {o.layer}: {o.reason}" + (f"; {o.fix}" if o.fix else ""))
+        for r in results or []:
+            if Path(r["artifact"]) == f:
+                r["gpu"] = g.model_dump()
 
 
 @app.command()
@@ -316,6 +349,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     for r in results:
         if r["options"].get("xnnpack_fallback"):
             _warn(f"{Path(r['artifact']).name}: {r['options']['xnnpack_fallback']}")
+    _print_gpu(files, results)
     if profile:
         from edgekit.bench.profile import by_op_type
 

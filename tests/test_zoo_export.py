@@ -95,6 +95,7 @@ def test_the_table_names_only_registered_models_and_known_columns():
     for name, column in list(support.GAPS) + list(support.NOTES):
         assert name in MODELS and column in support.COLUMNS, (name, column)
     assert set(support.MCU_UNSUPPORTED) <= set(MODELS) and set(support.INT8_COSINE) <= set(MODELS)
+    assert set(support.GPU_BATCH1_FIXES) <= set(support.GPU_UNSUPPORTED) <= set(MODELS)
     for ops in support.MCU_UNSUPPORTED.values():
         assert set(ops) <= set(support.MCU_OP_REASONS), ops  # every MCU gap has its reason
 
@@ -124,6 +125,10 @@ def check_model(name: str, out) -> dict:
         floor = support.int8_min_cosine(name) if precision == "int8" else support.FP32_MIN_COSINE
         assert p.cosine >= floor, f"{name} {column}: cosine {p.cosine:.6f} < {floor} (max |diff| {p.max_abs:.3g})"
         report[column] = f"cosine {p.cosine:.6f}"
+        if column == "tflite_fp32":  # the Phone GPU column: ops the GPU delegate has no kernel for
+            blocked = tuple(sorted({o.op for o in art.gpu.unsupported_ops}))
+            assert blocked == support.gpu_unsupported(name), f"{name}: the GPU delegate lacks {blocked}"
+            report["gpu"] = "CPU fallback: " + ", ".join(blocked) if blocked else "all ops on the GPU"
         if column == "tflite_int8":
             missing = tuple(sorted(op.name for op in tflm_ops(art.path) if not op.supported))
             assert missing == support.mcu_unsupported(name), f"{name}: TFLM lacks {missing}"

@@ -298,6 +298,13 @@ VARIANTS: dict[str, _Variant] = {v.name: v for v in (
 )}
 
 
+# ai-edge-quantizer variants (int4 weights, static int8/int16, GPTQ, a sensitivity-ranked mixed recipe):
+# built in edgekit/compress/aiq.py, registered here.
+from edgekit.compress.aiq import aiq_variants  # noqa: E402
+
+VARIANTS.update({v.name: v for v in aiq_variants(_Variant)})
+
+
 def _select(only, skip) -> list[str]:
     names = list(VARIANTS)
     for arg, given in (("only", only), ("skip", skip)):
@@ -356,7 +363,7 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     net = load_model(model).model if isinstance(model, (str, Path)) else getattr(model, "model", model)
     if net is None:
         raise EdgekitError(f"{source}: compress needs a Keras model (a .keras or .h5 file), not a bare SavedModel.")
-    if "tf_keras" not in type(net).__module__ and any(not n.startswith(("ptq", "onnx")) for n in names):
+    if "tf_keras" not in type(net).__module__ and any(not n.startswith(("ptq", "onnx", "aiq_w", "aiq_a")) for n in names):
         raise EdgekitError(f"{source} is a Keras 3 model; tensorflow-model-optimization needs tf_keras "
                            "(re-save it with tf_keras, or use --only with ptq_*/onnx_int8 variants).")
     from edgekit.artifact import ModelCard

@@ -21,7 +21,7 @@ CONVERT_LOG = "convert.log"
 def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: str | Path = "export",
            name: str | None = None, opset: int | None = None, unsafe: bool = False, seed: int = 0,
            card: ModelCard | None = None, input_range=None, mean: float | None = None, std: float | None = None,
-           labels=None, warn=None) -> Artifact:
+           labels=None, warn=None, info=None, fixed_batch: bool = False) -> Artifact:
     """Convert ``model`` (a path, a Keras model or a LoadedModel) and write it under ``out``.
 
     ``data`` (a Dataset or a dataset source such as ``"digits"``) supplies int8 calibration
@@ -29,7 +29,10 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     (a Rescaling/Normalization layer at its top, its model.json, or ``input_range=(low, high)`` /
     ``mean``/``std`` for what cannot be detected). That normalization and the labels (``labels``:
     a list or a file with one per line, else the data's classes, else model.json's) are recorded
-    in the file's metadata and on the returned Artifact, with or without data.
+    in the file's metadata and on the returned Artifact, with or without data. ``info`` (a
+    :class:`~edgekit.convert.tflite_metadata.ModelInfo`) sets the standard TFLite metadata's name,
+    description, author and license. ``fixed_batch`` converts TFLite with a batch of 1 (no run-time
+    shape ops, which a phone GPU delegate cannot run).
     """
     fmt = check_format(to, precision)
     from edgekit.models.load import LoadedModel, load_model
@@ -78,7 +81,7 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
             from edgekit.convert.tflite import add_metadata, to_tflite
 
             rep = dataset.representative() if dataset is not None else None
-            write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep), meta))
+            write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep, fixed_batch=fixed_batch), meta))
         else:
             import onnx
 
@@ -113,14 +116,23 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     runner = load_runner(dest, fmt.runtime)
     n_out = (runner.output_spec.shape or (None,))[-1]
     if labels and n_out and len(labels) != n_out and len(runner.output_spec.shape) == 2 and n_out > 1:
+        dest.unlink(missing_ok=True)
         raise EdgekitError(f"{len(labels)} labels for a model with {n_out} outputs; give one label per output.")
     steps = [f"{to}:{precision}"]
-    return Artifact.from_file(
+    art = Artifact.from_file(
         dest, format=to, precision=precision, input=runner.input_spec, output=runner.output_spec,
         normalization=normalization, labels=labels, extra=extra,
         provenance=Provenance(source_model=source, data=dataset.name if dataset is not None else None, steps=steps,
                               versions=library_versions(), created=_dt.datetime.now(_dt.timezone.utc).isoformat()),
     )
+    if to == "tflite":  # standard metadata for apps, written from the record (its normalization and labels)
+        from edgekit.convert.tflite_metadata import write_standard_metadata
+
+        art = write_standard_metadata(art, info)
+        from edgekit.runtime.gpu import gpu_compatibility
+
+        art = art.model_copy(update={"gpu": gpu_compatibility(art.path)})
+    return art
 
 
 def _stderr_warn(msg: str) -> None:

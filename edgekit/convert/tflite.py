@@ -43,11 +43,13 @@ def _has_rolled_rnn(loaded: LoadedModel) -> bool:
     return any(isinstance(l, keras.layers.RNN) and not getattr(l, "unroll", False) for l in walk(loaded.model))
 
 
-def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.ndarray | None = None) -> bytes:
+def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.ndarray | None = None,
+              fixed_batch: bool = False) -> bytes:
     """Convert to TFLite. A model with a rolled recurrent layer is converted from a batch-1
     concrete function (the converter rejects its TensorList ops with a free batch); any other
-    model that fails that way is retried so."""
-    fixed = _has_rolled_rnn(loaded)
+    model that fails that way is retried so. ``fixed_batch`` converts every model so, which folds
+    the run-time shape arithmetic (SHAPE, STRIDED_SLICE) a phone's GPU delegate has no kernel for."""
+    fixed = fixed_batch or _has_rolled_rnn(loaded)
     try:
         return _convert(_converter(loaded, fixed), precision, representative)
     except EdgekitError as e:

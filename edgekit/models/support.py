@@ -29,7 +29,7 @@ COLUMNS = {  # column -> (format, precision) as edgekit.export takes them
     "onnx_fp32": ("onnx", "fp32"),
 }
 HEADERS = {"tflite_fp32": "TFLite fp32", "tflite_int8": "TFLite int8", "onnx_fp32": "ONNX fp32",
-           "mcu": "MCU (TFLM ops)"}
+           "mcu": "MCU (TFLM ops)", "gpu": "Phone GPU (fp32 ops)"}
 
 # Parity with Keras (cosine over all outputs of the same inputs). fp32 artifacts must equal Keras
 # up to float rounding; int8 ones carry quantization error, which depends on the model.
@@ -84,6 +84,26 @@ MCU_OP_REASONS: dict[str, str] = {
                    "TFLM has no kernel for it",
     "TILE": "ViT's class token is tiled over the batch; TFLM has no TILE kernel",
 }
+# Operators of the fp32 TFLite export (dynamic batch, as `edgekit export` writes it) that a phone's GPU
+# delegate has no kernel for, by edgekit.runtime.gpu's rules (LiteRT's own analyzer no longer checks ops);
+# tests/test_zoo_export.py checks them for every model. They run on the CPU beside the delegated rest.
+GPU_UNSUPPORTED: dict[str, tuple[str, ...]] = {
+    "autoencoder_conv": ("SHAPE", "STRIDED_SLICE"),
+    "bilstm": ("GATHER", "REVERSE_V2", "STRIDED_SLICE", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+    "cgan_generator": ("SHAPE", "STRIDED_SLICE"),
+    "ds_cnn": ("EXPAND_DIMS",),
+    "gan_generator": ("SHAPE", "STRIDED_SLICE"),
+    "lstm": ("GATHER", "STRIDED_SLICE", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+    "mobilenet_v1": ("SHAPE", "STRIDED_SLICE"),
+    "seq_attention": ("GATHER", "REVERSE_V2", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+    "siamese": ("L2_NORMALIZATION",),
+    "transformer_encoder": ("GATHER", "SHAPE"),
+    "vit_tiny": ("GATHER", "SHAPE", "STRIDED_SLICE"),
+}
+# Models whose listed ops all come from the dynamic batch: `edgekit export --batch1` leaves none
+# (checked by converting each at batch 1; transformer_encoder keeps its token GATHER).
+GPU_BATCH1_FIXES: tuple[str, ...] = ("autoencoder_conv", "cgan_generator", "ds_cnn", "gan_generator", "mobilenet_v1",
+                                     "vit_tiny")
 # Per-model int8 parity floors where quantization error is larger than INT8_MIN_COSINE allows.
 INT8_COSINE: dict[str, float] = {}
 
@@ -104,12 +124,23 @@ def mcu_unsupported(name: str) -> tuple[str, ...]:
     return tuple(sorted(MCU_UNSUPPORTED.get(name, ())))
 
 
+def gpu_unsupported(name: str) -> tuple[str, ...]:
+    return tuple(sorted(GPU_UNSUPPORTED.get(name, ())))
+
+
 def _cell(name: str, column: str, footnotes: list[str]) -> str:
     def ref(text: str) -> str:
         if text not in footnotes:
             footnotes.append(text)
         return f"[{footnotes.index(text) + 1}]"
 
+    if column == "gpu":
+        missing = gpu_unsupported(name)
+        if not missing:
+            return "✓"
+        fix = " " + ref("`--batch1` export: no such ops (the shape arithmetic of a dynamic batch is folded)") \
+            if name in GPU_BATCH1_FIXES else ""
+        return "CPU fallback: " + ", ".join(missing) + fix
     if column == "mcu":
         if gap(name, "tflite_int8"):
             return "— (no int8 model)"
@@ -124,7 +155,7 @@ def _cell(name: str, column: str, footnotes: list[str]) -> str:
 def render() -> str:
     """The Markdown document, from the table and the registry."""
     footnotes: list[str] = []
-    cols = list(COLUMNS) + ["mcu"]
+    cols = list(COLUMNS) + ["mcu", "gpu"]
     lines = [
         "# Export support matrix",
         "",
@@ -134,7 +165,10 @@ def render() -> str:
         "runtime (LiteRT, onnxruntime) and compares it with Keras on the same inputs: a ✓ must convert",
         f"and match (cosine ≥ {FP32_MIN_COSINE} for fp32, ≥ {INT8_MIN_COSINE} for int8 unless listed below), a ✗",
         "must fail with its documented error. The MCU column lists the operators of the int8 model that",
-        "TensorFlow Lite Micro has no kernel for (`edgekit.convert.mcu.tflm_ops`).",
+        "TensorFlow Lite Micro has no kernel for (`edgekit.convert.mcu.tflm_ops`). The Phone GPU column",
+        "lists the operators of the fp32 TFLite that a phone's GPU delegate has no kernel for",
+        "(`edgekit.runtime.gpu`, the delegate's rules; LiteRT 2.3.0's analyzer itself calls every model",
+        "compatible): the delegate runs the rest and leaves those to the CPU.",
         "",
         "| model | task | " + " | ".join(HEADERS[c] for c in cols) + " |",
         "| --- | --- | " + " | ".join("---" for _ in cols) + " |",
@@ -150,6 +184,12 @@ def render() -> str:
     if used:
         lines += ["", "## Operators TFLite Micro lacks", ""]
         lines += [f"- `{op}`: {MCU_OP_REASONS[op]}" for op in used]
+    gpu_ops = sorted({op for ops in GPU_UNSUPPORTED.values() for op in ops})
+    if gpu_ops:
+        from edgekit.runtime.gpu import FIXES
+
+        lines += ["", "## Operators the phone GPU delegate lacks", ""]
+        lines += [f"- `{op}`: {FIXES.get(op, 'no GPU delegate kernel: it runs on the CPU')}" for op in gpu_ops]
     if INT8_COSINE:
         lines += ["", "## Looser int8 parity", ""]
         lines += [f"- `{n}`: cosine ≥ {c}" for n, c in sorted(INT8_COSINE.items())]

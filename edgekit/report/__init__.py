@@ -18,12 +18,29 @@ def artifact_row(art: Artifact, accuracy: float | None, parity: Parity | None, l
            "latency_ms": latency.model_dump(exclude={"raw", "runs"}) if latency else None,
            "input": art.input.model_dump(), "normalization": art.normalization.model_dump() if art.normalization else None,
            "provenance": art.provenance.model_dump(), "extra": art.extra}
+    gpu = gpu_record(art)
+    if gpu is not None:
+        row["gpu"] = gpu
     if latency:
         row["latency_ms"]["runs"] = latency.runs
         row["raw_latency_ms"] = latency.raw
     if error:
         row["error"] = error
     return row
+
+
+def gpu_record(art: Artifact) -> dict | None:
+    """``artifacts[].gpu`` for a .tflite: the record's own check, else checked here."""
+    if art.format != "tflite":
+        return None
+    if art.gpu is not None:
+        return art.gpu.model_dump()
+    from edgekit.runtime.gpu import gpu_compatibility
+
+    try:
+        return gpu_compatibility(art.path).model_dump()
+    except Exception as e:  # noqa: BLE001 - a file that cannot be analyzed is reported, not fatal to the report
+        return {"compatible": False, "unsupported_ops": [], "notes": f"not analyzed: {e}"}
 
 
 def _size(n: int) -> str:
@@ -55,6 +72,14 @@ Latency: single sample, {{ r.bench.threads }} thread(s), {{ r.bench.runs }} time
 {%- for a in r.artifacts if a.options and a.options.xnnpack_fallback %}
 - `{{ a.path | basename }}`: {{ a.options.xnnpack_fallback }}
 {%- endfor %}
+
+{% if r.artifacts | selectattr("gpu") | list -%}
+Phone GPU delegate (LiteRT analyzer and edgekit's op rules):
+{% for a in r.artifacts if a.gpu %}
+- `{{ a.path | basename }}`: {{ "compatible" if a.gpu.compatible else "not compatible" }}
+{%- for o in a.gpu.unsupported_ops %}; {{ o.op }} (op {{ o.index }}) in `{{ o.layer }}`: {{ o.reason }}{% if o.fix %} (fix: {{ o.fix }}){% endif %}{% endfor %}. {{ a.gpu.notes }}
+{%- endfor %}
+{%- endif %}
 
 Parity compares each artifact's outputs with the Keras model's on the {{ r.verify_source }}.
 Accuracy is top-1 on the same samples, with its 95% Wilson interval in brackets. int8 inputs are quantized with the model's own scale and zero point
