@@ -55,6 +55,14 @@ print(json.dumps(out))
 def tflite_support_python(tmp_path_factory) -> Path:
     """A venv with tflite-support (once per session: the slow part of these tests).
     EDGEKIT_TFLITE_SUPPORT_PYTHON may name the python of such a venv made earlier."""
+    # tflite-support's native module links the system's libusb-1.0, which a new machine may lack:
+    # install it the way the HTML report test installs Chromium (apt-get, as root, as in CI).
+    import ctypes.util
+
+    if ctypes.util.find_library("usb-1.0") is None:
+        res = subprocess.run("apt-get update -q && apt-get install -y -q libusb-1.0-0", shell=True,
+                             capture_output=True, text=True, timeout=900)
+        assert ctypes.util.find_library("usb-1.0"), f"libusb-1.0 missing after apt-get: {res.stderr[-1000:]}"
     given = os.environ.get("EDGEKIT_TFLITE_SUPPORT_PYTHON")
     if given:
         return Path(given)
