@@ -76,18 +76,46 @@ def train(ctx: typer.Context,
           batch_size: Optional[int] = typer.Option(None, help="batch size"),
           learning_rate: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
           seed: int = typer.Option(0, help="seed for splits, initialization and shuffling"),
-          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys epochs, batch_size, learning_rate, patience, seed, augment, tensorboard; e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
-          out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs")):
+          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys of edgekit.train.TrainConfig (epochs, batch_size, learning_rate, patience, seed, augment, tensorboard, optimizer, momentum, nesterov, weight_decay, schedule, decay_rate, label_smoothing, loss, huber_delta, freeze_backbone, unfreeze, unfreeze_learning_rate, unfreeze_epochs); e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
+          out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs"),
+          input_shape: Optional[str] = typer.Option(None, "--input-shape", help="model input as HxWxC, e.g. 96x96x3 (or a feature count)"),
+          resolution: Optional[int] = typer.Option(None, "--resolution", help="square image side, e.g. 96 (channels: the model's)"),
+          weights: Optional[str] = typer.Option(None, "--weights", help="start from 'imagenet' (keras.applications' file in ~/.keras/models) or a Keras .h5 weight file (MobileNet V1/V2/V3, ResNet-50/101/152)"),
+          freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone", help="train only the head; the backbone and its BatchNorm stay frozen"),
+          unfreeze: Optional[int] = typer.Option(None, "--unfreeze", help="after the head, also train the last N backbone blocks at a tenth of the rate"),
+          optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam | adamw | sgd | rmsprop"),
+          momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD/RMSprop momentum (0.9)"),
+          nesterov: Optional[bool] = typer.Option(None, "--nesterov", help="Nesterov momentum (sgd)"),
+          weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay (1e-4)"),
+          schedule: Optional[str] = typer.Option(None, "--schedule", help="plateau | cosine | exponential | constant"),
+          label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="classification label smoothing, e.g. 0.1"),
+          loss: Optional[str] = typer.Option(None, "--loss", help="regression loss: mse | mae | huber"),
+          huber_delta: Optional[float] = typer.Option(None, "--huber-delta", help="Huber delta (1.0)")):
     """Train a model from the registry; saves model.keras with its normalization and labels."""
     from edgekit.config import load_config
     from edgekit.train import TrainConfig
 
-    given, defaults = _given(ctx, dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed))
+    given, defaults = _given(ctx, dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                                       freeze_backbone=freeze_backbone, unfreeze=unfreeze, optimizer=optimizer,
+                                       momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+                                       schedule=schedule, label_smoothing=label_smoothing, loss=loss,
+                                       huber_delta=huber_delta))
     cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
+    params = _with_input_shape(_parse_params(param), input_shape, resolution)
     from edgekit.train import train as _train  # TensorFlow starts here, after the settings are checked
 
-    res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err)
+    res = _train(name, data, params=params, config=cfg, out=out_dir, console=err, weights=weights)
     out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
+
+
+def _with_input_shape(params: dict, input_shape: str | None, resolution: int | None) -> dict:
+    """``--input-shape 96x96x3`` / ``--resolution 96`` as the ``input_shape`` knob (see edgekit.shapes)."""
+    from edgekit.shapes import input_shape_from_flags
+
+    shape = input_shape_from_flags(input_shape, resolution, params.get("input_shape"))
+    if shape is not None:
+        params["input_shape"] = shape
+    return params
 
 
 def _given(ctx: typer.Context, values: dict, to: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, dict]:

@@ -16,9 +16,12 @@ from edgekit._tf import keras, reproducible, tf
 from edgekit.artifact import ModelCard
 from edgekit.data import Dataset, load_dataset
 from edgekit.errors import EdgekitError
+from edgekit.shapes import complete_shape
 from edgekit.models import count_macs, count_params, create_model, get_spec
 from edgekit.train.batches import ShiftedBatches
 from edgekit.train.config import TrainConfig
+from edgekit.train.finetune import freeze_for_head, unfreeze_last_blocks
+from edgekit.train.optim import compile_classifier, lr_callbacks
 from edgekit.train.metrics import classification_metrics
 from edgekit.train.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, headline, save_extras
 
@@ -71,10 +74,12 @@ def _backup_and_restore(backup: Path):
 
 
 def train(model, data, params: dict | None = None, config: TrainConfig | None = None,
-          out: str | Path = "runs/train", console=None, **config_overrides) -> TrainResult:
+          out: str | Path = "runs/train", console=None, weights: str | Path | None = None,
+          **config_overrides) -> TrainResult:
     """Train ``model`` (a registry name) on ``data`` (a Dataset or a source like ``"digits"``).
 
-    ``params`` are the builder's knobs (``alpha=0.35``); ``config`` the training hyperparameters.
+    ``params`` are the builder's knobs (``alpha=0.35``); ``config`` the training hyperparameters;
+    ``weights`` ``"imagenet"`` or a weight file to start from (see :mod:`edgekit.models.weights`).
     """
     from rich.console import Console
 
@@ -82,7 +87,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     config = config or TrainConfig(**config_overrides)
     params = dict(params or {})
     spec = get_spec(model)
-    input_shape = params.pop("input_shape", None)
+    input_shape = complete_shape(params.pop("input_shape", None), spec.default_input_shape)
     _check_extra_params(model, spec, params)
     if isinstance(data, Dataset):
         dataset = data
@@ -103,18 +108,22 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
 
     reproducible(config.seed)
     if spec.task != "classification":
+        if weights is not None or config.freeze_backbone:
+            raise EdgekitError(f"--weights and --freeze-backbone apply to pretrained classifiers; {model!r} is "
+                               f"{_a(spec.task)} model.")
         return _train_task(model, spec, dataset, params, config, Path(out), console, input_shape)
-    net = create_model(model, input_shape=dataset.input_shape, num_classes=dataset.num_classes, **params)
-    net.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"])
+    net = create_model(model, input_shape=dataset.input_shape, num_classes=dataset.num_classes, weights=weights,
+                       **params)
+    finetune = _pretrained_summary(net, console)
+    finetune.update(freeze_for_head(net, config, console))
+    steps = -(-len(dataset.x_train) // config.batch_size)
+    compile_classifier(net, config, steps)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-        # Halving the rate when validation loss stalls steadies small, noisy validation sets.
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 3),
-                                          min_lr=1e-5, verbose=0),
+        *lr_callbacks(config),
         _backup_and_restore(out / "backup"),
         _EpochLine(console, config.epochs),
     ]
@@ -126,10 +135,14 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, config.augment)
     hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, callbacks=callbacks, verbose=0)
+    epochs_run = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
+    if config.unfreeze:
+        epochs_run += _fit_unfrozen(net, config, dataset, steps, out, console)
     seconds = time.time() - t0
     probs = net.predict(dataset.x_test, batch_size=256, verbose=0)
     metrics = classification_metrics(dataset.y_test, probs, dataset.class_names)
-    metrics["epochs_run"] = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
+    metrics["epochs_run"] = epochs_run
+    metrics.update(finetune)
 
     card = ModelCard(name=model, task=spec.task, params=count_params(net), macs=count_macs(net),
                      input_shape=(None,) + dataset.input_shape, dataset=dataset.name,
@@ -144,6 +157,28 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     console.print(f"  test accuracy {metrics['accuracy']:.4f} after {metrics['epochs_run']} epochs "
                   f"({seconds:.0f}s); saved {model_path}")
     return TrainResult(model_path, net, card, dataset, metrics, hist.history, seconds)
+
+
+def _pretrained_summary(net, console) -> dict:
+    loaded = getattr(net, "_edgekit_weights", None)
+    if loaded is None:
+        return {}
+    console.print(f"  weights: {len(loaded.loaded)} layers from {loaded.path}"
+                  + (f"; new head: {', '.join(loaded.new)}" if loaded.new else ""))
+    return {"weights": {"path": loaded.path, "layers_loaded": len(loaded.loaded), "new_layers": list(loaded.new)}}
+
+
+def _fit_unfrozen(net, config, dataset, steps, out, console) -> int:
+    """Phase 2 of fine-tuning: the last blocks train too, at a lower rate. Returns the epochs run."""
+    lr, epochs = unfreeze_last_blocks(net, config, console)
+    compile_classifier(net, config, steps, epochs=epochs, learning_rate=lr)
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+                 *lr_callbacks(config), _backup_and_restore(out / "backup_unfreeze"), _EpochLine(console, epochs)]
+    batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed + 1, config.augment)
+    hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val), epochs=epochs, callbacks=callbacks,
+                   verbose=0)
+    shutil.rmtree(out / "backup_unfreeze", ignore_errors=True)
+    return (hist.epoch[-1] + 1) if hist.epoch else 0
 
 
 def _a(word: str) -> str:
