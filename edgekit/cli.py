@@ -244,11 +244,20 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
 
 @app.command()
 def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default export/<model>-<time>)"),
-         epochs: int = typer.Option(60, help="maximum training epochs")):
-    """MobileNetV2 (alpha 0.35, 32x32) on the built-in digits: train, export, verify, bench, report."""
+         epochs: int = typer.Option(60, help="maximum training epochs"),
+         model: str = typer.Option("mobilenet_v2", "--model", help="registered model of any task: classification, regression (mlp_regressor on diabetes), anomaly (autoencoder_dense on digits_anomaly), embedding (siamese on digits_pairs), generation"),
+         data: str = typer.Option("digits", "--data", help="dataset of the model's task (see `edgekit train --help`)"),
+         param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable (default for mobilenet_v2: alpha=0.35)"),
+         input_shape: Optional[str] = typer.Option(None, "--input-shape", help="model input as HxWxC, e.g. 96x96x3"),
+         resolution: Optional[int] = typer.Option(None, "--resolution", help="square image side, e.g. 96")):
+    """Train, export, verify, bench and report one model (default: MobileNetV2 0.35, 32x32, on the built-in digits)."""
     from edgekit.pipeline import run
 
-    report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out_dir, epochs=epochs, console=err)
+    params = _parse_params(param)
+    if model == "mobilenet_v2" and not params:
+        params = {"alpha": 0.35}
+    params = _with_input_shape(params, input_shape, resolution)
+    report = run(model, data, params=params, out=out_dir, epochs=epochs, console=err)
     _print_report(report)
 
 
@@ -330,12 +339,15 @@ def check(run_dir: Path = typer.Argument(..., help="a run bundle folder, e.g. ex
 
 def _print_report(report: dict):
     m = report["model"]
-    table = Table("file", "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",
-                  title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {m['macs'] / 1e6:.1f} M MACs")
+    cols = (report.get("metric") or {}).get("columns") or ["accuracy"]
+    table = Table("file", "format", "precision", "size", *cols, "cosine", "top-1 agree", "p50 ms", "p99 ms",
+                  title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {(m['macs'] or 0) / 1e6:.1f} M MACs")
     for a in report["artifacts"]:
         par, lat = a.get("parity"), a.get("latency_ms")
+        figures = a.get("metrics") or {"accuracy": a.get("accuracy")}
         table.add_row(Path(a["path"]).name, a["format"], a["precision"], _size(a["bytes"]) if a["bytes"] else "—",
-                      _fmt(a["accuracy"], "{:.4f}"), _fmt(par and par["cosine"], "{:.6f}") if par else "reference",
+                      *(_fmt(figures.get(c), "{:.4f}") for c in cols),
+                      _fmt(par and par["cosine"], "{:.6f}") if par else "reference",
                       _fmt(par and par["top1_agreement"], "{:.4f}") if par else "", _fmt(lat and lat["p50"]),
                       _fmt(lat and lat["p99"]))
     out.print(table)
