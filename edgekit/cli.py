@@ -387,18 +387,21 @@ def compress(ctx: typer.Context,
                       flags=dict.fromkeys(epoch_keys, "--epochs"))
     rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
                     config=cfg, console=err)
+    from edgekit.compress.task_metric import format_drop
+
     b = rep.baseline
-    table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", "accuracy", "drop",
+    metric = (rep.metric or {}).get("name", "accuracy")
+    table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", metric, "drop",
                   "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")
     table.add_row("baseline", "fp32", _size(b["bytes"]), "1.000", "", _fmt(b.get("sparsity"), "{:.2f}"),
-                  _fmt(b["accuracy"], "{:.4f}"), "", _fmt(b["p50_ms"]), "1.00×", "")
+                  _fmt(b.get("score", b["accuracy"]), "{:.4f}"), "", _fmt(b["p50_ms"]), "1.00×", "")
     for v in rep.variants:
         if v.get("error"):
             table.add_row(v["name"], f"[red]failed: {v['error']}[/]", *[""] * 9)
             continue
         table.add_row(v["name"], v["precision"], _size(v["bytes"]), f"{v['bytes'] / b['bytes']:.3f}",
                       f"{v['gzip_bytes'] / b['bytes']:.3f}", _fmt(v["sparsity"], "{:.2f}"),
-                      _fmt(v["accuracy"], "{:.4f}"), f"{v['drop'] * 100:+.2f} pt", _fmt(v["p50_ms"]),
+                      _fmt(v.get("score", v["accuracy"]), "{:.4f}"), format_drop(v["drop"], metric), _fmt(v["p50_ms"]),
                       f"{v['speedup']:.2f}×", _fmt((v["parity"] or {}).get("top1_agreement"), "{:.4f}"))
     out.print(table)
     mixed = next((v for v in rep.variants if v["name"] == "mixed" and not v.get("error")), None)

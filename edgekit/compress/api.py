@@ -6,7 +6,8 @@
 Every variant is exported to a file in ``out``, run in its real runtime (LiteRT, or
 onnxruntime for ONNX) on the test split for accuracy, compared with its float parent with
 the spine's parity check, and timed at one thread. The baseline is the fp32 TFLite of the
-input model; ``drop`` is baseline accuracy minus variant accuracy (a fraction); ``speedup`` is
+input model; ``drop`` is baseline accuracy minus variant accuracy (a fraction; for other tasks the
+task's headline figure, named in ``compression.json``'s ``metric``, positive = worse); ``speedup`` is
 baseline p50 over variant p50. A variant that fails is recorded with an ``error`` line naming
 the layer or reason, and the others still run.
 """
@@ -75,6 +76,7 @@ class CompressionReport:
     json_path: Path
     md_path: Path
     out: Path
+    metric: dict | None = None  # the task's headline figure that ``drop`` is measured in
 
     def as_dict(self) -> dict:
         return {"baseline": self.baseline, "variants": self.variants}
@@ -320,14 +322,16 @@ def _one_line(e: BaseException) -> str:
 def _measure(ctx, path: Path, fmt: str, parent: str | None):
     from edgekit.bench.harness import bench_runner
     from edgekit.runtime.base import load_runner
-    from edgekit.verify import accuracy, parity
+    from edgekit.compress.task_metric import task_figures
+    from edgekit.verify import parity
 
     runtime = "litert" if fmt == "tflite" else "onnxruntime"
     runner, lat = bench_runner(lambda: load_runner(path, runtime, 1), ctx.cfg.bench_runs, ctx.cfg.bench_warmup,
                                x=ctx.data.x_test[:1])
     out = runner.run(ctx.data.x_test)
-    par = parity(ctx.outputs(parent), out).model_dump() if parent else None
-    return accuracy(out, ctx.data.y_test), lat.p50, par, runtime
+    par = parity(ctx.outputs(parent), out, ctx.metric.task == "classification").model_dump() if parent else None
+    figures = task_figures(ctx.metric.task, out, ctx.data)
+    return figures[ctx.metric.name], lat.p50, par, runtime, figures
 
 
 def compress(model, data, out: str | Path = "compressed", only=None, skip=None, max_drop: float = 0.01,
@@ -360,8 +364,11 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
                            "(re-save it with tf_keras, or use --only with ptq_*/onnx_int8 variants).")
     dataset = data if isinstance(data, Dataset) else load_dataset(data, input_shape=tuple(net.inputs[0].shape[1:]),
                                                                    seed=config.seed)
-    if dataset.task != "classification":
-        raise EdgekitError(f"compress measures top-1 accuracy: {dataset.name!r} is a {dataset.task} dataset.")
+    from edgekit.compress.task_metric import task_variants
+    from edgekit.verify.tasks import task_metric
+
+    metric = task_metric(dataset.task)
+    names, skipped = task_variants(dataset.task, names, only)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     from edgekit._tf import reproducible
@@ -370,19 +377,21 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     # of 1.94 points where two others gave 1.39; small models repeat either way.)
     reproducible(config.seed)
     ctx = _Context(net, dataset, out, config, console)
+    ctx.metric = metric
 
     console.print(f"[bold]compress[/] {source} on {dataset.name}: {len(names)} variants -> {out}")
     t0 = time.time()
     base_path = ctx.write_tflite("baseline_fp32", tflite_bytes(net, "fp32"))
-    acc, p50, _, _ = _measure(ctx, base_path, "tflite", None)
+    acc, p50, _, _, figures = _measure(ctx, base_path, "tflite", None)
     ctx.baseline_accuracy = acc
-    baseline = {"format": "tflite", "precision": "fp32", "bytes": base_path.stat().st_size, "accuracy": acc,
+    baseline = {"format": "tflite", "precision": "fp32", "bytes": base_path.stat().st_size,
+                "accuracy": figures.get("accuracy"), "score": acc, "metrics": figures,
                 "p50_ms": p50, "path": str(base_path), "params": int(net.count_params()),
                 "sparsity": kernel_sparsity(net)}
-    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, accuracy {acc:.4f}, p50 {p50:.3f} ms "
+    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, {metric.name} {acc:.4f}, p50 {p50:.3f} ms "
                   f"[{time.time() - t0:.0f}s]")
     chance = 1.0 / max(2, dataset.num_classes or int(np.max(dataset.y_test)) + 1)
-    if acc <= 1.5 * chance:
+    if metric.task == "classification" and acc <= 1.5 * chance:
         # every drop below is measured from here: a model fed other scaling than it was trained on
         # looks like this, and its table would say "no loss" about a model that does not work
         n = dataset.normalization
@@ -400,13 +409,14 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
         t1 = time.time()
         try:
             built = v.build(ctx)
-            acc, p50, par, runtime = _measure(ctx, built.path, built.format, built.parent)
+            acc, p50, par, runtime, figures = _measure(ctx, built.path, built.format, built.parent)
             parent_model = ctx.parents[built.parent]
             rec.update(format=built.format, precision=built.precision, bytes=built.path.stat().st_size,
-                       gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(parent_model), accuracy=acc,
-                       drop=baseline["accuracy"] - acc, p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
+                       gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(parent_model),
+                       accuracy=figures.get("accuracy"), score=acc, metrics=figures,
+                       drop=metric.drop(baseline["score"], acc), p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
                        path=str(built.path), runtime=runtime, parent=built.parent, **built.notes)
-            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), accuracy {acc:.4f} "
+            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), {metric.name} {acc:.4f} "
                           f"(drop {rec['drop']:+.4f}), p50 {p50:.3f} ms ({rec['speedup']:.2f}x) "
                           f"[{time.time() - t1:.0f}s]")
         except Exception as e:  # noqa: BLE001 - one variant's failure must not stop the others
@@ -419,10 +429,17 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
         rec["seconds"] = round(time.time() - t1, 1)
         variants.append(rec)
 
-    report = {"baseline": baseline, "variants": variants}
+    # drop: how much worse than the baseline in the task's headline figure (positive = worse)
+    report = {"metric": {**metric.as_dict(), "drop": (f"baseline {metric.name} minus variant {metric.name}"
+                                                      if metric.higher_is_better else
+                                                      f"variant {metric.name} minus baseline {metric.name}")},
+              "baseline": baseline, "variants": variants}
+    if skipped:
+        report["skipped"] = skipped
+        console.print(f"  skipped ({next(iter(skipped.values()))}): {', '.join(skipped)}")
     json_path = write_json(out / "compression.json", report)
     md_path = write_text(out / "compression.md", render_markdown(report, source=source, data=dataset.name))
-    return CompressionReport(baseline, variants, json_path, md_path, out)
+    return CompressionReport(baseline, variants, json_path, md_path, out, report["metric"])
 
 
 def _f(v, spec):
@@ -430,13 +447,20 @@ def _f(v, spec):
 
 
 def render_markdown(report: dict, source: str = "", data: str = "") -> str:
+    from edgekit.compress.task_metric import format_drop
+
     b = report["baseline"]
+    m = report.get("metric") or {"name": "accuracy", "drop": "baseline accuracy minus variant accuracy"}
+    name = m["name"]
+    score = b.get("score", b.get("accuracy"))
     lines = [f"# Compression of {source}" if source else "# Compression", "",
-             f"Baseline: fp32 TFLite, {b['bytes']:,} bytes, accuracy {b['accuracy']:.4f} on the test split of "
-             f"{data}, p50 {b['p50_ms']:.3f} ms (LiteRT, 1 thread). `drop` is baseline minus variant accuracy; "
-             "parity is against each variant's float parent.", "",
+             f"Baseline: fp32 TFLite, {b['bytes']:,} bytes, {name} {score:.4f} on the test split of "
+             f"{data}, p50 {b['p50_ms']:.3f} ms (LiteRT, 1 thread). `drop` is {m['drop'].replace('variant', 'the variant')}"
+             f"{'' if name == 'accuracy' else ' (positive = worse)'}; parity is against each variant's float parent.", "",
              *([f"**Warning:** {b['warning']}", ""] if b.get("warning") else []),
-             "| variant | steps | format | precision | bytes | × fp32 | gzip × fp32 | sparsity | accuracy | drop "
+             *([f"Not run: {', '.join(report['skipped'])} ({next(iter(report['skipped'].values()))}).", ""]
+               if report.get("skipped") else []),
+             f"| variant | steps | format | precision | bytes | × fp32 | gzip × fp32 | sparsity | {name} | drop "
              "| p50 ms | speedup | top-1 agree | cosine |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for v in report["variants"]:
@@ -448,7 +472,7 @@ def render_markdown(report: dict, source: str = "", data: str = "") -> str:
         lines.append(
             f"| {v['name']} | {' → '.join(v['steps'])} | {v['format']} | {v['precision']} | {v['bytes']:,} "
             f"| {v['bytes'] / b['bytes']:.3f} | {v['gzip_bytes'] / b['bytes']:.3f} | {_f(v['sparsity'], '{:.2f}')} "
-            f"| {_f(v['accuracy'], '{:.4f}')} | {_f(v['drop'] * 100 if v['drop'] is not None else None, '{:+.2f} pt')} "
+            f"| {_f(v.get('score', v['accuracy']), '{:.4f}')} | {format_drop(v['drop'], name)} "
             f"| {v['p50_ms']:.3f} | {v['speedup']:.2f}× | {_f(par.get('top1_agreement'), '{:.4f}')} "
             f"| {_f(par.get('cosine'), '{:.5f}')} |")
     mixed = next((v for v in report["variants"] if v["name"] == "mixed" and not v.get("error")), None)
