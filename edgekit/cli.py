@@ -339,7 +339,7 @@ def check(run_dir: Path = typer.Argument(..., help="a run bundle folder, e.g. ex
 
 def _print_report(report: dict):
     m = report["model"]
-    cols = (report.get("metric") or {}).get("columns") or ["accuracy"]
+    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
     table = Table("file", "format", "precision", "size", *cols, "cosine", "top-1 agree", "p50 ms", "p99 ms",
                   title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {(m['macs'] or 0) / 1e6:.1f} M MACs")
     for a in report["artifacts"]:

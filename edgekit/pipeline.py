@@ -156,7 +156,8 @@ class _TaskScorer:
         return score_outputs(self.task, outputs, self.ds, reference=self.ref, threshold=self.threshold)
 
     def line(self, figures: dict) -> str:
-        return ", ".join(f"{k} {figures[k]:.4f}" for k in self.metric.columns if figures.get(k) is not None)
+        keys = self.metric.columns or (self.metric.name,)
+        return ", ".join(f"{k} {figures[k]:.4f}" for k in keys if figures.get(k) is not None)
 
     def row(self, row: dict, outputs=None, figures: dict | None = None) -> dict:
         figures = figures if figures is not None else self.figures(outputs)

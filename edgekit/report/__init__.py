@@ -56,7 +56,7 @@ Latency: single sample, {{ r.bench.threads }} thread(s), {{ r.bench.runs }} time
 {%- endfor %}
 
 Parity compares each artifact's outputs with the Keras model's on the {{ r.verify_source }}.
-{% if cols == ["accuracy"] %}Accuracy is top-1 on the same samples.{% else %}{{ cols | join(", ") }}: computed from each artifact's own outputs on the same samples.{% endif %} int8 inputs are quantized with the model's own scale and zero point
+{% if cols == ["accuracy"] %}Accuracy is top-1 on the same samples.{% elif cols %}{{ cols | join(", ") }}: computed from each artifact's own outputs on the same samples.{% endif %} int8 inputs are quantized with the model's own scale and zero point
 (input normalization: `(x - {{ r.normalization.mean }}) / {{ r.normalization.std }}` on raw values in {{ r.normalization.raw_range }}).
 """
 
@@ -68,7 +68,7 @@ def render_markdown(report: dict) -> str:
     env.filters["basename"] = lambda p: Path(p).name
     env.filters["thousands"] = lambda n: f"{n:,}" if n is not None else "?"
     norm = report.get("normalization") or {"mean": 0, "std": 1, "raw_range": "?"}
-    cols = (report.get("metric") or {}).get("columns") or ["accuracy"]
+    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
     return env.from_string(_MD).render(r=_Obj({**report, "normalization": norm}), cols=cols)
 
 

@@ -203,7 +203,7 @@ def render_html(report: dict) -> str:
     others = report.get("runtimes") or []
     charts = {"latency": latency_chart(arts + others), "size": size_chart(arts), "accuracy": accuracy_chart(arts),
               "profile": profile_chart(arts)}
-    cols = (report.get("metric") or {}).get("columns") or ["accuracy"]
+    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
     return template.render(r=report, arts=arts, others=others, charts=charts, profiles=profiles, runtime=_runtime, cols=cols,
                            generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
 

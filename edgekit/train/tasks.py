@@ -216,7 +216,11 @@ def fit_generation(name, dataset, params, config, line, input_shape=None):
     latent = int(input_shape[0]) if input_shape else None
     if conditional:
         classes = dataset.num_classes
-        shape = (latent,) if latent else (spec.default_input_shape[0] - spec.knobs["num_classes"] + classes,)
+        import inspect
+
+        # ModelSpec.knobs leaves num_classes out: the builder's own default is the one its input shape assumes
+        built_for = inspect.signature(spec.builder).parameters["num_classes"].default
+        shape = (latent,) if latent else (spec.default_input_shape[0] - built_for + classes,)
         gen = create_model(name, input_shape=shape, num_classes=classes, image_shape=image_shape, **params)
         disc = cgan_discriminator(image_shape, num_classes=classes)
     else:
