@@ -118,6 +118,17 @@ def _with_input_shape(params: dict, input_shape: str | None, resolution: int | N
     return params
 
 
+def _square_side(input_shape: str | None, resolution: int | None) -> int | None:
+    """tune and compress take square images: the side ``--input-shape``/``--resolution`` ask for."""
+    shape = _with_input_shape({}, input_shape, resolution).get("input_shape")
+    if shape is None:
+        return None
+    if len(shape) != 3 or shape[0] != shape[1]:
+        raise EdgekitError(f"--input-shape {input_shape}: this command takes square images (HxHxC), "
+                           "e.g. 96x96x3 or --resolution 96.")
+    return int(shape[0])
+
+
 def _given(ctx: typer.Context, values: dict, to: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, dict]:
     """Split option values into (typed on the command line, the command's defaults) by config key.
 
@@ -276,14 +287,20 @@ def tune(ctx: typer.Context,
          param: Optional[List[str]] = typer.Option(None, "--param", help="pin a hyperparameter, key=value, repeatable"),
          seed: int = typer.Option(0, help="seed for splits, initialization and the oracle"),
          config: Optional[Path] = typer.Option(None, "--config", help="search settings and budgets from a TOML or JSON file (by suffix): keys trials, oracle, epochs, patience, precision, workers, seed, augment, bench_runs, bench_warmup, measure_arena, max_latency_ms, max_flash_kb, max_ram_kb and a table fixed (pinned hyperparameters, merged with --param). Flags given on the command line override the file"),
-         out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle")):
+         out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle"),
+         input_shape: Optional[str] = typer.Option(None, "--input-shape", help="pin the input of image models, e.g. 96x96x3 (square; the search's resolution)"),
+         resolution: Optional[int] = typer.Option(None, "--resolution", help="pin the square image side, e.g. 96 (else searched)")):
     """Hardware-aware search: train, export and measure every trial; keep the best model within budget."""
     from edgekit.config import load_config
     from edgekit.tune import Budgets, TuneConfig
     from edgekit.tune import tune as _tune
 
+    fixed = _parse_params(param)
+    side = _square_side(input_shape, resolution)
+    if side is not None:
+        fixed["resolution"] = side
     given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
-                                       seed=seed, param=_parse_params(param), max_latency_ms=max_latency_ms,
+                                       seed=seed, param=fixed, max_latency_ms=max_latency_ms,
                                        max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb), to={"param": ("fixed",)})
     cfg, budgets = load_config(config, (TuneConfig, Budgets), overrides=given, defaults=defaults,
                                flags={"fixed": "--param"}, merge=("fixed",))
@@ -369,7 +386,9 @@ def compress(ctx: typer.Context,
              channel_ratio: float = typer.Option(0.5, "--channel-ratio", help="fraction of prunable channels removed"),
              epochs: Optional[int] = typer.Option(None, "--epochs", help="fine-tuning epochs for pruning, channel pruning and QAT"),
              seed: int = typer.Option(0, help="split and calibration seed"),
-             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file")):
+             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file"),
+             input_shape: Optional[str] = typer.Option(None, "--input-shape", help="load --data at this size, e.g. 96x96x3 (must fit the model's input)"),
+             resolution: Optional[int] = typer.Option(None, "--resolution", help="load --data as square images of this side, e.g. 96")):
     """PTQ, QAT, pruning, clustering, channel pruning and mixed precision: the size/accuracy/speed table.
 
     Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune,
@@ -386,7 +405,8 @@ def compress(ctx: typer.Context,
     cfg = load_config(config, CompressConfig, overrides=given, defaults=defaults,
                       flags=dict.fromkeys(epoch_keys, "--epochs"))
     rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
-                    config=cfg, console=err)
+                    config=cfg, console=err,
+                    input_shape=_with_input_shape({}, input_shape, resolution).get("input_shape"))
     from edgekit.compress.task_metric import format_drop
 
     b = rep.baseline

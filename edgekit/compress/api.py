@@ -335,9 +335,10 @@ def _measure(ctx, path: Path, fmt: str, parent: str | None):
 
 
 def compress(model, data, out: str | Path = "compressed", only=None, skip=None, max_drop: float = 0.01,
-             config: CompressConfig | None = None, console=None, **overrides) -> CompressionReport:
+             config: CompressConfig | None = None, console=None, input_shape=None, **overrides) -> CompressionReport:
     """Run the selected compression variants of ``model`` (a path or a tf_keras model) on ``data``
-    (a Dataset or a source such as ``"digits"``); write ``compression.json`` / ``.md`` to ``out``."""
+    (a Dataset or a source such as ``"digits"``); write ``compression.json`` / ``.md`` to ``out``.
+    ``input_shape`` loads ``data`` at that size (it must fit the model's input)."""
     from rich.console import Console
 
     from edgekit.compress.prune import kernel_sparsity
@@ -362,8 +363,10 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     if "tf_keras" not in type(net).__module__ and any(not n.startswith(("ptq", "onnx")) for n in names):
         raise EdgekitError(f"{source} is a Keras 3 model; tensorflow-model-optimization needs tf_keras "
                            "(re-save it with tf_keras, or use --only with ptq_*/onnx_int8 variants).")
-    dataset = data if isinstance(data, Dataset) else load_dataset(data, input_shape=tuple(net.inputs[0].shape[1:]),
-                                                                   seed=config.seed)
+    from edgekit.compress.task_metric import data_shape
+
+    shape = data_shape(tuple(net.inputs[0].shape[1:]), input_shape, source)
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, input_shape=shape, seed=config.seed)
     from edgekit.compress.task_metric import task_variants
     from edgekit.verify.tasks import task_metric
 

@@ -41,3 +41,17 @@ def format_drop(v, metric: str) -> str:
         return f"{v * 100:+.2f} pt"
     return f"{v:+.4g}"
 
+
+
+def data_shape(model_shape: tuple, asked, source: str) -> tuple:
+    """The size to load data at: ``asked`` (--input-shape/--resolution) where the model's input allows it."""
+    if asked is None:
+        return model_shape
+    asked = tuple(asked)
+    if None in asked:  # --resolution: channels are the model's
+        asked = asked[:2] + tuple(model_shape[2:])
+    fits = len(asked) == len(model_shape) and all(m is None or m == a for m, a in zip(model_shape, asked))
+    if not fits:
+        raise EdgekitError(f"{source} takes inputs of shape {model_shape}; --input-shape/--resolution asked for "
+                           f"{asked}. Compress the model at the size it was trained at (or retrain it).")
+    return asked
