@@ -153,3 +153,23 @@ def test_freeze_backbone_trains_only_the_head(weight_files, digits32, tmp_path):
     assert head.shape == (1280, 10) and np.abs(head).sum() > 0
     assert res.metrics["freeze_backbone"] and res.metrics["weights"]["new_layers"] == ["predictions"]
     assert res.metrics["accuracy"] > 0.1  # it learned something from random-init features
+
+
+def test_keras3_files(tmp_path):
+    """Keras 3 names MobileNetV3's layers differently (expanded_conv_depthwise_bn); its whole-model .h5 loads
+    by those names. Its .weights.h5 keys tensors by class and order, no names: refused, with what to do."""
+    import keras as keras3
+
+    from edgekit.models import create_model
+
+    ref = keras3.applications.MobileNetV3Small(input_shape=SHAPE, alpha=0.75, weights=None, include_preprocessing=False,
+                                               classifier_activation=None)
+    _randomize_batchnorm(ref)
+    ref.save(str(tmp_path / "v3.h5"))
+    x = np.random.default_rng(0).standard_normal((4,) + SHAPE).astype("float32")
+    net = create_model("mobilenet_v3_small", input_shape=SHAPE, alpha=0.75, classifier_activation="linear",
+                       weights=tmp_path / "v3.h5")
+    assert _cosine(net(x, training=False).numpy(), np.asarray(ref(x, training=False))) >= 0.99999
+    ref.save_weights(str(tmp_path / "v3.weights.h5"))
+    with pytest.raises(EdgekitError, match="records no layer names"):
+        create_model("mobilenet_v3_small", input_shape=SHAPE, alpha=0.75, weights=tmp_path / "v3.weights.h5")

@@ -12,11 +12,12 @@ layer of the file the model lacks, or a shape that differs is refused with the l
 classifier is the exception: with another ``num_classes`` (or a file saved without its top) the
 head keeps its fresh initialization and the backbone is loaded, as in transfer learning.
 
-Two file layouts are read: the legacy Keras HDF5 layout (``layer_names`` / ``weight_names``
-attributes; keras.applications' downloads, tf_keras' ``save_weights("x.h5")``, either Keras'
-whole-model ``.h5``) and Keras 3's ``.weights.h5`` (``layers/<name>/vars/<i>``). Names are compared
-lower-case with ``/`` read as ``_`` and ``batchnorm`` as ``bn``: keras.applications' MobileNetV3
-writes ``expanded_conv/depthwise/BatchNorm`` (tf_keras) or ``expanded_conv_depthwise_bn``
+The layout read is the Keras HDF5 one with layer names (``layer_names`` / ``weight_names``
+attributes): keras.applications' downloads (the same files for tf_keras and Keras 3), tf_keras'
+``save_weights("x.h5")`` and either Keras' whole-model ``model.save("x.h5")``. Keras 3's
+``.weights.h5`` is refused: it keys tensors by class and creation order, with no layer names. Names
+are compared lower-case with ``/`` read as ``_`` and ``batchnorm`` as ``bn``: keras.applications'
+MobileNetV3 writes ``expanded_conv/depthwise/BatchNorm`` (tf_keras) or ``expanded_conv_depthwise_bn``
 (Keras 3) where the zoo writes ``expanded_conv_depthwise_BatchNorm``.
 """
 
@@ -148,11 +149,12 @@ def read_weight_file(path: str | os.PathLike) -> dict[str, tuple[str, list[np.nd
                     names = [w.decode() if isinstance(w, bytes) else str(w) for w in g[lname].attrs["weight_names"]]
                     if names:
                         out[_key(lname)] = (lname, [np.asarray(g[lname][w]) for w in names])
-            elif "layers" in g:  # Keras 3 .weights.h5
-                for lname, grp in g["layers"].items():
-                    vars_ = grp.get("vars")
-                    if vars_ is not None and len(vars_):
-                        out[_key(lname)] = (lname, [np.asarray(vars_[str(i)]) for i in range(len(vars_))])
+            elif "layers" in g:
+                # Keras 3's .weights.h5 keys layers by class and creation order (batch_normalization_12),
+                # not by layer name, so nothing in it says which layer a tensor belongs to.
+                raise EdgekitError(f"{p} is a Keras 3 .weights.h5 file, which records no layer names to match by; "
+                                   "save the model with model.save('model.h5') (names kept) or give "
+                                   "keras.applications' .h5 file.")
             else:
                 raise EdgekitError(f"{p}: an HDF5 file without Keras weights (no layer_names, no layers/).")
     except OSError as e:
