@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgekit.errors import EXIT_INTERNAL, EdgekitError
+from edgekit.shapes import params_with_input_shape, square_side
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs.")
@@ -95,38 +96,16 @@ def train(ctx: typer.Context,
     from edgekit.config import load_config
     from edgekit.train import TrainConfig
 
-    given, defaults = _given(ctx, dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                                       freeze_backbone=freeze_backbone, unfreeze=unfreeze, optimizer=optimizer,
-                                       momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
-                                       schedule=schedule, label_smoothing=label_smoothing, loss=loss,
-                                       huber_delta=huber_delta))
+    given, defaults = _given(ctx, dict(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, freeze_backbone=freeze_backbone,
+        unfreeze=unfreeze, optimizer=optimizer, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+        schedule=schedule, label_smoothing=label_smoothing, loss=loss, huber_delta=huber_delta))
     cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
-    params = _with_input_shape(_parse_params(param), input_shape, resolution)
+    params = params_with_input_shape(_parse_params(param), input_shape, resolution)
     from edgekit.train import train as _train  # TensorFlow starts here, after the settings are checked
 
     res = _train(name, data, params=params, config=cfg, out=out_dir, console=err, weights=weights)
     out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
-
-
-def _with_input_shape(params: dict, input_shape: str | None, resolution: int | None) -> dict:
-    """``--input-shape 96x96x3`` / ``--resolution 96`` as the ``input_shape`` knob (see edgekit.shapes)."""
-    from edgekit.shapes import input_shape_from_flags
-
-    shape = input_shape_from_flags(input_shape, resolution, params.get("input_shape"))
-    if shape is not None:
-        params["input_shape"] = shape
-    return params
-
-
-def _square_side(input_shape: str | None, resolution: int | None) -> int | None:
-    """tune and compress take square images: the side ``--input-shape``/``--resolution`` ask for."""
-    shape = _with_input_shape({}, input_shape, resolution).get("input_shape")
-    if shape is None:
-        return None
-    if len(shape) != 3 or shape[0] != shape[1]:
-        raise EdgekitError(f"--input-shape {input_shape}: this command takes square images (HxHxC), "
-                           "e.g. 96x96x3 or --resolution 96.")
-    return int(shape[0])
 
 
 def _given(ctx: typer.Context, values: dict, to: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, dict]:
@@ -264,10 +243,8 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle fold
     """Train, export, verify, bench and report one model (default: MobileNetV2 0.35, 32x32, on the built-in digits)."""
     from edgekit.pipeline import run
 
-    params = _parse_params(param)
-    if model == "mobilenet_v2" and not params:
-        params = {"alpha": 0.35}
-    params = _with_input_shape(params, input_shape, resolution)
+    default = {"alpha": 0.35} if model == "mobilenet_v2" else {}  # the default demo's width; others keep theirs
+    params = params_with_input_shape(_parse_params(param) or default, input_shape, resolution)
     report = run(model, data, params=params, out=out_dir, epochs=epochs, console=err)
     _print_report(report)
 
@@ -296,7 +273,7 @@ def tune(ctx: typer.Context,
     from edgekit.tune import tune as _tune
 
     fixed = _parse_params(param)
-    side = _square_side(input_shape, resolution)
+    side = square_side(input_shape, resolution)
     if side is not None:
         fixed["resolution"] = side
     given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
@@ -404,9 +381,9 @@ def compress(ctx: typer.Context,
                                        epochs=epochs), to={"epochs": epoch_keys})
     cfg = load_config(config, CompressConfig, overrides=given, defaults=defaults,
                       flags=dict.fromkeys(epoch_keys, "--epochs"))
+    shape = params_with_input_shape({}, input_shape, resolution).get("input_shape")
     rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
-                    config=cfg, console=err,
-                    input_shape=_with_input_shape({}, input_shape, resolution).get("input_shape"))
+                    config=cfg, console=err, input_shape=shape)
     from edgekit.compress.task_metric import format_drop
 
     b = rep.baseline

@@ -46,3 +46,22 @@ def complete_shape(shape, default_shape):
         raise EdgekitError(f"--resolution applies to image models; this model's input is {tuple(default_shape)}: "
                            "use --input-shape.")
     return (shape[0], shape[1], int(default_shape[-1]))
+
+
+def params_with_input_shape(params: dict, input_shape: str | None, resolution: int | None) -> dict:
+    """``--input-shape 96x96x3`` / ``--resolution 96`` as the ``input_shape`` knob of ``params``."""
+    shape = input_shape_from_flags(input_shape, resolution, params.get("input_shape"))
+    if shape is not None:
+        params["input_shape"] = shape
+    return params
+
+
+def square_side(input_shape: str | None, resolution: int | None) -> int | None:
+    """tune and compress take square images: the side ``--input-shape``/``--resolution`` ask for."""
+    shape = params_with_input_shape({}, input_shape, resolution).get("input_shape")
+    if shape is None:
+        return None
+    if len(shape) != 3 or shape[0] != shape[1]:
+        raise EdgekitError(f"--input-shape {input_shape}: this command takes square images (HxHxC), "
+                           "e.g. 96x96x3 or --resolution 96.")
+    return int(shape[0])

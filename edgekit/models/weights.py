@@ -45,6 +45,12 @@ PRETRAINED = {
     "resnet152": ("ResNet152", ("predictions",)),
 }
 IMAGENET_CLASSES = 1000
+# What the ImageNet files were trained on, where it differs from edgekit's image scaling ((x - 127.5) / 127.5,
+# which is MobileNet V1/V2's own preprocessing, and V3's after its built-in Rescaling layer).
+INPUT_NOTE = dict.fromkeys(
+    ("resnet50", "resnet101", "resnet152"),
+    "keras.applications' ResNet weights were trained on caffe-style inputs (BGR, 0..255 minus the ImageNet mean); "
+    "edgekit feeds (x - 127.5) / 127.5, so the first layers see another scale until fine-tuning adapts them")
 
 
 @dataclass(frozen=True)

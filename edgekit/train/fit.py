@@ -114,7 +114,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
         return _train_task(model, spec, dataset, params, config, Path(out), console, input_shape)
     net = create_model(model, input_shape=dataset.input_shape, num_classes=dataset.num_classes, weights=weights,
                        **params)
-    finetune = _pretrained_summary(net, console)
+    finetune = _pretrained_summary(net, model, config, console)
     finetune.update(freeze_for_head(net, config, console))
     steps = -(-len(dataset.x_train) // config.batch_size)
     compile_classifier(net, config, steps)
@@ -159,12 +159,18 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     return TrainResult(model_path, net, card, dataset, metrics, hist.history, seconds)
 
 
-def _pretrained_summary(net, console) -> dict:
+def _pretrained_summary(net, model, config, console) -> dict:
+    from edgekit.models.weights import INPUT_NOTE
+
     loaded = getattr(net, "_edgekit_weights", None)
     if loaded is None:
+        if config.freeze_backbone:
+            console.print("  [yellow]note:[/] --freeze-backbone without --weights trains a head over random features")
         return {}
     console.print(f"  weights: {len(loaded.loaded)} layers from {loaded.path}"
                   + (f"; new head: {', '.join(loaded.new)}" if loaded.new else ""))
+    if model in INPUT_NOTE:
+        console.print(f"  [yellow]note:[/] {INPUT_NOTE[model]}", highlight=False)
     return {"weights": {"path": loaded.path, "layers_loaded": len(loaded.loaded), "new_layers": list(loaded.new)}}
 
 
