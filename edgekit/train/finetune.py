@@ -32,3 +32,11 @@ def unfreeze_last_blocks(net, config, console) -> tuple[float, int]:
     console.print(f"  fine-tuning the last {config.unfreeze} block(s): {len(trainable)} layers train "
                   f"(BatchNorm stays frozen), learning rate {lr:g}, up to {epochs} epochs")
     return lr, epochs
+
+
+def thaw_all(net, finetune: dict):
+    """After fine-tuning, every layer trainable again: the saved model is what a user (or ``compress``'s
+    pruning and QAT fine-tuning) trains next, and frozen flags would silently stop it learning."""
+    if finetune.get("freeze_backbone"):
+        for layer in net.layers:
+            layer.trainable = True

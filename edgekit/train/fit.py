@@ -16,13 +16,13 @@ from edgekit._tf import keras, reproducible, tf
 from edgekit.artifact import ModelCard
 from edgekit.data import Dataset, load_dataset
 from edgekit.errors import EdgekitError
-from edgekit.shapes import complete_shape
 from edgekit.models import count_macs, count_params, create_model, get_spec
+from edgekit.shapes import complete_shape
 from edgekit.train.batches import ShiftedBatches
 from edgekit.train.config import TrainConfig
-from edgekit.train.finetune import freeze_for_head, unfreeze_last_blocks
-from edgekit.train.optim import compile_classifier, lr_callbacks
+from edgekit.train.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
 from edgekit.train.metrics import classification_metrics
+from edgekit.train.optim import compile_classifier, lr_callbacks
 from edgekit.train.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, headline, save_extras
 
 
@@ -143,6 +143,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     metrics = classification_metrics(dataset.y_test, probs, dataset.class_names)
     metrics["epochs_run"] = epochs_run
     metrics.update(finetune)
+    thaw_all(net, finetune)
 
     card = ModelCard(name=model, task=spec.task, params=count_params(net), macs=count_macs(net),
                      input_shape=(None,) + dataset.input_shape, dataset=dataset.name,
