@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgekit.errors import EXIT_INTERNAL, EdgekitError
+from edgekit.shapes import params_with_input_shape, square_side
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs.")
@@ -138,21 +139,38 @@ def train(ctx: typer.Context,
           batch_size: Optional[int] = typer.Option(None, help="batch size"),
           learning_rate: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
           seed: int = typer.Option(0, help="seed for splits, initialization and shuffling"),
-          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys epochs, batch_size, learning_rate, patience, seed, augment, tensorboard; e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
+          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys of edgekit.train.TrainConfig (epochs, batch_size, learning_rate, patience, seed, augment, tensorboard, optimizer, momentum, nesterov, weight_decay, schedule, decay_rate, label_smoothing, loss, huber_delta, freeze_backbone, unfreeze, unfreeze_learning_rate, unfreeze_epochs); e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
           out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs"),
           target: Optional[str] = typer.Option(None, "--target", help="CSV data: the column to predict (a table), or the label column of a text CSV"),
           task: Optional[str] = typer.Option(None, "--task", help="CSV table: classification | regression (default: from the target column)"),
           frontend: Optional[List[str]] = typer.Option(None, "--frontend", help="audio folder: front-end knob as key=value, repeatable: sample_rate, clip_ms, window_ms, stride_ms, fft_length, mel_bins, num_mfccs (0: log-mel), lower_hz, upper_hz"),
-          audio_augment: Optional[List[str]] = typer.Option(None, "--audio-augment", help="audio folder: augmentation as key=value, repeatable: copies (extra copies of each training clip), shift_ms, snr_db, gain_db, seed")):
+          audio_augment: Optional[List[str]] = typer.Option(None, "--audio-augment", help="audio folder: augmentation as key=value, repeatable: copies (extra copies of each training clip), shift_ms, snr_db, gain_db, seed"),
+          input_shape: Optional[str] = typer.Option(None, "--input-shape", help="model input as HxWxC, e.g. 96x96x3 (or a feature count)"),
+          resolution: Optional[int] = typer.Option(None, "--resolution", help="square image side, e.g. 96 (channels: the model's)"),
+          weights: Optional[str] = typer.Option(None, "--weights", help="start from 'imagenet' (keras.applications' file in ~/.keras/models) or a Keras .h5 weight file (MobileNet V1/V2/V3, ResNet-50/101/152)"),
+          freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone", help="train only the head; the backbone and its BatchNorm stay frozen"),
+          unfreeze: Optional[int] = typer.Option(None, "--unfreeze", help="after the head, also train the last N backbone blocks at a tenth of the rate"),
+          optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam | adamw | sgd | rmsprop"),
+          momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD/RMSprop momentum (0.9)"),
+          nesterov: Optional[bool] = typer.Option(None, "--nesterov", help="Nesterov momentum (sgd)"),
+          weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay (1e-4)"),
+          schedule: Optional[str] = typer.Option(None, "--schedule", help="plateau | cosine | exponential | constant"),
+          label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="classification label smoothing, e.g. 0.1"),
+          loss: Optional[str] = typer.Option(None, "--loss", help="regression loss: mse | mae | huber"),
+          huber_delta: Optional[float] = typer.Option(None, "--huber-delta", help="Huber delta (1.0)")):
     """Train a model from the registry; saves model.keras with its normalization and labels."""
     from edgekit.config import load_config
     from edgekit.train import TrainConfig
 
-    given, defaults = _given(ctx, dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed))
+    given, defaults = _given(ctx, dict(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, freeze_backbone=freeze_backbone,
+        unfreeze=unfreeze, optimizer=optimizer, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+        schedule=schedule, label_smoothing=label_smoothing, loss=loss, huber_delta=huber_delta))
     cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
+    params = params_with_input_shape(_parse_params(param), input_shape, resolution)
     from edgekit.train import train as _train  # TensorFlow starts here, after the settings are checked
 
-    res = _train(name, data, params=_parse_params(param), config=cfg, out=out_dir, console=err,
+    res = _train(name, data, params=params, config=cfg, out=out_dir, console=err, weights=weights,
                  data_options=_data_options(target, task, frontend, audio_augment))
     out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
 
@@ -379,14 +397,20 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
 @app.command()
 def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default export/<model>-<time>)"),
          epochs: int = typer.Option(60, help="maximum training epochs"),
-         target: str = typer.Option("nucleo-l4r5zi", "--target", help="board of the MCU latency estimate (`edgekit targets`)")):
-    """MobileNetV2 (alpha 0.35, 32x32) on the built-in digits: train, export, verify, bench, report."""
+         target: str = typer.Option("nucleo-l4r5zi", "--target", help="board of the MCU latency estimate (`edgekit targets`)"),
+         model: str = typer.Option("mobilenet_v2", "--model", help="registered model of any task: classification, regression (mlp_regressor on diabetes), anomaly (autoencoder_dense on digits_anomaly), embedding (siamese on digits_pairs), generation"),
+         data: str = typer.Option("digits", "--data", help="dataset of the model's task (see `edgekit train --help`)"),
+         param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable (default for mobilenet_v2: alpha=0.35)"),
+         input_shape: Optional[str] = typer.Option(None, "--input-shape", help="model input as HxWxC, e.g. 96x96x3"),
+         resolution: Optional[int] = typer.Option(None, "--resolution", help="square image side, e.g. 96")):
+    """Train, export, verify, bench and report one model (default: MobileNetV2 0.35, 32x32, on the built-in digits)."""
     from edgekit.bench.mcu_targets import get_target
     from edgekit.pipeline import run
 
     get_target(target)  # an unknown board fails now, not after training
-    report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out_dir, epochs=epochs, console=err,
-                 mcu_target=target)
+    default = {"alpha": 0.35} if model == "mobilenet_v2" else {}  # the default demo's width; others keep theirs
+    params = params_with_input_shape(_parse_params(param) or default, input_shape, resolution)
+    report = run(model, data, params=params, out=out_dir, epochs=epochs, console=err, mcu_target=target)
     _print_report(report)
 
 
@@ -410,14 +434,20 @@ def tune(ctx: typer.Context,
          out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle"),
          input_range: Optional[str] = typer.Option(None, "--input-range", help="train every trial's model on inputs in LOW,HIGH (e.g. 0,1); recorded with the best model"),
          mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
-         std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
+         std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP),
+         input_shape: Optional[str] = typer.Option(None, "--input-shape", help="pin the input of image models, e.g. 96x96x3 (square; the search's resolution)"),
+         resolution: Optional[int] = typer.Option(None, "--resolution", help="pin the square image side, e.g. 96 (else searched)")):
     """Hardware-aware search: train, export and measure every trial; keep the best model within budget."""
     from edgekit.config import load_config
     from edgekit.tune import Budgets, TuneConfig
     from edgekit.tune import tune as _tune
 
+    fixed = _parse_params(param)
+    side = square_side(input_shape, resolution)
+    if side is not None:
+        fixed["resolution"] = side
     given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
-                                       seed=seed, param=_parse_params(param), max_latency_ms=max_latency_ms,
+                                       seed=seed, param=fixed, max_latency_ms=max_latency_ms,
                                        max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb, mean=mean, std=std,
                                        input_range=_range_pair(input_range), target=target,
                                        max_mcu_latency_ms=max_mcu_latency_ms), to={"param": ("fixed",)})
@@ -484,12 +514,15 @@ def check(run_dir: Path = typer.Argument(..., help="a run bundle folder, e.g. ex
 
 def _print_report(report: dict):
     m = report["model"]
-    table = Table(_file_column(), "format", "precision", "size", "accuracy", "cosine", "top-1 agree", "p50 ms", "p99 ms",
-                  title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {m['macs'] / 1e6:.1f} M MACs")
+    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
+    table = Table(_file_column(), "format", "precision", "size", *cols, "cosine", "top-1 agree", "p50 ms", "p99 ms",
+                  title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {(m['macs'] or 0) / 1e6:.1f} M MACs")
     for a in report["artifacts"]:
         par, lat = a.get("parity"), a.get("latency_ms")
+        figures = a.get("metrics") or {"accuracy": a.get("accuracy")}
         table.add_row(Path(a["path"]).name, a["format"], a["precision"], _size(a["bytes"]) if a["bytes"] else "—",
-                      _fmt(a["accuracy"], "{:.4f}"), _fmt(par and par["cosine"], "{:.6f}") if par else "reference",
+                      *(_fmt(figures.get(c), "{:.4f}") for c in cols),
+                      _fmt(par and par["cosine"], "{:.6f}") if par else "reference",
                       _fmt(par and par["top1_agreement"], "{:.4f}") if par else "", _fmt(lat and lat["p50"]),
                       _fmt(lat and lat["p99"]))
     out.print(table)
@@ -514,7 +547,9 @@ def compress(ctx: typer.Context,
              config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file"),
              input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
              mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
-             std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
+             std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP),
+             input_shape: Optional[str] = typer.Option(None, "--input-shape", help="load --data at this size, e.g. 96x96x3 (must fit the model's input)"),
+             resolution: Optional[int] = typer.Option(None, "--resolution", help="load --data as square images of this side, e.g. 96")):
     """PTQ, QAT, pruning, clustering, channel pruning and mixed precision: the size/accuracy/speed table.
 
     Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune,
@@ -530,23 +565,27 @@ def compress(ctx: typer.Context,
                                        epochs=epochs), to={"epochs": epoch_keys})
     cfg = load_config(config, CompressConfig, overrides=given, defaults=defaults,
                       flags=dict.fromkeys(epoch_keys, "--epochs"))
+    shape = params_with_input_shape({}, input_shape, resolution).get("input_shape")
     rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
-                    config=cfg, console=err, input_range=input_range, mean=mean, std=std)
+                    config=cfg, console=err, input_range=input_range, mean=mean, std=std, input_shape=shape)
+    from edgekit.compress.task_metric import format_drop
     from edgekit.verify.stats import fmt_accuracy
 
     b = rep.baseline
     n_test = b.get("n_test") or 0
-    table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", "accuracy", "drop",
+    metric = (rep.metric or {}).get("name", "accuracy")
+    figure = (lambda v: fmt_accuracy(v, n_test)) if metric == "accuracy" else (lambda v: _fmt(v, "{:.4f}"))
+    table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", metric, "drop",
                   "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")
     table.add_row("baseline", "fp32", _size(b["bytes"]), "1.000", "", _fmt(b.get("sparsity"), "{:.2f}"),
-                  fmt_accuracy(b["accuracy"], n_test), "", _fmt(b["p50_ms"]), "1.00×", "")
+                  figure(b.get("score", b["accuracy"])), "", _fmt(b["p50_ms"]), "1.00×", "")
     for v in rep.variants:
         if v.get("error"):
             table.add_row(v["name"], f"[red]failed: {v['error']}[/]", *[""] * 9)
             continue
         table.add_row(v["name"], v["precision"], _size(v["bytes"]), f"{v['bytes'] / b['bytes']:.3f}",
                       f"{v['gzip_bytes'] / b['bytes']:.3f}", _fmt(v["sparsity"], "{:.2f}"),
-                      fmt_accuracy(v["accuracy"], n_test), f"{v['drop'] * 100:+.2f} pt", _fmt(v["p50_ms"]),
+                      figure(v.get("score", v["accuracy"])), format_drop(v["drop"], metric), _fmt(v["p50_ms"]),
                       f"{v['speedup']:.2f}×", _fmt((v["parity"] or {}).get("top1_agreement"), "{:.4f}"))
     out.print(table)
     mixed = next((v for v in rep.variants if v["name"] == "mixed" and not v.get("error")), None)

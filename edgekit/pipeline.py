@@ -61,16 +61,18 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     run_dir = Path(out) if out else new_run_dir("export", model)
     run_dir.mkdir(parents=True, exist_ok=True)
     result = train(model, data, params=params, out=run_dir, console=console, **train_overrides)
-    ds = result.dataset
+    task = result.card.task
+    ds = _task_dataset(task, result)  # what the deployed model takes (a generator: latent vectors)
     loaded = LoadedModel(str(result.model_path), "tf_keras", model=result.model)
     reference = KerasRunner(result.model_path, threads=bench.threads, loaded=loaded)
     ref_out = reference.run(ds.x_test)
+    scorer = _TaskScorer(task, ds, ref_out, result.metrics.get("threshold"))
 
     rows = []
     keras_art = keras_artifact(result.model_path, loaded, result.card)
     console.print("[bold]bench[/] keras (reference)")
     _, lat = bench_runner(lambda: reference, bench.runs, bench.warmup, x=ds.x_test[:1])
-    rows.append(artifact_row(keras_art, result.metrics["accuracy"], None, lat))
+    rows.append(scorer.row(artifact_row(keras_art, None, None, lat), ref_out))
 
     for fmt, precision in exports:
         console.print(f"[bold]export[/] {fmt} {precision}")
@@ -84,13 +86,17 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
             continue
         runtime = "litert" if fmt == "tflite" else "onnxruntime"
         runner = load_runner(art.path, runtime, bench.threads)
-        ver = verify_runners(runner, reference, ds.x_test, ds.y_test, source=f"test split of {ds.name}")
-        console.print(f"  {Path(art.path).name}: {art.bytes / 1024:.1f} KB, accuracy {ver.accuracy:.4f}, "
-                      f"cosine {ver.parity.cosine:.6f}, top-1 agreement {ver.parity.top1_agreement:.4f}")
+        classify = task == "classification"
+        ver = verify_runners(runner, reference, ds.x_test, ds.y_test if classify else None, classification=classify,
+                             source=f"test split of {ds.name}")
+        figures = scorer.figures(runner.run(ds.x_test))
+        console.print(f"  {Path(art.path).name}: {art.bytes / 1024:.1f} KB, {scorer.line(figures)}, "
+                      f"cosine {ver.parity.cosine:.6f}"
+                      + (f", top-1 agreement {ver.parity.top1_agreement:.4f}" if classify else ""))
         timed, lat = bench_runner(lambda: load_runner(art.path, runtime, bench.threads), bench.runs, bench.warmup,
                                   x=ds.x_test[:1])
         console.print(f"  {runtime}: p50 {lat.p50:.3f} ms, p99 {lat.p99:.3f} ms")
-        row = artifact_row(art, ver.accuracy, ver.parity, lat)
+        row = scorer.row(artifact_row(art, None, ver.parity, lat), figures=figures)
         if getattr(timed, "xnnpack_fallback", None):  # XNNPACK refused the model: say so, and record it
             row["options"] = {"xnnpack": False, "xnnpack_fallback": timed.xnnpack_fallback}
             row["label"] = "litert (no xnnpack: refused)"
@@ -114,9 +120,9 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
                     "num_classes": ds.num_classes, "input_shape": list(ds.input_shape)},
         "normalization": ds.normalization.model_dump(),
         "labels": ds.class_names,
-        "training": {"seconds": round(result.seconds, 1), "epochs_run": result.metrics["epochs_run"],
-                     "test_accuracy": result.metrics["accuracy"], "per_class": result.metrics["per_class"],
-                     "confusion_matrix": result.metrics["confusion_matrix"]},
+        "task": task,
+        "metric": scorer.metric.as_dict(),
+        "training": _training_section(task, result),
         "bench": {"threads": bench.threads, "runs": bench.runs, "warmup": bench.warmup},
         "verify_source": f"{len(ds.x_test)} samples of the test split of {ds.name}",
         "machine": machine_info(),
@@ -138,6 +144,69 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         write_html(run_dir, report)
     write_manifest(run_dir)  # last: its presence means the bundle is complete
     return report
+
+
+class _TaskScorer:
+    """Each artifact's figures for the run's task (edgekit.verify.tasks), in the report's rows."""
+
+    def __init__(self, task, ds, reference_outputs, threshold):
+        from edgekit.verify.tasks import task_metric
+
+        self.task, self.ds, self.ref, self.threshold = task, ds, reference_outputs, threshold
+        self.metric = task_metric(task)
+
+    def figures(self, outputs) -> dict:
+        from edgekit.verify.tasks import score_outputs
+
+        return score_outputs(self.task, outputs, self.ds, reference=self.ref, threshold=self.threshold)
+
+    def line(self, figures: dict) -> str:
+        keys = self.metric.columns or (self.metric.name,)
+        return ", ".join(f"{k} {figures[k]:.4f}" for k in keys if figures.get(k) is not None)
+
+    def row(self, row: dict, outputs=None, figures: dict | None = None) -> dict:
+        figures = figures if figures is not None else self.figures(outputs)
+        row["metrics"] = figures
+        row["accuracy"] = figures.get("accuracy")  # classification's column, None for the other tasks
+        return row
+
+
+def _task_dataset(task, result):
+    """The dataset in the deployed model's input space. A generator takes latent vectors: seeded
+    normal noise (with one-hot classes for a conditional one) for calibration and parity."""
+    ds = result.dataset
+    if task != "generation":
+        return ds
+    import dataclasses
+
+    import numpy as np
+
+    net = result.model
+    dim = int(net.inputs[0].shape[-1])
+    classes = ds.num_classes if result.card.name.startswith("cgan") else 0  # as edgekit.train.tasks decides
+
+    def latents(n, seed):
+        rng = np.random.default_rng(seed)
+        if not classes:
+            return rng.standard_normal((n, dim)).astype(np.float32), np.zeros(n, np.int64)
+        from edgekit.models.gan import cgan_inputs
+
+        y = rng.integers(0, classes, size=n)
+        return cgan_inputs(rng.standard_normal((n, dim - classes)), y, classes), y
+
+    (xt, yt), (xv, yv), (xs, ys) = latents(512, 1), latents(128, 2), latents(256, 3)
+    return dataclasses.replace(ds, name=f"{ds.name} latents", x_train=xt, y_train=yt, x_val=xv, y_val=yv,
+                               x_test=xs, y_test=ys)
+
+
+def _training_section(task, result) -> dict:
+    m = result.metrics
+    section = {"seconds": round(result.seconds, 1), "epochs_run": m["epochs_run"]}
+    if task == "classification":
+        section.update(test_accuracy=m["accuracy"], per_class=m["per_class"], confusion_matrix=m["confusion_matrix"])
+    else:
+        section["metrics"] = {k: v for k, v in m.items() if k != "epochs_run"}
+    return section
 
 
 def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console) -> dict:

@@ -6,7 +6,8 @@
 Every variant is exported to a file in ``out``, run in its real runtime (LiteRT, or
 onnxruntime for ONNX) on the test split for accuracy, compared with its float parent with
 the spine's parity check, and timed at one thread. The baseline is the fp32 TFLite of the
-input model; ``drop`` is baseline accuracy minus variant accuracy (a fraction); ``speedup`` is
+input model; ``drop`` is baseline accuracy minus variant accuracy (a fraction; for other tasks the
+task's headline figure, named in ``compression.json``'s ``metric``, positive = worse); ``speedup`` is
 baseline p50 over variant p50. A variant that fails is recorded with an ``error`` line naming
 the layer or reason, and the others still run.
 """
@@ -76,6 +77,7 @@ class CompressionReport:
     json_path: Path
     md_path: Path
     out: Path
+    metric: dict | None = None  # the task's headline figure that ``drop`` is measured in
 
     def as_dict(self) -> dict:
         return {"baseline": self.baseline, "variants": self.variants}
@@ -328,22 +330,26 @@ def _one_line(e: BaseException) -> str:
 def _measure(ctx, path: Path, fmt: str, parent: str | None):
     from edgekit.bench.harness import bench_runner
     from edgekit.runtime.base import load_runner
-    from edgekit.verify import accuracy, parity
+    from edgekit.compress.task_metric import task_figures
+    from edgekit.verify import parity
 
     runtime = "litert" if fmt == "tflite" else "onnxruntime"
     runner, lat = bench_runner(lambda: load_runner(path, runtime, 1), ctx.cfg.bench_runs, ctx.cfg.bench_warmup,
                                x=ctx.data.x_test[:1])
     out = runner.run(ctx.data.x_test)
-    par = parity(ctx.outputs(parent), out).model_dump() if parent else None
-    return accuracy(out, ctx.data.y_test), lat.p50, par, runtime
+    par = parity(ctx.outputs(parent), out, ctx.metric.task == "classification").model_dump() if parent else None
+    figures = task_figures(ctx.metric.task, out, ctx.data)
+    return figures[ctx.metric.name], lat.p50, par, runtime, figures
 
 
 def compress(model, data, out: str | Path = "compressed", only=None, skip=None, max_drop: float = 0.01,
              config: CompressConfig | None = None, console=None, input_range=None, mean: float | None = None,
-             std: float | None = None, **overrides) -> CompressionReport:
+             std: float | None = None, input_shape=None, **overrides) -> CompressionReport:
     """Run the selected compression variants of ``model`` (a path or a tf_keras model) on ``data``
     (a Dataset or a source such as ``"digits"``, scaled as the model declares, or by ``input_range``/
-    ``mean``/``std``); write ``compression.json`` / ``.md`` to ``out``."""
+    ``mean``/``std``); write ``compression.json`` / ``.md`` to ``out``. ``input_shape`` loads ``data``
+    at that size (it must fit the model's input). Variants are scored with the task's headline figure
+    (accuracy, RMSE, ROC AUC, ...)."""
     from rich.console import Console
 
     from edgekit.models.load import load_model
@@ -367,17 +373,20 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
         raise EdgekitError(f"{source} is a Keras 3 model; tensorflow-model-optimization needs tf_keras "
                            "(re-save it with tf_keras, or use --only with ptq_*/onnx_int8 variants).")
     from edgekit.artifact import ModelCard
+    from edgekit.compress.task_metric import data_shape, task_variants
     from edgekit.data.scaling import user_scaling
     from edgekit.models.preprocessing import dataset_for_model
+    from edgekit.verify.tasks import task_metric
 
     warn = lambda m: console.print(f"  [yellow]warning:[/] {m}", highlight=False)  # noqa: E731
     card = ModelCard.read_beside(model) if isinstance(model, (str, Path)) else None
-    dataset, _ = dataset_for_model(data, net, input_shape=tuple(net.inputs[0].shape[1:]), card=card,
+    shape = data_shape(tuple(net.inputs[0].shape[1:]), input_shape, source)
+    dataset, _ = dataset_for_model(data, net, input_shape=shape, card=card,
                                    user=user_scaling(input_range, mean, std), seed=config.seed, warn=warn)
     if small_split_warning(len(dataset.y_test)):
         warn(small_split_warning(len(dataset.y_test)))
-    if dataset.task != "classification":
-        raise EdgekitError(f"compress measures top-1 accuracy: {dataset.name!r} is a {dataset.task} dataset.")
+    metric = task_metric(dataset.task)
+    names, skipped = task_variants(dataset.task, names, only)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     from edgekit._tf import reproducible
@@ -386,6 +395,7 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     # of 1.94 points where two others gave 1.39; small models repeat either way.)
     reproducible(config.seed)
     ctx = _Context(net, dataset, out, config, console)
+    ctx.metric = metric
     from edgekit._native import native_log
 
     with native_log(out / "convert.log"):  # converter/absl noise goes to the log, not the console
@@ -398,19 +408,21 @@ def _run_variants(ctx, names, net, dataset, source, out, config, console) -> Com
     from edgekit.verify.stats import accuracy_ci, fmt_accuracy
 
     n_test = len(dataset.y_test)
+    metric = ctx.metric
     console.print(f"[bold]compress[/] {source} on {dataset.name}: {len(names)} variants -> {out}")
     t0 = time.time()
     base_path = ctx.write_tflite("baseline_fp32", tflite_bytes(net, "fp32"))
-    acc, p50, _, _ = _measure(ctx, base_path, "tflite", None)
+    acc, p50, _, _, figures = _measure(ctx, base_path, "tflite", None)
     ctx.baseline_accuracy = acc
-    baseline = {"format": "tflite", "precision": "fp32", "bytes": base_path.stat().st_size, "accuracy": acc,
+    baseline = {"format": "tflite", "precision": "fp32", "bytes": base_path.stat().st_size,
+                "accuracy": figures.get("accuracy"), "score": acc, "metrics": figures,
                 "p50_ms": p50, "path": str(base_path), "params": int(net.count_params()),
-                "sparsity": kernel_sparsity(net), "n_test": len(dataset.y_test),
-                "accuracy_ci95": accuracy_ci(acc, len(dataset.y_test))}
-    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, accuracy {fmt_accuracy(acc, n_test)}, p50 {p50:.3f} ms "
+                "sparsity": kernel_sparsity(net), "n_test": n_test,
+                "accuracy_ci95": accuracy_ci(figures["accuracy"], n_test) if "accuracy" in figures else None}
+    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, {_figure(metric.name, acc, n_test)}, p50 {p50:.3f} ms "
                   f"[{time.time() - t0:.0f}s]")
     chance = 1.0 / max(2, dataset.num_classes or int(np.max(dataset.y_test)) + 1)
-    if acc <= 1.5 * chance:
+    if metric.task == "classification" and acc <= 1.5 * chance:
         # every drop below is measured from here: a model fed other scaling than it was trained on
         # looks like this, and its table would say "no loss" about a model that does not work
         n = dataset.normalization
@@ -428,13 +440,15 @@ def _run_variants(ctx, names, net, dataset, source, out, config, console) -> Com
         t1 = time.time()
         try:
             built = v.build(ctx)
-            acc, p50, par, runtime = _measure(ctx, built.path, built.format, built.parent)
+            acc, p50, par, runtime, figures = _measure(ctx, built.path, built.format, built.parent)
             parent_model = ctx.parents[built.parent]
             rec.update(format=built.format, precision=built.precision, bytes=built.path.stat().st_size,
-                       gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(parent_model), accuracy=acc,
-                       drop=baseline["accuracy"] - acc, accuracy_ci95=accuracy_ci(acc, len(dataset.y_test)), p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
+                       gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(parent_model),
+                       accuracy=figures.get("accuracy"), score=acc, metrics=figures,
+                       accuracy_ci95=accuracy_ci(figures["accuracy"], n_test) if "accuracy" in figures else None,
+                       drop=metric.drop(baseline["score"], acc), p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
                        path=str(built.path), runtime=runtime, parent=built.parent, **built.notes)
-            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), accuracy {fmt_accuracy(acc, n_test)} "
+            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), {_figure(metric.name, acc, n_test)} "
                           f"(drop {rec['drop']:+.4f}), p50 {p50:.3f} ms ({rec['speedup']:.2f}x) "
                           f"[{time.time() - t1:.0f}s]")
         except Exception as e:  # noqa: BLE001 - one variant's failure must not stop the others
@@ -447,7 +461,21 @@ def _run_variants(ctx, names, net, dataset, source, out, config, console) -> Com
         rec["seconds"] = round(time.time() - t1, 1)
         variants.append(rec)
 
-    report = {"baseline": baseline, "variants": variants}
+    # drop: how much worse than the baseline in the task's headline figure (positive = worse)
+    report = {"metric": {**metric.as_dict(), "drop": (f"baseline {metric.name} minus variant {metric.name}"
+                                                      if metric.higher_is_better else
+                                                      f"variant {metric.name} minus baseline {metric.name}")},
+              "baseline": baseline, "variants": variants}
+    if skipped:
+        report["skipped"] = skipped
+        console.print(f"  skipped ({next(iter(skipped.values()))}): {', '.join(skipped)}")
     json_path = write_json(out / "compression.json", report)
     md_path = write_text(out / "compression.md", render_markdown(report, source=source, data=dataset.name))
-    return CompressionReport(baseline, variants, json_path, md_path, out)
+    return CompressionReport(baseline, variants, json_path, md_path, out, report["metric"])
+
+
+def _figure(name: str, value: float, n: int) -> str:
+    """The task's headline figure for the console: accuracy with its 95% Wilson interval."""
+    from edgekit.verify.stats import fmt_accuracy
+
+    return f"accuracy {fmt_accuracy(value, n)}" if name == "accuracy" else f"{name} {value:.4f}"

@@ -1,4 +1,5 @@
-"""compression.md: the compression table as Markdown (accuracies with their 95 % Wilson interval)."""
+"""compression.md: the compression table as Markdown (accuracy with its 95 % Wilson interval; other
+tasks' headline figure, RMSE or ROC AUC, in its own units)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,27 @@ def _f(v, spec):
 
 
 def render_markdown(report: dict, source: str = "", data: str = "") -> str:
+    from edgekit.compress.task_metric import format_drop
     from edgekit.verify.stats import fmt_accuracy
 
     b = report["baseline"]
+    n = b.get("n_test") or 0
+    m = report.get("metric") or {"name": "accuracy", "drop": "baseline accuracy minus variant accuracy"}
+    name = m["name"]
+
+    def figure(v):
+        return fmt_accuracy(v, n) if name == "accuracy" else _f(v, "{:.4f}")
+
+    score = b.get("score", b.get("accuracy"))
     lines = [f"# Compression of {source}" if source else "# Compression", "",
-             f"Baseline: fp32 TFLite, {b['bytes']:,} bytes, accuracy {fmt_accuracy(b['accuracy'], b.get('n_test') or 0)} "
-             f"(95% Wilson interval) on the test split of {data}, p50 {b['p50_ms']:.3f} ms (LiteRT, 1 thread). `drop` is baseline minus variant accuracy; "
-             "parity is against each variant's float parent.", "",
+             f"Baseline: fp32 TFLite, {b['bytes']:,} bytes, {name} {figure(score)}"
+             f"{' (95% Wilson interval)' if name == 'accuracy' else ''} on the test split of {data}, "
+             f"p50 {b['p50_ms']:.3f} ms (LiteRT, 1 thread). `drop` is {m['drop'].replace('variant', 'the variant')}"
+             f"{'' if name == 'accuracy' else ' (positive = worse)'}; parity is against each variant's float parent.", "",
              *([f"**Warning:** {b['warning']}", ""] if b.get("warning") else []),
-             "| variant | steps | format | precision | bytes | × fp32 | gzip × fp32 | sparsity | accuracy | drop "
+             *([f"Not run: {', '.join(report['skipped'])} ({next(iter(report['skipped'].values()))}).", ""]
+               if report.get("skipped") else []),
+             f"| variant | steps | format | precision | bytes | × fp32 | gzip × fp32 | sparsity | {name} | drop "
              "| p50 ms | speedup | top-1 agree | cosine |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for v in report["variants"]:
@@ -28,7 +41,7 @@ def render_markdown(report: dict, source: str = "", data: str = "") -> str:
         lines.append(
             f"| {v['name']} | {' → '.join(v['steps'])} | {v['format']} | {v['precision']} | {v['bytes']:,} "
             f"| {v['bytes'] / b['bytes']:.3f} | {v['gzip_bytes'] / b['bytes']:.3f} | {_f(v['sparsity'], '{:.2f}')} "
-            f"| {fmt_accuracy(v['accuracy'], b.get('n_test') or 0)} | {_f(v['drop'] * 100 if v['drop'] is not None else None, '{:+.2f} pt')} "
+            f"| {figure(v.get('score', v['accuracy']))} | {format_drop(v['drop'], name)} "
             f"| {v['p50_ms']:.3f} | {v['speedup']:.2f}× | {_f(par.get('top1_agreement'), '{:.4f}')} "
             f"| {_f(par.get('cosine'), '{:.5f}')} |")
     mixed = next((v for v in report["variants"] if v["name"] == "mixed" and not v.get("error")), None)

@@ -94,9 +94,14 @@ def get_spec(name: str) -> ModelSpec:
     return _REGISTRY[name]
 
 
-def create_model(name: str, input_shape=None, num_classes=None, **knobs):
+def create_model(name: str, input_shape=None, num_classes=None, weights=None, **knobs):
     """Build a registered model. ``None`` values are ignored, so CLI defaults never
-    override a model's own defaults."""
+    override a model's own defaults.
+
+    ``weights``: ``"imagenet"`` (keras.applications' file from the Keras cache folder) or the path
+    of a Keras weight file, for the models in :data:`edgekit.models.weights.PRETRAINED`; see
+    :mod:`edgekit.models.weights`.
+    """
     spec = get_spec(name)
     allowed = spec.knobs
     unknown = sorted(k for k in knobs if k not in allowed)
@@ -110,6 +115,10 @@ def create_model(name: str, input_shape=None, num_classes=None, **knobs):
         kwargs["input_shape"] = tuple(int(d) for d in input_shape)
     if num_classes is not None:
         kwargs["num_classes"] = int(num_classes)
+    if weights is not None:
+        from edgekit.models.weights import build_pretrained
+
+        return build_pretrained(name, spec.builder, weights, kwargs)
     return spec.builder(**kwargs)
 
 

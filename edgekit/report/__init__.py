@@ -61,10 +61,12 @@ _MD = """# edgekit report: {{ r.model.name }}
 Data: `{{ r.dataset.name }}` ({{ r.dataset.n_train }} train / {{ r.dataset.n_test }} test samples).
 Latency: single sample, {{ r.bench.threads }} thread(s), {{ r.bench.runs }} timed runs after {{ r.bench.warmup }} warm-up, on {{ r.machine.cpu }}.
 
-| file | format | precision | size | accuracy | cosine | max abs | top-1 agree | p50 ms | p99 ms |
-| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{% if r.metric and r.metric.task != "classification" %}Task: {{ r.metric.task }}; `{{ r.metric.name }}` is the headline figure ({{ "higher" if r.metric.higher_is_better else "lower" }} is better).
+{% endif %}
+| file | format | precision | size |{% for c in cols %} {{ c }} |{% endfor %} cosine | max abs | top-1 agree | p50 ms | p99 ms |
+| --- | --- | --- | ---: |{% for c in cols %} ---: |{% endfor %} ---: | ---: | ---: | ---: | ---: |
 {% for a in r.artifacts -%}
-| `{{ a.path | basename }}` | {{ a.format }} | {{ a.precision }} | {{ a.bytes | size }} | {{ a.accuracy | acc(r.dataset.n_test) }} | {{ a.parity.cosine | num("{:.6f}") if a.parity else "reference" }} | {{ a.parity.max_abs | num("{:.2g}") if a.parity else "" }} | {{ a.parity.top1_agreement | num("{:.4f}") if a.parity else "" }} | {{ a.latency_ms.p50 | num("{:.3f}") if a.latency_ms else "—" }} | {{ a.latency_ms.p99 | num("{:.3f}") if a.latency_ms else "—" }} |
+| `{{ a.path | basename }}` | {{ a.format }} | {{ a.precision }} | {{ a.bytes | size }} |{% for c in cols %} {% if c == "accuracy" %}{{ (a.metrics or {}).get(c, a.accuracy) | acc(r.dataset.n_test) }}{% else %}{{ (a.metrics or {}).get(c) | num }}{% endif %} |{% endfor %} {{ a.parity.cosine | num("{:.6f}") if a.parity else "reference" }} | {{ a.parity.max_abs | num("{:.2g}") if a.parity else "" }} | {{ a.parity.top1_agreement | num("{:.4f}") if a.parity else "" }} | {{ a.latency_ms.p50 | num("{:.3f}") if a.latency_ms else "—" }} | {{ a.latency_ms.p99 | num("{:.3f}") if a.latency_ms else "—" }} |
 {% endfor %}
 {%- for a in r.artifacts if a.error %}
 - `{{ a.path | basename }}`: {{ a.error }}
@@ -82,7 +84,7 @@ Phone GPU delegate (LiteRT analyzer and edgekit's op rules):
 {%- endif %}
 
 Parity compares each artifact's outputs with the Keras model's on the {{ r.verify_source }}.
-Accuracy is top-1 on the same samples, with its 95% Wilson interval in brackets. int8 inputs are quantized with the model's own scale and zero point
+{% if cols == ["accuracy"] %}Accuracy is top-1 on the same samples, with its 95% Wilson interval in brackets.{% elif cols %}{{ cols | join(", ") }}: computed from each artifact's own outputs on the same samples.{% endif %} int8 inputs are quantized with the model's own scale and zero point
 (input normalization: `(x - {{ r.normalization.mean }}) / {{ r.normalization.std }}` on raw values in {{ r.normalization.raw_range }}).
 {% if r.mcu and r.mcu.estimate %}{% set e = r.mcu.estimate %}
 ## Microcontroller
@@ -102,7 +104,8 @@ def render_markdown(report: dict) -> str:
     env.filters["basename"] = lambda p: Path(p).name
     env.filters["thousands"] = lambda n: f"{n:,}" if n is not None else "?"
     norm = report.get("normalization") or {"mean": 0, "std": 1, "raw_range": "?"}
-    return env.from_string(_MD).render(r=_Obj({**report, "normalization": norm}))
+    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
+    return env.from_string(_MD).render(r=_Obj({**report, "normalization": norm}), cols=cols)
 
 
 class _Obj(dict):

@@ -196,6 +196,9 @@ def render_html(report: dict) -> str:
     env.filters["basename"] = lambda p: Path(str(p)).name
     env.filters["pct"] = lambda v: _fmt(None if v is None else v * 100, "{:.1f}%")
     env.filters["acc_ci"] = _acc_ci
+    # a task figure: accuracy in percent, the others (RMSE, ROC AUC, cosine, ...) as numbers
+    env.filters["fig"] = lambda v, name: (_fmt(None if v is None else v * 100, "{:.1f}%") if name == "accuracy"
+                                          else _fmt(v, "{:.4g}"))
     template = env.from_string(resources.files("edgekit.report").joinpath("templates/report.html.j2").read_text())
     arts = report.get("artifacts") or []
     profiles = []
@@ -209,7 +212,8 @@ def render_html(report: dict) -> str:
     others = report.get("runtimes") or []
     charts = {"latency": latency_chart(arts + others), "size": size_chart(arts), "accuracy": accuracy_chart(arts),
               "profile": profile_chart(arts)}
-    return template.render(r=report, arts=arts, others=others, charts=charts, profiles=profiles, runtime=_runtime,
+    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
+    return template.render(r=report, arts=arts, others=others, charts=charts, profiles=profiles, runtime=_runtime, cols=cols,
                            generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 

@@ -17,9 +17,12 @@ from edgekit.artifact import ModelCard
 from edgekit.data import Dataset, load_dataset
 from edgekit.errors import EdgekitError
 from edgekit.models import count_macs, count_params, create_model, get_spec
+from edgekit.shapes import complete_shape
 from edgekit.train.batches import ShiftedBatches
 from edgekit.train.config import TrainConfig
+from edgekit.train.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
 from edgekit.train.metrics import classification_metrics
+from edgekit.train.optim import compile_classifier, lr_callbacks
 from edgekit.train.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, headline, save_extras
 
 
@@ -72,10 +75,11 @@ def _backup_and_restore(backup: Path):
 
 def train(model, data, params: dict | None = None, config: TrainConfig | None = None,
           out: str | Path = "runs/train", console=None, data_options: dict | None = None,
-          **config_overrides) -> TrainResult:
+          weights: str | Path | None = None, **config_overrides) -> TrainResult:
     """Train ``model`` (a registry name) on ``data`` (a Dataset or a source like ``"digits"``).
 
-    ``params`` are the builder's knobs (``alpha=0.35``); ``config`` the training hyperparameters.
+    ``params`` are the builder's knobs (``alpha=0.35``); ``config`` the training hyperparameters;
+    ``weights`` ``"imagenet"`` or a weight file to start from (see :mod:`edgekit.models.weights`).
     ``data_options`` go to :func:`~edgekit.data.load_dataset` for audio, text and CSV sources
     (``frontend``, ``augmentation``, ``target``, ``task``).
     """
@@ -85,7 +89,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     config = config or TrainConfig(**config_overrides)
     params = dict(params or {})
     spec = get_spec(model)
-    input_shape = params.pop("input_shape", None)
+    input_shape = complete_shape(params.pop("input_shape", None), spec.default_input_shape)
     _check_extra_params(model, spec, params)
     if isinstance(data, Dataset):
         dataset = data
@@ -110,18 +114,22 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
 
     reproducible(config.seed)
     if spec.task != "classification":
+        if weights is not None or config.freeze_backbone:
+            raise EdgekitError(f"--weights and --freeze-backbone apply to pretrained classifiers; {model!r} is "
+                               f"{_a(spec.task)} model.")
         return _train_task(model, spec, dataset, params, config, Path(out), console, input_shape)
-    net = create_model(model, input_shape=dataset.input_shape, num_classes=dataset.num_classes, **params)
-    net.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"])
+    net = create_model(model, input_shape=dataset.input_shape, num_classes=dataset.num_classes, weights=weights,
+                       **params)
+    finetune = _pretrained_summary(net, model, config, console)
+    finetune.update(freeze_for_head(net, config, console))
+    steps = -(-len(dataset.x_train) // config.batch_size)
+    compile_classifier(net, config, steps)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-        # Halving the rate when validation loss stalls steadies small, noisy validation sets.
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 3),
-                                          min_lr=1e-5, verbose=0),
+        *lr_callbacks(config),
         _backup_and_restore(out / "backup"),
         _EpochLine(console, config.epochs),
     ]
@@ -135,10 +143,15 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images)
     hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, callbacks=callbacks, verbose=0)
+    epochs_run = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
+    if config.unfreeze:
+        epochs_run += _fit_unfrozen(net, config, dataset, steps, out, console)
     seconds = time.time() - t0
     probs = net.predict(dataset.x_test, batch_size=256, verbose=0)
     metrics = classification_metrics(dataset.y_test, probs, dataset.class_names)
-    metrics["epochs_run"] = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
+    metrics["epochs_run"] = epochs_run
+    metrics.update(finetune)
+    thaw_all(net, finetune)
 
     card = ModelCard(name=model, task=spec.task, params=count_params(net), macs=count_macs(net),
                      input_shape=(None,) + dataset.input_shape, dataset=dataset.name,
@@ -167,6 +180,34 @@ def _fit_params_to_preprocessing(spec, params: dict, dataset) -> dict:
             raise EdgekitError(f"--param vocab_size={params['vocab_size']} is smaller than the vocabulary "
                                f"fitted on {dataset.name} ({size} ids); leave it out or raise it.")
     return params
+
+
+def _pretrained_summary(net, model, config, console) -> dict:
+    from edgekit.models.weights import INPUT_NOTE
+
+    loaded = getattr(net, "_edgekit_weights", None)
+    if loaded is None:
+        if config.freeze_backbone:
+            console.print("  [yellow]note:[/] --freeze-backbone without --weights trains a head over random features")
+        return {}
+    console.print(f"  weights: {len(loaded.loaded)} layers from {loaded.path}"
+                  + (f"; new head: {', '.join(loaded.new)}" if loaded.new else ""))
+    if model in INPUT_NOTE:
+        console.print(f"  [yellow]note:[/] {INPUT_NOTE[model]}", highlight=False)
+    return {"weights": {"path": loaded.path, "layers_loaded": len(loaded.loaded), "new_layers": list(loaded.new)}}
+
+
+def _fit_unfrozen(net, config, dataset, steps, out, console) -> int:
+    """Phase 2 of fine-tuning: the last blocks train too, at a lower rate. Returns the epochs run."""
+    lr, epochs = unfreeze_last_blocks(net, config, console)
+    compile_classifier(net, config, steps, epochs=epochs, learning_rate=lr)
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+                 *lr_callbacks(config), _backup_and_restore(out / "backup_unfreeze"), _EpochLine(console, epochs)]
+    batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed + 1, config.augment)
+    hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val), epochs=epochs, callbacks=callbacks,
+                   verbose=0)
+    shutil.rmtree(out / "backup_unfreeze", ignore_errors=True)
+    return (hist.epoch[-1] + 1) if hist.epoch else 0
 
 
 def _a(word: str) -> str:

@@ -29,6 +29,7 @@ import numpy as np
 
 from edgekit._tf import keras
 from edgekit.errors import EdgekitError
+from edgekit.train.optim import lr_callbacks, make_optimizer, regression_loss
 
 # A model of this task trains on a dataset of the same task; these are the built-in ones.
 BUILTIN_DATA = {
@@ -58,8 +59,7 @@ def data_input_shape(spec, params: dict, input_shape, data=None):
 def _callbacks(config, line):
     return [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 3),
-                                          min_lr=1e-5, verbose=0),
+        *lr_callbacks(config),
         line,
     ]
 
@@ -84,7 +84,9 @@ def fit_regression(name, dataset, params, config, line):
     outputs = 1 if dataset.y_train.ndim == 1 else int(dataset.y_train.shape[1])
     net = create_model(name, input_shape=dataset.input_shape, num_classes=outputs, **params)
     loss = net.loss if getattr(net, "loss", None) else keras.losses.MeanSquaredError(name="mse")
-    net.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
+    loss = regression_loss(config, loss)
+    steps = -(-len(dataset.x_train) // config.batch_size)
+    net.compile(optimizer=make_optimizer(config, steps), loss=loss,
                 metrics=[keras.metrics.RootMeanSquaredError(name="rmse")])
     hist = net.fit(dataset.x_train, dataset.y_train, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, batch_size=config.batch_size, callbacks=_callbacks(config, line), verbose=0)
@@ -107,7 +109,7 @@ def fit_anomaly(name, dataset, params, config, line):
     from edgekit.models.autoencoders import anomaly_scores
 
     net = create_model(name, input_shape=dataset.input_shape, **params)
-    net.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
+    net.compile(optimizer=make_optimizer(config, -(-len(dataset.x_train) // config.batch_size)), loss="mse")
     hist = net.fit(dataset.x_train, dataset.x_train, validation_data=(dataset.x_val, dataset.x_val),
                    epochs=config.epochs, batch_size=config.batch_size, callbacks=_callbacks(config, line),
                    shuffle=True, verbose=0)
@@ -188,7 +190,8 @@ def fit_embedding(name, dataset, params, config, line):
     margin = float(params.pop("margin", 1.0))
     tower = create_model(name, input_shape=dataset.input_shape, **params)
     pairs = pair_model(tower)
-    pairs.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=contrastive_loss(margin))
+    steps = -(-2 * len(dataset.x_train) // config.batch_size)
+    pairs.compile(optimizer=make_optimizer(config, steps), loss=contrastive_loss(margin))
     va, vb, vsame = make_pairs(dataset.x_val, dataset.y_val, 2 * len(dataset.x_val), seed=config.seed + 10_000)
     hist = pairs.fit(_PairBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed),
                      validation_data=((va, vb), vsame), epochs=config.epochs, callbacks=_callbacks(config, line),
@@ -213,7 +216,11 @@ def fit_generation(name, dataset, params, config, line, input_shape=None):
     latent = int(input_shape[0]) if input_shape else None
     if conditional:
         classes = dataset.num_classes
-        shape = (latent,) if latent else (spec.default_input_shape[0] - spec.knobs["num_classes"] + classes,)
+        import inspect
+
+        # ModelSpec.knobs leaves num_classes out: the builder's own default is the one its input shape assumes
+        built_for = inspect.signature(spec.builder).parameters["num_classes"].default
+        shape = (latent,) if latent else (spec.default_input_shape[0] - built_for + classes,)
         gen = create_model(name, input_shape=shape, num_classes=classes, image_shape=image_shape, **params)
         disc = cgan_discriminator(image_shape, num_classes=classes)
     else:
