@@ -162,7 +162,10 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
           profile: bool = typer.Option(False, "--profile", help="per-operator times (LiteRT by isolating each op, onnxruntime's profiler)"),
           roofline: bool = typer.Option(True, "--roofline/--no-roofline", help="GMAC/s and fraction of this CPU's measured sgemm ceiling"),
           macs: Optional[int] = typer.Option(None, "--macs", help="multiply-adds per inference (default: counted from the graph)"),
-          json_out: Optional[Path] = typer.Option(None, "--json", help="write machine info and raw timings here")):
+          json_out: Optional[Path] = typer.Option(None, "--json", help="write machine info and raw timings here"),
+          interleave: bool = typer.Option(False, "--interleave", help="time the files in alternating rounds of one run and compare them with the first (the noise-robust gate: exit 1 on a significant regression)"),
+          rounds: int = typer.Option(10, "--rounds", help="--interleave: alternating rounds the runs are split into"),
+          threshold: float = typer.Option(0.10, "--threshold", help="--interleave: a significant slow-down beyond this fraction fails (exit 1)")):
     """Time single-sample inference: init, first run, mean, p50, p90, p99, std (ms), peak memory, roofline."""
     from rich.progress import Progress
 
@@ -171,6 +174,8 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     from edgekit.bench.harness import machine_info, parse_threads
 
     counts = parse_threads(threads)
+    if interleave:
+        return _bench_interleaved(files, runtime, counts, runs, warmup, rounds, threshold, xnnpack, json_out)
     results = []
     with Progress(console=err, transient=True) as prog:
         for f in files:
@@ -205,13 +210,56 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
         c = matmul_ceiling()
         out.print(f"ceiling: numpy float32 sgemm {c.n}², 1 thread: {c.gmacs_per_s:.1f} GMAC/s ({c.blas})")
     if json_out:
-        doc = {"machine": machine_info(), "results": results}
+        doc = {"machine": machine_info(), "run": _run_stamp(), "results": results}
         if roofline:
             from edgekit.bench.ceiling import matmul_ceiling
 
             doc["ceiling"] = matmul_ceiling().model_dump()
         write_json(json_out, doc)
         out.print(f"wrote {json_out}")
+
+
+def _run_stamp(**extra) -> dict:
+    """One id per `edgekit bench` run: `compare` says when two files come from different runs."""
+    import datetime
+    import uuid
+
+    return {"id": uuid.uuid4().hex, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            **extra}
+
+
+def _bench_interleaved(files, runtime, counts, runs, warmup, rounds, threshold, xnnpack, json_out):
+    """`bench A B --interleave`: alternating rounds in one run, then the compare table (first file = baseline)."""
+    from rich.progress import Progress
+
+    from edgekit._io import write_json
+    from edgekit.bench.compare import compare_docs, gate_problems, has_regression, rich_table
+    from edgekit.bench.harness import machine_info
+    from edgekit.bench.interleave import bench_interleaved
+
+    if threshold <= 0:
+        raise EdgekitError(f"--threshold must be a positive fraction (0.10 = 10%), got {threshold}.")
+    opts = {} if xnnpack else {"xnnpack": False}
+    machine, stamp, results = machine_info(), _run_stamp(interleaved=True), []
+    with Progress(console=err, transient=True) as prog:
+        for t in counts:
+            task = prog.add_task(f"{len(files)} files interleaved ({t} thread{'s' if t > 1 else ''})", total=runs)
+            results += bench_interleaved(files, runtime, t, runs, warmup, rounds,
+                                         progress=lambda i, n, k=task: prog.update(k, completed=i), **opts)
+    if json_out:
+        write_json(json_out, {"machine": machine, "run": stamp, "results": results})
+        out.print(f"wrote {json_out}")
+    # one in-memory bench document per file, all from this run; rows paired by thread count
+    docs = [(Path(f), {"machine": machine, "run": stamp,
+                       "results": [r for r in results if r["artifact"] == str(f)]}) for f in files]
+    result = compare_docs(docs, threshold, match="threads")
+    out.print(rich_table(result))
+    problems = gate_problems(result)
+    if problems:
+        raise EdgekitError(problems[0])
+    if has_regression(result):
+        err.print(f"[red]regression[/]: slower than {Path(files[0]).name} by more than {threshold:.0%} with confidence")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -268,20 +316,30 @@ def tune(ctx: typer.Context,
 @app.command()
 def compare(files: List[Path] = typer.Argument(..., help="two or more `edgekit bench --json` files; the first is the baseline"),
             threshold: float = typer.Option(0.10, help="a significant slow-down beyond this fraction fails (exit 1)"),
-            markdown: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as Markdown")):
-    """Side-by-side latency with bootstrap confidence intervals; exits 1 on a significant regression."""
+            markdown: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as Markdown"),
+            match: str = typer.Option("name+format+precision+runtime+threads", "--match", help="fields that pair rows, joined by '+': name (artifact file stem), format, precision, runtime, threads; e.g. format+precision+runtime+threads to compare a renamed file")):
+    """Side-by-side latency with bootstrap confidence intervals; exits 1 on a significant regression,
+    and when nothing could be compared (no row paired, or a paired row without raw timings)."""
     from edgekit._io import write_text
     from edgekit.bench.compare import compare as _compare
-    from edgekit.bench.compare import has_regression, rich_table, to_markdown
+    from edgekit.bench.compare import gate_problems, has_regression, rich_table, to_markdown
 
     if len(files) < 2:
         raise EdgekitError("compare needs at least two bench JSON files (baseline first).")
     if threshold <= 0:
         raise EdgekitError(f"--threshold must be a positive fraction (0.10 = 10%), got {threshold}.")
-    result = _compare(files, threshold=threshold)
-    out.print(rich_table(result))
+    result = _compare(files, threshold=threshold, match=match)
+    if result.rows:
+        out.print(rich_table(result))
+    for u in result.unmatched:
+        out.print(f"[yellow]unmatched[/] {u}", highlight=False)
+    for n in result.notes:
+        out.print(f"[dim]note:[/] {n}", highlight=False)
     if markdown:
         write_text(markdown, to_markdown(result))
+    problems = gate_problems(result)
+    if problems:
+        raise EdgekitError(problems[0] if len(problems) == 1 else " ".join(problems))
     if has_regression(result):
         err.print(f"[red]regression[/]: slower by more than {threshold:.0%} with confidence")
         raise typer.Exit(1)
