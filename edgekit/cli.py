@@ -17,7 +17,13 @@ from rich.table import Table
 
 from edgekit.errors import EXIT_INTERNAL, EdgekitError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+# Exit codes (edgekit/errors.py), shown under `edgekit --help` and in the README.
+EXIT_CODES_HELP = ("[bold]Exit codes:[/] 0 everything asked for ran and passed; 1 bad input or an error (one line on "
+                   "stderr), also a failed gate (compare/bench --interleave regression, a comparison that compared "
+                   "nothing); 2 usage error (unknown option); 3 step failed: finished and wrote its report, but a "
+                   "requested step failed (compress, demo); 70 internal error (a bug; its traceback goes to "
+                   "edgekit-error.log in the output folder, or the temp folder, not to the terminal).")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", epilog=EXIT_CODES_HELP,
                   help="Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs.")
 # Tables stay readable when output goes to a file or CI log (Rich would assume 80 columns).
 out = Console(width=None if sys.stdout.isatty() else 140)
@@ -270,6 +276,9 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle fold
 
     report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out_dir, epochs=epochs, console=err)
     _print_report(report)
+    for f in report.get("failures", []):
+        out.print(f"[red]{f['step']} {f['status']}[/]: {f['error']}", highlight=False)
+    _exit_for_steps("the requested steps", [(f["step"], f["status"]) for f in report.get("failures", [])])
 
 
 @app.command()
@@ -412,7 +421,10 @@ def compress(ctx: typer.Context,
                   _fmt(b["accuracy"], "{:.4f}"), "", _fmt(b["p50_ms"]), "1.00×", "")
     for v in rep.variants:
         if v.get("error"):
-            table.add_row(v["name"], f"[red]failed: {v['error']}[/]", *[""] * 9)
+            status = v.get("status", "failed")
+            colour = "yellow" if status == "not applicable" else "red"
+            what = v["error"] if status == "internal error" else f"{status}: {v['error']}"
+            table.add_row(v["name"], f"[{colour}]{what}[/]", *[""] * 9)
             continue
         table.add_row(v["name"], v["precision"], _size(v["bytes"]), f"{v['bytes'] / b['bytes']:.3f}",
                       f"{v['gzip_bytes'] / b['bytes']:.3f}", _fmt(v["sparsity"], "{:.2f}"),
@@ -423,6 +435,19 @@ def compress(ctx: typer.Context,
     if mixed:
         out.print(f"mixed precision: layers kept in float: {', '.join(mixed['float_layers']) or 'none'}")
     out.print(f"{rep.json_path}  {rep.md_path}")
+    _exit_for_steps(f"{len(rep.variants)} variants", [(v["name"], v.get("status", "ok")) for v in rep.variants])
+
+
+def _exit_for_steps(what: str, steps: list[tuple[str, str]]):
+    """Exit 3 (a requested step failed) or 70 (a step hit a bug) after the report is written; the
+    reasons are in the report and were printed as the steps ran."""
+    from edgekit.errors import failure_exit_code
+
+    code = failure_exit_code(status for _, status in steps)
+    if code:
+        bad = [f"{name} ({status})" for name, status in steps if status in ("failed", "internal error")]
+        err.print(f"[red]{len(bad)} of {what} did not pass:[/] {', '.join(bad)}", highlight=False)
+        raise typer.Exit(code)
 
 
 def main():

@@ -13,7 +13,7 @@ def _one_line_error(res):
     text = res.stderr.strip()
     assert "Traceback" not in res.stderr + res.stdout, res.stderr
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    assert lines and len(lines) <= 2, text  # the message (Rich may wrap a long path once)
+    assert len(lines) == 1, text  # exactly one non-empty line (stderr is never wrapped: soft_wrap)
     return text
 
 
@@ -110,7 +110,6 @@ def test_a_missing_runtime_package_is_one_line_naming_it(tmp_path, module, runti
     import subprocess
     import sys
 
-    import onnx
     from onnx import TensorProto, helper
 
     model = tmp_path / f"relu{suffix}"
@@ -124,4 +123,47 @@ def test_a_missing_runtime_package_is_one_line_naming_it(tmp_path, module, runti
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     text = _one_line_error(res)
     assert text.startswith("error:") and runtime.replace("litert", "ai-edge-litert") in text and "pip install" in text
-    assert onnx  # the fixture model itself needs only onnx
+
+
+def test_compress_exits_3_when_a_requested_variant_fails_and_0_when_all_pass(cli, tmp_path):
+    """Real failures from real input, no mocks: k-means with more clusters (100) than the hidden
+    layer has weights (60) fails; channel pruning of a model with no Conv2D is "not applicable"."""
+    from edgekit._tf import keras
+    from edgekit.data import load_dataset
+
+    data = load_dataset("digits", input_shape=(8, 8, 1), seed=0)
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(data.input_shape, name="input")
+    h = keras.layers.Dense(6, activation="relu", name="hidden")(keras.layers.Flatten(name="flat")(inp))
+    mlp = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="predictions")(h))
+    mlp.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    mlp.fit(data.x_train, data.y_train, epochs=2, verbose=0)
+    mlp.save(tmp_path / "mlp.keras")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("clusters = 100\ncluster_epochs = 1\nbench_runs = 3\nbench_warmup = 0\n")
+
+    from edgekit.compress import compress
+
+    # in-process (the same report the CLI exits on): ok + not applicable -> 0
+    rep = compress(mlp, data, out=tmp_path / "ok", only=["ptq_dynamic", "channel"], bench_runs=3, bench_warmup=0)
+    assert {v["name"]: v["status"] for v in rep.variants} == {"ptq_dynamic": "ok", "channel": "not applicable"}
+    assert rep.exit_code == 0
+
+    res = cli("compress", tmp_path / "mlp.keras", "--data", "digits", "--only", "channel,cluster", "--config", cfg,
+              "--out", tmp_path / "bad")
+    assert res.returncode == 3, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr + res.stdout and "1 of 2 variants did not pass: cluster (failed)" in res.stderr
+    assert "not applicable" in res.stdout
+    doc = json.loads((tmp_path / "bad" / "compression.json").read_text())
+    cluster = next(v for v in doc["variants"] if v["name"] == "cluster")
+    assert cluster["status"] == "failed" and "100 vs 60" in cluster["error"]
+    assert "failed: cannot wrap" in (tmp_path / "bad" / "compression.md").read_text()
+    assert not (tmp_path / "bad" / "edgekit-error.log").exists()  # a failure from input is not a bug
+
+
+def test_help_documents_the_exit_codes(cli):
+    res = cli("--help")
+    text = " ".join(res.stdout.split())
+    for code in ("0", "1", "2", "3", "70"):
+        assert f"{code} " in text
+    assert "Exit codes" in text and "step failed" in text

@@ -35,3 +35,26 @@ def test_demo_meets_the_spine_targets(cli, tmp_path):
     int8.write_bytes(int8.read_bytes()[:-10])
     res = cli("check", run)
     assert res.returncode == 1 and "model_int8.tflite" in res.stderr
+
+
+def test_a_failing_step_is_reported_and_exits_3(tmp_path):
+    """A real failure from a real request (ONNX has no fp16 export here), no mocks: the run
+    finishes, the report lists the failure, and the exit code the CLI gives `demo` is 3."""
+    import pytest
+    import typer
+
+    from edgekit.cli import _exit_for_steps
+    from edgekit.pipeline import BenchConfig, run
+
+    rep = run("mlp", "digits_flat", out=tmp_path, exports=(("tflite", "fp32"), ("onnx", "fp16")),
+              bench=BenchConfig(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=False, epochs=2)
+    (fail,) = rep["failures"]
+    assert fail["status"] == "failed" and "onnx" in fail["step"] and "fp16" in fail["error"]
+    assert json.loads((tmp_path / "report.json").read_text())["failures"] == rep["failures"]
+    assert "fp16" in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "edgekit-error.log").exists()
+    with pytest.raises(typer.Exit) as e:
+        _exit_for_steps("the requested steps", [(f["step"], f["status"]) for f in rep["failures"]])
+    assert e.value.exit_code == 3
+    ok = [a for a in rep["artifacts"] if a["format"] == "tflite"]
+    assert ok and ok[0]["latency_ms"]["p50"] > 0 and "error" not in ok[0]

@@ -8,7 +8,10 @@ onnxruntime for ONNX) on the test split for accuracy, compared with its float pa
 the spine's parity check, and timed at one thread. The baseline is the fp32 TFLite of the
 input model; ``drop`` is baseline accuracy minus variant accuracy (a fraction); ``speedup`` is
 baseline p50 over variant p50. A variant that fails is recorded with an ``error`` line naming
-the layer or reason, and the others still run.
+the layer or reason, and the others still run. Each variant's ``status`` is ``ok``, ``not
+applicable`` (channel pruning of a model with no Conv2D), ``failed`` (an :class:`EdgekitError`) or
+``internal error`` (a bug; the traceback goes to ``edgekit-error.log`` in ``out``);
+:attr:`CompressionReport.exit_code` is what ``edgekit compress`` exits with.
 """
 
 from __future__ import annotations
@@ -78,6 +81,13 @@ class CompressionReport:
 
     def as_dict(self) -> dict:
         return {"baseline": self.baseline, "variants": self.variants}
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every requested variant ran (or did not apply), 3 when one failed, 70 on a bug."""
+        from edgekit.errors import failure_exit_code
+
+        return failure_exit_code(v.get("status", "ok") for v in self.variants)
 
     def variant(self, name: str) -> dict:
         for v in self.variants:
@@ -310,13 +320,6 @@ def _select(only, skip) -> list[str]:
     return chosen
 
 
-def _one_line(e: BaseException) -> str:
-    if isinstance(e, EdgekitError):
-        return str(e)
-    text = (str(e).strip().splitlines() or [""])[0][:300]
-    return f"{type(e).__name__}: {text}"
-
-
 def _measure(ctx, path: Path, fmt: str, parent: str | None):
     from edgekit.bench.harness import bench_runner
     from edgekit.runtime.base import load_runner
@@ -405,17 +408,17 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
             rec.update(format=built.format, precision=built.precision, bytes=built.path.stat().st_size,
                        gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(parent_model), accuracy=acc,
                        drop=baseline["accuracy"] - acc, p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
-                       path=str(built.path), runtime=runtime, parent=built.parent, **built.notes)
+                       path=str(built.path), runtime=runtime, parent=built.parent, status="ok", **built.notes)
             console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), accuracy {acc:.4f} "
                           f"(drop {rec['drop']:+.4f}), p50 {p50:.3f} ms ({rec['speedup']:.2f}x) "
                           f"[{time.time() - t1:.0f}s]")
         except Exception as e:  # noqa: BLE001 - one variant's failure must not stop the others
-            rec["error"] = _one_line(e)
-            console.print(f"  [red]{name} failed:[/] {rec['error']}", highlight=False)
-            if not isinstance(e, EdgekitError):
-                import traceback
+            from edgekit.errors import step_error
 
-                rec["traceback"] = traceback.format_exc(limit=-6)
+            rec["status"], rec["error"] = step_error(e, out, f"variant {name}")
+            colour = "yellow" if rec["status"] == "not applicable" else "red"
+            console.print(f"  [{colour}]{name} {rec['status'].replace('internal error', 'failed')}:[/] "
+                          f"{rec['error']}", highlight=False)
         rec["seconds"] = round(time.time() - t1, 1)
         variants.append(rec)
 
@@ -441,7 +444,9 @@ def render_markdown(report: dict, source: str = "", data: str = "") -> str:
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for v in report["variants"]:
         if v.get("error"):
-            lines.append(f"| {v['name']} | {' → '.join(v['steps'])} | failed: {v['error'].replace('|', '/')} "
+            status = v.get("status", "failed")
+            what = v["error"] if status == "internal error" else f"{status}: {v['error']}"
+            lines.append(f"| {v['name']} | {' → '.join(v['steps'])} | {what.replace('|', '/')} "
                          "| | | | | | | | | | | |")
             continue
         par = v.get("parity") or {}
