@@ -27,6 +27,26 @@ def test_demo_meets_the_spine_targets(cli, tmp_path):
         assert a["latency_ms"]["p50"] > 0 and (tmp_path / a["path"]).is_file()  # paths are relative to the cwd
     assert report["model"]["params"] > 0 and report["model"]["macs"] > 0
     assert report["dataset"]["name"] == "digits" and report["dataset"]["n_test"] == 360
+    assert report["failures"] == []  # exit 0 means every requested step passed
+
+    # int8 agrees with Keras on the test split's top-1 (parity, not only a similar accuracy)
+    int8_parity = arts[("tflite", "int8")]["parity"]
+    assert int8_parity["top1_agreement"] >= 0.98 and int8_parity["cosine"] >= 0.99, int8_parity
+    # the microcontroller bundle: files, a TFLM-measured arena, TFLM agreeing with LiteRT on all 360 samples
+    mcu = report["mcu"]
+    assert {"model_data.cc", "model_data.h", "model_ops.h", "mcu.json"} <= {p.name for p in (run / "mcu").iterdir()}
+    assert not mcu.get("error") and mcu["tflm_error"] is None and mcu["unsupported_ops"] == []
+    assert 0 < mcu["arena_bytes"] < 1 << 20 and mcu["n_samples"] == 360 and mcu["tflm_agreement"] >= 0.99
+    data_cc = (run / "mcu" / "model_data.cc").read_text()
+    assert f"{(run / 'model_int8.tflite').stat().st_size}" in data_cc  # the array length is the file's size
+    # vela's Ethos-U55/U65 figures, every op on the NPU
+    assert [f["accelerator"] for f in report["npu"]] == ["ethos-u55-128", "ethos-u65-256"]
+    for f in report["npu"]:
+        assert "error" not in f and f["inference_ms"] > 0 and f["sram_bytes"] > 0 and f["npu_ops"] > 0, f
+        assert f["cpu_ops"] == 0 and f["macs"] > 0, f
+    html = (run / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") or html.lstrip().lower().startswith("<!doctype html>")
+    assert "<svg" in html and "model_int8.tflite" in html and "ethos-u55" in html.lower()
 
     # the manifest is written last; `edgekit check` verifies the bundle and catches damage
     res = cli("check", run)
