@@ -477,13 +477,18 @@ def _wrap_commands():
             except KeyboardInterrupt:
                 err.print("interrupted")
                 raise typer.Exit(130)
-            except Exception as e:  # a bug: keep the traceback for the report, show one line
+            except Exception as e:  # a bug: one line here, the traceback in a log (the output folder if any)
                 import tempfile
                 import traceback
 
-                log = Path(tempfile.gettempdir()) / "edgekit-error.log"
-                log.write_text(traceback.format_exc())
-                err.print(f"[red]internal error:[/] {type(e).__name__}: {str(e)[:200]} (traceback in {log})",
+                from edgekit._io import write_text
+                from edgekit.errors import ERROR_LOG
+
+                out_dir = kw.get("out_dir")
+                folder = Path(out_dir) if out_dir and Path(out_dir).is_dir() else Path(tempfile.gettempdir())
+                log = write_text(folder / ERROR_LOG, traceback.format_exc())
+                first = (str(e).strip().splitlines() or [""])[0][:200]
+                err.print(f"[red]internal error[/] (a bug in edgekit): {type(e).__name__}: {first} (traceback in {log})",
                           highlight=False)
                 raise typer.Exit(EXIT_INTERNAL)
 

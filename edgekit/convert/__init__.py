@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from edgekit._io import atomic_path, write_bytes
+from edgekit._io import atomic_path
 from edgekit.artifact import Artifact, ModelCard, Provenance, TensorSpec, library_versions
 from edgekit.convert.formats import FORMATS, check_format
 from edgekit.errors import EdgekitError
@@ -52,16 +52,23 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         from edgekit.convert.tflite import add_metadata, to_tflite
 
         rep = dataset.representative() if dataset is not None else None
-        write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep), meta))
+        blob = add_metadata(to_tflite(loaded, precision, rep), meta)
     else:
-        import onnx
-
-        from edgekit.convert.onnx import DEFAULT_OPSET, quantize_onnx_int8, to_onnx
+        from edgekit.convert.onnx import DEFAULT_OPSET, to_onnx
 
         extra["opset"] = opset or DEFAULT_OPSET
         proto = to_onnx(loaded, extra["opset"], meta)
-        with atomic_path(dest) as tmp:
+    # Written under a temporary name and loaded in its runtime from there: only a file that loads
+    # gets the final name (an export that does not load is removed, never left complete-but-broken).
+    with atomic_path(dest) as tmp:
+        if to == "tflite":
+            tmp.write_bytes(blob)
+        else:
+            import onnx
+
             if precision == "int8":
+                from edgekit.convert.onnx import quantize_onnx_int8
+
                 fp32_tmp = tmp.with_name(tmp.name + ".fp32.onnx")
                 onnx.save(proto, str(fp32_tmp))
                 try:
@@ -70,10 +77,7 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
                     fp32_tmp.unlink(missing_ok=True)
             else:
                 onnx.save(proto, str(tmp))
-
-    from edgekit.runtime.base import load_runner
-
-    runner = load_runner(dest, fmt.runtime)
+        runner = _load_check(tmp, dest, fmt.runtime)
     steps = [f"{to}:{precision}"]
     return Artifact.from_file(
         dest, format=to, precision=precision, input=runner.input_spec, output=runner.output_spec,
@@ -81,6 +85,18 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         provenance=Provenance(source_model=source, data=dataset.name if dataset is not None else None, steps=steps,
                               versions=library_versions(), created=_dt.datetime.now(_dt.timezone.utc).isoformat()),
     )
+
+
+def _load_check(tmp: Path, dest: Path, runtime: str):
+    """Load the freshly written file in its runtime; a failure names the final file and says nothing was kept."""
+    from edgekit.runtime.base import load_runner
+
+    try:
+        return load_runner(tmp, runtime)
+    except Exception as e:  # noqa: BLE001 - any load failure means the export is unusable
+        why = str(e).replace(str(tmp), dest.name).strip().splitlines()
+        raise EdgekitError(f"{dest.name}: the converted file does not load in {runtime} "
+                           f"({(why or [type(e).__name__])[0][:200]}); it was not kept.") from e
 
 
 def _resolve_data(data, loaded, seed):
