@@ -167,3 +167,36 @@ def test_help_documents_the_exit_codes(cli):
     for code in ("0", "1", "2", "3", "70"):
         assert f"{code} " in text
     assert "Exit codes" in text and "step failed" in text
+
+
+def test_bench_works_where_tensorflow_is_not_installed(tmp_path):
+    """tensorflow, tf_keras and keras made unimportable (a meta-path finder installed by a
+    sitecustomize on PYTHONPATH, as if they were not installed); `edgekit bench` still works."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from _tiny_int8 import digits_models
+
+    int8, _ = digits_models()
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NotInstalled:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _NotInstalled())\n")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(block), str(root)]))
+    probe = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and "No module named 'tensorflow'" in probe.stderr  # the blocker works
+    res = subprocess.run([sys.executable, "-m", "edgekit.cli", "bench", str(int8), "--runs", "20", "--warmup", "2",
+                          "--json", str(tmp_path / "b.json")], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    row = json.loads((tmp_path / "b.json").read_text())["results"][0]
+    assert row["runtime"] == "litert" and row["precision"] == "int8" and len(row["latency_ms"]["raw"]) == 20
+    assert row["memory_mb"]["peak_delta"] is not None  # the memory child ran under the same blocker
