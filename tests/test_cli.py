@@ -200,3 +200,20 @@ def test_bench_works_where_tensorflow_is_not_installed(tmp_path):
     row = json.loads((tmp_path / "b.json").read_text())["results"][0]
     assert row["runtime"] == "litert" and row["precision"] == "int8" and len(row["latency_ms"]["raw"]) == 20
     assert row["memory_mb"]["peak_delta"] is not None  # the memory child ran under the same blocker
+
+
+def test_a_step_error_is_classified_and_a_bug_keeps_its_traceback_in_the_output_folder(tmp_path):
+    from edgekit.errors import EdgekitError, NotApplicable, failure_exit_code, step_error
+
+    try:
+        {}["missing"]  # a real bug-like exception, raised and caught as a step would
+    except KeyError as e:
+        status, line = step_error(e, tmp_path, "variant x")
+    assert status == "internal error" and "\n" not in line and "KeyError" in line and "traceback in" in line
+    log = (tmp_path / "edgekit-error.log").read_text()
+    assert "--- variant x" in log and "Traceback (most recent call last)" in log
+    assert step_error(NotApplicable("no conv"), tmp_path, "channel") == ("not applicable", "no conv")
+    assert step_error(EdgekitError("bad input"), tmp_path, "ptq") == ("failed", "bad input")
+    assert failure_exit_code(["ok", "not applicable"]) == 0
+    assert failure_exit_code(["ok", "failed"]) == 3
+    assert failure_exit_code(["failed", "internal error"]) == 70
