@@ -201,3 +201,14 @@ def test_bench_interleave_times_both_files_in_one_run(cli, tmp_path):
     assert "digits_int8 → copy_int8" in res.stdout
     res = cli("bench", int8, "--interleave")
     assert res.returncode == 1 and "at least two files" in _one_line(res)
+
+
+def test_an_ambiguous_match_is_refused(runs, tmp_path):
+    doc = json.loads(runs["a"].read_text())
+    two = dict(doc["results"][0], threads=2)
+    doc["results"].append(two)
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps(doc))
+    assert len(compare([both, both]).rows) == 2  # the default match tells the thread counts apart
+    with pytest.raises(EdgekitError, match="two results match on name .*add fields to --match"):
+        compare([both, both], match="name")
