@@ -9,7 +9,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.errors import EdgekitError, step_error
+from edgekit.errors import step_error
 
 # The three deployable exports every run makes: (format, precision).
 DEFAULT_EXPORTS = (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"))
