@@ -155,10 +155,12 @@ def main(argv=None):
 
     def save():
         results["seconds"] = round(time.time() - t_start)
-        from edgekit._io import write_json, write_text
+        from _provenance import write_results
 
-        write_json(Path(args.results) / f"{args.stem}.json", results)
-        write_text(Path(args.results) / f"{args.stem}.md", render(results))
+        from edgekit._io import write_text
+
+        doc = json.loads(write_results(Path(args.results) / f"{args.stem}.json", results).read_text())
+        write_text(Path(args.results) / f"{args.stem}.md", render(doc))
 
     for name, knobs in (("mobilenet_v2", {"alpha": 0.35}), ("mobilenet_v1", {"alpha": 0.5})):
         if name not in wanted:
@@ -293,6 +295,12 @@ def aiq_checks(name, v, b, check):
             check(f"{name}: {k} runs in LiteRT on this CPU", x["error"], False, "runs")
 
 
+def _provenance_line(results) -> str:
+    from _provenance import provenance_line
+
+    return provenance_line(results)
+
+
 def render(results) -> str:
     from edgekit.compress import render_markdown
 
@@ -300,7 +308,8 @@ def render(results) -> str:
     lines = ["# Compression benchmark (issue 5)", "",
              f"{m['cpu']}, {m['cores']} cores; {'QUICK smoke run' if results['quick'] else 'full run'}; "
              f"{results.get('seconds', 0)} s"
-             f"{' (models trained by an earlier run, --reuse)' if results.get('reused_trained_models') else ''}.", "", "## Checks", "", "| check | value | threshold | result |",
+             f"{' (models trained by an earlier run, --reuse)' if results.get('reused_trained_models') else ''}.", "",
+             _provenance_line(results), "", "## Checks", "", "| check | value | threshold | result |",
              "| --- | --- | --- | --- |"]
     for c in results["checks"]:
         lines.append(f"| {c['check']} | {json.dumps(c['value'], default=str)[:160]} | {c['threshold']} | "

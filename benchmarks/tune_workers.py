@@ -47,7 +47,7 @@ def main(argv=None):
 
     from rich.console import Console
 
-    from edgekit._io import write_json, write_text
+    from edgekit._io import write_text
     from edgekit.bench.harness import machine_info
     from edgekit.tune import TuneConfig, tune
 
@@ -77,9 +77,11 @@ def main(argv=None):
     result = {"model": args.model, "fixed": fixed, "trials": args.trials, "epochs": args.epochs, "rows": rows,
               "speedup_2_vs_1": round(ratio, 2), "cores": len(os.sched_getaffinity(0)), "machine": machine_info()}
     res_dir = ROOT / "benchmarks" / "results"
-    write_json(res_dir / "tune_workers.json", result)
+    from _provenance import provenance_line, write_results
+
+    result = json.loads(write_results(res_dir / "tune_workers.json", result).read_text())
     md = [f"# tune: 1 vs 2 workers ({args.model} {fixed}, {args.trials} trials x {args.epochs} epochs, digits)", "",
-          f"Machine: {result['machine']['cpu']}, {result['cores']} cores available.", "",
+          f"Machine: {result['machine']['cpu']}, {result['cores']} cores available.", "", provenance_line(result), "",
           "| workers | trials | search s | trials/hour | median s per trial | median latency ms | load avg after |",
           "| ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:

@@ -18,7 +18,13 @@ from rich.table import Table
 from edgekit.errors import EXIT_INTERNAL, EdgekitError
 from edgekit.shapes import params_with_input_shape, square_side
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+# Exit codes (edgekit/errors.py), shown under `edgekit --help` and in the README.
+EXIT_CODES_HELP = ("[bold]Exit codes:[/] 0 everything asked for ran and passed; 1 bad input or an error (one line on "
+                   "stderr), also a failed gate (compare/bench --interleave regression, a comparison that compared "
+                   "nothing); 2 usage error (unknown option); 3 step failed: finished and wrote its report, but a "
+                   "requested step failed (compress, demo); 70 internal error (a bug; its traceback goes to "
+                   "edgekit-error.log in the output folder, or the temp folder, not to the terminal).")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", epilog=EXIT_CODES_HELP,
                   help="Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs.")
 # Tables stay readable when output goes to a file or CI log (Rich would assume 80 columns).
 out = Console(width=None if sys.stdout.isatty() else 140)
@@ -338,7 +344,10 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
           profile: bool = typer.Option(False, "--profile", help="per-operator times (LiteRT by isolating each op, onnxruntime's profiler)"),
           roofline: bool = typer.Option(True, "--roofline/--no-roofline", help="GMAC/s and fraction of this CPU's measured sgemm ceiling"),
           macs: Optional[int] = typer.Option(None, "--macs", help="multiply-adds per inference (default: counted from the graph)"),
-          json_out: Optional[Path] = typer.Option(None, "--json", help="write machine info and raw timings here")):
+          json_out: Optional[Path] = typer.Option(None, "--json", help="write machine info and raw timings here"),
+          interleave: bool = typer.Option(False, "--interleave", help="time the files in alternating rounds of one run and compare them with the first (the noise-robust gate: exit 1 on a significant regression)"),
+          rounds: int = typer.Option(10, "--rounds", help="--interleave: alternating rounds the runs are split into"),
+          threshold: float = typer.Option(0.10, "--threshold", help="--interleave: a significant slow-down beyond this fraction fails (exit 1)")):
     """Time single-sample inference: init, first run, mean, p50, p90, p99, std (ms), peak memory, roofline."""
     from rich.progress import Progress
 
@@ -347,6 +356,8 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     from edgekit.bench.harness import machine_info, parse_threads
 
     counts = parse_threads(threads)
+    if interleave:
+        return _bench_interleaved(files, runtime, counts, runs, warmup, rounds, threshold, xnnpack, json_out)
     results = []
     with Progress(console=err, transient=True) as prog:
         for f in files:
@@ -385,13 +396,56 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
         c = matmul_ceiling()
         out.print(f"ceiling: numpy float32 sgemm {c.n}², 1 thread: {c.gmacs_per_s:.1f} GMAC/s ({c.blas})")
     if json_out:
-        doc = {"machine": machine_info(), "results": results}
+        doc = {"machine": machine_info(), "run": _run_stamp(), "results": results}
         if roofline:
             from edgekit.bench.ceiling import matmul_ceiling
 
             doc["ceiling"] = matmul_ceiling().model_dump()
         write_json(json_out, doc)
         out.print(f"wrote {json_out}")
+
+
+def _run_stamp(**extra) -> dict:
+    """One id per `edgekit bench` run: `compare` says when two files come from different runs."""
+    import datetime
+    import uuid
+
+    return {"id": uuid.uuid4().hex, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            **extra}
+
+
+def _bench_interleaved(files, runtime, counts, runs, warmup, rounds, threshold, xnnpack, json_out):
+    """`bench A B --interleave`: alternating rounds in one run, then the compare table (first file = baseline)."""
+    from rich.progress import Progress
+
+    from edgekit._io import write_json
+    from edgekit.bench.compare import compare_docs, gate_problems, has_regression, rich_table
+    from edgekit.bench.harness import machine_info
+    from edgekit.bench.interleave import bench_interleaved
+
+    if threshold <= 0:
+        raise EdgekitError(f"--threshold must be a positive fraction (0.10 = 10%), got {threshold}.")
+    opts = {} if xnnpack else {"xnnpack": False}
+    machine, stamp, results = machine_info(), _run_stamp(interleaved=True), []
+    with Progress(console=err, transient=True) as prog:
+        for t in counts:
+            task = prog.add_task(f"{len(files)} files interleaved ({t} thread{'s' if t > 1 else ''})", total=runs)
+            results += bench_interleaved(files, runtime, t, runs, warmup, rounds,
+                                         progress=lambda i, n, k=task: prog.update(k, completed=i), **opts)
+    if json_out:
+        write_json(json_out, {"machine": machine, "run": stamp, "results": results})
+        out.print(f"wrote {json_out}")
+    # one in-memory bench document per file, all from this run; rows paired by thread count
+    docs = [(Path(f), {"machine": machine, "run": stamp,
+                       "results": [r for r in results if r["artifact"] == str(f)]}) for f in files]
+    result = compare_docs(docs, threshold, match="threads")
+    out.print(rich_table(result))
+    problems = gate_problems(result)
+    if problems:
+        raise EdgekitError(problems[0])
+    if has_regression(result):
+        err.print(f"[red]regression[/]: slower than {Path(files[0]).name} by more than {threshold:.0%} with confidence")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -412,6 +466,10 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle fold
     params = params_with_input_shape(_parse_params(param) or default, input_shape, resolution)
     report = run(model, data, params=params, out=out_dir, epochs=epochs, console=err, mcu_target=target)
     _print_report(report)
+    for f in report.get("failures", []):
+        if not f["step"].startswith("export/verify/bench"):  # those rows were printed with the table
+            out.print(f"[red]{f['step']} {f['status']}[/]: {f['error']}", highlight=False)
+    _exit_for_steps("the requested steps", [(f["step"], f["status"]) for f in report.get("failures", [])])
 
 
 @app.command()
@@ -480,20 +538,30 @@ def tune(ctx: typer.Context,
 @app.command()
 def compare(files: List[Path] = typer.Argument(..., help="two or more `edgekit bench --json` files; the first is the baseline"),
             threshold: float = typer.Option(0.10, help="a significant slow-down beyond this fraction fails (exit 1)"),
-            markdown: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as Markdown")):
-    """Side-by-side latency with bootstrap confidence intervals; exits 1 on a significant regression."""
+            markdown: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as Markdown"),
+            match: str = typer.Option("name+format+precision+runtime+threads", "--match", help="fields that pair rows, joined by '+': name (artifact file stem), format, precision, runtime, threads; e.g. format+precision+runtime+threads to compare a renamed file")):
+    """Side-by-side latency with bootstrap confidence intervals; exits 1 on a significant regression,
+    and when nothing could be compared (no row paired, or a paired row without raw timings)."""
     from edgekit._io import write_text
     from edgekit.bench.compare import compare as _compare
-    from edgekit.bench.compare import has_regression, rich_table, to_markdown
+    from edgekit.bench.compare import gate_problems, has_regression, rich_table, to_markdown
 
     if len(files) < 2:
         raise EdgekitError("compare needs at least two bench JSON files (baseline first).")
     if threshold <= 0:
         raise EdgekitError(f"--threshold must be a positive fraction (0.10 = 10%), got {threshold}.")
-    result = _compare(files, threshold=threshold)
-    out.print(rich_table(result))
+    result = _compare(files, threshold=threshold, match=match)
+    if result.rows:
+        out.print(rich_table(result))
+    for u in result.unmatched:
+        out.print(f"[yellow]unmatched[/] {u}", highlight=False)
+    for n in result.notes:
+        out.print(f"[dim]note:[/] {n}", highlight=False)
     if markdown:
         write_text(markdown, to_markdown(result))
+    problems = gate_problems(result)
+    if problems:
+        raise EdgekitError(problems[0] if len(problems) == 1 else " ".join(problems))
     if has_regression(result):
         err.print(f"[red]regression[/]: slower by more than {threshold:.0%} with confidence")
         raise typer.Exit(1)
@@ -581,7 +649,10 @@ def compress(ctx: typer.Context,
                   figure(b.get("score", b["accuracy"])), "", _fmt(b["p50_ms"]), "1.00×", "")
     for v in rep.variants:
         if v.get("error"):
-            table.add_row(v["name"], f"[red]failed: {v['error']}[/]", *[""] * 9)
+            status = v.get("status", "failed")
+            colour = "yellow" if status == "not applicable" else "red"
+            what = v["error"] if status == "internal error" else f"{status}: {v['error']}"
+            table.add_row(v["name"], f"[{colour}]{what}[/]", *[""] * 9)
             continue
         table.add_row(v["name"], v["precision"], _size(v["bytes"]), f"{v['bytes'] / b['bytes']:.3f}",
                       f"{v['gzip_bytes'] / b['bytes']:.3f}", _fmt(v["sparsity"], "{:.2f}"),
@@ -592,6 +663,19 @@ def compress(ctx: typer.Context,
     if mixed:
         out.print(f"mixed precision: layers kept in float: {', '.join(mixed['float_layers']) or 'none'}")
     out.print(f"{rep.json_path}  {rep.md_path}")
+    _exit_for_steps(f"{len(rep.variants)} variants", [(v["name"], v.get("status", "ok")) for v in rep.variants])
+
+
+def _exit_for_steps(what: str, steps: list[tuple[str, str]]):
+    """Exit 3 (a requested step failed) or 70 (a step hit a bug) after the report is written; the
+    reasons are in the report and were printed as the steps ran."""
+    from edgekit.errors import failure_exit_code
+
+    code = failure_exit_code(status for _, status in steps)
+    if code:
+        bad = [f"{name} ({status})" for name, status in steps if status in ("failed", "internal error")]
+        err.print(f"[red]{len(bad)} of {what} did not pass:[/] {', '.join(bad)}", highlight=False)
+        raise typer.Exit(code)
 
 
 # --- Cortex-M latency estimate (issue 17) -------------------------------------------------------
@@ -666,13 +750,18 @@ def _wrap_commands():
             except KeyboardInterrupt:
                 err.print("interrupted")
                 raise typer.Exit(130)
-            except Exception as e:  # a bug: keep the traceback for the report, show one line
+            except Exception as e:  # a bug: one line here, the traceback in a log (the output folder if any)
                 import tempfile
                 import traceback
 
-                log = Path(tempfile.gettempdir()) / "edgekit-error.log"
-                log.write_text(traceback.format_exc())
-                err.print(f"[red]internal error:[/] {type(e).__name__}: {str(e)[:200]} (traceback in {log})",
+                from edgekit._io import write_text
+                from edgekit.errors import ERROR_LOG
+
+                out_dir = kw.get("out_dir")
+                folder = Path(out_dir) if out_dir and Path(out_dir).is_dir() else Path(tempfile.gettempdir())
+                log = write_text(folder / ERROR_LOG, traceback.format_exc())
+                first = (str(e).strip().splitlines() or [""])[0][:200]
+                err.print(f"[red]internal error[/] (a bug in edgekit): {type(e).__name__}: {first} (traceback in {log})",
                           highlight=False)
                 raise typer.Exit(EXIT_INTERNAL)
 

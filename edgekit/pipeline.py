@@ -9,7 +9,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import step_error
 
 # The three deployable exports every run makes: (format, precision).
 DEFAULT_EXPORTS = (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"))
@@ -42,20 +42,20 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     Besides latency, each LiteRT/onnxruntime row gets peak memory, a roofline figure and (``profile``)
     a per-op profile; the int8 .tflite gets Arm Ethos-U55/U65 estimates (``npu``, through vela) and a
     microcontroller bundle in ``mcu/`` with its TFLM-measured arena and agreement (``mcu``); a step
-    that fails is recorded as ``{"error": ...}`` in the report and the run goes on. ``html`` writes
+    that fails is recorded as ``{"error": ..., "status": ...}`` in the report and the run goes on
+    (an unexpected exception is an "internal error" whose traceback goes to ``edgekit-error.log`` in
+    the run folder); ``report["failures"]`` lists them all (:func:`step_failures`). ``html`` writes
     ``report.html`` (before the manifest, which stays last).
     """
     from rich.console import Console
 
     from edgekit.bench.harness import bench_runner, machine_info
-    from edgekit.convert import export, keras_artifact
+    from edgekit.convert import keras_artifact
     from edgekit.models.load import LoadedModel
     from edgekit.report import artifact_row, write_report
     from edgekit.report.manifest import write_manifest
-    from edgekit.runtime.base import load_runner
     from edgekit.runtime.keras import KerasRunner
     from edgekit.train import train
-    from edgekit.verify import verify_runners
 
     console = console or Console(stderr=True, soft_wrap=True)
     run_dir = Path(out) if out else new_run_dir("export", model)
@@ -77,32 +77,14 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     for fmt, precision in exports:
         console.print(f"[bold]export[/] {fmt} {precision}")
         try:
-            art = export(loaded, to=fmt, precision=precision, data=ds, out=run_dir, name="model", card=result.card)
-        except EdgekitError as e:
-            console.print(f"  [red]failed[/]: {e}")
+            rows.append(_export_step(loaded, fmt, precision, ds, run_dir, result.card, reference, bench, profile,
+                                     console, scorer))
+        except Exception as e:  # noqa: BLE001 - a step's failure is recorded and the run goes on
+            status, msg = step_error(e, run_dir, f"export {fmt} {precision}")
+            console.print(f"  [red]{status}[/]: {msg}", highlight=False)
             rows.append({"path": str(run_dir / f"model_{precision}.{fmt}"), "format": fmt, "precision": precision,
                          "bytes": 0, "sha256": None, "accuracy": None, "parity": None, "latency_ms": None,
-                         "error": str(e)})
-            continue
-        runtime = "litert" if fmt == "tflite" else "onnxruntime"
-        runner = load_runner(art.path, runtime, bench.threads)
-        classify = task == "classification"
-        ver = verify_runners(runner, reference, ds.x_test, ds.y_test if classify else None, classification=classify,
-                             source=f"test split of {ds.name}")
-        figures = scorer.figures(runner.run(ds.x_test))
-        console.print(f"  {Path(art.path).name}: {art.bytes / 1024:.1f} KB, {scorer.line(figures)}, "
-                      f"cosine {ver.parity.cosine:.6f}"
-                      + (f", top-1 agreement {ver.parity.top1_agreement:.4f}" if classify else ""))
-        timed, lat = bench_runner(lambda: load_runner(art.path, runtime, bench.threads), bench.runs, bench.warmup,
-                                  x=ds.x_test[:1])
-        console.print(f"  {runtime}: p50 {lat.p50:.3f} ms, p99 {lat.p99:.3f} ms")
-        row = scorer.row(artifact_row(art, None, ver.parity, lat), figures=figures)
-        if getattr(timed, "xnnpack_fallback", None):  # XNNPACK refused the model: say so, and record it
-            row["options"] = {"xnnpack": False, "xnnpack_fallback": timed.xnnpack_fallback}
-            row["label"] = "litert (no xnnpack: refused)"
-            console.print(f"  [yellow]warning:[/] {timed.xnnpack_fallback}", highlight=False)
-        row.update(_deploy_figures(art.path, runtime, lat, bench, profile, console))
-        rows.append(row)
+                         "error": msg, "status": status})
     del ref_out
     if rows and rows[0].get("latency_ms") and result.card.macs:
         from edgekit.bench.harness import roofline_row
@@ -110,9 +92,9 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         rows[0]["roofline"] = roofline_row(result.model_path, rows[0]["latency_ms"]["p50"], bench.threads,
                                            result.card.macs)
     int8 = next((r for r in rows if r["format"] == "tflite" and r["precision"] == "int8" and not r.get("error")), None)
-    npu_figures = _npu_figures(int8, console) if npu else None
+    npu_figures = _npu_figures(int8, console, run_dir) if npu else None
     mcu_figures = _mcu_figures(int8, run_dir / "mcu", ds, console, mcu_target) if mcu else None
-    other_runtimes = _other_runtimes(int8, mcu_figures, bench, ds, console) if int8 else []
+    other_runtimes = _other_runtimes(int8, mcu_figures, bench, ds, console, run_dir) if int8 else []
 
     report = {
         "model": {"name": model, "params": result.card.params, "macs": result.card.macs, "knobs": result.card.knobs},
@@ -137,6 +119,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         report["npu"] = npu_figures
     if mcu:
         report["mcu"] = mcu_figures
+    report["failures"] = step_failures(report)
     write_report(run_dir, report)
     if html:
         from edgekit.report.html import write_html
@@ -209,23 +192,83 @@ def _training_section(task, result) -> dict:
     return section
 
 
-def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console) -> dict:
+def _export_step(loaded, fmt, precision, ds, run_dir, card, reference, bench, profile, console,
+                 scorer: _TaskScorer) -> dict:
+    """Export one format, verify it against the Keras reference on the test split, score it with the
+    run's task figures, time it."""
+    from edgekit.bench.harness import bench_runner
+    from edgekit.convert import export
+    from edgekit.report import artifact_row
+    from edgekit.runtime.base import load_runner
+    from edgekit.verify import verify_runners
+
+    art = export(loaded, to=fmt, precision=precision, data=ds, out=run_dir, name="model", card=card)
+    runtime = "litert" if fmt == "tflite" else "onnxruntime"
+    runner = load_runner(art.path, runtime, bench.threads)
+    classify = scorer.task == "classification"
+    ver = verify_runners(runner, reference, ds.x_test, ds.y_test if classify else None, classification=classify,
+                         source=f"test split of {ds.name}")
+    figures = scorer.figures(runner.run(ds.x_test))
+    console.print(f"  {Path(art.path).name}: {art.bytes / 1024:.1f} KB, {scorer.line(figures)}, "
+                  f"cosine {ver.parity.cosine:.6f}"
+                  + (f", top-1 agreement {ver.parity.top1_agreement:.4f}" if classify else ""))
+    timed, lat = bench_runner(lambda: load_runner(art.path, runtime, bench.threads), bench.runs, bench.warmup,
+                              x=ds.x_test[:1])
+    console.print(f"  {runtime}: p50 {lat.p50:.3f} ms, p99 {lat.p99:.3f} ms")
+    row = scorer.row(artifact_row(art, None, ver.parity, lat), figures=figures)
+    if getattr(timed, "xnnpack_fallback", None):  # XNNPACK refused the model: say so, and record it
+        row["options"] = {"xnnpack": False, "xnnpack_fallback": timed.xnnpack_fallback}
+        row["label"] = "litert (no xnnpack: refused)"
+        console.print(f"  [yellow]warning:[/] {timed.xnnpack_fallback}", highlight=False)
+    row.update(_deploy_figures(art.path, runtime, lat, bench, profile, console, run_dir))
+    return row
+
+
+def step_failures(report: dict) -> list[dict]:
+    """Every requested step of a run that did not pass, from the errors recorded in its report:
+    ``[{"step", "status" ("failed" | "internal error"), "error"}]``. ``edgekit demo`` exits 3 when
+    this is not empty (70 when one is an internal error)."""
+    found: list[dict] = []
+
+    def add(step, rec):
+        if isinstance(rec, dict) and rec.get("error") and rec.get("status") != "not applicable":
+            found.append({"step": step, "status": rec.get("status", "failed"), "error": rec["error"]})
+
+    for a in report.get("artifacts", []):
+        name = Path(a["path"]).name
+        add(f"export/verify/bench {name}", a)
+        add(f"memory {name}", a.get("memory_mb"))
+        add(f"profile {name}", a.get("profile"))
+    mcu = report.get("mcu")
+    add("mcu bundle", mcu)
+    if isinstance(mcu, dict) and mcu.get("tflm_error"):
+        found.append({"step": "TFLM arena and agreement", "status": "failed", "error": mcu["tflm_error"]})
+    tflm_error = (mcu or {}).get("tflm_error") or (mcu or {}).get("error")
+    for r in report.get("runtimes", []):
+        if not (r.get("runtime") == "tflm" and r.get("error") == tflm_error):  # already counted
+            add(f"bench on {r.get('label')}", r)
+    for f in report.get("npu") or []:
+        add(f"npu {f.get('accelerator')} (vela)", f)
+    return found
+
+
+def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console, run_dir: Path) -> dict:
     """Peak memory, roofline and per-op profile of one exported file (each failure recorded, not raised)."""
     from edgekit.bench.harness import child_memory, roofline_row
 
     out: dict = {}
     try:
         out["memory_mb"] = child_memory(path, runtime, bench.threads, min(bench.runs, 50))
-    except EdgekitError as e:
-        out["memory_mb"] = {"error": str(e)}
+    except Exception as e:  # noqa: BLE001 - recorded; the run goes on
+        out["memory_mb"] = _failed(e, run_dir, f"memory {Path(path).name}", console)
     out["roofline"] = roofline_row(path, lat.p50, bench.threads)
     if profile:
         from edgekit.bench.profile import profile as _profile
 
         try:
             out["profile"] = _profile(path, runtime, bench.threads, runs=max(5, min(bench.runs, 20)))
-        except EdgekitError as e:
-            out["profile"] = {"error": str(e)}
+        except Exception as e:  # noqa: BLE001
+            out["profile"] = _failed(e, run_dir, f"profile {Path(path).name}", console)
     mem, roof = out.get("memory_mb") or {}, out.get("roofline") or {}
     if mem.get("peak_delta") is not None or roof:
         console.print(f"  peak +{mem.get('peak_delta', 0) or 0:.1f} MB"
@@ -233,7 +276,14 @@ def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, 
     return out
 
 
-def _other_runtimes(int8_row: dict, mcu_figures: dict | None, bench: BenchConfig, ds, console) -> list[dict]:
+def _failed(e: BaseException, run_dir: Path, step: str, console) -> dict:
+    status, msg = step_error(e, run_dir, step)
+    console.print(f"  [red]{step} {status}[/]: {msg}", highlight=False)
+    return {"error": msg, "status": status}
+
+
+def _other_runtimes(int8_row: dict, mcu_figures: dict | None, bench: BenchConfig, ds, console,
+                    run_dir: Path) -> list[dict]:
     """The int8 .tflite on LiteRT without XNNPACK (its reference kernels) and on TFLM on this host."""
     from edgekit.bench.harness import bench_runner
     from edgekit.runtime.base import load_runner
@@ -260,15 +310,15 @@ def _other_runtimes(int8_row: dict, mcu_figures: dict | None, bench: BenchConfig
                     runner.close()  # TFLM's worker process
                 row["latency_ms"] = lat.model_dump(exclude={"raw"})
                 row["raw_latency_ms"] = lat.raw
-            except EdgekitError as e:
-                row["error"] = str(e)
+            except Exception as e:  # noqa: BLE001 - recorded; the run goes on
+                row["status"], row["error"] = step_error(e, run_dir, f"bench on {label}")
         console.print(f"[bold]bench[/] {Path(path).name} on {label}: "
                       + (f"[red]failed[/]: {row['error']}" if "error" in row else f"p50 {row['latency_ms']['p50']:.3f} ms"))
         rows.append(row)
     return rows
 
 
-def _npu_figures(int8_row: dict | None, console) -> list[dict]:
+def _npu_figures(int8_row: dict | None, console, run_dir: Path) -> list[dict]:
     from edgekit.bench.npu import ACCELERATORS, estimate_npu
 
     if int8_row is None:
@@ -281,9 +331,8 @@ def _npu_figures(int8_row: dict | None, console) -> list[dict]:
             f = figures[-1]
             console.print(f"  {f['inference_ms']:.3f} ms, SRAM {f['sram_bytes'] / 1024:.1f} KB, "
                           f"{f['npu_ops']} ops on the NPU, {f['cpu_ops']} on the CPU")
-        except EdgekitError as e:
-            console.print(f"  [red]failed[/]: {e}")
-            figures.append({"accelerator": acc, "error": str(e)})
+        except Exception as e:  # noqa: BLE001 - recorded; the run goes on
+            figures.append({"accelerator": acc, **_failed(e, run_dir, f"npu {acc}", console)})
     return figures
 
 
@@ -295,9 +344,8 @@ def _mcu_figures(int8_row: dict | None, out_dir: Path, ds, console, target: str 
     console.print("[bold]mcu[/] TFLM arena, C array, op resolver")
     try:
         rep = build_mcu_bundle(int8_row["path"], out_dir, ds.x_test, on_tflm_error="record", target=target)
-    except EdgekitError as e:  # not a full-int8 model, bad name: nothing written
-        console.print(f"  [red]failed[/]: {e}")
-        return {"error": str(e)}
+    except Exception as e:  # noqa: BLE001 - not a full-int8 model, bad name: nothing written
+        return _failed(e, out_dir.parent, "mcu bundle", console)
     fig = rep.model_dump()
     fig["dir"] = str(out_dir)
     if rep.tflm_error:

@@ -10,7 +10,7 @@ import pytest
 
 from _tiny_int8 import digits, digits_models
 
-from edgekit.bench.compare import compare, has_regression, load_bench, rich_table, to_markdown
+from edgekit.bench.compare import compare, gate_problems, has_regression, load_bench, rich_table, to_markdown
 from edgekit.errors import EdgekitError
 
 
@@ -119,7 +119,12 @@ def test_unmatched_rows_and_bad_files(runs, tmp_path):
     other = _bench_json(tmp_path / "t2.json", runs["a"].with_name("digits_int8.tflite"),
                         json.loads(runs["a"].read_text())["results"][0]["latency_ms"]["raw"], threads=2)
     res = compare([runs["a"], other])
-    assert res.rows == [] and len(res.unmatched) == 2 and not has_regression(res)
+    assert res.rows == [] and not has_regression(res)
+    assert sorted(res.unmatched) == ["only in a.json: digits_int8 tflite/int8 litert x1",
+                                     "only in t2.json: digits_int8 tflite/int8 litert x2"]
+    assert gate_problems(res) and "no row could be compared" in gate_problems(res)[0]
+    with pytest.raises(EdgekitError, match="unknown field 'thread'"):
+        compare([runs["a"], other], match="format+thread")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(EdgekitError, match="is not JSON"):
@@ -131,3 +136,79 @@ def test_unmatched_rows_and_bad_files(runs, tmp_path):
         compare([runs["a"]])
     with pytest.raises(EdgekitError, match="no such file"):
         compare([runs["a"], tmp_path / "missing.json"])
+
+
+def _one_line(res):
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    return lines[0]
+
+
+def _raw(path):
+    return json.loads(path.read_text())["results"][0]["latency_ms"]["raw"]
+
+
+def test_the_gate_fails_when_it_compared_nothing(cli, runs, tmp_path):
+    """Issue 13's done-when: no shared row, only the thread count differs, or a row without raw
+    timings -> non-zero with one line; identical runs exit 0; XNNPACK off vs on exits 1."""
+    a, raw = runs["a"], _raw(runs["a"])
+    renamed = _bench_json(tmp_path / "renamed.json", a.with_name("candidate_int8.tflite"), raw)
+    threads2 = _bench_json(tmp_path / "threads2.json", a.with_name("digits_int8.tflite"), raw, threads=2)
+    no_raw = json.loads(a.read_text())
+    del no_raw["results"][0]["latency_ms"]["raw"]
+    (tmp_path / "noraw.json").write_text(json.dumps(no_raw))
+
+    res = cli("compare", a, renamed)
+    assert res.returncode == 1 and "no row could be compared" in _one_line(res)
+    assert "only in renamed.json: candidate_int8" in res.stdout
+    res = cli("compare", a, renamed, "--match", "format+precision+runtime+threads")  # renamed on purpose
+    assert res.returncode == 0, res.stderr
+    assert "digits_int8 → candidate_int8" in res.stdout and "same" in res.stdout
+    res = cli("compare", a, threads2)
+    assert res.returncode == 1 and "no row could be compared" in _one_line(res)
+    res = cli("compare", a, tmp_path / "noraw.json")
+    assert res.returncode == 1 and "lack raw timings" in _one_line(res)
+    res = cli("compare", a, a)
+    assert res.returncode == 0, res.stderr
+    assert "different runs" not in res.stdout  # one file against itself: one run
+    res = cli("compare", a, runs["off"], "--markdown", tmp_path / "off.md")
+    assert res.returncode == 1 and "regression" in res.stderr
+    assert "different runs" in res.stdout  # the fixture files carry no run id
+
+
+def test_different_machines_are_named(runs, tmp_path):
+    doc = json.loads(runs["b"].read_text())
+    doc["machine"] = {"cpu": "other-cpu", "cores": 8}
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(doc))
+    notes = " ".join(compare([runs["a"], other]).notes)
+    assert "different machines" in notes and "'other-cpu'" in notes and "different runs" in notes
+
+
+def test_bench_interleave_times_both_files_in_one_run(cli, tmp_path):
+    import shutil
+
+    int8, _ = digits_models()
+    copy = tmp_path / "copy_int8.tflite"
+    shutil.copyfile(int8, copy)
+    out = tmp_path / "inter.json"
+    res = cli("bench", int8, copy, "--interleave", "--runs", "200", "--rounds", "10", "--json", out,
+              "--no-roofline", env={"OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    assert doc["run"]["interleaved"] is True and len(doc["results"]) == 2
+    assert all(len(r["latency_ms"]["raw"]) == 200 and r["interleaved"]["rounds"] == 10 for r in doc["results"])
+    assert "digits_int8 → copy_int8" in res.stdout
+    res = cli("bench", int8, "--interleave")
+    assert res.returncode == 1 and "at least two files" in _one_line(res)
+
+
+def test_an_ambiguous_match_is_refused(runs, tmp_path):
+    doc = json.loads(runs["a"].read_text())
+    two = dict(doc["results"][0], threads=2)
+    doc["results"].append(two)
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps(doc))
+    assert len(compare([both, both]).rows) == 2  # the default match tells the thread counts apart
+    with pytest.raises(EdgekitError, match="two results match on name .*add fields to --match"):
+        compare([both, both], match="name")

@@ -116,6 +116,29 @@ def test_all_trials_failing_is_an_error_with_the_first_trials_message(tmp_path, 
     trials = json.loads((tmp_path / "trials.json").read_text())
     assert [t["status"] for t in trials] == ["FAILED", "FAILED"]
     assert not (tmp_path / "best").exists()
+    # a failed trial keeps the point it tried; its traceback is beside it, not on the terminal
+    assert all(t["knobs"]["dropout"] == 1.5 and t["hyperparameters"]["dropout"] == 1.5 for t in trials)
+    assert all(Path(t["traceback"]).is_file() and "Traceback" in Path(t["traceback"]).read_text() for t in trials)
+    assert "Traceback" not in stderr
+    if workers == 1:
+        failed = [ln for ln in stderr.splitlines() if "trial 0 failed:" in ln]
+        assert len(failed) == 1 and "dropout must be in [0, 1)" in failed[0] and "traceback.txt" in failed[0]
+
+
+def test_a_ram_budget_is_judged_only_on_a_tflm_measured_arena(tmp_path):
+    b = Budgets(max_ram_kb=100)
+    assert b.violations(1.0, 1000, 50 * 1024, "tflm") == []
+    assert b.violations(1.0, 1000, 200 * 1024, "tflm") == ["arena 200.0 KB > 100 KB"]
+    (why,) = b.violations(1.0, 1000, 1024, "estimate (lower bound ...); TFLM could not run it: no kernel")
+    assert "not measured by TFLM" in why and "no kernel" in why
+    # a real search whose arena is not measured by TFLM (measure_arena off): the estimate is small,
+    # but the trial is infeasible under --max-ram-kb, and trials.json says why
+    with pytest.raises(EdgekitError, match="none of the 1 completed trials meets the budgets"):
+        tune("mlp", "digits", out=tmp_path, config=_cfg(trials=1, epochs=1, measure_arena=False),
+             budgets=Budgets(max_ram_kb=10_000))
+    (t,) = json.loads((tmp_path / "trials.json").read_text())
+    assert t["status"] == "COMPLETED" and t["feasible"] is False and t["arena_bytes"] < 10_000 * 1024
+    assert "not measured by TFLM" in t["infeasible_because"][0] and "measure_arena is off" in t["arena_source"]
 
 
 def test_unexpected_trial_exception_is_reported_not_swallowed(tmp_path, monkeypatch):

@@ -45,8 +45,23 @@ def test_every_issue_name_is_registered():
 
 
 def test_the_parametrized_tests_cover_the_whole_registry():
-    assert MODELS == list_models() and len(MODELS) == len(set(MODELS))
-    for name in MODELS:
+    """The registry-wide test of this module runs every registered model (a hand-written or
+    filtered list would fail here); the subset tests name only registered models."""
+    import sys
+
+    module = sys.modules[__name__]
+    covered = {}
+    for attr, fn in vars(module).items():
+        for mark in getattr(fn, "pytestmark", []):
+            if attr.startswith("test_") and mark.name == "parametrize" and mark.args[0] == "name":
+                covered[attr] = set(mark.args[1])
+    registry = list_models()
+    assert len(registry) == len(set(registry)) and len(registry) >= len(ISSUE_NAMES)
+    assert covered.get("test_builds_small_runs_and_names_are_stable") == set(registry), \
+        sorted(set(registry) ^ covered.get("test_builds_small_runs_and_names_are_stable", set()))
+    for attr, names in covered.items():
+        assert names <= set(registry), (attr, sorted(names - set(registry)))
+    for name in registry:
         spec = get_spec(name)
         assert spec.task in ("classification", "regression", "anomaly", "embedding", "generation"), name
         assert spec.paper and spec.family and spec.summary, name

@@ -106,8 +106,11 @@ def _exports_match_keras(model, x, out, name):
     from edgekit.runtime.base import load_runner
     from edgekit.verify import parity
 
+    # int8 is calibrated on one half of the samples and compared with Keras on the other half
+    half = len(x) // 2
+    x_cal, x = x[:half], x[half:]
     reference = model.predict(x, verbose=0)
-    calib = Dataset(name, x, np.zeros(len(x), int), x[:1], np.zeros(1, int), x[:1], np.zeros(1, int),
+    calib = Dataset(name, x_cal, np.zeros(len(x_cal), int), x_cal[:1], np.zeros(1, int), x_cal[:1], np.zeros(1, int),
                     Normalization(), [])
     cosines = {}
     for fmt, precision in support.COLUMNS.values():

@@ -9,7 +9,10 @@ the spine's parity check, and timed at one thread. The baseline is the fp32 TFLi
 input model; ``drop`` is baseline accuracy minus variant accuracy (a fraction; for other tasks the
 task's headline figure, named in ``compression.json``'s ``metric``, positive = worse); ``speedup`` is
 baseline p50 over variant p50. A variant that fails is recorded with an ``error`` line naming
-the layer or reason, and the others still run.
+the layer or reason, and the others still run. Each variant's ``status`` is ``ok``, ``not
+applicable`` (channel pruning of a model with no Conv2D), ``failed`` (an :class:`EdgekitError`) or
+``internal error`` (a bug; the traceback goes to ``edgekit-error.log`` in ``out``);
+:attr:`CompressionReport.exit_code` is what ``edgekit compress`` exits with.
 """
 
 from __future__ import annotations
@@ -81,6 +84,13 @@ class CompressionReport:
 
     def as_dict(self) -> dict:
         return {"baseline": self.baseline, "variants": self.variants}
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every requested variant ran (or did not apply), 3 when one failed, 70 on a bug."""
+        from edgekit.errors import failure_exit_code
+
+        return failure_exit_code(v.get("status", "ok") for v in self.variants)
 
     def variant(self, name: str) -> dict:
         for v in self.variants:
@@ -320,13 +330,6 @@ def _select(only, skip) -> list[str]:
     return chosen
 
 
-def _one_line(e: BaseException) -> str:
-    if isinstance(e, EdgekitError):
-        return str(e)
-    text = (str(e).strip().splitlines() or [""])[0][:300]
-    return f"{type(e).__name__}: {text}"
-
-
 def _measure(ctx, path: Path, fmt: str, parent: str | None):
     from edgekit.bench.harness import bench_runner
     from edgekit.runtime.base import load_runner
@@ -447,17 +450,18 @@ def _run_variants(ctx, names, net, dataset, source, out, config, console) -> Com
                        accuracy=figures.get("accuracy"), score=acc, metrics=figures,
                        accuracy_ci95=accuracy_ci(figures["accuracy"], n_test) if "accuracy" in figures else None,
                        drop=metric.drop(baseline["score"], acc), p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
-                       path=str(built.path), runtime=runtime, parent=built.parent, **built.notes)
+                       path=str(built.path), runtime=runtime, parent=built.parent, status="ok",
+                       **built.notes)
             console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), {_figure(metric.name, acc, n_test)} "
                           f"(drop {rec['drop']:+.4f}), p50 {p50:.3f} ms ({rec['speedup']:.2f}x) "
                           f"[{time.time() - t1:.0f}s]")
         except Exception as e:  # noqa: BLE001 - one variant's failure must not stop the others
-            rec["error"] = _one_line(e)
-            console.print(f"  [red]{name} failed:[/] {rec['error']}", highlight=False)
-            if not isinstance(e, EdgekitError):
-                import traceback
+            from edgekit.errors import step_error
 
-                rec["traceback"] = traceback.format_exc(limit=-6)
+            rec["status"], rec["error"] = step_error(e, out, f"variant {name}")
+            colour = "yellow" if rec["status"] == "not applicable" else "red"
+            console.print(f"  [{colour}]{name} {rec['status'].replace('internal error', 'failed')}:[/] "
+                          f"{rec['error']}", highlight=False)
         rec["seconds"] = round(time.time() - t1, 1)
         variants.append(rec)
 

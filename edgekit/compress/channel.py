@@ -28,7 +28,7 @@ import numpy as np
 
 from edgekit._tf import keras
 from edgekit.compress.graph import outbound_layers
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, NotApplicable
 
 L = keras.layers
 _PASS = (L.BatchNormalization, L.ReLU, L.Activation, L.ZeroPadding2D, L.DepthwiseConv2D, L.Dropout,
@@ -108,7 +108,7 @@ def plan(model, ratio: float = 0.5, divisor: int = 8) -> ChannelPlan:
             p.consumers[c.name] = layer.name
     if not p.keep:
         why = "; ".join(f"{k} {v}" for k, v in list(p.skipped.items())[:3]) or "it has no Conv2D layer"
-        raise EdgekitError(f"channel pruning: no conv of {model.name} can be thinned ({why}).")
+        raise NotApplicable(f"channel pruning: no conv of {model.name} can be thinned ({why}).")
     return p
 
 

@@ -34,7 +34,9 @@ def render_markdown(report: dict, source: str = "", data: str = "") -> str:
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for v in report["variants"]:
         if v.get("error"):
-            lines.append(f"| {v['name']} | {' → '.join(v['steps'])} | failed: {v['error'].replace('|', '/')} "
+            status = v.get("status", "failed")
+            what = v["error"] if status == "internal error" else f"{status}: {v['error']}"
+            lines.append(f"| {v['name']} | {' → '.join(v['steps'])} | {what.replace('|', '/')} "
                          "| | | | | | | | | | | |")
             continue
         par = v.get("parity") or {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from edgekit._io import atomic_path, write_bytes
+from edgekit._io import atomic_path
 from edgekit.artifact import Artifact, ModelCard, Provenance, TensorSpec, library_versions
 from edgekit.convert.formats import FORMATS, check_format
 from edgekit.errors import EdgekitError
@@ -61,7 +61,13 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     if normalization is None and len(loaded.input_shape) == 4 and "float" in loaded.input_dtype and warn:
         warn("the model declares no input scaling and none was given: the file records no normalization "
              "(pass --input-range LOW,HIGH or --mean/--std, or --data).")
-    labels = read_labels(labels) or (dataset.class_names if dataset is not None else None) or (card.labels if card else None)
+    given = read_labels(labels)
+    labels = given or (dataset.class_names if dataset is not None else None) or (card.labels if card else None)
+    n_out = _output_units(loaded)
+    if labels and n_out and len(labels) != n_out:
+        if given:
+            raise EdgekitError(f"{len(labels)} labels for a model with {n_out} outputs; give one label per output.")
+        labels = None  # the data's class names do not name this model's outputs (an autoencoder, an embedding)
 
     stem = name or (Path(source).stem if Path(source).suffix else Path(source).name) or loaded.name
     dest = Path(out) / f"{stem}_{precision}{fmt.suffix}"
@@ -81,16 +87,23 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
             from edgekit.convert.tflite import add_metadata, to_tflite
 
             rep = dataset.representative() if dataset is not None else None
-            write_bytes(dest, add_metadata(to_tflite(loaded, precision, rep, fixed_batch=fixed_batch), meta))
+            blob = add_metadata(to_tflite(loaded, precision, rep, fixed_batch=fixed_batch), meta)
         else:
-            import onnx
-
-            from edgekit.convert.onnx import CALIBRATION_SAMPLES, DEFAULT_OPSET, quantize_onnx_int8, to_onnx
+            from edgekit.convert.onnx import DEFAULT_OPSET, to_onnx
 
             extra["opset"] = opset or DEFAULT_OPSET
             proto = to_onnx(loaded, extra["opset"], meta)
-            with atomic_path(dest) as tmp:
+        # Written under a temporary name and loaded in its runtime from there: only a file that loads
+        # gets the final name (an export that does not load is removed, never left complete-but-broken).
+        with atomic_path(dest) as tmp:
+            if to == "tflite":
+                tmp.write_bytes(blob)
+            else:
+                import onnx
+
                 if precision == "int8":
+                    from edgekit.convert.onnx import CALIBRATION_SAMPLES, quantize_onnx_int8
+
                     fp32_tmp = tmp.with_name(tmp.name + ".fp32.onnx")
                     onnx.save(proto, str(fp32_tmp))
                     try:
@@ -100,9 +113,9 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
                         fp32_tmp.unlink(missing_ok=True)
                 else:
                     onnx.save(proto, str(tmp))
+            runner = _load_check(tmp, dest, fmt.runtime)
 
     from edgekit.data.bundle import write_preprocessing_files
-    from edgekit.runtime.base import load_runner
 
     if preprocessing:
         extra["files"] = write_preprocessing_files(preprocessing, Path(out))  # e.g. vocab.txt for a phone app
@@ -113,11 +126,6 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         if problems:  # the file is valid and kept; LiteRT's default CPU path would refuse it
             extra["xnnpack_refuses"] = [p.describe() for p in problems]
             (warn or _stderr_warn)(summary(problems))
-    runner = load_runner(dest, fmt.runtime)
-    n_out = (runner.output_spec.shape or (None,))[-1]
-    if labels and n_out and len(labels) != n_out and len(runner.output_spec.shape) == 2 and n_out > 1:
-        dest.unlink(missing_ok=True)
-        raise EdgekitError(f"{len(labels)} labels for a model with {n_out} outputs; give one label per output.")
     steps = [f"{to}:{precision}"]
     art = Artifact.from_file(
         dest, format=to, precision=precision, input=runner.input_spec, output=runner.output_spec,
@@ -139,6 +147,27 @@ def _stderr_warn(msg: str) -> None:
     import sys
 
     print(f"warning: {msg}", file=sys.stderr)
+
+
+def _output_units(loaded) -> int | None:
+    """Units of a single 2-D output (a classifier's classes), else None."""
+    outputs = getattr(loaded.model, "outputs", None) or []
+    if len(outputs) != 1 or len(outputs[0].shape) != 2:
+        return None
+    n = outputs[0].shape[-1]
+    return int(n) if n is not None and int(n) > 1 else None
+
+
+def _load_check(tmp: Path, dest: Path, runtime: str):
+    """Load the freshly written file in its runtime; a failure names the final file and says nothing was kept."""
+    from edgekit.runtime.base import load_runner
+
+    try:
+        return load_runner(tmp, runtime)
+    except Exception as e:  # noqa: BLE001 - any load failure means the export is unusable
+        why = str(e).replace(str(tmp), dest.name).strip().splitlines()
+        raise EdgekitError(f"{dest.name}: the converted file does not load in {runtime} "
+                           f"({(why or [type(e).__name__])[0][:200]}); it was not kept.") from e
 
 
 def _resolve_data(data, loaded, seed, card=None, user=None, warn=None):

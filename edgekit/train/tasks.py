@@ -307,8 +307,11 @@ def fit_task(task, name, dataset, params, config, line, input_shape=None):
 
 
 def save_extras(out: Path, extras: dict):
-    for fname, m in extras.items():
-        m.save(str(Path(out) / fname))
+    from edgekit._io import atomic_path
+
+    for fname, m in extras.items():  # saved under a temporary name (Keras picks the format from its suffix)
+        with atomic_path(Path(out) / fname) as tmp:
+            m.save(str(tmp))
 
 
 __all__ = ["fit_task", "headline", "regression_report", "make_pairs", "pair_auc", "generation_report",

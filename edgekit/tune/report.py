@@ -12,7 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-from edgekit._io import write_json, write_text
+from edgekit._io import atomic_path, write_json, write_text
 from edgekit.errors import EdgekitError
 
 TRIAL_KEYS = ("id", "status", "hyperparameters", "val_accuracy", "latency_ms", "bytes", "arena_bytes", "feasible")
@@ -83,6 +83,10 @@ def collect_trials(project_dir: Path) -> list[dict]:
             err = (ep.read_text().strip().splitlines() or [None])[0]
         if err and status != "COMPLETED":
             row["error"] = err
+        if not done:  # a failed trial keeps the point it tried, in trials.json and in the tables
+            row["knobs"] = {k: v for k, v in row["hyperparameters"].items() if not k.startswith("tuner/")}
+            if (p.parent / "traceback.txt").is_file():
+                row["traceback"] = str(p.parent / "traceback.txt")
         rows.append(row)
     return sorted(rows, key=lambda r: int(r["id"]) if str(r["id"]).isdigit() else str(r["id"]))
 
@@ -97,7 +101,7 @@ def pick_best(trials: list[dict]) -> dict | None:
 def write_outputs(out: Path, model: str, data, config, budgets, trials: list[dict], seconds: float, console,
                   crash: str | None = None):
     from edgekit.tune.pareto import pareto_front, plot_front
-    from edgekit.tune.tuner import TuneResult
+    from edgekit.tune.config import TuneResult
 
     out = Path(out)
     write_json(out / "trials.json", trials)
@@ -146,6 +150,12 @@ def _counts(trials):
     return c
 
 
+def _copy(src: Path, dest: Path):
+    """Copy under a temporary name, then rename: no half-copied model under the final name."""
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+
+
 def export_bundle(best: dict, data, config, dest: Path, console) -> Path:
     """The chosen trial as a spine bundle: its trained model (not retrained), the export, verify, bench, report."""
     from edgekit.artifact import ModelCard
@@ -155,15 +165,15 @@ def export_bundle(best: dict, data, config, dest: Path, console) -> Path:
     from edgekit.report import artifact_row, write_report
     from edgekit.runtime.base import load_runner
     from edgekit.runtime.keras import KerasRunner
-    from edgekit.tune.tuner import load_tune_dataset
+    from edgekit.tune.trial import load_tune_dataset
     from edgekit.verify import verify_runners
 
     src = Path(best["dir"])
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src / "model.keras", dest / "model.keras")
+    _copy(src / "model.keras", dest / "model.keras")
     card_src = ModelCard.path_for(src / "model.keras")
     if card_src.is_file():
-        shutil.copyfile(card_src, ModelCard.path_for(dest / "model.keras"))
+        _copy(card_src, ModelCard.path_for(dest / "model.keras"))
     card = ModelCard.read_beside(dest / "model.keras")
     ds = load_tune_dataset(best["model"], data, best.get("resolution"), config.seed, scaling=config.input_scaling())
     loaded = load_model(dest / "model.keras")

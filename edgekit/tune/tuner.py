@@ -18,9 +18,13 @@ Objective and budgets
     and ``val_accuracy - 1`` for one that does not (so any feasible trial outranks every
     infeasible one while the oracle still learns which infeasible regions are closer).
     ``trials.json`` keeps the true ``val_accuracy`` and the reasons a trial is infeasible.
+    ``--max-ram-kb`` is judged only on an arena TFLM measured: when TFLM cannot run a trial's
+    model (or ``measure_arena`` is off) the trial is infeasible under a RAM budget, and
+    ``arena_source`` / ``infeasible_because`` say why (:meth:`Budgets.violations`).
 
 Failures are never silent
-    keras-tuner swallows a trial's exception and marks it FAILED. After the search every trial's
+    A failed trial prints one line; its traceback goes to ``traceback.txt`` in the trial's folder,
+    and trials.json keeps the hyperparameters it tried. After the search every trial's
     status is read back: if none completed, :class:`EdgekitError` carries the first trial's error;
     the chosen model is always a COMPLETED, feasible trial whose files exist.
 
@@ -29,6 +33,11 @@ Resume
     command reloads the oracle; finished trials are kept, and a trial that was running when the
     process died is run again. ``<out>/search.json`` records what the search is, and a rerun with
     a different model, data, space or budgets into the same ``--out`` is refused.
+
+Modules
+    :mod:`~edgekit.tune.config` (TuneConfig, Budgets, TuneResult), :mod:`~edgekit.tune.trial` (one
+    trial's work and the measure gate), :mod:`~edgekit.tune.distributed` (chief and workers),
+    :mod:`~edgekit.tune.report` (what a search leaves behind), this module (tuner classes, search).
 
 Parallel workers (``workers >= 2``)
     The parent starts a chief (``KERASTUNER_TUNER_ID=chief``, serving the oracle over gRPC on
@@ -50,328 +59,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit._io import write_json
 from edgekit.errors import EdgekitError
-
-PROJECT = "tune"
-ORACLES = ("random", "bayesian", "hyperband")
-GATE_PATH = Path(tempfile.gettempdir()) / "edgekit-tune-measure.lock"
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-
-
-class TuneConfig(BaseModel):
-    """How to search (budgets are separate: :class:`Budgets`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    trials: int = Field(10, ge=1, description="trials to run in total (a rerun continues up to this number)")
-    oracle: Literal["random", "bayesian", "hyperband"] = "random"
-    epochs: int = Field(20, ge=1, description="epochs per trial (Hyperband: the most any trial gets)")
-    patience: int = Field(5, ge=1, description="epochs without val_accuracy improvement before a trial stops")
-    precision: Literal["int8", "fp32", "fp16", "dynamic"] = "int8"
-    workers: int = Field(1, ge=1, description="1: in this process; N >= 2: a chief and N worker processes")
-    seed: int = 0
-    augment: bool = True
-    bench_runs: int = Field(50, ge=1)
-    bench_warmup: int = Field(10, ge=0)
-    measure_arena: bool = True
-    fixed: dict = Field(default_factory=dict, description="hyperparameters pinned to one value")
-    # The input scaling every trial's model is trained with and recorded with (--input-range / --mean / --std);
-    # None: the data's default (8-bit images to [-1, 1]).
-    input_range: tuple[float, float] | None = None
-    mean: float | None = None
-    std: float | None = None
-
-    def input_scaling(self):
-        from edgekit.data.scaling import user_scaling
-
-        return user_scaling(self.input_range, self.mean, self.std)
-
-
-class Budgets(BaseModel):
-    """Device limits; a trial over any of them is kept and marked infeasible."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_latency_ms: float | None = Field(None, gt=0, description="LiteRT p50, 1 thread, this machine")
-    max_flash_kb: float | None = Field(None, gt=0, description="size of the exported model file")
-    max_ram_kb: float | None = Field(None, gt=0, description="TFLM tensor arena")
-
-    def violations(self, latency_ms: float, nbytes: int, arena_bytes: int | None) -> list[str]:
-        out = []
-        if self.max_latency_ms is not None and latency_ms > self.max_latency_ms:
-            out.append(f"latency {latency_ms:.3f} ms > {self.max_latency_ms:g} ms")
-        if self.max_flash_kb is not None and nbytes / 1024 > self.max_flash_kb:
-            out.append(f"flash {nbytes / 1024:.1f} KB > {self.max_flash_kb:g} KB")
-        if self.max_ram_kb is not None and (arena_bytes is None or arena_bytes / 1024 > self.max_ram_kb):
-            out.append("arena unknown" if arena_bytes is None else
-                       f"arena {arena_bytes / 1024:.1f} KB > {self.max_ram_kb:g} KB")
-        return out
-
-    # --- Cortex-M latency estimate as a budget (issue 17): the board and its limit ----------------
-    target: str | None = Field(None, description="MCU board whose estimated latency each trial carries (`edgekit targets`)")
-    max_mcu_latency_ms: float | None = Field(None, gt=0, description="estimated latency on `target`, TFLM + CMSIS-NN")
-
-    def mcu_violations(self, mcu_latency_ms: float | None) -> list[str]:
-        if self.max_mcu_latency_ms is None:
-            return []
-        if mcu_latency_ms is None:
-            return ["MCU latency unknown"]
-        if mcu_latency_ms > self.max_mcu_latency_ms:
-            return [f"{self.target} estimate {mcu_latency_ms:.1f} ms > {self.max_mcu_latency_ms:g} ms"]
-        return []
-
-
-@dataclass
-class TuneResult:
-    out: Path
-    trials: list[dict]
-    pareto: list[dict]
-    best: dict | None
-    bundle: Path | None
-    report: dict = field(default_factory=dict)
-
-
-# ----------------------------------------------------------------------------------------------
-# The measure gate
-
-
-class MeasureGate:
-    """See the module docstring: exclusive while timing, passed through by training batches."""
-
-    def __init__(self, path: str | Path = GATE_PATH):
-        self.path = Path(path)
-        self._fd = None
-
-    def _open(self):
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o666)
-        return self._fd
-
-    @contextlib.contextmanager
-    def exclusive(self):
-        import fcntl
-
-        fd = self._open()
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def pass_through(self):
-        import fcntl
-
-        fd = self._open()
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def _gate_callback(gate: MeasureGate):
-    from edgekit._tf import keras
-
-    class _Gate(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            gate.pass_through()
-
-        def on_test_batch_begin(self, batch, logs=None):
-            gate.pass_through()
-
-    return _Gate()
-
-
-# ----------------------------------------------------------------------------------------------
-# One trial
-
-
-class _TrialWork:
-    """Train, export, measure one trial; shared by the three tuner classes."""
-
-    def __init__(self, model: str, data, config: TuneConfig, budgets: Budgets, log=print):
-        self.model, self.data, self.config, self.budgets, self.log = model, data, config, budgets, log
-        self.gate = MeasureGate()
-        self._datasets: dict = {}
-
-    def dataset(self, name: str, resolution: int | None):
-        return load_tune_dataset(name, self.data, resolution, self.config.seed, self._datasets,
-                                 scaling=self.config.input_scaling())
-
-    def run(self, trial_id: str, values: dict, trial_dir: Path) -> dict:
-        from edgekit._io import atomic_path, write_text
-        from edgekit._tf import keras
-        from edgekit.artifact import ModelCard
-        from edgekit.bench.harness import bench_runner
-        from edgekit.convert import export
-        from edgekit.models import count_macs, count_params, create_model, get_spec
-        from edgekit.runtime.base import load_runner
-        from edgekit.tune.space import make_optimizer, trial_config
-
-        cfg = trial_config(self.model, values)
-        ds = self.dataset(cfg.model, cfg.resolution)
-        epochs = int(values.get("tuner/epochs", self.config.epochs))
-        initial_epoch = int(values.get("tuner/initial_epoch", 0))
-        trial_dir = Path(trial_dir)
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        t0 = time.time()
-
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(self.config.seed)
-        net = create_model(cfg.model, input_shape=ds.input_shape, num_classes=ds.num_classes, **cfg.knobs)
-        parent = values.get("tuner/trial_id")  # Hyperband: continue from the previous round's weights
-        if parent and (trial_dir.parent / f"trial_{parent}" / "model.keras").is_file():
-            from edgekit.models.load import load_model
-
-            net.set_weights(load_model(trial_dir.parent / f"trial_{parent}" / "model.keras").model.get_weights())
-        else:
-            initial_epoch = 0
-        steps_per_epoch = math.ceil(len(ds.x_train) / cfg.batch_size)
-        net.compile(optimizer=make_optimizer(cfg, steps_per_epoch * max(1, epochs - initial_epoch)),
-                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        from edgekit.train.batches import ShiftedBatches
-
-        stream = ShiftedBatches(ds.x_train, ds.y_train, cfg.batch_size, self.config.seed, self.config.augment)
-        callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.config.patience,
-                                                   restore_best_weights=True),
-                     _gate_callback(self.gate)]
-        hist = net.fit(stream, validation_data=(ds.x_val, ds.y_val), epochs=epochs, initial_epoch=initial_epoch,
-                       callbacks=callbacks, verbose=0)
-        val_accuracy = float(net.evaluate(ds.x_val, ds.y_val, verbose=0)[1])
-        train_seconds = time.time() - t0
-
-        spec = get_spec(cfg.model)
-        card = ModelCard(name=cfg.model, task=spec.task, params=count_params(net), macs=count_macs(net),
-                         input_shape=(None,) + ds.input_shape, dataset=ds.name, normalization=ds.normalization,
-                         labels=ds.class_names, knobs=_jsonable(cfg.knobs), metrics={"val_accuracy": val_accuracy})
-        model_path = trial_dir / "model.keras"
-        with atomic_path(model_path) as tmp:
-            net.save(str(tmp))
-        write_text(ModelCard.path_for(model_path), card.model_dump_json(indent=2))
-
-        art = export(net, to="tflite", precision=self.config.precision, data=ds, out=trial_dir, name="model",
-                     card=card, seed=self.config.seed)
-        with self.gate.exclusive():
-            runner, lat = bench_runner(lambda: load_runner(art.path, "litert", 1), self.config.bench_runs,
-                                       self.config.bench_warmup, x=ds.x_val[:1])
-        del runner
-        arena, arena_source = self._arena(art.path)
-        reasons = self.budgets.violations(lat.p50, art.bytes, arena)
-        mcu = _mcu_estimate(art.path, self.budgets.target, arena)
-        reasons += self.budgets.mcu_violations(mcu.get("latency_ms"))
-        record = {
-            "id": trial_id, "model": cfg.model, "knobs": _jsonable(cfg.knobs), "resolution": cfg.resolution,
-            "optimizer": cfg.optimizer, "learning_rate": cfg.learning_rate, "schedule": cfg.schedule,
-            "batch_size": cfg.batch_size, "val_accuracy": val_accuracy, "latency_ms": lat.p50,
-            "latency_p90_ms": lat.p90, "bytes": art.bytes, "arena_bytes": arena, "arena_source": arena_source,
-            "feasible": not reasons, "infeasible_because": reasons, "params": card.params, "macs": card.macs,
-            "epochs_run": len(hist.history.get("loss", [])), "train_seconds": round(train_seconds, 1),
-            "seconds": round(time.time() - t0, 1), "precision": self.config.precision,
-            "tflite": Path(art.path).name, "keras": model_path.name, "worker": os.environ.get("KERASTUNER_TUNER_ID"),
-        }
-        if self.budgets.target:
-            record["mcu_latency_ms"], record["mcu_estimate"] = mcu.get("latency_ms"), mcu
-        write_json(trial_dir / "edgekit.json", record)
-        self.log(f"trial {trial_id}: {cfg.model} {_jsonable(cfg.knobs)} res {cfg.resolution} {cfg.optimizer} "
-                 f"-> val_accuracy {val_accuracy:.4f}, {lat.p50:.3f} ms, {art.bytes / 1024:.1f} KB, "
-                 f"arena {'?' if arena is None else f'{arena / 1024:.1f} KB'}"
-                 + (f", {self.budgets.target} est. {mcu['latency_ms']:.1f} ms" if mcu.get("latency_ms") else "")
-                + ("" if not reasons else f" [infeasible: {'; '.join(reasons)}]") + f" ({record['seconds']:.0f}s)")
-        return {"score": val_accuracy if not reasons else val_accuracy - 1.0, "val_accuracy": val_accuracy,
-                "latency_ms": float(lat.p50), "bytes": float(art.bytes),
-                "arena_bytes": float(arena) if arena is not None else -1.0, "feasible": 0.0 if reasons else 1.0,
-                "mcu_latency_ms": float(mcu.get("latency_ms") or -1.0)}
-
-    def _arena(self, tflite_path) -> tuple[int | None, str]:
-        if not self.config.measure_arena:
-            return _estimate_arena(tflite_path), "estimate (lower bound: largest op's input+output activations)"
-        try:
-            from edgekit.runtime.tflm import measure_arena
-
-            return measure_arena(tflite_path), "tflm"
-        except Exception as e:  # noqa: BLE001 - TFLM is optional here; fall back to a labelled estimate
-            est = _estimate_arena(tflite_path)
-            return est, f"estimate (lower bound: largest op's input+output activations; TFLM: {str(e)[:120]})"
-
-
-def _mcu_estimate(tflite_path, target: str | None, arena: int | None) -> dict:
-    """The trial's Cortex-M estimate on ``target`` ({} without a target; {"error"} when it cannot run)."""
-    if not target:
-        return {}
-    from edgekit.bench.mcu_estimate import estimate_mcu
-
-    try:
-        e = estimate_mcu(tflite_path, target, arena_bytes=arena, measure_arena=False)
-    except EdgekitError as err:  # e.g. an fp32 trial: the estimate is for full-int8 models
-        return {"target": target, "error": str(err)}
-    return {"target": e.target, "core": e.core, "mhz": e.mhz, "kernels": e.kernels, "latency_ms": e.latency_ms,
-            "cycles": e.cycles, "fits": e.fits.model_dump(), "basis": e.basis}
-
-
-def _estimate_arena(tflite_path) -> int | None:
-    """A lower bound of the tensor arena: the largest input+output activation bytes of one op
-    (activations are the model inputs and every op's outputs; weights are not in the arena)."""
-    try:
-        import numpy as np
-        from ai_edge_litert.interpreter import Interpreter
-
-        it = Interpreter(model_path=str(tflite_path))
-        tensors = {t["index"]: t for t in it.get_tensor_details()}
-        ops = it._get_ops_details()
-        activations = {int(d["index"]) for d in it.get_input_details()}
-        activations |= {int(i) for op in ops for i in op["outputs"]}
-
-        def size(i):
-            t = tensors.get(int(i))
-            if t is None or int(i) not in activations:
-                return 0
-            return int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize
-
-        best = max((sum(size(i) for i in list(op["inputs"]) + list(op["outputs"]) if i >= 0) for op in ops), default=0)
-        return best or None
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _jsonable(d: dict) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-
-def load_tune_dataset(model: str, data, resolution: int | None, seed: int, cache: dict | None = None, scaling=None):
-    """The dataset at a trial's resolution (scaled by ``scaling`` when given); image data are flattened
-    for feature models (MLPs)."""
-    from edgekit.data import Dataset, load_dataset
-    from edgekit.models import get_spec
-
-    spec = get_spec(model)
-    key = (str(data), resolution, spec.input_kind)
-    if cache is not None and key in cache:
-        return cache[key]
-    if isinstance(data, Dataset):
-        ds = data.renormalized(scaling.normalization_for(data.normalization.raw_range)) if scaling else data
-    elif spec.input_kind == "image":
-        side = resolution or spec.small_input_shape[0]
-        ds = load_dataset(data, input_shape=(side, side, spec.small_input_shape[-1]), seed=seed, scaling=scaling)
-    else:
-        ds = load_dataset(data, seed=seed, scaling=scaling)
-    if spec.input_kind == "features" and ds.x_train.ndim > 2:
-        flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
-        ds = Dataset(ds.name, flat(ds.x_train), ds.y_train, flat(ds.x_val), ds.y_val, flat(ds.x_test), ds.y_test,
-                     ds.normalization, ds.class_names, ds.task)
-    if cache is not None:
-        cache[key] = ds
-    return ds
+from edgekit.tune.config import ORACLES, TFLM_MEASURED, Budgets, TuneConfig, TuneResult  # noqa: F401 - public names
+from edgekit.tune.distributed import PROJECT, run_distributed, worker_main  # noqa: F401
+from edgekit.tune.trial import GATE_PATH, MeasureGate, _TrialWork, load_tune_dataset  # noqa: F401
 
 
 # ----------------------------------------------------------------------------------------------
@@ -388,16 +85,25 @@ def _tuner_mixin(base):
 
         def run_trial(self, trial, *args, **kwargs):
             trial_dir = Path(self.get_trial_dir(trial.trial_id))
-            (trial_dir / "error.txt").unlink(missing_ok=True)
+            for stale in ("error.txt", "traceback.txt"):
+                (trial_dir / stale).unlink(missing_ok=True)
+            values = dict(trial.hyperparameters.values)
             try:
-                return self._work.run(trial.trial_id, dict(trial.hyperparameters.values), trial_dir)
+                return self._work.run(trial.trial_id, values, trial_dir)
             except Exception as e:
-                # keras-tuner's gRPC messages drop a worker's error text: keep it beside the trial.
+                # One line in the console; the traceback beside the trial, not on the terminal.
+                # keras-tuner's gRPC messages drop a worker's error text: error.txt keeps it.
+                import traceback
+
                 from edgekit._io import write_text
 
-                write_text(trial_dir / "error.txt", str(e) if isinstance(e, EdgekitError) else f"{type(e).__name__}: {e}")
+                line = str(e) if isinstance(e, EdgekitError) else f"{type(e).__name__}: {e}"
+                line = (line.strip().splitlines() or [type(e).__name__])[0][:300]
+                write_text(trial_dir / "error.txt", line)
+                write_text(trial_dir / "traceback.txt", traceback.format_exc())
+                self._work.log(f"trial {trial.trial_id} failed: {line} (traceback in {trial_dir / 'traceback.txt'})")
                 if isinstance(e, EdgekitError):  # a user-level problem with this point: no retry
-                    raise kt.errors.FailedTrialError(str(e)) from e
+                    raise kt.errors.FailedTrialError(line) from e
                 raise
 
         # The base Tuner saves/loads Keras checkpoints itself; run_trial already saved model.keras.
@@ -430,6 +136,12 @@ def make_tuner(model: str, data, out: str | Path, config: TuneConfig, budgets: B
 
     from edgekit.tune.space import define_space
 
+    # keras-tuner prints every failed trial's traceback to stderr while its (private) DEBUG flag
+    # is on, which is its default; run_trial already wrote one line and traceback.txt.
+    with contextlib.suppress(ImportError):
+        from keras_tuner.src import config as _kt_config
+
+        _kt_config.DEBUG = False
     hp = define_space(model, fixed=config.fixed)
     common = dict(work=_TrialWork(model, data, config, budgets, log), objective=kt.Objective("score", "max"),
                   hyperparameters=hp, tune_new_entries=False, seed=config.seed, directory=str(Path(out) / "search"),
@@ -532,86 +244,3 @@ def _quiet_stdout():
     finally:
         sys.stdout.close()
         sys.stdout = saved
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_distributed(out: Path, console) -> str | None:
-    """Start a chief and N pinned workers on this machine; wait for them. Returns a crash note or None."""
-    run = json.loads((out / "run.json").read_text())
-    n = run["config"]["workers"]
-    cores = sorted(os.sched_getaffinity(0))
-    if n > len(cores):
-        console.print(f"  [yellow]note[/]: {n} workers on {len(cores)} cores: workers share cores, "
-                      "so training slows down each other")
-    port = _free_port()
-    env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
-               PYTHONPATH=os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")) if p))
-    logs = out / "logs"
-    logs.mkdir(exist_ok=True)
-
-    def start(tuner_id: str, core: int | None):
-        e = dict(env, KERASTUNER_TUNER_ID=tuner_id)
-        if core is not None:
-            e["EDGEKIT_TUNE_CORE"] = str(core)
-            e["EDGEKIT_TF_THREADS"] = "1"
-        log = open(logs / f"{tuner_id}.log", "ab")
-        return subprocess.Popen([sys.executable, "-m", "edgekit.tune._worker", str(out)], env=e, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL), log
-
-    chief, chief_log = start("chief", None)
-    workers = [start(f"tuner{i}", cores[i % len(cores)]) for i in range(n)]
-    console.print(f"  chief on 127.0.0.1:{port}, workers pinned to cores "
-                  f"{[cores[i % len(cores)] for i in range(n)]}; logs in {logs}")
-    seen = set()
-    try:
-        while any(p.poll() is None for p, _ in workers):
-            _echo_new_trials(out, seen, console)
-            if chief.poll() is not None and chief.returncode != 0:
-                break
-            time.sleep(1.0)
-        for p, _ in workers:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=30)
-    finally:
-        for p, _ in workers:
-            if p.poll() is None:
-                p.terminate()
-        # The chief saves the oracle after every trial and then idles up to 20 s before exiting
-        # (keras-tuner's own loop): once every worker has gone its work is done.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            chief.wait(timeout=3)
-        if chief.poll() is None:
-            chief.terminate()
-            chief.wait(timeout=30)
-        for _, f in workers + [(chief, chief_log)]:
-            f.close()
-    _echo_new_trials(out, seen, console)
-    bad = [f"tuner{i} exited {p.returncode}" for i, (p, _) in enumerate(workers) if p.returncode not in (0, None)]
-    return "; ".join(bad) + f" (see {logs})" if bad else None
-
-
-def _echo_new_trials(out: Path, seen: set, console):
-    for p in sorted((out / "search" / PROJECT).glob("trial_*/edgekit.json")):
-        if p not in seen:
-            seen.add(p)
-            with contextlib.suppress(ValueError, OSError):
-                r = json.loads(p.read_text())
-                console.print(f"  trial {r['id']} ({r.get('worker')}): val_accuracy {r['val_accuracy']:.4f}, "
-                              f"{r['latency_ms']:.3f} ms, {r['bytes'] / 1024:.1f} KB"
-                              + ("" if r["feasible"] else " [infeasible]"), highlight=False)
-
-
-def worker_main(out: str | Path):
-    """Entry of a chief or worker process (``python -m edgekit.tune._worker OUT``)."""
-    out = Path(out)
-    run = json.loads((out / "run.json").read_text())
-    config = TuneConfig(**run["config"])
-    budgets = Budgets(**run["budgets"])
-    tuner = make_tuner(run["model"], run["data"], out, config, budgets, log=lambda s: print(s, flush=True))
-    tuner.search(verbose=0)
-
