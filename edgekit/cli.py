@@ -160,7 +160,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
           warmup: int = typer.Option(10, help="untimed runs first"),
           xnnpack: bool = typer.Option(True, "--xnnpack/--no-xnnpack", help="LiteRT: apply the XNNPACK delegate"),
           profile: bool = typer.Option(False, "--profile", help="per-operator times (LiteRT by isolating each op, onnxruntime's profiler)"),
-          roofline: bool = typer.Option(True, "--roofline/--no-roofline", help="GMAC/s and fraction of this CPU's measured sgemm ceiling"),
+          roofline: bool = typer.Option(True, "--roofline/--no-roofline", help="GMAC/s and fraction of this CPU's measured matmul ceiling for the row's precision (float32 or int8)"),
           macs: Optional[int] = typer.Option(None, "--macs", help="multiply-adds per inference (default: counted from the graph)"),
           json_out: Optional[Path] = typer.Option(None, "--json", help="write machine info and raw timings here")):
     """Time single-sample inference: init, first run, mean, p50, p90, p99, std (ms), peak memory, roofline."""
@@ -200,16 +200,19 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
             out.print(pt)
         out.print(f"[dim]{results[0]['profile']['method']}[/]" if results else "")
     if roofline and any(r.get("roofline") for r in results):
-        from edgekit.bench.ceiling import matmul_ceiling
+        from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
 
-        c = matmul_ceiling()
-        out.print(f"ceiling: numpy float32 sgemm {c.n}², 1 thread: {c.gmacs_per_s:.1f} GMAC/s ({c.blas})")
+        c, c8 = matmul_ceiling(), int8_matmul_ceiling()
+        out.print(f"ceilings (\"of ceiling\" is against the row's own precision): float32 sgemm {c.n}², 1 thread: "
+                  f"{c.gmacs_per_s:.1f} GMAC/s ({c.blas}); int8 MatMulInteger {c8.n}², 1 thread: "
+                  f"{c8.gmacs_per_s:.1f} GMAC/s ({c8.blas})")
     if json_out:
         doc = {"machine": machine_info(), "results": results}
         if roofline:
-            from edgekit.bench.ceiling import matmul_ceiling
+            from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
 
             doc["ceiling"] = matmul_ceiling().model_dump()
+            doc["ceiling_int8"] = int8_matmul_ceiling().model_dump()
         write_json(json_out, doc)
         out.print(f"wrote {json_out}")
 

@@ -90,7 +90,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
                               x=ds.x_test[:1])
         console.print(f"  {runtime}: p50 {lat.p50:.3f} ms, p99 {lat.p99:.3f} ms")
         row = artifact_row(art, ver.accuracy, ver.parity, lat)
-        row.update(_deploy_figures(art.path, runtime, lat, bench, profile, console))
+        row.update(_deploy_figures(art.path, runtime, lat, bench, profile, console, precision=precision))
         rows.append(row)
     del ref_out
     if rows and rows[0].get("latency_ms") and result.card.macs:
@@ -118,9 +118,10 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         "artifacts": rows,
         "run_dir": str(run_dir),
     }
-    from edgekit.bench.ceiling import matmul_ceiling
+    from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
 
     report["ceiling"] = matmul_ceiling().model_dump()
+    report["ceiling_int8"] = int8_matmul_ceiling().model_dump()  # int8 rows' "of ceiling" is against this one
     report["runtimes"] = other_runtimes
     if npu:
         report["npu"] = npu_figures
@@ -135,7 +136,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     return report
 
 
-def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console) -> dict:
+def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console, precision=None) -> dict:
     """Peak memory, roofline and per-op profile of one exported file (each failure recorded, not raised)."""
     from edgekit.bench.harness import child_memory, roofline_row
 
@@ -144,7 +145,7 @@ def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, 
         out["memory_mb"] = child_memory(path, runtime, bench.threads, min(bench.runs, 50))
     except EdgekitError as e:
         out["memory_mb"] = {"error": str(e)}
-    out["roofline"] = roofline_row(path, lat.p50, bench.threads)
+    out["roofline"] = roofline_row(path, lat.p50, bench.threads, precision=precision)
     if profile:
         from edgekit.bench.profile import profile as _profile
 
@@ -155,7 +156,7 @@ def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, 
     mem, roof = out.get("memory_mb") or {}, out.get("roofline") or {}
     if mem.get("peak_delta") is not None or roof:
         console.print(f"  peak +{mem.get('peak_delta', 0) or 0:.1f} MB"
-                      + (f", {roof['gmacs_per_s']:.1f} GMAC/s = {roof['fraction']:.0%} of the sgemm ceiling" if roof else ""))
+                      + (f", {roof['gmacs_per_s']:.1f} GMAC/s = {roof['fraction']:.0%} of the {roof.get('ceiling_precision', 'fp32')} ceiling" if roof else ""))
     return out
 
 
