@@ -303,6 +303,15 @@ def markdown(doc: dict) -> str:
               f"- failed cells: {s['failed']}.",
               f"- rows above 100% of their own precision's ceiling (marked *, reason in `ceiling_note`): "
               f"{sum(1 for r in doc['rows'] if r.get('ceiling_note'))}."]
+    lite = {(r["model"], r["alpha"], r["resolution"]): r["p50_ms"] for r in doc["rows"]
+            if r["format"] == "tflite" and r["precision"] == "fp32" and not r.get("error")}
+    onnx = [r for r in doc["rows"] if r["format"] == "onnx" and r["precision"] == "fp32" and not r.get("error")
+            and (r["model"], r["alpha"], r["resolution"]) in lite]
+    slow = [r for r in onnx if r["p50_ms"] > 1.3 * lite[(r["model"], r["alpha"], r["resolution"])]]
+    lines.append(f"- ONNX fp32 on onnxruntime within 1.3x of LiteRT fp32: {len(onnx) - len(slow)} of {len(onnx)} rows; "
+                 f"{sum(1 for r in slow if r.get('onnx_note'))} of the {len(slow)} misses carry an `onnx_note` "
+                 "(benchmarks/onnx_layout.py):")
+    lines += [f"  - {r['model']} {r['alpha']}/{r['resolution']}: {r['onnx_note']}" for r in slow if r.get("onnx_note")]
     k = doc.get("ours_vs_keras_applications")
     if k:
         lines += [f"- Our MobileNetV2 1.0/224 fp32 .tflite ({k['ours']['params']:,} params) against keras.applications' "
