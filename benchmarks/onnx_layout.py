@@ -129,20 +129,36 @@ def main() -> int:
         d = by_key.get((model, alpha, res))
         if d is None:
             continue
-        total = d["nchwc_convs"] + d["nchw_convs"]
-        v["onnx"]["onnx_note"] = (
-            f"onnxruntime {v['onnx']['p50_ms']:.3f} ms vs LiteRT {v['tflite']['p50_ms']:.3f} ms ({d['sweep_ratio']:.2f}x): "
-            f"in the graph onnxruntime runs, {d['nchwc_convs']} of {total} convolutions use its fast NCHWc layout; "
-            f"{d['nchw_convs']} ({d['nchw_depthwise_convs']} depthwise) have channel counts that are not multiples of "
-            f"{d['nchwc_block']} and run as plain NCHW (grouped) convolutions, and {d['reorders']} layout reorders sit "
-            f"around ops NCHWc does not cover (squeeze-excite, hard-swish). Session options are not the cause: "
-            f"optimization level ALL {statistics.median(d['p50_ms_level_all']):.3f} ms vs EXTENDED (NCHWc off) "
-            f"{statistics.median(d['p50_ms_level_extended']):.3f} ms (benchmarks/results/onnx_layout.json, under load).")
+        v["onnx"]["onnx_note"] = _note(v, d)
     args.sweep.write_text(json.dumps(doc, indent=1, default=float))
     from mobilenet_sweep import markdown
 
     args.sweep.with_suffix(".md").write_text(markdown(doc))
     return 0
+
+
+def _note(v: dict, d: dict) -> str:
+    total = d["nchwc_convs"] + d["nchw_convs"]
+    lvl_all, lvl_ext = statistics.median(d["p50_ms_level_all"]), statistics.median(d["p50_ms_level_extended"])
+    parts = [f"onnxruntime {v['onnx']['p50_ms']:.3f} ms vs LiteRT {v['tflite']['p50_ms']:.3f} ms in the sweep "
+             f"({d['sweep_ratio']:.2f}x)."]
+    if d["nchw_convs"]:
+        parts.append(f"Upstream layout limit: only {d['nchwc_convs']} of {total} convolutions run in onnxruntime's fast "
+                     f"NCHWc layout; {d['nchw_convs']} ({d['nchw_depthwise_convs']} depthwise) have channel counts "
+                     f"that are not multiples of its block ({d['nchwc_block']} on this AVX-512 CPU) and run as plain "
+                     "NCHW grouped convolutions.")
+    if d["reorders"] > 10:
+        parts.append(f"Upstream layout limit: {d['reorders']} ReorderInput/ReorderOutput layout copies around the "
+                     "squeeze-excite (ReduceMean, Mul) and hard-swish ops, which NCHWc does not cover.")
+    if not d["nchw_convs"] and d["reorders"] <= 10:
+        parts.append(f"No layout cause: all {total} convolutions run in NCHWc with {d['reorders']} reorders; "
+                     f"re-measured now {lvl_all:.3f} ms"
+                     + (", below the sweep's LiteRT figure, so this row's sweep ONNX figure was most likely disturbed "
+                        "by load" if lvl_all < v["tflite"]["p50_ms"] else ", cause not found")
+                     + " (not re-timed against LiteRT in one run).")
+    parts.append(f"Not our session options: optimization level ALL (edgekit's) {lvl_all:.3f} ms vs EXTENDED "
+                 f"(NCHWc off) {lvl_ext:.3f} ms, re-measured under load (benchmarks/results/onnx_layout.json).")
+    return " ".join(parts)
 
 
 def _commit() -> str:
