@@ -51,20 +51,43 @@ def _size(n):
 
 @app.command()
 def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mobilenet*'"),
-           macs: bool = typer.Option(True, help="build each model at its default input to count params and MACs")):
+           macs: bool = typer.Option(True, help="build each model at its default input to count params and MACs"),
+           latency: bool = typer.Option(False, "--latency", help="add measured p50 latencies (LiteRT fp32/int8, onnxruntime fp32, 1 thread) and the TFLM arena from benchmarks/results/zoo_latency.json")):
     """List the registered models with their task, default input, parameters and multiply-adds."""
     from edgekit.models import count_macs, count_params, create_model, get_spec, list_models
 
-    table = Table("model", "task", "input", "params", "MACs", "paper", title="edgekit models")
+    lat = _zoo_latency() if latency else {}
+    extra = ("TFLite fp32 ms", "TFLite int8 ms", "ONNX fp32 ms", "TFLM arena") if latency else ()
+    table = Table("model", "task", "input", "params", "MACs", *extra, "paper", title="edgekit models")
     for name in list_models(pattern):
         spec = get_spec(name)
         p = m = None
         if macs:
             net = create_model(name, input_shape=spec.default_input_shape)
             p, m = count_params(net), count_macs(net)
+        r = lat.get(name, {})
+        cells = (_fmt(r.get("tflite_fp32_ms"), "{:.3f}"), _fmt(r.get("tflite_int8_ms"), "{:.3f}"),
+                 _fmt(r.get("onnx_fp32_ms"), "{:.3f}"),
+                 _size(r["tflm_arena_bytes"]) if r.get("tflm_arena_bytes") else "—") if latency else ()
         table.add_row(name, spec.task, "x".join(map(str, spec.default_input_shape)), _fmt(p, "{:,}"),
-                      "—" if m is None else f"{m / 1e6:,.1f} M", spec.paper.split(",")[0])
+                      "—" if m is None else f"{m / 1e6:,.1f} M", *cells, spec.paper.split(",")[0])
     out.print(table)
+    if latency:
+        out.print(f"[dim]latency: {_ZOO_LATENCY.name} ({len(lat)} models measured; — = not measured or failed, "
+                  "see the file)[/]")
+
+
+_ZOO_LATENCY = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "zoo_latency.json"
+
+
+def _zoo_latency() -> dict:
+    """Rows of benchmarks/results/zoo_latency.json by model (written by benchmarks/zoo_latency.py)."""
+    try:
+        doc = json.loads(_ZOO_LATENCY.read_text())
+        return {r["model"]: r for r in doc["rows"] if not r.get("error")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise EdgekitError(f"no readable zoo latency table at {_ZOO_LATENCY} ({type(e).__name__}); "
+                           "run `python benchmarks/zoo_latency.py` first.") from None
 
 
 @app.command()
