@@ -47,3 +47,13 @@ def test_no_augmentation_for_feature_vectors_or_when_off():
     imgs = np.random.default_rng(1).random((10, 8, 8, 1), dtype=np.float32)
     (xs, ys), = _epochs(training_batches(imgs, np.arange(10), 4, seed=0, augment=False), 1)
     assert np.array_equal(xs, imgs[ys])
+
+
+def test_models_latency_column_reads_the_zoo_table(cli, repo_root):
+    import json
+
+    doc = json.loads((repo_root / "benchmarks" / "results" / "zoo_latency.json").read_text())
+    row = next(r for r in doc["rows"] if not r.get("error"))
+    res = cli("models", row["model"], "--no-macs", "--latency", env={"COLUMNS": "240"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "TFLite int8 ms" in res.stdout and f"{row['tflite_fp32_ms']:.3f}" in res.stdout
