@@ -60,14 +60,18 @@ def measure_one(name: str, runs: int, warmup: int) -> dict:
                 art = export(net, to=fmt, precision=prec, data=ds, out=tmp, name=name)
                 r = bench(art.path, None, 1, runs, warmup, memory="off", roofline=False)
                 row[key] = round(r["latency_ms"]["p50"], 4)
-                if key == "tflite_int8_ms":
+            except Exception as e:  # noqa: BLE001 - one failed cell is recorded, the model goes on
+                row[key] = None
+                row.setdefault("errors", {})[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+                continue
+            if key == "tflite_int8_ms":
+                try:  # the TFLM arena of the int8 file, where TFLM runs it
                     rep = build_mcu_bundle(art.path, Path(tmp) / "mcu", on_tflm_error="record")
                     row["tflm_arena_bytes"] = rep.arena_bytes
                     if rep.tflm_error:
                         row["tflm_error"] = rep.tflm_error[:200]
-            except Exception as e:  # noqa: BLE001 - one failed cell is recorded, the model goes on
-                row[key] = None
-                row.setdefault("errors", {})[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+                except Exception as e:  # noqa: BLE001 - e.g. int32 token input: not an MCU model
+                    row["tflm_error"] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
     return row
 
 
