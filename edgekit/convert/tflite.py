@@ -24,9 +24,13 @@ def _converter(loaded: LoadedModel, fixed_batch: bool = False, via_saved_model: 
             # One traced call of the model, not ``from_keras_model``: that saves the whole model as
             # a SavedModel first, tracing every layer's functions (836 traces for the demo's
             # MobileNetV2), ~95% of a conversion and minutes of `edgekit demo` on 2 shared cores.
+            # The converter still saves the object it is given, so it gets a bare module holding
+            # only the variables (7 s instead of 41-68 s for the demo's model under load).
             # (Keras 3 models keep ``from_keras_model``: a traced call of a loaded Keras 3 model
             # converted to NaNs here.)
-            return tf.lite.TFLiteConverter.from_concrete_functions([_keras_function(loaded)], loaded.model)
+            holder = tf.Module()
+            holder.model_variables = list(loaded.model.variables)
+            return tf.lite.TFLiteConverter.from_concrete_functions([_keras_function(loaded)], holder)
         return tf.lite.TFLiteConverter.from_keras_model(loaded.model)
     keepalive = loaded._keepalive if loaded.model is None else loaded.model
     return tf.lite.TFLiteConverter.from_concrete_functions([loaded.concrete_function(batch=1)], keepalive)
