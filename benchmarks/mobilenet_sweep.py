@@ -12,7 +12,8 @@ calibrated on 100 real scikit-learn digits resized to the model's resolution), t
 edgekit's harness (1 thread, single sample) and adds per row:
 
 - MACs counted from the exported graph, achieved GMAC/s and the fraction of this CPU's measured
-  1-thread float32 sgemm ceiling (``edgekit.bench.ceiling``);
+  1-thread ceiling of the row's own precision (``edgekit.bench.ceiling``: float32 sgemm for fp32
+  rows, int8 ``MatMulInteger`` for int8 rows; see benchmarks/sweep_ceilings.py);
 - for .tflite rows, ``litert-benchmark``'s median on the same file and the ratio edgekit / litert-benchmark;
 
 and, in the same run, our MobileNetV2 1.0/224 fp32 .tflite against keras.applications'
@@ -277,7 +278,7 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[0].legend(fontsize=7, frameon=False)
     axes[1].set_xscale("log")
     axes[1].set_xlabel("multiply-adds (M)")
-    axes[1].set_ylabel("% of the 1-thread sgemm ceiling")
+    axes[1].set_ylabel("% of the 1-thread ceiling of the row's precision")
     axes[1].set_title("Achieved MAC/s as a share of the CPU's ceiling")
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -292,7 +293,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def markdown(doc: dict) -> str:
-    c = doc["ceiling"]
+    c, c8 = doc["ceiling"], doc.get("ceiling_int8")
     lines = [
         f"# MobileNet sweep{' (quick)' if doc['quick'] else ''}: {len({(r['model'], r['alpha'], r['resolution']) for r in doc['rows']})} models",
         "",
@@ -300,6 +301,10 @@ def markdown(doc: dict) -> str:
         f"{doc['warmup']} warm-up; random weights, 1000 classes; int8 calibrated on 100 real digits resized. "
         f"Ceiling: numpy float32 sgemm {c['n']}², 1 thread, **{c['gmacs_per_s']:.1f} GMAC/s** "
         f"(CPU time; {c['wall_gmacs_per_s']:.1f} by the wall clock on this shared machine; {c['blas']}). "
+        + (f"int8 ceiling: onnxruntime MatMulInteger {c8['n']}², 1 thread, **{c8['gmacs_per_s']:.1f} GMAC/s** "
+           f"({c8.get('note') or c8['method']}). \"Of ceiling\" is against the row's own precision's ceiling. "
+           if c8 else "")
+        + (f"{doc['ceilings_recomputed']}. " if doc.get("ceilings_recomputed") else "") +
         f"Generated {doc['generated']} in {doc['seconds'] / 60:.1f} min.",
         "",
         "p50 is edgekit's harness (first round). For .tflite rows edgekit and litert-benchmark alternate over "
@@ -321,7 +326,8 @@ def markdown(doc: dict) -> str:
         ratio_med += " ↻" if r.get("rechecked") else ""
         lines.append(f"| {r['model']} | {r['alpha']} | {r['resolution']} | {r['macs'] / 1e6:.1f} | {r['params']:,} | "
                      f"{r['format']} | {r['precision']} | {r['bytes'] / 1024:,.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | "
-                     f"{r['gmacs_per_s']:.1f} | {100 * r['ceiling_fraction']:.0f}% | {lb} | {ratio_med} | {ratio} |")
+                     f"{r['gmacs_per_s']:.1f} | {100 * r['ceiling_fraction']:.0f}%{' *' if r.get('ceiling_note') else ''} "
+                     f"| {lb} | {ratio_med} | {ratio} |")
     s = doc["summary"]
     med = [r["edgekit_over_litert_median"] for r in doc["rows"] if "edgekit_over_litert_median" in r]
     lines += ["", "## Summary", "",
@@ -333,7 +339,18 @@ def markdown(doc: dict) -> str:
               + (f" {s['rechecked']} rows were measured again "
                  f"(`--recheck`, {' then '.join(map(str, _as_list(s['recheck_rounds'])))} alternating rounds; marked ↻ in the table, first pass kept in the "
                  f"JSON)." if s.get("rechecked") else ""),
-              f"- failed cells: {s['failed']}."]
+              f"- failed cells: {s['failed']}.",
+              f"- rows above 100% of their own precision's ceiling (marked *, reason in `ceiling_note`): "
+              f"{sum(1 for r in doc['rows'] if r.get('ceiling_note'))}."]
+    lite = {(r["model"], r["alpha"], r["resolution"]): r["p50_ms"] for r in doc["rows"]
+            if r["format"] == "tflite" and r["precision"] == "fp32" and not r.get("error")}
+    onnx = [r for r in doc["rows"] if r["format"] == "onnx" and r["precision"] == "fp32" and not r.get("error")
+            and (r["model"], r["alpha"], r["resolution"]) in lite]
+    slow = [r for r in onnx if r["p50_ms"] > 1.3 * lite[(r["model"], r["alpha"], r["resolution"])]]
+    lines.append(f"- ONNX fp32 on onnxruntime within 1.3x of LiteRT fp32: {len(onnx) - len(slow)} of {len(onnx)} rows; "
+                 f"{sum(1 for r in slow if r.get('onnx_note'))} of the {len(slow)} misses carry an `onnx_note` "
+                 "(benchmarks/onnx_layout.py):")
+    lines += [f"  - {r['model']} {r['alpha']}/{r['resolution']}: {r['onnx_note']}" for r in slow if r.get("onnx_note")]
     k = doc.get("ours_vs_keras_applications")
     if k:
         lines += [f"- Our MobileNetV2 1.0/224 fp32 .tflite ({k['ours']['params']:,} params) against keras.applications' "
@@ -389,8 +406,9 @@ def main(argv=None):
         args.replot.with_suffix(".md").write_text(markdown(doc))
         return
 
-    from edgekit.bench.ceiling import matmul_ceiling
+    from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
     from edgekit.bench.harness import machine_info
+    from sweep_ceilings import apply_ceilings
 
     fams = [f.strip() for f in args.families.split(",") if f.strip()]
     unknown = [f for f in fams if f not in FAMILIES]
@@ -432,7 +450,8 @@ def main(argv=None):
         "quick": args.quick, "generated": _dt.datetime.now().isoformat(timespec="seconds"),
         "seconds": time.time() - t_start, "runs": args.runs, "warmup": args.warmup, "threads": 1,
         "row_rounds": args.row_rounds,
-        "machine": machine_info(), "ceiling": ceiling.model_dump(), "rows": rows,
+        "machine": machine_info(), "ceiling": ceiling.model_dump(),
+        "ceiling_int8": int8_matmul_ceiling().model_dump(), "rows": rows,
         "summary": {"n_tflite_rows": len(ratios), "ratio_median": statistics.median(ratios) if ratios else None,
                     "ratio_min": min(ratios, default=None), "ratio_max": max(ratios, default=None),
                     "within_5_percent": sum(abs(x - 1) <= 0.05 for x in ratios),
@@ -441,6 +460,7 @@ def main(argv=None):
                     "failed": sum(1 for r in rows if r.get("error"))},
         "ours_vs_keras_applications": vs, "plot": f"{tag}.png",
     }
+    apply_ceilings(doc)
     from _provenance import write_results
 
     from edgekit._io import write_text

@@ -84,24 +84,47 @@ def _size(n):
 @app.command()
 def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mobilenet*'"),
            live: bool = typer.Option(False, "--live", help="build each model now to count params and MACs (slow; "
-                                     "the default reads the table generated from the registry)")):
+                                     "the default reads the table generated from the registry)"),
+           latency: bool = typer.Option(False, "--latency", help="add measured p50 latencies (LiteRT fp32/int8, onnxruntime fp32, 1 thread) and the TFLM arena from benchmarks/results/zoo_latency.json")):
     """List the registered models with their task, default input, parameters and multiply-adds."""
     from edgekit.catalog import catalog, entry, list_catalog
 
+    lat = _zoo_latency() if latency else {}
+    extra = ("TFLite fp32 ms", "TFLite int8 ms", "ONNX fp32 ms", "TFLM arena") if latency else ()
     names = list_catalog(pattern)
     if live:
         from edgekit.models import list_models
 
         names = list_models(pattern)
-    table = Table("model", "task", "input", "params", "MACs", "paper", title="edgekit models")
+    table = Table("model", "task", "input", "params", "MACs", *extra, "paper", title="edgekit models")
     with _progress(len(names) if live else 0, "counting params and MACs") as step:
         for name in names:
             row = entry(name) if live else catalog()[name]
             step()
             m = row["macs"]
+            r = lat.get(name, {})
+            cells = (_fmt(r.get("tflite_fp32_ms"), "{:.3f}"), _fmt(r.get("tflite_int8_ms"), "{:.3f}"),
+                     _fmt(r.get("onnx_fp32_ms"), "{:.3f}"),
+                     _size(r["tflm_arena_bytes"]) if r.get("tflm_arena_bytes") else "—") if latency else ()
             table.add_row(name, row["task"], "x".join(map(str, row["input_shape"])), _fmt(row["params"], "{:,}"),
-                          "—" if m is None else f"{m / 1e6:,.1f} M", row["paper"].split(",")[0])
+                          "—" if m is None else f"{m / 1e6:,.1f} M", *cells, row["paper"].split(",")[0])
     out.print(table)
+    if latency:
+        out.print(f"[dim]latency: {_ZOO_LATENCY.name} ({len(lat)} models measured; — = not measured or failed, "
+                  "see the file)[/]")
+
+
+_ZOO_LATENCY = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "zoo_latency.json"
+
+
+def _zoo_latency() -> dict:
+    """Rows of benchmarks/results/zoo_latency.json by model (written by benchmarks/zoo_latency.py)."""
+    try:
+        doc = json.loads(_ZOO_LATENCY.read_text())
+        return {r["model"]: r for r in doc["rows"] if not r.get("error")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise EdgekitError(f"no readable zoo latency table at {_ZOO_LATENCY} ({type(e).__name__}); "
+                           "run `python benchmarks/zoo_latency.py` first.") from None
 
 
 def _progress(total: int, what: str):
@@ -342,7 +365,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
           warmup: int = typer.Option(10, help="untimed runs first"),
           xnnpack: bool = typer.Option(True, "--xnnpack/--no-xnnpack", help="LiteRT: apply the XNNPACK delegate"),
           profile: bool = typer.Option(False, "--profile", help="per-operator times (LiteRT by isolating each op, onnxruntime's profiler)"),
-          roofline: bool = typer.Option(True, "--roofline/--no-roofline", help="GMAC/s and fraction of this CPU's measured sgemm ceiling"),
+          roofline: bool = typer.Option(True, "--roofline/--no-roofline", help="GMAC/s and fraction of this CPU's measured matmul ceiling for the row's precision (float32 or int8)"),
           macs: Optional[int] = typer.Option(None, "--macs", help="multiply-adds per inference (default: counted from the graph)"),
           json_out: Optional[Path] = typer.Option(None, "--json", help="write machine info and raw timings here"),
           interleave: bool = typer.Option(False, "--interleave", help="time the files in alternating rounds of one run and compare them with the first (the noise-robust gate: exit 1 on a significant regression)"),
@@ -391,16 +414,19 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
             out.print(pt)
         out.print(f"[dim]{results[0]['profile']['method']}[/]" if results else "")
     if roofline and any(r.get("roofline") for r in results):
-        from edgekit.bench.ceiling import matmul_ceiling
+        from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
 
-        c = matmul_ceiling()
-        out.print(f"ceiling: numpy float32 sgemm {c.n}², 1 thread: {c.gmacs_per_s:.1f} GMAC/s ({c.blas})")
+        c, c8 = matmul_ceiling(), int8_matmul_ceiling()
+        out.print(f"ceilings (\"of ceiling\" is against the row's own precision): float32 sgemm {c.n}², 1 thread: "
+                  f"{c.gmacs_per_s:.1f} GMAC/s ({c.blas}); int8 MatMulInteger {c8.n}², 1 thread: "
+                  f"{c8.gmacs_per_s:.1f} GMAC/s ({c8.blas})")
     if json_out:
         doc = {"machine": machine_info(), "run": _run_stamp(), "results": results}
         if roofline:
-            from edgekit.bench.ceiling import matmul_ceiling
+            from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
 
             doc["ceiling"] = matmul_ceiling().model_dump()
+            doc["ceiling_int8"] = int8_matmul_ceiling().model_dump()
         write_json(json_out, doc)
         out.print(f"wrote {json_out}")
 

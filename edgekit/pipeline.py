@@ -111,9 +111,10 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         "artifacts": rows,
         "run_dir": str(run_dir),
     }
-    from edgekit.bench.ceiling import matmul_ceiling
+    from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
 
     report["ceiling"] = matmul_ceiling().model_dump()
+    report["ceiling_int8"] = int8_matmul_ceiling().model_dump()  # int8 rows' "of ceiling" is against this one
     report["runtimes"] = other_runtimes
     if npu:
         report["npu"] = npu_figures
@@ -220,7 +221,7 @@ def _export_step(loaded, fmt, precision, ds, run_dir, card, reference, bench, pr
         row["options"] = {"xnnpack": False, "xnnpack_fallback": timed.xnnpack_fallback}
         row["label"] = "litert (no xnnpack: refused)"
         console.print(f"  [yellow]warning:[/] {timed.xnnpack_fallback}", highlight=False)
-    row.update(_deploy_figures(art.path, runtime, lat, bench, profile, console, run_dir))
+    row.update(_deploy_figures(art.path, runtime, lat, bench, profile, console, run_dir, precision=precision))
     return row
 
 
@@ -252,7 +253,8 @@ def step_failures(report: dict) -> list[dict]:
     return found
 
 
-def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console, run_dir: Path) -> dict:
+def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console, run_dir: Path,
+                    precision=None) -> dict:
     """Peak memory, roofline and per-op profile of one exported file (each failure recorded, not raised)."""
     from edgekit.bench.harness import child_memory, roofline_row
 
@@ -261,7 +263,7 @@ def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, 
         out["memory_mb"] = child_memory(path, runtime, bench.threads, min(bench.runs, 50))
     except Exception as e:  # noqa: BLE001 - recorded; the run goes on
         out["memory_mb"] = _failed(e, run_dir, f"memory {Path(path).name}", console)
-    out["roofline"] = roofline_row(path, lat.p50, bench.threads)
+    out["roofline"] = roofline_row(path, lat.p50, bench.threads, precision=precision)
     if profile:
         from edgekit.bench.profile import profile as _profile
 
@@ -272,7 +274,7 @@ def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, 
     mem, roof = out.get("memory_mb") or {}, out.get("roofline") or {}
     if mem.get("peak_delta") is not None or roof:
         console.print(f"  peak +{mem.get('peak_delta', 0) or 0:.1f} MB"
-                      + (f", {roof['gmacs_per_s']:.1f} GMAC/s = {roof['fraction']:.0%} of the sgemm ceiling" if roof else ""))
+                      + (f", {roof['gmacs_per_s']:.1f} GMAC/s = {roof['fraction']:.0%} of the {roof.get('ceiling_precision', 'fp32')} ceiling" if roof else ""))
     return out
 
 

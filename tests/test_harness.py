@@ -122,6 +122,20 @@ def test_ceiling_and_roofline_fraction(small):
     assert roofline(None, 1.0, c) is None and roofline(10, 0, c) is None
 
 
+def test_int8_rows_are_measured_against_the_int8_ceiling(small):
+    from edgekit.bench.ceiling import ceiling_for, int8_matmul_ceiling, matmul_ceiling
+    from edgekit.bench.harness import bench
+
+    c8 = int8_matmul_ceiling()
+    assert c8.precision == "int8" and c8.gmacs_per_s > 0 and "MatMulInteger" in c8.method
+    assert ceiling_for("int8") is c8 and ceiling_for("fp32") is matmul_ceiling() and ceiling_for("fp16") is matmul_ceiling()
+    r = bench(small["paths"][("tflite", "int8")], runs=20, warmup=3, memory="off")
+    roof = r["roofline"]
+    assert r["precision"] == "int8" and roof["ceiling_precision"] == "int8"
+    assert roof["ceiling_gmacs_per_s"] == pytest.approx(c8.gmacs_per_s, rel=1e-3)
+    assert roof["fraction"] == pytest.approx(roof["gmacs_per_s"] / c8.gmacs_per_s, rel=1e-3)
+
+
 def test_profile_and_ceiling_do_not_import_tensorflow(small):
     code = (
         "import sys, json; from edgekit.bench.harness import bench;"
@@ -142,6 +156,7 @@ def test_bench_command_threads_profile_json(cli, small, tmp_path):
     assert "peak MB" in res.stdout and "of ceiling" in res.stdout and "CONV_2D" in res.stdout
     doc = json.loads(out.read_text())
     assert doc["ceiling"]["gmacs_per_s"] > 0 and doc["machine"]["cores"] >= 1 and "blas" in doc["machine"]
+    assert doc["ceiling_int8"]["precision"] == "int8" and "int8 MatMulInteger" in res.stdout
     assert [r["threads"] for r in doc["results"]] == [1, 2]
     for r in doc["results"]:
         assert len(r["latency_ms"]["raw"]) == 10

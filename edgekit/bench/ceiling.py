@@ -8,8 +8,15 @@ The ceiling is what one core reaches on the friendliest dense kernel there is (a
 float32 matrix product through numpy's OpenBLAS, pinned to one thread with threadpoolctl; the
 environment is never changed). A model's fraction of it says how much of the core's arithmetic
 the runtime turns into useful multiply-adds: depthwise convolutions and small layers stay far
-below 1. int8 kernels are compared with the same float32 ceiling (on CPUs with VNNI or dot-product
-instructions they can exceed it, hence fractions above 1 are possible).
+below 1.
+
+int8 rows have their own ceiling, :func:`int8_matmul_ceiling`: onnxruntime's integer matrix product
+(``MatMulInteger``, uint8 x int8 -> int32, 1024², weights as an initializer so they are pre-packed
+the way a FULLY_CONNECTED layer's are) on one intra-op thread. On CPUs with VNNI (AVX-512 VNNI,
+AVX-VNNI) or ARM dot-product instructions integer multiply-adds run several times faster than
+float ones, so an int8 model measured against the float ceiling could read far above 100%;
+against the int8 ceiling a fraction again means "share of what this core can do". Use
+:func:`ceiling_for` to pick the one matching a row's precision.
 
 Caveat: on some machines OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set to pick an older
 OpenBLAS kernel; that lowers the measured ceiling. :func:`matmul_ceiling` records the kernel
@@ -42,6 +49,8 @@ class Ceiling(BaseModel):
     threads: int = 1
     blas: str = ""  # e.g. "openblas 0.3.31 (SkylakeX)"
     env: dict[str, str] = {}  # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when set
+    precision: str = "fp32"  # the precision of the rows this ceiling is for: fp32 (also fp16/dynamic) or int8
+    method: str = "numpy float32 sgemm (OpenBLAS), 1 thread, CPU time of the calling thread"
 
 
 def _blas_info() -> str:
@@ -96,6 +105,56 @@ def matmul_ceiling(n: int = CEILING_N, repeats: int = 5) -> Ceiling:
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
     return Ceiling(gmacs_per_s=n**3 / med / 1e9, n=n, repeats=repeats, median_ms=med * 1e3,
                    wall_gmacs_per_s=n**3 / float(np.median(wall)) / 1e9, blas=_blas_info(), env=env)
+
+
+INT8_CEILING_N = 1024  # 2048² is slower per MAC here (packing and cache traffic), not the friendliest size
+
+
+@lru_cache(maxsize=4)
+def int8_matmul_ceiling(n: int = INT8_CEILING_N, repeats: int = 15) -> Ceiling:
+    """Median int8 ``n×n @ n×n`` throughput of onnxruntime's ``MatMulInteger`` on one thread.
+
+    Timed by the process's CPU time: onnxruntime may run the single intra-op thread's work off the
+    calling thread (``time.thread_time`` read near zero here), and nothing else computes in this
+    process meanwhile. No TensorFlow import.
+    """
+    if n < 64 or repeats < 1:
+        raise EdgekitError(f"int8_matmul_ceiling needs n >= 64 and repeats >= 1, got n={n}, repeats={repeats}.")
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    b = rng.integers(-128, 128, (n, n), dtype=np.int8)
+    a = rng.integers(0, 256, (n, n), dtype=np.uint8)
+    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "int8_ceiling",
+                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n])],
+                              [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])],
+                              [numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    feed = {"a": a}
+    sess.run(None, feed)  # warm-up
+    cpu, wall = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        sess.run(None, feed)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    med = float(np.median(cpu))
+    return Ceiling(gmacs_per_s=n**3 / med / 1e9, n=n, repeats=repeats, median_ms=med * 1e3,
+                   wall_gmacs_per_s=n**3 / float(np.median(wall)) / 1e9, blas=f"onnxruntime {ort.__version__} MLAS",
+                   precision="int8", method="onnxruntime MatMulInteger (uint8 x int8 -> int32), 1 intra-op thread, "
+                   "process CPU time")
+
+
+def ceiling_for(precision: str | None) -> Ceiling:
+    """The ceiling a row of ``precision`` is measured against: int8 rows the integer one, the rest
+    (fp32, fp16 and dynamic-range, which compute in float) the float32 one."""
+    return int8_matmul_ceiling() if precision == "int8" else matmul_ceiling()
 
 
 # --------------------------------------------------------------------------------------------

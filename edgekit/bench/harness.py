@@ -127,7 +127,7 @@ def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: 
     elif memory != "off":
         row["memory_mb"] = probe.result()
     if roofline:
-        row["roofline"] = roofline_row(path, lat.p50, threads, macs)
+        row["roofline"] = roofline_row(path, lat.p50, threads, macs, precision=row["precision"])
     if profile:
         from edgekit.bench.profile import profile as _profile
 
@@ -192,13 +192,19 @@ def model_macs(path: str | Path) -> int | None:
     return card.macs if card and card.macs else None
 
 
-def roofline_row(path: str | Path, p50_ms: float, threads: int = 1, macs: int | None = None) -> dict | None:
-    from edgekit.bench.ceiling import matmul_ceiling, roofline
+def roofline_row(path: str | Path, p50_ms: float, threads: int = 1, macs: int | None = None,
+                 precision: str | None = None) -> dict | None:
+    """Roofline figures of one row against the ceiling of its own precision (int8 rows against the
+    integer matrix-product ceiling, the others against the float32 one)."""
+    from edgekit.bench.ceiling import ceiling_for, roofline
 
     macs = macs or model_macs(path)
     if not macs:
         return None
-    return roofline(macs, p50_ms, matmul_ceiling(), threads)
+    out = roofline(macs, p50_ms, ceiling_for(precision), threads)
+    if out is not None:
+        out["ceiling_precision"] = "int8" if precision == "int8" else "fp32"
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from edgekit.data import Dataset, load_dataset
 from edgekit.errors import EdgekitError
 from edgekit.models import count_macs, count_params, create_model, get_spec
 from edgekit.shapes import complete_shape
-from edgekit.train.batches import ShiftedBatches
+from edgekit.train.batches import training_batches
 from edgekit.train.config import TrainConfig
 from edgekit.train.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
 from edgekit.train.metrics import classification_metrics
@@ -70,7 +70,32 @@ def _backup_and_restore(backup: Path):
         state = tf.train.get_checkpoint_state(str(chief))
         if state is None or Path(state.model_checkpoint_path).name != Path(newest).name:
             tf.compat.v1.train.update_checkpoint_state(str(chief), newest, all_model_checkpoint_paths=[newest])
-    return keras.callbacks.BackupAndRestore(str(backup))
+    return _ThrottledBackup(str(backup))
+
+
+class _ThrottledBackup(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that writes its checkpoint after the first epoch and then only once
+    :data:`BACKUP_COST_SHARE`'s worth of training time has passed since the last one.
+
+    A checkpoint of model and optimizer state after every epoch cost ~15% of an epoch of the
+    demo's MobileNetV2 (process CPU time, benchmarks/train_overhead.py); throttled, it costs at
+    most ~5% while a killed run still loses at most ~20 save-times of work (a few seconds here).
+    """
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir)
+        self._next_save = 0.0  # monotonic time; the first epoch is always saved
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.monotonic() < self._next_save:
+            return
+        t0 = time.monotonic()
+        super().on_epoch_end(epoch, logs)
+        took = time.monotonic() - t0
+        self._next_save = time.monotonic() + took / BACKUP_COST_SHARE
+
+
+BACKUP_COST_SHARE = 0.05  # the most of training time the resume checkpoints may take
 
 
 def train(model, data, params: dict | None = None, config: TrainConfig | None = None,
@@ -140,7 +165,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     t0 = time.time()
     # Image shifts would scramble audio features (time x coefficient); audio has its own augmentation.
     shift_images = config.augment and not dataset.preprocessing
-    batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images)
+    batches = training_batches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images)
     hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, callbacks=callbacks, verbose=0)
     epochs_run = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
@@ -203,7 +228,8 @@ def _fit_unfrozen(net, config, dataset, steps, out, console) -> int:
     compile_classifier(net, config, steps, epochs=epochs, learning_rate=lr)
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
                  *lr_callbacks(config), _backup_and_restore(out / "backup_unfreeze"), _EpochLine(console, epochs)]
-    batches = ShiftedBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed + 1, config.augment)
+    batches = training_batches(dataset.x_train, dataset.y_train, config.batch_size, config.seed + 1,
+                               config.augment and not dataset.preprocessing)
     hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val), epochs=epochs, callbacks=callbacks,
                    verbose=0)
     shutil.rmtree(out / "backup_unfreeze", ignore_errors=True)

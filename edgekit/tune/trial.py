@@ -112,9 +112,9 @@ class _TrialWork:
         steps_per_epoch = math.ceil(len(ds.x_train) / cfg.batch_size)
         net.compile(optimizer=make_optimizer(cfg, steps_per_epoch * max(1, epochs - initial_epoch)),
                     loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        from edgekit.train.batches import ShiftedBatches
+        from edgekit.train.batches import training_batches
 
-        stream = ShiftedBatches(ds.x_train, ds.y_train, cfg.batch_size, self.config.seed, self.config.augment)
+        stream = training_batches(ds.x_train, ds.y_train, cfg.batch_size, self.config.seed, self.config.augment)
         callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.config.patience,
                                                    restore_best_weights=True),
                      _gate_callback(self.gate)]

@@ -1,0 +1,158 @@
+"""Latency of every registry model at its default input: params, MACs, TFLite fp32/int8 on LiteRT,
+ONNX fp32 on onnxruntime (1 thread each, single sample) and the TFLM tensor arena of the int8 file.
+
+Random weights (latency does not depend on their values); int8 calibrated on 16 random inputs of
+the model's input range. Each model runs in its own child process (the big ResNets take minutes
+and gigabytes in TensorFlow's converters), with a timeout; a failed cell is recorded, not fatal.
+Resumable: models already in the results file are skipped (``--fresh`` to start over), so the
+whole zoo can be measured in several sittings.
+
+    python benchmarks/zoo_latency.py [--models 'mobilenet*,cnn'] [--runs 50] [--timeout 1500] [--fresh]
+
+Writes benchmarks/results/zoo_latency.{json,md} (a ``rows`` list, one per model, key ``model``);
+``edgekit models --latency`` shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+RESULTS = HERE / "results" / "zoo_latency.json"
+COLUMNS = (("tflite_fp32_ms", "tflite", "fp32"), ("tflite_int8_ms", "tflite", "int8"), ("onnx_fp32_ms", "onnx", "fp32"))
+
+
+def measure_one(name: str, runs: int, warmup: int) -> dict:
+    import numpy as np
+
+    from edgekit.bench.harness import bench
+    from edgekit.convert import export
+    from edgekit.convert.mcu import build_mcu_bundle
+    from edgekit.data import Dataset
+    from edgekit.artifact import Normalization
+    from edgekit.models import count_macs, count_params, create_model, get_spec
+
+    spec = get_spec(name)
+    net = create_model(name, input_shape=spec.default_input_shape)
+    row: dict = {"model": name, "task": spec.task, "input": list(spec.default_input_shape),
+                 "params": count_params(net), "macs": count_macs(net)}
+    rng = np.random.default_rng(0)
+    shape = (16,) + tuple(spec.default_input_shape)
+    if net.inputs[0].dtype.is_integer:
+        x = rng.integers(0, 10, size=shape).astype("int32")
+    else:
+        x = rng.uniform(-1, 1, size=shape).astype("float32")
+    y = np.zeros(len(x), int)
+    ds = Dataset(name, x, y, x, y, x, y, Normalization(), [], task=spec.task)
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, fmt, prec in COLUMNS:
+            try:
+                art = export(net, to=fmt, precision=prec, data=ds, out=tmp, name=name)
+                r = bench(art.path, None, 1, runs, warmup, memory="off", roofline=False)
+                row[key] = round(r["latency_ms"]["p50"], 4)
+            except Exception as e:  # noqa: BLE001 - one failed cell is recorded, the model goes on
+                row[key] = None
+                row.setdefault("errors", {})[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+                continue
+            if key == "tflite_int8_ms":
+                try:  # the TFLM arena of the int8 file, where TFLM runs it
+                    rep = build_mcu_bundle(art.path, Path(tmp) / "mcu", on_tflm_error="record")
+                    row["tflm_arena_bytes"] = rep.arena_bytes
+                    if rep.tflm_error:
+                        row["tflm_error"] = rep.tflm_error[:200]
+                except Exception as e:  # noqa: BLE001 - e.g. int32 token input: not an MCU model
+                    row["tflm_error"] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+    return row
+
+
+def markdown(doc: dict) -> str:
+    def ms(v):
+        return "—" if v is None else f"{v:.3f}"
+
+    lines = ["# Zoo latency: every registry model at its default input", "",
+             f"{doc['machine']['cpu']}, {doc['machine']['cores']} cores; 1 thread, single sample, p50 of "
+             f"{doc['runs']} runs after {doc['warmup']} warm-up; random weights. {doc.get('note', '')}", "",
+             "| model | task | input | params | M MACs | TFLite fp32 ms | TFLite int8 ms | ONNX fp32 ms | TFLM arena KB |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in doc["rows"]:
+        if r.get("error"):
+            lines.append(f"| {r['model']} | | | | | failed: {r['error'][:120]} | | | |")
+            continue
+        arena = f"{r['tflm_arena_bytes'] / 1024:,.1f}" if r.get("tflm_arena_bytes") else (
+            "TFLM failed" if r.get("tflm_error") else "—")
+        lines.append(f"| {r['model']} | {r['task']} | {'x'.join(map(str, r['input']))} | {r['params']:,} | "
+                     f"{(r['macs'] or 0) / 1e6:,.1f} | {ms(r.get('tflite_fp32_ms'))} | {ms(r.get('tflite_int8_ms'))} | "
+                     f"{ms(r.get('onnx_fp32_ms'))} | {arena} |")
+    missing = doc.get("missing") or []
+    lines += ["", f"{len(doc['rows'])} of {len(doc['rows']) + len(missing)} registry models measured"
+              + (f"; not yet: {', '.join(missing)} (rerun the script to continue)." if missing else "."),
+              f"commit {doc['commit'][:12]}, {doc['date']}.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="*", help="comma-separated shell patterns")
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--timeout", type=float, default=1500)
+    ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--note", default="")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # the child process
+    args = ap.parse_args()
+    if args.one:
+        print("ROW " + json.dumps(measure_one(args.one, args.runs, args.warmup), default=float), flush=True)
+        return 0
+    from edgekit._io import write_json, write_text
+    from edgekit.bench.harness import machine_info
+    from edgekit.models import list_models
+
+    everything = list_models("*")
+    pats = [p.strip() for p in args.models.split(",") if p.strip()]
+    wanted = [n for n in everything if any(fnmatch.fnmatch(n, p) for p in pats)]
+    doc = json.loads(RESULTS.read_text()) if RESULTS.exists() and not args.fresh else {"rows": []}
+    done = {r["model"] for r in doc["rows"] if not r.get("error")}
+    doc["rows"] = [r for r in doc["rows"] if r["model"] in done]
+    for name in [n for n in wanted if n not in done]:
+        t0 = time.time()
+        try:
+            res = subprocess.run([sys.executable, __file__, "--one", name, "--runs", str(args.runs), "--warmup",
+                                  str(args.warmup)], capture_output=True, text=True, timeout=args.timeout,
+                                 env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+            lines = [ln for ln in res.stdout.splitlines() if ln.startswith("ROW ")]
+            row = json.loads(lines[-1][4:]) if lines else {"model": name, "error": (res.stderr.strip().splitlines()
+                                                                                   or ["no output"])[-1][:300]}
+        except subprocess.TimeoutExpired:
+            row = {"model": name, "error": f"timed out after {args.timeout:.0f} s"}
+        row["seconds"] = round(time.time() - t0, 1)
+        doc["rows"] = [r for r in doc["rows"] if r["model"] != name] + [row]
+        doc["rows"].sort(key=lambda r: everything.index(r["model"]) if r["model"] in everything else 1e9)
+        measured = {r["model"] for r in doc["rows"]}
+        doc.update(runs=args.runs, warmup=args.warmup, threads=1, note=args.note or doc.get("note", ""),
+                   missing=[n for n in everything if n not in measured], machine=machine_info(), commit=_commit(),
+                   date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        write_json(RESULTS, doc)
+        write_text(RESULTS.with_suffix(".md"), markdown(doc))
+        print(f"{name}: {json.dumps({k: v for k, v in row.items() if k not in ('input',)})}", flush=True)
+    return 0
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
