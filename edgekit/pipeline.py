@@ -198,13 +198,13 @@ def _export_step(loaded, fmt, precision, ds, run_dir, card, reference, bench, pr
     """Export one format, verify it against the Keras reference on the test split, score it with the
     run's task figures, time it."""
     from edgekit.bench.harness import bench_runner
-    from edgekit.convert import export
+    from edgekit.convert import FORMATS, export
     from edgekit.report import artifact_row
     from edgekit.runtime.base import load_runner
     from edgekit.verify import verify_runners
 
     art = export(loaded, to=fmt, precision=precision, data=ds, out=run_dir, name="model", card=card)
-    runtime = "litert" if fmt == "tflite" else "onnxruntime"
+    runtime = FORMATS[fmt].runtime  # the format table says which runtime runs it
     runner = load_runner(art.path, runtime, bench.threads)
     classify = scorer.task == "classification"
     ver = verify_runners(runner, reference, ds.x_test, ds.y_test if classify else None, classification=classify,

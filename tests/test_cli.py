@@ -217,3 +217,15 @@ def test_a_step_error_is_classified_and_a_bug_keeps_its_traceback_in_the_output_
     assert failure_exit_code(["ok", "not applicable"]) == 0
     assert failure_exit_code(["ok", "failed"]) == 3
     assert failure_exit_code(["failed", "internal error"]) == 70
+
+
+def test_export_help_lists_every_format_and_precision_of_the_table(cli):
+    """`--to` and `--precision` help are generated from edgekit.convert.formats.FORMATS."""
+    from edgekit.convert.formats import FORMATS
+
+    res = cli("export", "--help", env={"COLUMNS": "400"})
+    assert res.returncode == 0, res.stderr
+    text = " ".join(res.stdout.split())
+    for f in FORMATS.values():
+        assert f"{f.name}: {f.description}" in text, f.name
+        assert f"{f.name}: {' | '.join(f.precisions)}" in text, f.name

@@ -35,6 +35,10 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     shape ops, which a phone GPU delegate cannot run).
     """
     fmt = check_format(to, precision)
+    if fmt.name == "mcu":  # the bundle is its own step: int8 TFLite + C array + TFLM arena
+        art, _ = export_mcu(model, data, out=out, name=name, unsafe=unsafe, seed=seed, input_range=input_range,
+                            mean=mean, std=std, labels=labels, warn=warn)
+        return art
     from edgekit.models.load import LoadedModel, load_model
 
     if isinstance(model, (str, Path)):

@@ -28,8 +28,22 @@ FORMATS: dict[str, ExportFormat] = {
                      "TensorFlow Lite flatbuffer for LiteRT on phones (int8: full-integer, int8 in and out)"),
         ExportFormat("onnx", ".onnx", ("fp32", "int8"), ("int8",), "onnxruntime",
                      "ONNX graph via tf2onnx (int8: QDQ, onnxruntime static quantization, per-channel)"),
+        ExportFormat("mcu", ".tflite", ("int8",), ("int8",), "tflm",
+                     "microcontroller bundle: full-int8 TFLite as a C array, op resolver, TFLM-measured arena, "
+                     "README and main.cc"),
     )
 }
+
+
+def format_help() -> str:
+    """``--to``'s help, from the table: every format with what it makes."""
+    return "; ".join(f"{f.name}: {f.description}" for f in FORMATS.values())
+
+
+def precision_help() -> str:
+    """``--precision``'s help, from the table: the precisions each format allows."""
+    return "; ".join(f"{f.name}: {' | '.join(f.precisions)}" for f in FORMATS.values()) + \
+        f" (calibration data needed for {', '.join(sorted({p for f in FORMATS.values() for p in f.needs_data}))})"
 
 
 def check_format(to: str, precision: str) -> ExportFormat:

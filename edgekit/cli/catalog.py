@@ -1,0 +1,106 @@
+"""`edgekit models`, `targets` and `estimate`: what the registry holds and what a board would do with it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from edgekit.cli._app import (_fmt, _progress, _size, app, out)
+from edgekit.errors import EdgekitError
+
+
+@app.command()
+def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mobilenet*'"),
+           live: bool = typer.Option(False, "--live", help="build each model now to count params and MACs (slow; "
+                                     "the default reads the table generated from the registry)"),
+           latency: bool = typer.Option(False, "--latency", help="add measured p50 latencies (LiteRT fp32/int8, onnxruntime fp32, 1 thread) and the TFLM arena from benchmarks/results/zoo_latency.json")):
+    """List the registered models with their task, default input, parameters and multiply-adds."""
+    from edgekit.catalog import catalog, entry, list_catalog
+
+    lat = _zoo_latency() if latency else {}
+    extra = ("TFLite fp32 ms", "TFLite int8 ms", "ONNX fp32 ms", "TFLM arena") if latency else ()
+    names = list_catalog(pattern)
+    if live:
+        from edgekit.models import list_models
+
+        names = list_models(pattern)
+    table = Table("model", "task", "input", "params", "MACs", *extra, "paper", title="edgekit models")
+    with _progress(len(names) if live else 0, "counting params and MACs") as step:
+        for name in names:
+            row = entry(name) if live else catalog()[name]
+            step()
+            m = row["macs"]
+            r = lat.get(name, {})
+            cells = (_fmt(r.get("tflite_fp32_ms"), "{:.3f}"), _fmt(r.get("tflite_int8_ms"), "{:.3f}"),
+                     _fmt(r.get("onnx_fp32_ms"), "{:.3f}"),
+                     _size(r["tflm_arena_bytes"]) if r.get("tflm_arena_bytes") else "—") if latency else ()
+            table.add_row(name, row["task"], "x".join(map(str, row["input_shape"])), _fmt(row["params"], "{:,}"),
+                          "—" if m is None else f"{m / 1e6:,.1f} M", *cells, row["paper"].split(",")[0])
+    out.print(table)
+    if latency:
+        out.print(f"[dim]latency: {_ZOO_LATENCY.name} ({len(lat)} models measured; — = not measured or failed, "
+                  "see the file)[/]")
+
+
+_ZOO_LATENCY = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "zoo_latency.json"
+
+
+def _zoo_latency() -> dict:
+    """Rows of benchmarks/results/zoo_latency.json by model (written by benchmarks/zoo_latency.py)."""
+    try:
+        doc = json.loads(_ZOO_LATENCY.read_text())
+        return {r["model"]: r for r in doc["rows"] if not r.get("error")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise EdgekitError(f"no readable zoo latency table at {_ZOO_LATENCY} ({type(e).__name__}); "
+                           "run `python benchmarks/zoo_latency.py` first.") from None
+
+
+
+@app.command()
+def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
+             target: str = typer.Option("nucleo-l4r5zi", "--target", help="board from `edgekit targets`, or core@MHz such as cortex-m4@80"),
+             kernels: str = typer.Option("cmsis-nn", "--kernels", help="cmsis-nn | reference (TFLM's portable C kernels)"),
+             arena: Optional[int] = typer.Option(None, "--arena", help="TFLM arena bytes if known (mcu.json); measured otherwise"),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="write the estimate as JSON here")):
+    """Estimated milliseconds per inference on a Cortex-M board (TFLM), per op, and whether it fits."""
+    from edgekit import _io
+    from edgekit.bench.mcu_estimate import estimate_mcu
+
+    e = estimate_mcu(model, target, kernels=kernels, arena_bytes=arena)
+    table = Table("#", "op", "MACs", "cycles", "share", title=f"{model.name} on {e.target} ({e.core}, {e.mhz:g} MHz, {e.kernels})")
+    for r in sorted(e.per_op, key=lambda r: -r.cycles)[:15]:
+        table.add_row(str(r.index), r.op, f"{r.macs:,}", f"{r.cycles:,}", f"{r.cycles / max(e.cycles, 1):.1%}")
+    out.print(table)
+    f = e.fits
+    yes = {True: "[green]yes[/]", False: "[red]NO[/]", None: "unknown"}
+    ram = (f"RAM {yes[f.ram]} (arena {f.arena_bytes:,} + runtime {f.runtime_ram_overhead_bytes:,} = "
+           f"{f.ram_needed_bytes:,} of {_fmt(f.ram_bytes, '{:,}')} B)") if f.ram_needed_bytes else "RAM unknown (arena not measured)"
+    out.print(f"[bold]{e.latency_ms:.2f} ms[/] ({e.cycles:,} cycles, {e.macs:,} MACs); {ram}; flash {yes[f.flash]} "
+              f"(model {f.model_bytes:,} + code {f.runtime_flash_overhead_bytes:,} of {_fmt(f.flash_bytes, '{:,}')} B)"
+              + ("" if f.ram_bytes else "; the board's RAM/flash are unknown for a generic core@MHz target"))
+    out.print(f"basis: {e.basis}; leave-one-out median error on the published rows "
+              f"{e.calibration['median_loo_error']:.0%}; cannot know: {e.cannot_know}", soft_wrap=True)
+    if json_out:
+        _io.write_json(json_out, e.model_dump())
+        out.print(f"wrote {json_out}")
+
+
+@app.command()
+def targets():
+    """Microcontroller targets for `estimate`, `export --to mcu --target` and `tune --target`."""
+    from edgekit.bench.mcu_targets import CORES, TARGETS
+
+    table = Table("target", "board", "core", "MHz", "RAM", "flash", "latency basis", title="edgekit targets")
+    for t in TARGETS.values():
+        basis = ("calibrated (MLPerf Tiny)" if t.calibrated else f"by clock from {t.calibrated_on}" if t.calibrated_on
+                 else "extrapolated by core class")
+        table.add_row(t.name, t.board, t.core, f"{t.mhz:g}", _size(t.ram_bytes), _size(t.flash_bytes), basis)
+    out.print(table)
+    out.print(f"generic targets: <core>@<MHz>, core one of {', '.join(c.removeprefix('cortex-') for c in CORES)} "
+              "(e.g. cortex-m4@80); RAM and flash unknown")
+
+

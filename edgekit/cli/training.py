@@ -1,0 +1,260 @@
+"""`edgekit train`, `tune`, `compress` and `demo`: the commands that train (TensorFlow starts inside them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _fmt, _given, _parse_params,
+                              _range_pair, _size, app, err, out)
+from edgekit.errors import EdgekitError
+from edgekit.shapes import params_with_input_shape, square_side
+
+
+@app.command()
+def train(ctx: typer.Context,
+          name: str = typer.Argument(..., help="registered model name (see `edgekit models`)"),
+          data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class) or a .zip/.tar/.tar.gz of one, an .npz with x and y, a folder of .wav or .txt class subfolders, a .csv (a table with --target, or text for a sequence model), or a built-in for another task: diabetes (regression), digits_flat, token_order (classification), digits_anomaly (anomaly), digits_pairs (embedding), digits_gen (generation)"),
+          param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable"),
+          epochs: Optional[int] = typer.Option(None, help="maximum epochs (early stopping may end sooner)"),
+          batch_size: Optional[int] = typer.Option(None, help="batch size"),
+          learning_rate: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
+          seed: int = typer.Option(0, help="seed for splits, initialization and shuffling"),
+          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys of edgekit.train.TrainConfig (epochs, batch_size, learning_rate, patience, seed, augment, tensorboard, optimizer, momentum, nesterov, weight_decay, schedule, decay_rate, label_smoothing, loss, huber_delta, freeze_backbone, unfreeze, unfreeze_learning_rate, unfreeze_epochs); e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
+          out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs"),
+          target: Optional[str] = typer.Option(None, "--target", help="CSV data: the column to predict (a table), or the label column of a text CSV"),
+          task: Optional[str] = typer.Option(None, "--task", help="CSV table: classification | regression (default: from the target column)"),
+          frontend: Optional[List[str]] = typer.Option(None, "--frontend", help="audio folder: front-end knob as key=value, repeatable: sample_rate, clip_ms, window_ms, stride_ms, fft_length, mel_bins, num_mfccs (0: log-mel), lower_hz, upper_hz"),
+          audio_augment: Optional[List[str]] = typer.Option(None, "--audio-augment", help="audio folder: augmentation as key=value, repeatable: copies (extra copies of each training clip), shift_ms, snr_db, gain_db, seed"),
+          input_shape: Optional[str] = typer.Option(None, "--input-shape", help="model input as HxWxC, e.g. 96x96x3 (or a feature count)"),
+          resolution: Optional[int] = typer.Option(None, "--resolution", help="square image side, e.g. 96 (channels: the model's)"),
+          weights: Optional[str] = typer.Option(None, "--weights", help="start from 'imagenet' (keras.applications' file in ~/.keras/models) or a Keras .h5 weight file (MobileNet V1/V2/V3, ResNet-50/101/152)"),
+          freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone", help="train only the head; the backbone and its BatchNorm stay frozen"),
+          unfreeze: Optional[int] = typer.Option(None, "--unfreeze", help="after the head, also train the last N backbone blocks at a tenth of the rate"),
+          optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam | adamw | sgd | rmsprop"),
+          momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD/RMSprop momentum (0.9)"),
+          nesterov: Optional[bool] = typer.Option(None, "--nesterov", help="Nesterov momentum (sgd)"),
+          weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay (1e-4)"),
+          schedule: Optional[str] = typer.Option(None, "--schedule", help="plateau | cosine | exponential | constant"),
+          label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="classification label smoothing, e.g. 0.1"),
+          loss: Optional[str] = typer.Option(None, "--loss", help="regression loss: mse | mae | huber"),
+          huber_delta: Optional[float] = typer.Option(None, "--huber-delta", help="Huber delta (1.0)")):
+    """Train a model from the registry; saves model.keras with its normalization and labels."""
+    from edgekit.config import load_config
+    from edgekit.train import TrainConfig
+
+    given, defaults = _given(ctx, dict(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, freeze_backbone=freeze_backbone,
+        unfreeze=unfreeze, optimizer=optimizer, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+        schedule=schedule, label_smoothing=label_smoothing, loss=loss, huber_delta=huber_delta))
+    cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
+    params = params_with_input_shape(_parse_params(param), input_shape, resolution)
+    from edgekit.train import train as _train  # TensorFlow starts here, after the settings are checked
+
+    res = _train(name, data, params=params, config=cfg, out=out_dir, console=err, weights=weights,
+                 data_options=_data_options(target, task, frontend, audio_augment))
+    out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
+
+
+def _data_options(target, task, frontend, audio_augment) -> dict:
+    """--target/--task (CSV) and --frontend/--audio-augment (audio folders) for load_dataset."""
+    opts = {"target": target, "task": task}
+    if frontend:
+        opts["frontend"] = {k: v for k, v in _parse_params(frontend).items()}
+    if audio_augment:
+        opts["augmentation"] = _parse_params(audio_augment)
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+
+@app.command()
+def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default export/<model>-<time>)"),
+         epochs: int = typer.Option(60, help="maximum training epochs"),
+         target: str = typer.Option("nucleo-l4r5zi", "--target", help="board of the MCU latency estimate (`edgekit targets`)"),
+         model: str = typer.Option("mobilenet_v2", "--model", help="registered model of any task: classification, regression (mlp_regressor on diabetes), anomaly (autoencoder_dense on digits_anomaly), embedding (siamese on digits_pairs), generation"),
+         data: str = typer.Option("digits", "--data", help="dataset of the model's task (see `edgekit train --help`)"),
+         param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable (default for mobilenet_v2: alpha=0.35)"),
+         input_shape: Optional[str] = typer.Option(None, "--input-shape", help="model input as HxWxC, e.g. 96x96x3"),
+         resolution: Optional[int] = typer.Option(None, "--resolution", help="square image side, e.g. 96")):
+    """Train, export, verify, bench and report one model (default: MobileNetV2 0.35, 32x32, on the built-in digits)."""
+    from edgekit.bench.mcu_targets import get_target
+    from edgekit.pipeline import run
+
+    get_target(target)  # an unknown board fails now, not after training
+    default = {"alpha": 0.35} if model == "mobilenet_v2" else {}  # the default demo's width; others keep theirs
+    params = params_with_input_shape(_parse_params(param) or default, input_shape, resolution)
+    report = run(model, data, params=params, out=out_dir, epochs=epochs, console=err, mcu_target=target)
+    _print_report(report)
+    for f in report.get("failures", []):
+        if not f["step"].startswith("export/verify/bench"):  # those rows were printed with the table
+            out.print(f"[red]{f['step']} {f['status']}[/]: {f['error']}", highlight=False)
+    _exit_for_steps("the requested steps", [(f["step"], f["status"]) for f in report.get("failures", [])])
+
+
+@app.command()
+def tune(ctx: typer.Context,
+         name: str = typer.Argument(..., help="registered model to search (mobilenet*, resnet*, mlp, cnn, vit_tiny, ...)"),
+         data: str = typer.Option("digits", "--data", help="'digits', an image folder (or a .zip/.tar/.tar.gz of one) or an .npz with x and y"),
+         trials: int = typer.Option(10, "--trials", help="trials in total (rerunning the command resumes up to this)"),
+         max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="LiteRT p50 budget, 1 thread"),
+         max_flash_kb: Optional[float] = typer.Option(None, "--max-flash-kb", help="model file size budget"),
+         max_ram_kb: Optional[float] = typer.Option(None, "--max-ram-kb", help="TFLM tensor arena budget"),
+         target: Optional[str] = typer.Option(None, "--target", help="MCU board: every trial carries its estimated latency there; Pareto front against it"),
+         max_mcu_latency_ms: Optional[float] = typer.Option(None, "--max-mcu-latency-ms", help="budget on the estimated latency on --target"),
+         oracle: str = typer.Option("random", "--oracle", help="random | bayesian | hyperband"),
+         workers: int = typer.Option(1, "--workers", help="parallel worker processes, each pinned to its own core"),
+         precision: str = typer.Option("int8", "--precision", help="int8 | fp32 | fp16 | dynamic (TFLite)"),
+         epochs: int = typer.Option(20, "--epochs", help="epochs per trial (Hyperband: the most a trial gets)"),
+         param: Optional[List[str]] = typer.Option(None, "--param", help="pin a hyperparameter, key=value, repeatable"),
+         seed: int = typer.Option(0, help="seed for splits, initialization and the oracle"),
+         config: Optional[Path] = typer.Option(None, "--config", help="search settings and budgets from a TOML or JSON file (by suffix): keys trials, oracle, epochs, patience, precision, workers, seed, augment, bench_runs, bench_warmup, measure_arena, max_latency_ms, max_flash_kb, max_ram_kb and a table fixed (pinned hyperparameters, merged with --param). Flags given on the command line override the file"),
+         out_dir: Path = typer.Option(..., "--out", help="search folder: trials.json, pareto.json/png, best/ bundle"),
+         input_range: Optional[str] = typer.Option(None, "--input-range", help="train every trial's model on inputs in LOW,HIGH (e.g. 0,1); recorded with the best model"),
+         mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+         std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP),
+         input_shape: Optional[str] = typer.Option(None, "--input-shape", help="pin the input of image models, e.g. 96x96x3 (square; the search's resolution)"),
+         resolution: Optional[int] = typer.Option(None, "--resolution", help="pin the square image side, e.g. 96 (else searched)")):
+    """Hardware-aware search: train, export and measure every trial; keep the best model within budget."""
+    from edgekit.config import load_config
+    from edgekit.tune import Budgets, TuneConfig
+    from edgekit.tune import tune as _tune
+
+    fixed = _parse_params(param)
+    side = square_side(input_shape, resolution)
+    if side is not None:
+        fixed["resolution"] = side
+    given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
+                                       seed=seed, param=fixed, max_latency_ms=max_latency_ms,
+                                       max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb, mean=mean, std=std,
+                                       input_range=_range_pair(input_range), target=target,
+                                       max_mcu_latency_ms=max_mcu_latency_ms), to={"param": ("fixed",)})
+    cfg, budgets = load_config(config, (TuneConfig, Budgets), overrides=given, defaults=defaults,
+                               flags={"fixed": "--param"}, merge=("fixed",))
+    if budgets.max_mcu_latency_ms is not None and not budgets.target:
+        raise EdgekitError("--max-mcu-latency-ms needs --target (a board from `edgekit targets`).")
+    if budgets.target:
+        from edgekit.bench.mcu_targets import get_target
+
+        get_target(budgets.target)  # an unknown board fails before any training
+    res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
+    pareto = {t["id"] for t in res.pareto}
+    table = Table("trial", "status", "knobs", "res", "val acc", "p50 ms", "size", "arena", "feasible", "Pareto",
+                  title=f"{name}: {len(res.trials)} trials")
+    for t in res.trials:
+        table.add_row(str(t["id"]), t["status"], json.dumps(t.get("knobs") or {}), str(t.get("resolution") or ""),
+                      _fmt(t["val_accuracy"], "{:.4f}"), _fmt(t["latency_ms"], "{:.4f}"),
+                      _size(t["bytes"]) if t["bytes"] else "—", _size(t["arena_bytes"]) if t["arena_bytes"] else "—",
+                      "yes" if t["feasible"] else "no", "*" if t["id"] in pareto else "")
+    out.print(table)
+    if budgets.target:  # the estimate each trial carries
+        out.print("estimated on " + budgets.target + ": " + ", ".join(
+            f"trial {t['id']} {t['mcu_latency_ms']:.1f} ms" for t in res.trials if t.get("mcu_latency_ms")))
+    b = res.best
+    out.print(f"best: trial {b['id']}, val accuracy [bold]{b['val_accuracy']:.4f}[/], {b['latency_ms']:.4f} ms, "
+              f"{_size(b['bytes'])}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
+
+
+
+def _print_report(report: dict):
+    m = report["model"]
+    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
+    table = Table(_file_column(), "format", "precision", "size", *cols, "cosine", "top-1 agree", "p50 ms", "p99 ms",
+                  title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {(m['macs'] or 0) / 1e6:.1f} M MACs")
+    for a in report["artifacts"]:
+        par, lat = a.get("parity"), a.get("latency_ms")
+        figures = a.get("metrics") or {"accuracy": a.get("accuracy")}
+        table.add_row(Path(a["path"]).name, a["format"], a["precision"], _size(a["bytes"]) if a["bytes"] else "—",
+                      *(_fmt(figures.get(c), "{:.4f}") for c in cols),
+                      _fmt(par and par["cosine"], "{:.6f}") if par else "reference",
+                      _fmt(par and par["top1_agreement"], "{:.4f}") if par else "", _fmt(lat and lat["p50"]),
+                      _fmt(lat and lat["p99"]))
+    out.print(table)
+    for a in report["artifacts"]:
+        if a.get("error"):
+            out.print(f"[red]{Path(a['path']).name}[/]: {a['error']}")
+    out.print(f"bundle: [bold]{report['run_dir']}[/] (report.md, report.html, report.json)")
+
+
+@app.command()
+def compress(ctx: typer.Context,
+             model: Path = typer.Argument(..., help="tf_keras .keras or .h5 model to compress"),
+             data: str = typer.Option(..., "--data", help="'digits', an image folder (or a .zip/.tar/.tar.gz of one) or an .npz (train split fine-tunes and calibrates, test split scores)"),
+             out_dir: Path = typer.Option(..., "--out", help="folder for every variant's file, compression.json and compression.md"),
+             only: Optional[List[str]] = typer.Option(None, "--only", help="run only these variants (repeatable)"),
+             skip: Optional[List[str]] = typer.Option(None, "--skip", help="skip these variants (repeatable)"),
+             max_drop: float = typer.Option(0.01, "--max-drop", help="accuracy budget (fraction) of the mixed-precision fallback"),
+             sparsity: float = typer.Option(0.75, "--sparsity", help="magnitude pruning target"),
+             channel_ratio: float = typer.Option(0.5, "--channel-ratio", help="fraction of prunable channels removed"),
+             epochs: Optional[int] = typer.Option(None, "--epochs", help="fine-tuning epochs for pruning, channel pruning and QAT"),
+             seed: int = typer.Option(0, help="split and calibration seed"),
+             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file"),
+             input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
+             mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
+             std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP),
+             input_shape: Optional[str] = typer.Option(None, "--input-shape", help="load --data at this size, e.g. 96x96x3 (must fit the model's input)"),
+             resolution: Optional[int] = typer.Option(None, "--resolution", help="load --data as square images of this side, e.g. 96")):
+    """PTQ, QAT, pruning, clustering, channel pruning and mixed precision: the size/accuracy/speed table.
+
+    Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune,
+    prune_per_tensor, prune_2of4, cluster, qat, prune_qat, cluster_qat, channel, channel_int8, mixed.
+    """
+    from edgekit.compress import CompressConfig
+    from edgekit.compress import compress as _compress
+    from edgekit.config import load_config
+
+    split = lambda xs: [n.strip() for x in (xs or []) for n in x.split(",") if n.strip()] or None  # noqa: E731
+    epoch_keys = ("prune_epochs", "qat_epochs", "channel_epochs", "cluster_epochs")
+    given, defaults = _given(ctx, dict(max_drop=max_drop, sparsity=sparsity, channel_ratio=channel_ratio, seed=seed,
+                                       epochs=epochs), to={"epochs": epoch_keys})
+    cfg = load_config(config, CompressConfig, overrides=given, defaults=defaults,
+                      flags=dict.fromkeys(epoch_keys, "--epochs"))
+    shape = params_with_input_shape({}, input_shape, resolution).get("input_shape")
+    rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
+                    config=cfg, console=err, input_range=input_range, mean=mean, std=std, input_shape=shape)
+    from edgekit.compress.task_metric import format_drop
+    from edgekit.verify.stats import fmt_accuracy
+
+    b = rep.baseline
+    n_test = b.get("n_test") or 0
+    metric = (rep.metric or {}).get("name", "accuracy")
+    figure = (lambda v: fmt_accuracy(v, n_test)) if metric == "accuracy" else (lambda v: _fmt(v, "{:.4f}"))
+    table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", metric, "drop",
+                  "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")
+    table.add_row("baseline", "fp32", _size(b["bytes"]), "1.000", "", _fmt(b.get("sparsity"), "{:.2f}"),
+                  figure(b.get("score", b["accuracy"])), "", _fmt(b["p50_ms"]), "1.00×", "")
+    for v in rep.variants:
+        if v.get("error"):
+            status = v.get("status", "failed")
+            colour = "yellow" if status == "not applicable" else "red"
+            what = v["error"] if status == "internal error" else f"{status}: {v['error']}"
+            table.add_row(v["name"], f"[{colour}]{what}[/]", *[""] * 9)
+            continue
+        table.add_row(v["name"], v["precision"], _size(v["bytes"]), f"{v['bytes'] / b['bytes']:.3f}",
+                      f"{v['gzip_bytes'] / b['bytes']:.3f}", _fmt(v["sparsity"], "{:.2f}"),
+                      figure(v.get("score", v["accuracy"])), format_drop(v["drop"], metric), _fmt(v["p50_ms"]),
+                      f"{v['speedup']:.2f}×", _fmt((v["parity"] or {}).get("top1_agreement"), "{:.4f}"))
+    out.print(table)
+    mixed = next((v for v in rep.variants if v["name"] == "mixed" and not v.get("error")), None)
+    if mixed:
+        out.print(f"mixed precision: layers kept in float: {', '.join(mixed['float_layers']) or 'none'}")
+    out.print(f"{rep.json_path}  {rep.md_path}")
+    _exit_for_steps(f"{len(rep.variants)} variants", [(v["name"], v.get("status", "ok")) for v in rep.variants])
+
+
+def _exit_for_steps(what: str, steps: list[tuple[str, str]]):
+    """Exit 3 (a requested step failed) or 70 (a step hit a bug) after the report is written; the
+    reasons are in the report and were printed as the steps ran."""
+    from edgekit.errors import failure_exit_code
+
+    code = failure_exit_code(status for _, status in steps)
+    if code:
+        bad = [f"{name} ({status})" for name, status in steps if status in ("failed", "internal error")]
+        err.print(f"[red]{len(bad)} of {what} did not pass:[/] {', '.join(bad)}", highlight=False)
+        raise typer.Exit(code)
+
+
+# --- Cortex-M latency estimate (issue 17) -------------------------------------------------------
