@@ -11,7 +11,7 @@ from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
 
 DEFAULT_OPSET = 17
-METADATA_NAME = "edgekit"
+from edgekit.convert.metadata import METADATA_NAME  # noqa: E402 - the one definition
 
 
 def to_onnx(loaded: LoadedModel, opset: int = DEFAULT_OPSET, meta: dict | None = None):

@@ -11,7 +11,7 @@ from edgekit._tf import keras, tf
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
 
-METADATA_NAME = "edgekit"
+from edgekit.convert.metadata import METADATA_NAME  # noqa: E402 - the one definition
 
 
 # The converter's message for a rolled RNN (LSTM/GRU, unroll=False) in a batch-polymorphic model.

@@ -26,7 +26,7 @@ from edgekit._io import write_bytes
 from edgekit.artifact import Artifact, file_bytes, sha256_of
 from edgekit.errors import EdgekitError
 
-METADATA_NAME = "TFLITE_METADATA"
+STANDARD_METADATA_NAME = "TFLITE_METADATA"  # the name tflite-support and MediaPipe look for
 METADATA_IDENTIFIER = b"M001"
 LABELS_FILE = "labels.txt"
 # Every field written here exists since metadata schema 1.0.0 (BERT/SentencePiece process units,
@@ -272,9 +272,9 @@ def write_standard_metadata(art: Artifact, info: ModelInfo | None = None) -> Art
     buf.data = np.frombuffer(blob, dtype=np.uint8)
     model.buffers.append(buf)
     entry = schema.MetadataT()
-    entry.name = METADATA_NAME
+    entry.name = STANDARD_METADATA_NAME
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if _name(m) != METADATA_NAME] + [entry]
+    model.metadata = [m for m in (model.metadata or []) if _name(m) != STANDARD_METADATA_NAME] + [entry]
     data = bytes(fu.convert_object_to_bytearray(model))
     packed = []
     if outputs[0].labels_file:
