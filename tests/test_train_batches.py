@@ -54,6 +54,6 @@ def test_models_latency_column_reads_the_zoo_table(cli, repo_root):
 
     doc = json.loads((repo_root / "benchmarks" / "results" / "zoo_latency.json").read_text())
     row = next(r for r in doc["rows"] if not r.get("error"))
-    res = cli("models", row["model"], "--no-macs", "--latency", env={"COLUMNS": "240"})
+    res = cli("models", row["model"], "--latency", env={"COLUMNS": "240"})
     assert res.returncode == 0, res.stderr[-2000:]
     assert "TFLite int8 ms" in res.stdout and f"{row['tflite_fp32_ms']:.3f}" in res.stdout
