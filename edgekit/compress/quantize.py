@@ -21,7 +21,7 @@ import numpy as np
 from edgekit._native import quiet_stderr
 from edgekit._tf import keras, tf
 from edgekit.compress.graph import inbound_layers
-from edgekit.convert.tflite import _converter_reason
+from edgekit.convert.tflite import converter_reason
 from edgekit.errors import EdgekitError
 
 PTQ_PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int8_per_tensor", "int16x8")
@@ -73,7 +73,7 @@ def tflite_bytes(model, precision: str = "fp32", representative=None, denylisted
         with quiet_stderr():  # "fully_quantize: 0, inference_type: 6 ..." and the converter's warnings
             return conv.convert()
     except Exception as e:  # noqa: BLE001 - ConverterError carries a long MLIR dump
-        raise EdgekitError(f"TFLite {precision} conversion failed: {_converter_reason(e)}") from e
+        raise EdgekitError(f"TFLite {precision} conversion failed: {converter_reason(e)}") from e
 
 
 # --------------------------------------------------------------------------- QAT

@@ -115,10 +115,10 @@ def _convert(conv, precision, representative) -> bytes:
         with quiet_stderr():
             return conv.convert()
     except Exception as e:  # noqa: BLE001 - the converter raises ConverterError with a long MLIR dump
-        raise EdgekitError(f"TFLite {precision} conversion failed: {_converter_reason(e)}") from e
+        raise EdgekitError(f"TFLite {precision} conversion failed: {converter_reason(e)}") from e
 
 
-def _converter_reason(e: Exception) -> str:
+def converter_reason(e: Exception) -> str:
     text = str(e)
     for line in text.splitlines():
         if "error:" in line:
