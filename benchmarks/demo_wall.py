@@ -46,10 +46,13 @@ def render(doc: dict) -> str:
     lines = ["# `edgekit demo` wall time", "", provenance_line(doc), "",
              "| run | wall s | exit | load avg at start | Keras test acc | int8 acc | epochs | training s |",
              "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+    def f(v):
+        return "—" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
     for i, r in enumerate(doc["runs"], 1):
         lines.append(f"| {i} | {r['wall_s']} | {r['exit']} | {' '.join(map(str, r['load_avg_at_start']))} "
-                     f"| {r.get('keras_test_accuracy', '—')} | {r.get('int8_accuracy', '—')} | {r.get('epochs', '—')} "
-                     f"| {r.get('training_s', '—')} |")
+                     f"| {f(r.get('keras_test_accuracy'))} | {f(r.get('int8_accuracy'))} | {f(r.get('epochs'))} "
+                     f"| {f(r.get('training_s'))} |")
     lines += ["", f"Median wall: {doc['median_wall_s']} s; every run ≤ 180 s: {doc['all_within_180_s']}."]
     return "\n".join(lines) + "\n"
 
