@@ -55,3 +55,19 @@ def test_verify_gates_pass_the_right_reference_and_fail_the_wrong_one(cli, train
 def test_accuracy_gate_without_data_is_refused(cli, trained, exports):
     res = cli("verify", exports[("tflite", "fp32")].path, "--reference", trained.model_path, "--max-accuracy-drop", "0.01")
     assert res.returncode == 1 and "needs labelled data" in res.stderr
+
+
+def test_a_reference_of_another_input_shape_is_one_line(cli, trained):
+    """The digits int8 net (8x8x1) against the 32x32x3 MobileNetV2: exit 1 naming both shapes,
+    before anything runs (it used to reach LiteRT and end as an internal error)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _tiny_int8 import digits_models
+
+    int8, _ = digits_models()
+    res = cli("verify", int8, "--reference", trained.model_path, "--min-top1-agreement", "0.9")
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert "(8, 8, 1)" in lines[0] and "(32, 32, 3)" in lines[0]

@@ -7,6 +7,7 @@ same way. Imports no TensorFlow itself; a Keras reference brings it in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -128,6 +129,11 @@ def verify(artifact, reference, data=None, runtime: str | None = None, n_random:
     path = getattr(artifact, "path", artifact)
     cand = load_runner(path, runtime)
     ref = reference if isinstance(reference, Runner) else load_runner(reference, "keras")
+    want, got = tuple(ref.input_spec.shape[1:]), tuple(cand.input_spec.shape[1:])
+    if None not in want + got and want != got:  # not the model it came from: say so before running either
+        raise EdgekitError(f"{Path(str(path)).name} takes input {got} but the reference "
+                           f"{Path(str(getattr(ref, 'path', reference))).name} takes {want}: is it the model it was "
+                           "exported from?")
     keras_model = getattr(getattr(ref, "loaded", None), "model", None)
     card, user = None, None
     if keras_model is not None or input_range is not None or mean is not None or std is not None:
