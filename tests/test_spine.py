@@ -262,3 +262,17 @@ def test_lambda_layers_need_unsafe(tmp_path, cli):
     res = cli("export", tmp_path / "lam.keras", "--unsafe", "--out", tmp_path / "out")
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "out" / "lam_fp32.tflite").is_file()
+
+
+def test_a_keras3_model_object_exports_to_onnx_int8(tmp_path, digits32):
+    """A Keras 3 model passed as an object (as compress does) converts as Keras 3: it was taken for
+    tf_keras and tf2onnx failed with "'keras_tensor_20'"."""
+    import keras as keras3
+
+    from edgekit.convert import export
+    from edgekit.runtime.base import load_runner
+
+    m = keras3.Sequential([keras3.Input(digits32.input_shape), keras3.layers.Conv2D(4, 3, activation="relu"),
+                           keras3.layers.GlobalAveragePooling2D(), keras3.layers.Dense(10, activation="softmax")])
+    art = export(m, to="onnx", precision="int8", data=digits32, out=tmp_path, name="k3")
+    assert load_runner(art.path).run(digits32.x_test[:4]).shape == (4, 10)

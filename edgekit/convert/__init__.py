@@ -49,7 +49,10 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         loaded, source = model, model.path
         card = card or ModelCard.read_beside(model.path)
     else:
-        loaded, source = LoadedModel(path=getattr(model, "name", "model"), flavour="tf_keras", model=model), getattr(model, "name", "model")
+        # a model object: its class says which Keras built it (the converters treat the two differently)
+        tf_keras_built = any(c.__module__.startswith("tf_keras") for c in type(model).__mro__)
+        flavour = "tf_keras" if tf_keras_built else "keras3"
+        loaded, source = LoadedModel(path=getattr(model, "name", "model"), flavour=flavour, model=model), getattr(model, "name", "model")
 
     from edgekit.data.scaling import user_scaling
     from edgekit.models.preprocessing import resolve_scaling
