@@ -133,20 +133,11 @@ def fit_anomaly(name, dataset, params, config, line):
 
 
 def make_pairs(x, y, n_pairs: int, seed: int = 0):
-    """``n_pairs`` balanced pairs: ``(a, b, same)`` with same = 1 for a same-class pair."""
-    rng = np.random.default_rng(seed)
-    y = np.asarray(y).ravel()
-    by_class = {c: np.flatnonzero(y == c) for c in np.unique(y)}
-    i = rng.integers(0, len(y), size=n_pairs)
-    same = (np.arange(n_pairs) % 2 == 0).astype(np.float32)
-    j = np.empty(n_pairs, np.int64)
-    for k in range(n_pairs):
-        c = y[i[k]]
-        if same[k]:
-            j[k] = rng.choice(by_class[c])
-        else:
-            others = [d for d in by_class if d != c]
-            j[k] = rng.choice(by_class[others[rng.integers(len(others))]])
+    """``n_pairs`` balanced pairs: ``(a, b, same)`` with same = 1 for a same-class pair (drawn by
+    :func:`edgekit.verify.tasks.pair_indices`, so a deployed model's pair AUC uses the same draw)."""
+    from edgekit.verify.tasks import pair_indices
+
+    i, j, same = pair_indices(y, n_pairs, seed)
     return x[i], x[j], same
 
 

@@ -60,8 +60,8 @@ def task_metric(task: str) -> TaskMetric:
 
 
 def pair_indices(y, n_pairs: int = 4000, seed: int = 1):
-    """Balanced same/different-class index pairs, drawn as ``edgekit.train.tasks.make_pairs`` draws them
-    (same generator calls), so a runner's pair AUC matches the training run's figure."""
+    """Balanced same/different-class index pairs ``(i, j, same)``; ``edgekit.train.tasks.make_pairs``
+    draws its training pairs with this, so a runner's pair AUC matches the training run's figure."""
     rng = np.random.default_rng(seed)
     y = np.asarray(y).ravel()
     by_class = {c: np.flatnonzero(y == c) for c in np.unique(y)}
