@@ -21,10 +21,8 @@ row gets an ``onnx_note`` in the sweep JSON; details go to benchmarks/results/on
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -120,20 +118,24 @@ def main() -> int:
                    "p50_ms_level_all": all_ms, "p50_ms_level_extended": ext_ms}
             details.append(row)
             print(json.dumps(row), flush=True)
-            out = {"what": __doc__.splitlines()[0], "rows": details, "date": dt.datetime.now(dt.timezone.utc).isoformat(
-                timespec="seconds"), "commit": _commit(), "machine": machine_info(),
+            from _provenance import write_results  # commit, date, machine, package versions
+
+            out = {"what": __doc__.splitlines()[0], "rows": details, "machine": machine_info(),
                    "note": "timings measured under load on a shared 2-core machine; the op counts are exact"}
-            out_path.write_text(json.dumps(out, indent=1))
+            write_results(out_path, out, indent=1)
     by_key = {(d["model"], d["alpha"], d["resolution"]): d for d in details}
     for (model, alpha, res), v in missed:
         d = by_key.get((model, alpha, res))
         if d is None:
             continue
         v["onnx"]["onnx_note"] = _note(v, d)
-    args.sweep.write_text(json.dumps(doc, indent=1, default=float))
+    from _provenance import write_results
     from mobilenet_sweep import markdown
 
-    args.sweep.with_suffix(".md").write_text(markdown(doc))
+    from edgekit._io import write_text
+
+    doc = json.loads(write_results(args.sweep, doc, indent=1).read_text())
+    write_text(args.sweep.with_suffix(".md"), markdown(doc))
     return 0
 
 
@@ -160,12 +162,6 @@ def _note(v: dict, d: dict) -> str:
                  f"(NCHWc off) {lvl_ext:.3f} ms, re-measured under load (benchmarks/results/onnx_layout.json).")
     return " ".join(parts)
 
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Writes benchmarks/results/zoo_latency.{json,md} (a ``rows`` list, one per model,
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import fnmatch
 import json
 import os
@@ -113,7 +112,9 @@ def main() -> int:
     if args.one:
         print("ROW " + json.dumps(measure_one(args.one, args.runs, args.warmup), default=float), flush=True)
         return 0
-    from edgekit._io import write_json, write_text
+    from _provenance import write_results
+
+    from edgekit._io import write_text
     from edgekit.bench.harness import machine_info
     from edgekit.models import list_models
 
@@ -139,19 +140,12 @@ def main() -> int:
         doc["rows"].sort(key=lambda r: everything.index(r["model"]) if r["model"] in everything else 1e9)
         measured = {r["model"] for r in doc["rows"]}
         doc.update(runs=args.runs, warmup=args.warmup, threads=1, note=args.note or doc.get("note", ""),
-                   missing=[n for n in everything if n not in measured], machine=machine_info(), commit=_commit(),
-                   date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-        write_json(RESULTS, doc)
+                   missing=[n for n in everything if n not in measured], machine=machine_info())
+        doc = json.loads(write_results(RESULTS, doc).read_text())  # + provenance: commit, date, versions
         write_text(RESULTS.with_suffix(".md"), markdown(doc))
         print(f"{name}: {json.dumps({k: v for k, v in row.items() if k not in ('input',)})}", flush=True)
     return 0
 
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 if __name__ == "__main__":
