@@ -49,7 +49,13 @@ def write_text(dest: str | Path, text: str) -> Path:
 
 
 def write_json(dest: str | Path, obj) -> Path:
-    return write_text(dest, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    """``obj`` as indented JSON; a pydantic record anywhere inside is written as its ``model_dump()``."""
+    return write_text(dest, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(o):
+    dump = getattr(o, "model_dump", None)
+    return dump() if callable(dump) else str(o)
 
 
 def inside(out_dir: str | Path, relative: str | Path) -> Path:

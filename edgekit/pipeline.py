@@ -6,20 +6,15 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import step_error
+from edgekit.measure import BenchConfig  # noqa: F401 - part of this module's API (run(bench=BenchConfig(...)))
+from edgekit.records import (ArtifactRow, BenchSettings, DatasetSummary, ModelSummary, RowLatency, RunReport, RuntimeRow,
+                              StepFailure)
 
 # The three deployable exports every run makes: (format, precision).
 DEFAULT_EXPORTS = (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"))
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    threads: int = 1
-    runs: int = 100
-    warmup: int = 10
 
 
 def new_run_dir(root: str | Path, model: str) -> Path:
@@ -36,7 +31,7 @@ def new_run_dir(root: str | Path, model: str) -> Path:
 def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None = None, out: str | Path | None = None,
         exports=DEFAULT_EXPORTS, bench: BenchConfig = BenchConfig(), console=None, *, npu: bool = True,
         mcu: bool = True, profile: bool = True, html: bool = True, mcu_target: str = "nucleo-l4r5zi",
-        **train_overrides) -> dict:
+        **train_overrides) -> RunReport:
     """Train ``model`` on ``data``, export, verify and benchmark every artifact; return the report.
 
     Besides latency, each LiteRT/onnxruntime row gets peak memory, a roofline figure and (``profile``)
@@ -44,8 +39,9 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     microcontroller bundle in ``mcu/`` with its TFLM-measured arena and agreement (``mcu``); a step
     that fails is recorded as ``{"error": ..., "status": ...}`` in the report and the run goes on
     (an unexpected exception is an "internal error" whose traceback goes to ``edgekit-error.log`` in
-    the run folder); ``report["failures"]`` lists them all (:func:`step_failures`). ``html`` writes
-    ``report.html`` (before the manifest, which stays last).
+    the run folder); ``report.failures`` lists them all (:func:`step_failures`). ``html`` writes
+    ``report.html`` (before the manifest, which stays last). Returns the :class:`~edgekit.records.RunReport`
+    whose ``model_dump()`` is ``report.json``.
     """
     from rich.console import Console
 
@@ -54,6 +50,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     from edgekit.models.load import LoadedModel
     from edgekit.report import artifact_row, write_report
     from edgekit.report.manifest import write_manifest
+    from edgekit.measure import reference_outputs
     from edgekit.runtime.keras import KerasRunner
     from edgekit.train import train
 
@@ -65,7 +62,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     ds = _task_dataset(task, result)  # what the deployed model takes (a generator: latent vectors)
     loaded = LoadedModel(str(result.model_path), "tf_keras", model=result.model)
     reference = KerasRunner(result.model_path, threads=bench.threads, loaded=loaded)
-    ref_out = reference.run(ds.x_test)
+    ref_out = reference_outputs(reference, ds.x_test)  # computed once: every export is compared with it
     scorer = _TaskScorer(task, ds, ref_out, result.metrics.get("threshold"))
 
     rows = []
@@ -77,50 +74,46 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     for fmt, precision in exports:
         console.print(f"[bold]export[/] {fmt} {precision}")
         try:
-            rows.append(_export_step(loaded, fmt, precision, ds, run_dir, result.card, reference, bench, profile,
+            rows.append(_export_step(loaded, fmt, precision, ds, run_dir, result.card, ref_out, bench, profile,
                                      console, scorer))
         except Exception as e:  # noqa: BLE001 - a step's failure is recorded and the run goes on
             status, msg = step_error(e, run_dir, f"export {fmt} {precision}")
             console.print(f"  [red]{status}[/]: {msg}", highlight=False)
-            rows.append({"path": str(run_dir / f"model_{precision}.{fmt}"), "format": fmt, "precision": precision,
-                         "bytes": 0, "sha256": None, "accuracy": None, "parity": None, "latency_ms": None,
-                         "error": msg, "status": status})
+            rows.append(ArtifactRow.failed(run_dir / f"model_{precision}.{fmt}", fmt, precision, msg, status))
     del ref_out
-    if rows and rows[0].get("latency_ms") and result.card.macs:
+    if rows and rows[0].latency_ms and result.card.macs:
         from edgekit.bench.harness import roofline_row
 
-        rows[0]["roofline"] = roofline_row(result.model_path, rows[0]["latency_ms"]["p50"], bench.threads,
-                                           result.card.macs)
-    int8 = next((r for r in rows if r["format"] == "tflite" and r["precision"] == "int8" and not r.get("error")), None)
+        rows[0].roofline = roofline_row(result.model_path, rows[0].latency_ms.p50, bench.threads, result.card.macs)
+    int8 = next((r for r in rows if r.format == "tflite" and r.precision == "int8" and not r.error), None)
     npu_figures = _npu_figures(int8, console, run_dir) if npu else None
     mcu_figures = _mcu_figures(int8, run_dir / "mcu", ds, console, mcu_target) if mcu else None
     other_runtimes = _other_runtimes(int8, mcu_figures, bench, ds, console, run_dir) if int8 else []
 
-    report = {
-        "model": {"name": model, "params": result.card.params, "macs": result.card.macs, "knobs": result.card.knobs},
-        "dataset": {"name": ds.name, "n_train": len(ds.x_train), "n_val": len(ds.x_val), "n_test": len(ds.x_test),
-                    "num_classes": ds.num_classes, "input_shape": list(ds.input_shape)},
-        "normalization": ds.normalization.model_dump(),
-        "labels": ds.class_names,
-        "task": task,
-        "metric": scorer.metric.as_dict(),
-        "training": _training_section(task, result),
-        "bench": {"threads": bench.threads, "runs": bench.runs, "warmup": bench.warmup},
-        "verify_source": f"{len(ds.x_test)} samples of the test split of {ds.name}",
-        "machine": machine_info(),
-        "artifacts": rows,
-        "run_dir": str(run_dir),
-    }
     from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
 
-    report["ceiling"] = matmul_ceiling().model_dump()
-    report["ceiling_int8"] = int8_matmul_ceiling().model_dump()  # int8 rows' "of ceiling" is against this one
-    report["runtimes"] = other_runtimes
+    report = RunReport(
+        model=ModelSummary(name=model, params=result.card.params, macs=result.card.macs, knobs=result.card.knobs),
+        dataset=DatasetSummary.of(ds),
+        normalization=ds.normalization.model_dump(),
+        labels=ds.class_names,
+        task=task,
+        metric=scorer.metric.as_dict(),
+        training=_training_section(task, result),
+        bench=BenchSettings(threads=bench.threads, runs=bench.runs, warmup=bench.warmup),
+        verify_source=f"{len(ds.x_test)} samples of the test split of {ds.name}",
+        machine=machine_info(),
+        artifacts=rows,
+        run_dir=str(run_dir),
+        ceiling=matmul_ceiling().model_dump(),
+        ceiling_int8=int8_matmul_ceiling().model_dump(),  # int8 rows' "of ceiling" is against this one
+        runtimes=other_runtimes,
+    )
     if npu:
-        report["npu"] = npu_figures
+        report.npu = npu_figures
     if mcu:
-        report["mcu"] = mcu_figures
-    report["failures"] = step_failures(report)
+        report.mcu = mcu_figures
+    report.failures = step_failures(report)
     write_report(run_dir, report)
     if html:
         from edgekit.report.html import write_html
@@ -148,11 +141,10 @@ class _TaskScorer:
         keys = self.metric.columns or (self.metric.name,)
         return ", ".join(f"{k} {figures[k]:.4f}" for k in keys if figures.get(k) is not None)
 
-    def row(self, row: dict, outputs=None, figures: dict | None = None) -> dict:
+    def row(self, row: ArtifactRow, outputs=None, figures: dict | None = None) -> ArtifactRow:
         figures = figures if figures is not None else self.figures(outputs)
-        row["metrics"] = figures
-        row["accuracy"] = figures.get("accuracy")  # classification's column, None for the other tasks
-        return row
+        # accuracy: classification's column, None for the other tasks
+        return row.set(metrics=figures, accuracy=figures.get("accuracy"))
 
 
 def _task_dataset(task, result):
@@ -193,62 +185,55 @@ def _training_section(task, result) -> dict:
     return section
 
 
-def _export_step(loaded, fmt, precision, ds, run_dir, card, reference, bench, profile, console,
-                 scorer: _TaskScorer) -> dict:
-    """Export one format, verify it against the Keras reference on the test split, score it with the
-    run's task figures, time it."""
-    from edgekit.bench.harness import bench_runner
-    from edgekit.convert import FORMATS, export
+def _export_step(loaded, fmt, precision, ds, run_dir, card, ref_out, bench, profile, console,
+                 scorer: _TaskScorer) -> ArtifactRow:
+    """Export one format, then measure it (:func:`edgekit.measure.measure`: parity with the Keras
+    reference on the test split, the run's task figures, latency) and add its deploy figures."""
+    from edgekit.convert import export
+    from edgekit.measure import measure
     from edgekit.report import artifact_row
-    from edgekit.runtime.base import load_runner
-    from edgekit.verify import verify_runners
 
     art = export(loaded, to=fmt, precision=precision, data=ds, out=run_dir, name="model", card=card)
-    runtime = FORMATS[fmt].runtime  # the format table says which runtime runs it
-    runner = load_runner(art.path, runtime, bench.threads)
+    m = measure(art, ref_out, ds, bench, task=scorer.task, score=scorer.figures)
     classify = scorer.task == "classification"
-    ver = verify_runners(runner, reference, ds.x_test, ds.y_test if classify else None, classification=classify,
-                         source=f"test split of {ds.name}")
-    figures = scorer.figures(runner.run(ds.x_test))
-    console.print(f"  {Path(art.path).name}: {art.bytes / 1024:.1f} KB, {scorer.line(figures)}, "
-                  f"cosine {ver.parity.cosine:.6f}"
-                  + (f", top-1 agreement {ver.parity.top1_agreement:.4f}" if classify else ""))
-    timed, lat = bench_runner(lambda: load_runner(art.path, runtime, bench.threads), bench.runs, bench.warmup,
-                              x=ds.x_test[:1])
-    console.print(f"  {runtime}: p50 {lat.p50:.3f} ms, p99 {lat.p99:.3f} ms")
-    row = scorer.row(artifact_row(art, None, ver.parity, lat), figures=figures)
-    if getattr(timed, "xnnpack_fallback", None):  # XNNPACK refused the model: say so, and record it
-        row["options"] = {"xnnpack": False, "xnnpack_fallback": timed.xnnpack_fallback}
-        row["label"] = "litert (no xnnpack: refused)"
-        console.print(f"  [yellow]warning:[/] {timed.xnnpack_fallback}", highlight=False)
-    row.update(_deploy_figures(art.path, runtime, lat, bench, profile, console, run_dir, precision=precision))
-    return row
+    console.print(f"  {Path(art.path).name}: {art.bytes / 1024:.1f} KB, {scorer.line(m.figures)}, "
+                  f"cosine {m.parity.cosine:.6f}"
+                  + (f", top-1 agreement {m.parity.top1_agreement:.4f}" if classify else ""))
+    console.print(f"  {m.runtime}: p50 {m.latency.p50:.3f} ms, p99 {m.latency.p99:.3f} ms")
+    row = scorer.row(artifact_row(art, None, m.parity, m.latency), figures=m.figures)
+    if m.xnnpack_fallback:  # XNNPACK refused the model: say so, and record it
+        row.set(options={"xnnpack": False, "xnnpack_fallback": m.xnnpack_fallback},
+                label="litert (no xnnpack: refused)")
+        console.print(f"  [yellow]warning:[/] {m.xnnpack_fallback}", highlight=False)
+    return row.set(**_deploy_figures(art.path, m.runtime, m.latency, bench, profile, console, run_dir,
+                                     precision=precision))
 
 
-def step_failures(report: dict) -> list[dict]:
-    """Every requested step of a run that did not pass, from the errors recorded in its report:
-    ``[{"step", "status" ("failed" | "internal error"), "error"}]``. ``edgekit demo`` exits 3 when
-    this is not empty (70 when one is an internal error)."""
-    found: list[dict] = []
+def step_failures(report: RunReport) -> list[StepFailure]:
+    """Every requested step of a run that did not pass, from the errors recorded in its report
+    (``step``, ``status`` "failed" | "internal error", ``error``). ``edgekit demo`` exits 3 when this
+    is not empty (70 when one is an internal error)."""
+    found: list[StepFailure] = []
 
     def add(step, rec):
-        if isinstance(rec, dict) and rec.get("error") and rec.get("status") != "not applicable":
-            found.append({"step": step, "status": rec.get("status", "failed"), "error": rec["error"]})
+        error, status = (rec.error, rec.status) if isinstance(rec, (ArtifactRow, RuntimeRow)) else \
+            ((rec.get("error"), rec.get("status")) if isinstance(rec, dict) else (None, None))
+        if error and status != "not applicable":
+            found.append(StepFailure(step=step, status=status or "failed", error=error))
 
-    for a in report.get("artifacts", []):
-        name = Path(a["path"]).name
-        add(f"export/verify/bench {name}", a)
-        add(f"memory {name}", a.get("memory_mb"))
-        add(f"profile {name}", a.get("profile"))
-    mcu = report.get("mcu")
-    add("mcu bundle", mcu)
-    if isinstance(mcu, dict) and mcu.get("tflm_error"):
-        found.append({"step": "TFLM arena and agreement", "status": "failed", "error": mcu["tflm_error"]})
-    tflm_error = (mcu or {}).get("tflm_error") or (mcu or {}).get("error")
-    for r in report.get("runtimes", []):
-        if not (r.get("runtime") == "tflm" and r.get("error") == tflm_error):  # already counted
-            add(f"bench on {r.get('label')}", r)
-    for f in report.get("npu") or []:
+    for a in report.artifacts:
+        add(f"export/verify/bench {a.name}", a)
+        add(f"memory {a.name}", a.memory_mb)
+        add(f"profile {a.name}", a.profile)
+    mcu = report.mcu or {}
+    add("mcu bundle", report.mcu)
+    if mcu.get("tflm_error"):
+        found.append(StepFailure(step="TFLM arena and agreement", status="failed", error=mcu["tflm_error"]))
+    tflm_error = mcu.get("tflm_error") or mcu.get("error")
+    for r in report.runtimes:
+        if not (r.runtime == "tflm" and r.error == tflm_error):  # already counted
+            add(f"bench on {r.label}", r)
+    for f in report.npu or []:
         add(f"npu {f.get('accelerator')} (vela)", f)
     return found
 
@@ -284,13 +269,13 @@ def _failed(e: BaseException, run_dir: Path, step: str, console) -> dict:
     return {"error": msg, "status": status}
 
 
-def _other_runtimes(int8_row: dict, mcu_figures: dict | None, bench: BenchConfig, ds, console,
-                    run_dir: Path) -> list[dict]:
+def _other_runtimes(int8_row: ArtifactRow, mcu_figures: dict | None, bench: BenchConfig, ds, console,
+                    run_dir: Path) -> list[RuntimeRow]:
     """The int8 .tflite on LiteRT without XNNPACK (its reference kernels) and on TFLM on this host."""
     from edgekit.bench.harness import bench_runner
     from edgekit.runtime.base import load_runner
 
-    path = int8_row["path"]
+    path = int8_row.path
     cases = [("litert", {"xnnpack": False}, "litert (no xnnpack)")]
     tflm_error = None
     if mcu_figures is not None:
@@ -300,27 +285,27 @@ def _other_runtimes(int8_row: dict, mcu_figures: dict | None, bench: BenchConfig
         cases.append(("tflm", {}, "tflm (host)"))
     rows = []
     for runtime, opts, label in cases:
-        row = {"path": path, "format": "tflite", "precision": "int8", "runtime": runtime, "label": label,
-               "options": {k: v for k, v in opts.items() if k != "arena"}}
+        row = RuntimeRow(path=path, format="tflite", precision="int8", runtime=runtime, label=label,
+                         options={k: v for k, v in opts.items() if k != "arena"})
         if runtime == "tflm" and tflm_error:
-            row["error"] = tflm_error  # it already failed once in this run: not tried again
+            row.error = tflm_error  # it already failed once in this run: not tried again
         else:
             try:
                 runner, lat = bench_runner(lambda: load_runner(path, runtime, bench.threads, **opts), bench.runs,
                                            bench.warmup, x=ds.x_test[:1])
                 if hasattr(runner, "close"):
                     runner.close()  # TFLM's worker process
-                row["latency_ms"] = lat.model_dump(exclude={"raw"})
-                row["raw_latency_ms"] = lat.raw
+                row.set(latency_ms=RowLatency.of(lat), raw_latency_ms=lat.raw)
             except Exception as e:  # noqa: BLE001 - recorded; the run goes on
-                row["status"], row["error"] = step_error(e, run_dir, f"bench on {label}")
+                status, error = step_error(e, run_dir, f"bench on {label}")
+                row.set(status=status, error=error)
         console.print(f"[bold]bench[/] {Path(path).name} on {label}: "
-                      + (f"[red]failed[/]: {row['error']}" if "error" in row else f"p50 {row['latency_ms']['p50']:.3f} ms"))
+                      + (f"[red]failed[/]: {row.error}" if row.has("error") else f"p50 {row.latency_ms.p50:.3f} ms"))
         rows.append(row)
     return rows
 
 
-def _npu_figures(int8_row: dict | None, console, run_dir: Path) -> list[dict]:
+def _npu_figures(int8_row: ArtifactRow | None, console, run_dir: Path) -> list[dict]:
     from edgekit.bench.npu import ACCELERATORS, estimate_npu
 
     if int8_row is None:
@@ -329,7 +314,7 @@ def _npu_figures(int8_row: dict | None, console, run_dir: Path) -> list[dict]:
     for acc in ACCELERATORS:
         console.print(f"[bold]npu[/] {acc} (vela)")
         try:
-            figures.append(estimate_npu(int8_row["path"], acc).model_dump())
+            figures.append(estimate_npu(int8_row.path, acc).model_dump())
             f = figures[-1]
             console.print(f"  {f['inference_ms']:.3f} ms, SRAM {f['sram_bytes'] / 1024:.1f} KB, "
                           f"{f['npu_ops']} ops on the NPU, {f['cpu_ops']} on the CPU")
@@ -338,14 +323,14 @@ def _npu_figures(int8_row: dict | None, console, run_dir: Path) -> list[dict]:
     return figures
 
 
-def _mcu_figures(int8_row: dict | None, out_dir: Path, ds, console, target: str = "nucleo-l4r5zi") -> dict:
+def _mcu_figures(int8_row: ArtifactRow | None, out_dir: Path, ds, console, target: str = "nucleo-l4r5zi") -> dict:
     from edgekit.convert.mcu import build_mcu_bundle
 
     if int8_row is None:
         return {"error": "no int8 .tflite in this run"}
     console.print("[bold]mcu[/] TFLM arena, C array, op resolver")
     try:
-        rep = build_mcu_bundle(int8_row["path"], out_dir, ds.x_test, on_tflm_error="record", target=target)
+        rep = build_mcu_bundle(int8_row.path, out_dir, ds.x_test, on_tflm_error="record", target=target)
     except Exception as e:  # noqa: BLE001 - not a full-int8 model, bad name: nothing written
         return _failed(e, out_dir.parent, "mcu bundle", console)
     fig = rep.model_dump()

@@ -61,3 +61,22 @@ def cli():
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def check_record_file(path, record) -> object:
+    """``path`` (a result file) validates against its record type (``edgekit.records``) and dumps back to
+    exactly what it holds: same keys, same values. ``record`` is a Record class, or ``[Record]`` for a list."""
+    import json
+
+    from pydantic import TypeAdapter
+
+    doc = json.loads(Path(path).read_text())
+    adapter = TypeAdapter(list[record[0]] if isinstance(record, list) else record)
+    value = adapter.validate_python(doc)
+    assert json.loads(adapter.dump_json(value, exclude_unset=True)) == doc, f"{path} does not round-trip"
+    return value
+
+
+@pytest.fixture
+def record_file():
+    return check_record_file

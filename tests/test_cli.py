@@ -96,6 +96,10 @@ def test_export_verify_bench_from_the_command_line(cli, trained, tmp_path):
     res = cli("bench", art, "--runs", "20", "--warmup", "2", "--json", tmp_path / "b.json")
     assert res.returncode == 0, res.stderr
     b = json.loads((tmp_path / "b.json").read_text())
+    from conftest import check_record_file
+    from edgekit.records import BenchFile
+
+    check_record_file(tmp_path / "b.json", BenchFile)  # the bench JSON is BenchFile's model_dump()
     assert b["machine"]["cores"] >= 1
     r = b["results"][0]
     assert {"artifact", "format", "precision", "runtime", "threads", "runs", "latency_ms"} <= set(r)

@@ -196,6 +196,10 @@ def test_bench_interleave_times_both_files_in_one_run(cli, tmp_path):
               "--no-roofline", env={"OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
+    from conftest import check_record_file
+    from edgekit.records import BenchFile
+
+    check_record_file(out, BenchFile)
     assert doc["run"]["interleaved"] is True and len(doc["results"]) == 2
     assert all(len(r["latency_ms"]["raw"]) == 200 and r["interleaved"]["rounds"] == 10 for r in doc["results"])
     assert "digits_int8 → copy_int8" in res.stdout

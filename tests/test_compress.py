@@ -50,6 +50,11 @@ def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_
                    prune_epochs=1,
                    channel_epochs=1, bench_runs=5, bench_warmup=1, calibration=50)
     doc = json.loads((tmp_path / "compression.json").read_text())
+    from conftest import check_record_file
+    from edgekit.records import CompressionFile
+
+    check_record_file(tmp_path / "compression.json", CompressionFile)
+    assert rep.variant("prune").gzip_bytes == doc["variants"][1]["gzip_bytes"]  # records, read as attributes
     assert set(doc) == {"metric", "baseline", "variants"} and doc["metric"]["name"] == "accuracy"
     assert KEYS_BASELINE <= set(doc["baseline"])
     assert [v["name"] for v in doc["variants"]] == ["ptq_int8", "prune", "prune_per_tensor", "channel"]

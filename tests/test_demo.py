@@ -14,6 +14,10 @@ def test_demo_meets_the_spine_targets(cli, tmp_path):
     assert len(runs) == 1
     run = runs[0]
     report = json.loads((run / "report.json").read_text())
+    from conftest import check_record_file
+    from edgekit.records import RunReport
+
+    check_record_file(run / "report.json", RunReport)
     assert (run / "report.md").read_text().count("| `model") == 4
     arts = {(a["format"], a["precision"]): a for a in report["artifacts"]}
     assert set(arts) == {("keras", "fp32"), ("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32")}
@@ -70,7 +74,11 @@ def test_a_failing_step_is_reported_and_exits_3(tmp_path):
               bench=BenchConfig(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=False, epochs=2)
     (fail,) = rep["failures"]
     assert fail["status"] == "failed" and "onnx" in fail["step"] and "fp16" in fail["error"]
-    assert json.loads((tmp_path / "report.json").read_text())["failures"] == rep["failures"]
+    from conftest import check_record_file
+    from edgekit.records import RunReport
+
+    saved = check_record_file(tmp_path / "report.json", RunReport)  # report.json is the record's model_dump()
+    assert saved.failures == rep.failures and rep.failures[0].step == fail["step"]
     assert "fp16" in (tmp_path / "report.md").read_text()
     assert not (tmp_path / "edgekit-error.log").exists()
     with pytest.raises(typer.Exit) as e:

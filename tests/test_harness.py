@@ -66,7 +66,7 @@ def test_a_row_per_thread_count(small):
     for r in rows:
         lat = r["latency_ms"]
         assert lat["threads"] == r["threads"] and len(lat["raw"]) == 15 and lat["p50"] > 0
-        assert set(r) >= {"artifact", "format", "precision", "runtime", "threads", "runs", "latency_ms"}
+        assert set(r.model_dump()) >= {"artifact", "format", "precision", "runtime", "threads", "runs", "latency_ms"}
 
 
 @pytest.mark.parametrize("key", [("tflite", "fp32"), ("onnx", "fp32")])

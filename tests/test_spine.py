@@ -241,11 +241,14 @@ def test_bench_rejects_bad_counts(exports):
 def test_report_markdown_renders_every_artifact(exports, trained, tmp_path):
     from edgekit.report import artifact_row, write_report
 
+    from edgekit.records import BenchSettings, DatasetSummary, ModelSummary, RunReport
+
     rows = [artifact_row(a, 0.9, None, None) for a in exports.values()]
-    report = {"model": {"name": "mobilenet_v2", "params": 1, "macs": 2e6}, "dataset": {"name": "digits", "n_train": 1,
-              "n_test": 2}, "bench": {"threads": 1, "runs": 10, "warmup": 1}, "machine": {"cpu": "x"},
-              "normalization": {"mean": 127.5, "std": 127.5, "raw_range": [0, 255]}, "verify_source": "test",
-              "artifacts": rows}
+    report = RunReport(model=ModelSummary(name="mobilenet_v2", params=1, macs=2_000_000),
+                       dataset=DatasetSummary(name="digits", n_train=1, n_val=1, n_test=2, input_shape=[32, 32, 3]),
+                       bench=BenchSettings(threads=1, runs=10, warmup=1), machine={"cpu": "x"},
+                       normalization={"mean": 127.5, "std": 127.5, "raw_range": [0, 255]}, verify_source="test",
+                       artifacts=rows, run_dir=str(tmp_path))
     j, md = write_report(tmp_path, report)
     text = md.read_text()
     assert text.count("| `model_") == 3 and "int8" in text

@@ -37,6 +37,10 @@ def test_each_task_ends_with_a_bundle_and_its_metrics(model, data, metric, colum
                  "report.md", "report.html", "manifest.json"):
         assert (out / name).is_file(), name
     saved = json.loads((out / "report.json").read_text())
+    from conftest import check_record_file
+    from edgekit.records import RunReport
+
+    check_record_file(out / "report.json", RunReport)
     assert saved["metric"]["name"] == metric and tuple(saved["metric"]["columns"]) == columns
     trained = saved["training"]["metrics"]
     arts = {(a["format"], a["precision"]): a for a in saved["artifacts"]}
@@ -62,6 +66,10 @@ def test_compress_a_regressor_reports_rmse_drop(regression_run, tmp_path, cli):
     res = cli("compress", out / "model.keras", "--data", "diabetes", "--out", tmp_path, "--only", "ptq_int8,ptq_fp16")
     assert res.returncode == 0, res.stderr[-2000:]
     rep = json.loads((tmp_path / "compression.json").read_text())
+    from conftest import check_record_file
+    from edgekit.records import CompressionFile
+
+    check_record_file(tmp_path / "compression.json", CompressionFile)
     assert rep["metric"]["name"] == "rmse" and rep["metric"]["higher_is_better"] is False
     assert "variant rmse minus baseline rmse" in rep["metric"]["drop"]
     base = rep["baseline"]["score"]

@@ -40,6 +40,12 @@ def _cli(*args, **popen):
 def test_search_writes_trials_pareto_and_bundle(tmp_path):
     res = tune("mlp", "digits", out=tmp_path, config=_cfg(), budgets=Budgets(max_latency_ms=50, max_flash_kb=500))
     trials = json.loads((tmp_path / "trials.json").read_text())
+    from conftest import check_record_file
+    from edgekit.records import RunReport, TuneTrial
+
+    check_record_file(tmp_path / "trials.json", [TuneTrial])
+    check_record_file(tmp_path / "pareto.json", [TuneTrial])
+    check_record_file(res.bundle / "report.json", RunReport)
     assert len(trials) == 2
     for t in trials:
         assert set(TRIAL_KEYS) <= set(t)

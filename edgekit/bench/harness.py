@@ -32,6 +32,7 @@ import numpy as np
 
 from edgekit.artifact import Latency
 from edgekit.errors import EdgekitError
+from edgekit.records import BenchLatency, BenchRow
 
 
 def _positive(name: str, v: int, allow_zero: bool = False) -> int:
@@ -84,8 +85,8 @@ def bench_runner(load, runs: int = 100, warmup: int = 10, x: np.ndarray | None =
 
 def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: int = 100, warmup: int = 10,
           progress=None, *, roofline: bool = True, macs: int | None = None, profile: bool = False,
-          profile_runs: int = 20, memory: str = "child", **options) -> dict:
-    """Benchmark one file; returns a result row for ``edgekit bench --json``.
+          profile_runs: int = 20, memory: str = "child", **options) -> BenchRow:
+    """Benchmark one file; returns the result row of ``edgekit bench --json`` (a :class:`~edgekit.records.BenchRow`).
 
     ``roofline``: add achieved GMAC/s and the fraction of :func:`~edgekit.bench.ceiling.matmul_ceiling`
     (measured once per process, ~2 s); ``macs`` overrides the count read from the graph.
@@ -111,34 +112,35 @@ def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: 
     runner, lat = bench_runner(load, runs, warmup, progress=progress)
     probe.mark("after_runs")
     fmt = {".tflite": "tflite", ".onnx": "onnx"}.get(Path(path).suffix.lower(), "keras")
-    row = {"artifact": str(path), "format": fmt, "precision": runner.precision, "runtime": runtime,
-           "threads": threads, "runs": runs, "options": dict(options), "latency_ms": lat.model_dump()}
+    opts = dict(options)
     if runtime == "litert":  # what ran, not what was asked: XNNPACK may have refused the model
-        row["options"]["xnnpack"] = bool(runner.xnnpack)
+        opts["xnnpack"] = bool(runner.xnnpack)
         if runner.xnnpack_fallback:
-            row["options"]["xnnpack_fallback"] = runner.xnnpack_fallback
+            opts["xnnpack_fallback"] = runner.xnnpack_fallback
+    row = BenchRow(artifact=str(path), format=fmt, precision=runner.precision, runtime=runtime, threads=threads,
+                   runs=runs, options=opts, latency_ms=BenchLatency.of(lat))
     del runner
     if runtime == "tflm" and memory != "off":
         # TFLM runs in its own worker process: this process's RSS says nothing about it.
-        row["memory_mb"] = {"peak_delta": None, "method": "not measured: TFLM runs in a worker process; "
-                            "its memory is the tensor arena (edgekit export --to mcu, mcu.json)"}
+        row.memory_mb = {"peak_delta": None, "method": "not measured: TFLM runs in a worker process; "
+                         "its memory is the tensor arena (edgekit export --to mcu, mcu.json)"}
     elif memory == "child" and runtime in ("litert", "onnxruntime"):
-        row["memory_mb"] = child_memory(path, runtime, threads, min(runs, 50), options)
+        row.memory_mb = child_memory(path, runtime, threads, min(runs, 50), options)
     elif memory != "off":
-        row["memory_mb"] = probe.result()
+        row.memory_mb = probe.result()
     if roofline:
-        row["roofline"] = roofline_row(path, lat.p50, threads, macs, precision=row["precision"])
+        row.roofline = roofline_row(path, lat.p50, threads, macs, precision=row.precision)
     if profile:
         from edgekit.bench.profile import profile as _profile
 
         if runtime not in ("litert", "onnxruntime"):
             raise EdgekitError(f"--profile covers LiteRT and onnxruntime; {runtime} has no per-op profile here.")
-        row["profile"] = _profile(path, runtime, threads, runs=profile_runs, **options)
+        row.profile = _profile(path, runtime, threads, runs=profile_runs, **options)
     return row
 
 
 def bench_threads(path: str | Path, runtime: str | None = None, threads=(1,), runs: int = 100, warmup: int = 10,
-                  progress=None, **kw) -> list[dict]:
+                  progress=None, **kw) -> list[BenchRow]:
     """One :func:`bench` row per thread count (``threads=(1, 2)``, or ``range(1, n + 1)``)."""
     counts = parse_threads(threads) if isinstance(threads, str) else list(threads)
     if not counts:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.artifact import Latency
+from edgekit.records import BenchLatency, BenchRow
 from edgekit.errors import EdgekitError
 
 
 def bench_interleaved(files: list[str | Path], runtime: str | None = None, threads: int = 1, runs: int = 100,
-                      warmup: int = 10, rounds: int = 10, progress=None, **options) -> list[dict]:
+                      warmup: int = 10, rounds: int = 10, progress=None, **options) -> list[BenchRow]:
     """Result rows (as :func:`edgekit.bench.harness.bench` writes them) for ``files``, timed in
     ``rounds`` alternating blocks of ``runs // rounds`` invokes each; the row order follows ``files``."""
     from edgekit.bench.harness import _positive
@@ -68,11 +68,12 @@ def bench_interleaved(files: list[str | Path], runtime: str | None = None, threa
         done += n
         if progress is not None:
             progress(done, runs)
+    out = []
     for row, r, raw in zip(rows, runners, raws):
         a = np.asarray(raw)
-        lat = Latency(runtime=r.name, threads=r.threads, init=row.pop("init"), first=row.pop("first"),
-                      mean=float(a.mean()), p50=float(np.percentile(a, 50)), p90=float(np.percentile(a, 90)),
-                      p99=float(np.percentile(a, 99)), std=float(a.std(ddof=1)) if len(a) > 1 else 0.0, runs=len(a),
-                      raw=[round(float(v), 5) for v in a])
-        row.update(runs=len(a), latency_ms=lat.model_dump(), interleaved={"rounds": rounds, "block": block})
-    return rows
+        lat = BenchLatency(runtime=r.name, threads=r.threads, init=row.pop("init"), first=row.pop("first"),
+                           mean=float(a.mean()), p50=float(np.percentile(a, 50)), p90=float(np.percentile(a, 90)),
+                           p99=float(np.percentile(a, 99)), std=float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                           runs=len(a), raw=[round(float(v), 5) for v in a])
+        out.append(BenchRow(**row, latency_ms=lat).set(runs=len(a), interleaved={"rounds": rounds, "block": block}))
+    return out

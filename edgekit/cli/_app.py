@@ -145,8 +145,8 @@ def _print_gpu(files, results: list | None = None) -> None:
         for o in g.unsupported_ops:
             out.print(f"  op {o.index} {o.op} in {o.layer}: {o.reason}" + (f"; {o.fix}" if o.fix else ""))
         for r in results or []:
-            if Path(r["artifact"]) == f:
-                r["gpu"] = g.model_dump()
+            if Path(r.artifact) == f:
+                r.gpu = g.model_dump()
 
 
 

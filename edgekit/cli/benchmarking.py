@@ -32,6 +32,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     from edgekit._io import write_json
     from edgekit.bench.harness import bench as _bench
     from edgekit.bench.harness import machine_info, parse_threads
+    from edgekit.records import BenchFile
 
     counts = parse_threads(threads)
     if interleave:
@@ -47,28 +48,28 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     table = Table(_file_column(), "runtime", "precision", "threads", "init", "first", "mean", "p50", "p90", "p99", "std",
                   "peak MB", "GMAC/s", "of ceiling", title="latency (ms)")
     for r in results:
-        lat, mem, roof = r["latency_ms"], r.get("memory_mb") or {}, r.get("roofline") or {}
-        table.add_row(Path(r["artifact"]).name, r["runtime"] + ("" if r["options"].get("xnnpack", True) else " (no xnnpack)"),
-                      r["precision"], str(r["threads"]), *(_fmt(lat[k]) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")),
+        lat, mem, roof = r.latency_ms, r.memory_mb or {}, r.roofline or {}
+        table.add_row(r.name, r.runtime + ("" if r.options.get("xnnpack", True) else " (no xnnpack)"),
+                      r.precision, str(r.threads), *(_fmt(getattr(lat, k)) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")),
                       _fmt(mem.get("peak_delta"), "{:.1f}"), _fmt(roof.get("gmacs_per_s"), "{:.2f}"),
                       _fmt(roof.get("fraction"), "{:.0%}"))
     out.print(table)
     for r in results:
-        if r["options"].get("xnnpack_fallback"):
-            _warn(f"{Path(r['artifact']).name}: {r['options']['xnnpack_fallback']}")
+        if r.options.get("xnnpack_fallback"):
+            _warn(f"{r.name}: {r.options['xnnpack_fallback']}")
     _print_gpu(files, results)
     if profile:
         from edgekit.bench.profile import by_op_type
 
         for r in results:
-            prof = r["profile"]
-            pt = Table("op", "count", "ms", "share", title=f"{Path(r['artifact']).name}, {r['threads']} thread(s)",
+            prof = r.profile
+            pt = Table("op", "count", "ms", "share", title=f"{r.name}, {r.threads} thread(s)",
                        caption=f"per-op sum {prof['sum_ms']:.3f} ms, whole model {prof['total_ms']:.3f} ms")
             for a in by_op_type(prof)[:10]:
                 pt.add_row(a["op"], str(a["count"]), f"{a['ms']:.4f}", f"{a['share']:.0%}")
             out.print(pt)
-        out.print(f"[dim]{results[0]['profile']['method']}[/]" if results else "")
-    if roofline and any(r.get("roofline") for r in results):
+        out.print(f"[dim]{results[0].profile['method']}[/]" if results else "")
+    if roofline and any(r.roofline for r in results):
         from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
 
         c, c8 = matmul_ceiling(), int8_matmul_ceiling()
@@ -76,13 +77,12 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
                   f"{c.gmacs_per_s:.1f} GMAC/s ({c.blas}); int8 MatMulInteger {c8.n}², 1 thread: "
                   f"{c8.gmacs_per_s:.1f} GMAC/s ({c8.blas})")
     if json_out:
-        doc = {"machine": machine_info(), "run": _run_stamp(), "results": results}
+        doc = BenchFile(machine=machine_info(), run=_run_stamp(), results=results)
         if roofline:
             from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
 
-            doc["ceiling"] = matmul_ceiling().model_dump()
-            doc["ceiling_int8"] = int8_matmul_ceiling().model_dump()
-        write_json(json_out, doc)
+            doc.set(ceiling=matmul_ceiling().model_dump(), ceiling_int8=int8_matmul_ceiling().model_dump())
+        write_json(json_out, doc.model_dump())
         out.print(f"wrote {json_out}")
 
 
@@ -103,6 +103,7 @@ def _bench_interleaved(files, runtime, counts, runs, warmup, rounds, threshold, 
     from edgekit.bench.compare import compare_docs, gate_problems, has_regression, rich_table
     from edgekit.bench.harness import machine_info
     from edgekit.bench.interleave import bench_interleaved
+    from edgekit.records import BenchFile
 
     if threshold <= 0:
         raise EdgekitError(f"--threshold must be a positive fraction (0.10 = 10%), got {threshold}.")
@@ -114,11 +115,11 @@ def _bench_interleaved(files, runtime, counts, runs, warmup, rounds, threshold, 
             results += bench_interleaved(files, runtime, t, runs, warmup, rounds,
                                          progress=lambda i, n, k=task: prog.update(k, completed=i), **opts)
     if json_out:
-        write_json(json_out, {"machine": machine, "run": stamp, "results": results})
+        write_json(json_out, BenchFile(machine=machine, run=stamp, results=results).model_dump())
         out.print(f"wrote {json_out}")
-    # one in-memory bench document per file, all from this run; rows paired by thread count
-    docs = [(Path(f), {"machine": machine, "run": stamp,
-                       "results": [r for r in results if r["artifact"] == str(f)]}) for f in files]
+    # one in-memory bench document per file (as its JSON), all from this run; rows paired by thread count
+    docs = [(Path(f), BenchFile(machine=machine, run=stamp,
+                                results=[r for r in results if r.artifact == str(f)]).model_dump()) for f in files]
     result = compare_docs(docs, threshold, match="threads")
     out.print(rich_table(result))
     problems = gate_problems(result)

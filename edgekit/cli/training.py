@@ -89,10 +89,10 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle fold
     params = params_with_input_shape(_parse_params(param) or default, input_shape, resolution)
     report = run(model, data, params=params, out=out_dir, epochs=epochs, console=err, mcu_target=target)
     _print_report(report)
-    for f in report.get("failures", []):
-        if not f["step"].startswith("export/verify/bench"):  # those rows were printed with the table
-            out.print(f"[red]{f['step']} {f['status']}[/]: {f['error']}", highlight=False)
-    _exit_for_steps("the requested steps", [(f["step"], f["status"]) for f in report.get("failures", [])])
+    for f in report.failures:
+        if not f.step.startswith("export/verify/bench"):  # those rows were printed with the table
+            out.print(f"[red]{f.step} {f.status}[/]: {f.error}", highlight=False)
+    _exit_for_steps("the requested steps", [(f.step, f.status) for f in report.failures])
 
 
 @app.command()
@@ -141,42 +141,42 @@ def tune(ctx: typer.Context,
 
         get_target(budgets.target)  # an unknown board fails before any training
     res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
-    pareto = {t["id"] for t in res.pareto}
+    pareto = {t.id for t in res.pareto}
     table = Table("trial", "status", "knobs", "res", "val acc", "p50 ms", "size", "arena", "feasible", "Pareto",
                   title=f"{name}: {len(res.trials)} trials")
     for t in res.trials:
-        table.add_row(str(t["id"]), t["status"], json.dumps(t.get("knobs") or {}), str(t.get("resolution") or ""),
-                      _fmt(t["val_accuracy"], "{:.4f}"), _fmt(t["latency_ms"], "{:.4f}"),
-                      _size(t["bytes"]) if t["bytes"] else "—", _size(t["arena_bytes"]) if t["arena_bytes"] else "—",
-                      "yes" if t["feasible"] else "no", "*" if t["id"] in pareto else "")
+        table.add_row(str(t.id), t.status, json.dumps(t.knobs or {}), str(t.resolution or ""),
+                      _fmt(t.val_accuracy, "{:.4f}"), _fmt(t.latency_ms, "{:.4f}"),
+                      _size(t.bytes) if t.bytes else "—", _size(t.arena_bytes) if t.arena_bytes else "—",
+                      "yes" if t.feasible else "no", "*" if t.id in pareto else "")
     out.print(table)
     if budgets.target:  # the estimate each trial carries
         out.print("estimated on " + budgets.target + ": " + ", ".join(
-            f"trial {t['id']} {t['mcu_latency_ms']:.1f} ms" for t in res.trials if t.get("mcu_latency_ms")))
+            f"trial {t.id} {t.mcu_latency_ms:.1f} ms" for t in res.trials if t.mcu_latency_ms))
     b = res.best
-    out.print(f"best: trial {b['id']}, val accuracy [bold]{b['val_accuracy']:.4f}[/], {b['latency_ms']:.4f} ms, "
-              f"{_size(b['bytes'])}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
+    out.print(f"best: trial {b.id}, val accuracy [bold]{b.val_accuracy:.4f}[/], {b.latency_ms:.4f} ms, "
+              f"{_size(b.bytes)}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
 
 
 
-def _print_report(report: dict):
-    m = report["model"]
-    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
+def _print_report(report):
+    """The run's table (``report``: the :class:`~edgekit.records.RunReport` pipeline.run returns)."""
+    m = report.model
+    cols = (report.metric or {"columns": ["accuracy"]})["columns"]
     table = Table(_file_column(), "format", "precision", "size", *cols, "cosine", "top-1 agree", "p50 ms", "p99 ms",
-                  title=f"{m['name']} {m.get('knobs') or ''}: {m['params']:,} params, {(m['macs'] or 0) / 1e6:.1f} M MACs")
-    for a in report["artifacts"]:
-        par, lat = a.get("parity"), a.get("latency_ms")
-        figures = a.get("metrics") or {"accuracy": a.get("accuracy")}
-        table.add_row(Path(a["path"]).name, a["format"], a["precision"], _size(a["bytes"]) if a["bytes"] else "—",
+                  title=f"{m.name} {m.knobs or ''}: {m.params:,} params, {(m.macs or 0) / 1e6:.1f} M MACs")
+    for a in report.artifacts:
+        par, lat = a.parity, a.latency_ms
+        figures = a.metrics or {"accuracy": a.accuracy}
+        table.add_row(a.name, a.format, a.precision, _size(a.bytes) if a.bytes else "—",
                       *(_fmt(figures.get(c), "{:.4f}") for c in cols),
-                      _fmt(par and par["cosine"], "{:.6f}") if par else "reference",
-                      _fmt(par and par["top1_agreement"], "{:.4f}") if par else "", _fmt(lat and lat["p50"]),
-                      _fmt(lat and lat["p99"]))
+                      _fmt(par.cosine, "{:.6f}") if par else "reference",
+                      _fmt(par.top1_agreement, "{:.4f}") if par else "", _fmt(lat and lat.p50), _fmt(lat and lat.p99))
     out.print(table)
-    for a in report["artifacts"]:
-        if a.get("error"):
-            out.print(f"[red]{Path(a['path']).name}[/]: {a['error']}")
-    out.print(f"bundle: [bold]{report['run_dir']}[/] (report.md, report.html, report.json)")
+    for a in report.artifacts:
+        if a.error:
+            out.print(f"[red]{a.name}[/]: {a.error}")
+    out.print(f"bundle: [bold]{report.run_dir}[/] (report.md, report.html, report.json)")
 
 
 @app.command()
@@ -219,30 +219,30 @@ def compress(ctx: typer.Context,
     from edgekit.verify.stats import fmt_accuracy
 
     b = rep.baseline
-    n_test = b.get("n_test") or 0
+    n_test = b.n_test or 0
     metric = (rep.metric or {}).get("name", "accuracy")
     figure = (lambda v: fmt_accuracy(v, n_test)) if metric == "accuracy" else (lambda v: _fmt(v, "{:.4f}"))
     table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", metric, "drop",
                   "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")
-    table.add_row("baseline", "fp32", _size(b["bytes"]), "1.000", "", _fmt(b.get("sparsity"), "{:.2f}"),
-                  figure(b.get("score", b["accuracy"])), "", _fmt(b["p50_ms"]), "1.00×", "")
+    table.add_row("baseline", "fp32", _size(b.bytes), "1.000", "", _fmt(b.sparsity, "{:.2f}"),
+                  figure(b.score), "", _fmt(b.p50_ms), "1.00×", "")
     for v in rep.variants:
-        if v.get("error"):
-            status = v.get("status", "failed")
+        if v.error:
+            status = v.status or "failed"
             colour = "yellow" if status == "not applicable" else "red"
-            what = v["error"] if status == "internal error" else f"{status}: {v['error']}"
-            table.add_row(v["name"], f"[{colour}]{what}[/]", *[""] * 9)
+            what = v.error if status == "internal error" else f"{status}: {v.error}"
+            table.add_row(v.name, f"[{colour}]{what}[/]", *[""] * 9)
             continue
-        table.add_row(v["name"], v["precision"], _size(v["bytes"]), f"{v['bytes'] / b['bytes']:.3f}",
-                      f"{v['gzip_bytes'] / b['bytes']:.3f}", _fmt(v["sparsity"], "{:.2f}"),
-                      figure(v.get("score", v["accuracy"])), format_drop(v["drop"], metric), _fmt(v["p50_ms"]),
-                      f"{v['speedup']:.2f}×", _fmt((v["parity"] or {}).get("top1_agreement"), "{:.4f}"))
+        table.add_row(v.name, v.precision, _size(v.bytes), f"{v.bytes / b.bytes:.3f}",
+                      f"{v.gzip_bytes / b.bytes:.3f}", _fmt(v.sparsity, "{:.2f}"),
+                      figure(v.score), format_drop(v.drop, metric), _fmt(v.p50_ms),
+                      f"{v.speedup:.2f}×", _fmt(v.parity.top1_agreement if v.parity else None, "{:.4f}"))
     out.print(table)
-    mixed = next((v for v in rep.variants if v["name"] == "mixed" and not v.get("error")), None)
+    mixed = next((v for v in rep.variants if v.name == "mixed" and v.ok), None)
     if mixed:
-        out.print(f"mixed precision: layers kept in float: {', '.join(mixed['float_layers']) or 'none'}")
+        out.print(f"mixed precision: layers kept in float: {', '.join(mixed.float_layers) or 'none'}")
     out.print(f"{rep.json_path}  {rep.md_path}")
-    _exit_for_steps(f"{len(rep.variants)} variants", [(v["name"], v.get("status", "ok")) for v in rep.variants])
+    _exit_for_steps(f"{len(rep.variants)} variants", [(v.name, v.status or "ok") for v in rep.variants])
 
 
 def _exit_for_steps(what: str, steps: list[tuple[str, str]]):

@@ -1,9 +1,9 @@
 """``compress``: the whole trade-off table for one model in one call.
 
     >>> rep = edgekit.compress.compress("runs/mnv2/model.keras", "digits", out="compressed")
-    >>> [(v["name"], v["bytes"], v["drop"], v["speedup"]) for v in rep.variants]
+    >>> [(v.name, v.bytes, v.drop, v.speedup) for v in rep.variants]
 
-Every variant is exported to a file in ``out``, run in its real runtime (LiteRT, or
+Every variant is exported to a file in ``out``, measured by :func:`edgekit.measure.measure` in its real runtime (LiteRT, or
 onnxruntime for ONNX) on the test split for accuracy, compared with its float parent with
 the spine's parity check, and timed at one thread. The baseline is the fp32 TFLite of the
 input model; ``drop`` is baseline accuracy minus variant accuracy (a fraction; for other tasks the
@@ -25,7 +25,7 @@ import numpy as np
 from edgekit._io import write_bytes, write_json, write_text
 from edgekit.compress.markdown import render_markdown  # noqa: F401 - compress.api.render_markdown stays importable
 from edgekit.errors import EdgekitError
-
+from edgekit.records import CompressionBaseline, CompressionFile, CompressionVariant, VariantParity
 
 from edgekit.compress.records import (CompressConfig, CompressionReport, _Built, _Context,  # noqa: F401
                                       _gzip_bytes, _Variant)
@@ -227,19 +227,11 @@ def _select(only, skip) -> list[str]:
 
 
 def _measure(ctx, path: Path, fmt: str, parent: str | None):
-    from edgekit.bench.harness import bench_runner
-    from edgekit.convert.formats import FORMATS
-    from edgekit.runtime.base import load_runner
-    from edgekit.compress.task_metric import task_figures
-    from edgekit.verify import parity
+    """One file through :func:`edgekit.measure.measure`, against its float parent's outputs."""
+    from edgekit.measure import BenchConfig, measure
 
-    runtime = FORMATS[fmt].runtime  # the format table says which runtime runs it
-    runner, lat = bench_runner(lambda: load_runner(path, runtime, 1), ctx.cfg.bench_runs, ctx.cfg.bench_warmup,
-                               x=ctx.data.x_test[:1])
-    out = runner.run(ctx.data.x_test)
-    par = parity(ctx.outputs(parent), out, ctx.metric.task == "classification").model_dump() if parent else None
-    figures = task_figures(ctx.metric.task, out, ctx.data)
-    return figures[ctx.metric.name], lat.p50, par, runtime, figures
+    bench = BenchConfig(threads=1, runs=ctx.cfg.bench_runs, warmup=ctx.cfg.bench_warmup)
+    return measure(path, ctx.outputs(parent) if parent else None, ctx.data, bench, format=fmt, task=ctx.metric.task)
 
 
 def compress(model, data, out: str | Path = "compressed", only=None, skip=None, max_drop: float = 0.01,
@@ -312,67 +304,70 @@ def _run_variants(ctx, names, net, dataset, source, out, config, console, skippe
     console.print(f"[bold]compress[/] {source} on {dataset.name}: {len(names)} variants -> {out}")
     t0 = time.time()
     base_path = ctx.write_tflite("baseline_fp32", tflite_bytes(net, "fp32"))
-    acc, p50, _, _, figures = _measure(ctx, base_path, "tflite", None)
+    m = _measure(ctx, base_path, "tflite", None)
+    acc, p50, figures = m.figures[metric.name], m.latency.p50, m.figures
     ctx.baseline_accuracy = acc
-    baseline = {"format": "tflite", "precision": "fp32", "bytes": base_path.stat().st_size,
-                "accuracy": figures.get("accuracy"), "score": acc, "metrics": figures,
-                "p50_ms": p50, "path": str(base_path), "params": int(net.count_params()),
-                "sparsity": kernel_sparsity(net), "n_test": n_test,
-                "accuracy_ci95": accuracy_ci(figures["accuracy"], n_test) if "accuracy" in figures else None}
-    console.print(f"  baseline fp32 TFLite: {baseline['bytes']:,} bytes, {_figure(metric.name, acc, n_test)}, p50 {p50:.3f} ms "
+    baseline = CompressionBaseline(
+        format="tflite", precision="fp32", bytes=base_path.stat().st_size, accuracy=figures.get("accuracy"),
+        score=acc, metrics=figures, p50_ms=p50, path=str(base_path), params=int(net.count_params()),
+        sparsity=kernel_sparsity(net), n_test=n_test,
+        accuracy_ci95=accuracy_ci(figures["accuracy"], n_test) if "accuracy" in figures else None)
+    console.print(f"  baseline fp32 TFLite: {baseline.bytes:,} bytes, {_figure(metric.name, acc, n_test)}, p50 {p50:.3f} ms "
                   f"[{time.time() - t0:.0f}s]")
     chance = 1.0 / max(2, dataset.num_classes or int(np.max(dataset.y_test)) + 1)
     if metric.task == "classification" and acc <= 1.5 * chance:
         # every drop below is measured from here: a model fed other scaling than it was trained on
         # looks like this, and its table would say "no loss" about a model that does not work
         n = dataset.normalization
-        baseline["warning"] = (f"the input model scores {acc:.3f} on {dataset.name}, chance level: does it expect "
+        baseline.warning = (f"the input model scores {acc:.3f} on {dataset.name}, chance level: does it expect "
                                f"inputs as this data gives them, (raw - {n.mean:g}) / {n.std:g} with raw in "
                                f"{n.raw_range[0]:g}..{n.raw_range[1]:g}?")
-        console.print(f"  [yellow]warning:[/] {baseline['warning']}", highlight=False)
+        console.print(f"  [yellow]warning:[/] {baseline.warning}", highlight=False)
 
     variants = []
     for name in names:
         v = VARIANTS[name]
-        rec: dict = {"name": name, "steps": v.steps(config), "format": None, "precision": None, "bytes": None,
-                     "gzip_bytes": None, "sparsity": None, "accuracy": None, "drop": None, "p50_ms": None,
-                     "speedup": None, "parity": None}
+        rec = CompressionVariant(name=name, steps=v.steps(config), format=None, precision=None, bytes=None,
+                                 gzip_bytes=None, sparsity=None, accuracy=None, drop=None, p50_ms=None, speedup=None,
+                                 parity=None)
         t1 = time.time()
         try:
             built = v.build(ctx)
-            acc, p50, par, runtime, figures = _measure(ctx, built.path, built.format, built.parent)
-            parent_model = ctx.parents[built.parent]
-            rec.update(format=built.format, precision=built.precision, bytes=built.path.stat().st_size,
-                       gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(parent_model),
-                       accuracy=figures.get("accuracy"), score=acc, metrics=figures,
-                       accuracy_ci95=accuracy_ci(figures["accuracy"], n_test) if "accuracy" in figures else None,
-                       drop=metric.drop(baseline["score"], acc), p50_ms=p50, speedup=baseline["p50_ms"] / p50, parity=par,
-                       path=str(built.path), runtime=runtime, parent=built.parent, status="ok",
-                       **built.notes)
-            console.print(f"  {name}: {rec['bytes']:,} bytes (gzip {rec['gzip_bytes']:,}), {_figure(metric.name, acc, n_test)} "
-                          f"(drop {rec['drop']:+.4f}), p50 {p50:.3f} ms ({rec['speedup']:.2f}x) "
+            m = _measure(ctx, built.path, built.format, built.parent)
+            acc, p50, figures = m.figures[metric.name], m.latency.p50, m.figures
+            rec.set(format=built.format, precision=built.precision, bytes=built.path.stat().st_size,
+                    gzip_bytes=_gzip_bytes(built.path), sparsity=kernel_sparsity(ctx.parents[built.parent]),
+                    accuracy=figures.get("accuracy"), score=acc, metrics=figures,
+                    accuracy_ci95=accuracy_ci(figures["accuracy"], n_test) if "accuracy" in figures else None,
+                    drop=metric.drop(baseline.score, acc), p50_ms=p50, speedup=baseline.p50_ms / p50,
+                    parity=VariantParity.of(m.parity), path=str(built.path), runtime=m.runtime, parent=built.parent,
+                    status="ok", **built.notes)
+            console.print(f"  {name}: {rec.bytes:,} bytes (gzip {rec.gzip_bytes:,}), {_figure(metric.name, acc, n_test)} "
+                          f"(drop {rec.drop:+.4f}), p50 {p50:.3f} ms ({rec.speedup:.2f}x) "
                           f"[{time.time() - t1:.0f}s]")
         except Exception as e:  # noqa: BLE001 - one variant's failure must not stop the others
             from edgekit.errors import step_error
 
-            rec["status"], rec["error"] = step_error(e, out, f"variant {name}")
-            colour = "yellow" if rec["status"] == "not applicable" else "red"
-            console.print(f"  [{colour}]{name} {rec['status'].replace('internal error', 'failed')}:[/] "
-                          f"{rec['error']}", highlight=False)
-        rec["seconds"] = round(time.time() - t1, 1)
+            status, error = step_error(e, out, f"variant {name}")
+            rec.set(status=status, error=error)
+            colour = "yellow" if status == "not applicable" else "red"
+            console.print(f"  [{colour}]{name} {status.replace('internal error', 'failed')}:[/] {error}",
+                          highlight=False)
+        rec.seconds = round(time.time() - t1, 1)
         variants.append(rec)
 
     # drop: how much worse than the baseline in the task's headline figure (positive = worse)
-    report = {"metric": {**metric.as_dict(), "drop": (f"baseline {metric.name} minus variant {metric.name}"
-                                                      if metric.higher_is_better else
-                                                      f"variant {metric.name} minus baseline {metric.name}")},
-              "baseline": baseline, "variants": variants}
+    report = CompressionFile(
+        metric={**metric.as_dict(), "drop": (f"baseline {metric.name} minus variant {metric.name}"
+                                             if metric.higher_is_better else
+                                             f"variant {metric.name} minus baseline {metric.name}")},
+        baseline=baseline, variants=variants)
     if skipped:
-        report["skipped"] = skipped
+        report.skipped = skipped
         console.print(f"  skipped ({next(iter(skipped.values()))}): {', '.join(skipped)}")
-    json_path = write_json(out / "compression.json", report)
+    json_path = write_json(out / "compression.json", report.model_dump())
     md_path = write_text(out / "compression.md", render_markdown(report, source=source, data=dataset.name))
-    return CompressionReport(baseline, variants, json_path, md_path, out, report["metric"])
+    return CompressionReport(baseline, variants, json_path, md_path, out, report.metric)
 
 
 def _figure(name: str, value: float, n: int) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit._io import atomic_path, write_bytes
+from edgekit.records import CompressionBaseline, CompressionVariant
 
 
 class CompressConfig(BaseModel):
@@ -60,26 +61,28 @@ class _Variant:
 
 @dataclass
 class CompressionReport:
-    baseline: dict
-    variants: list[dict]
+    """What :func:`~edgekit.compress.compress` returns: the records of compression.json and where it went."""
+
+    baseline: CompressionBaseline
+    variants: list[CompressionVariant]
     json_path: Path
     md_path: Path
     out: Path
     metric: dict | None = None  # the task's headline figure that ``drop`` is measured in
 
     def as_dict(self) -> dict:
-        return {"baseline": self.baseline, "variants": self.variants}
+        return {"baseline": self.baseline.model_dump(), "variants": [v.model_dump() for v in self.variants]}
 
     @property
     def exit_code(self) -> int:
         """0 when every requested variant ran (or did not apply), 3 when one failed, 70 on a bug."""
         from edgekit.errors import failure_exit_code
 
-        return failure_exit_code(v.get("status", "ok") for v in self.variants)
+        return failure_exit_code(v.status or "ok" for v in self.variants)
 
-    def variant(self, name: str) -> dict:
+    def variant(self, name: str) -> CompressionVariant:
         for v in self.variants:
-            if v["name"] == name:
+            if v.name == name:
                 return v
         raise KeyError(name)
 

@@ -8,24 +8,15 @@ from jinja2 import Environment
 
 from edgekit._io import write_json, write_text
 from edgekit.artifact import Artifact, Latency, Parity
+from edgekit.records import ArtifactRow, RunReport
 
 
 def artifact_row(art: Artifact, accuracy: float | None, parity: Parity | None, latency: Latency | None,
-                 error: str | None = None) -> dict:
-    row = {"path": art.path, "format": art.format, "precision": art.precision, "bytes": art.bytes,
-           "sha256": art.sha256, "accuracy": accuracy,
-           "parity": parity.model_dump(exclude={"n"}) if parity else None,
-           "latency_ms": latency.model_dump(exclude={"raw", "runs"}) if latency else None,
-           "input": art.input.model_dump(), "normalization": art.normalization.model_dump() if art.normalization else None,
-           "provenance": art.provenance.model_dump(), "extra": art.extra}
-    gpu = gpu_record(art)
-    if gpu is not None:
-        row["gpu"] = gpu
-    if latency:
-        row["latency_ms"]["runs"] = latency.runs
-        row["raw_latency_ms"] = latency.raw
+                 error: str | None = None) -> ArtifactRow:
+    """The report row of one file (with its phone-GPU check when it is a .tflite)."""
+    row = ArtifactRow.of(art, accuracy, parity, latency, gpu=gpu_record(art))
     if error:
-        row["error"] = error
+        row.error = error
     return row
 
 
@@ -85,7 +76,7 @@ Phone GPU delegate (LiteRT analyzer and edgekit's op rules):
 
 Parity compares each artifact's outputs with the Keras model's on the {{ r.verify_source }}.
 {% if cols == ["accuracy"] %}Accuracy is top-1 on the same samples, with its 95% Wilson interval in brackets.{% elif cols %}{{ cols | join(", ") }}: computed from each artifact's own outputs on the same samples.{% endif %} int8 inputs are quantized with the model's own scale and zero point
-(input normalization: `(x - {{ r.normalization.mean }}) / {{ r.normalization.std }}` on raw values in {{ r.normalization.raw_range }}).
+(input normalization: `(x - {{ norm.mean }}) / {{ norm.std }}` on raw values in {{ norm.raw_range }}).
 {% if r.mcu and r.mcu.estimate %}{% set e = r.mcu.estimate %}
 ## Microcontroller
 
@@ -94,32 +85,24 @@ Fits: RAM {{ "yes" if e.fits.ram else ("no" if e.fits.ram is false else "unknown
 {% endif %}"""
 
 
-def render_markdown(report: dict) -> str:
+def render_markdown(report: RunReport | dict) -> str:
+    """report.md from the run's record (a dict is read as report.json)."""
     from edgekit.verify.stats import fmt_accuracy
 
+    report = report if isinstance(report, RunReport) else RunReport.model_validate(report)
     env = Environment(trim_blocks=False, lstrip_blocks=False)
     env.filters["size"] = _size
     env.filters["num"] = _num
     env.filters["acc"] = fmt_accuracy
     env.filters["basename"] = lambda p: Path(p).name
     env.filters["thousands"] = lambda n: f"{n:,}" if n is not None else "?"
-    norm = report.get("normalization") or {"mean": 0, "std": 1, "raw_range": "?"}
-    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
-    return env.from_string(_MD).render(r=_Obj({**report, "normalization": norm}), cols=cols)
+    norm = report.normalization or {"mean": 0, "std": 1, "raw_range": "?"}
+    cols = (report.metric or {"columns": ["accuracy"]})["columns"]
+    return env.from_string(_MD).render(r=report, norm=norm, cols=cols)
 
 
-class _Obj(dict):
-    """Attribute access for Jinja over nested dicts (keeps the template readable)."""
-
-    def __getattr__(self, k):
-        v = self.get(k)
-        if isinstance(v, dict):
-            return _Obj(v)
-        if isinstance(v, list):
-            return [_Obj(x) if isinstance(x, dict) else x for x in v]
-        return v
-
-
-def write_report(run_dir: str | Path, report: dict) -> tuple[Path, Path]:
+def write_report(run_dir: str | Path, report: RunReport) -> tuple[Path, Path]:
+    """report.json (the record's ``model_dump()``) and report.md, in ``run_dir``."""
     run_dir = Path(run_dir)
-    return write_json(run_dir / "report.json", report), write_text(run_dir / "report.md", render_markdown(report))
+    return (write_json(run_dir / "report.json", report.model_dump()),
+            write_text(run_dir / "report.md", render_markdown(report)))

@@ -1,6 +1,6 @@
 """report.html: one self-contained page per run (inline CSS, inline SVG charts). No TensorFlow import.
 
-    write_html(run_dir, report) -> Path      # report: the dict pipeline.run returns / report.json holds
+    write_html(run_dir, report) -> Path      # report: the RunReport pipeline.run returns (report.json)
 
 The page shows latency per format and runtime, file size, accuracy against latency, the per-op
 profile, memory and roofline figures, the Arm Ethos-U55/U65 estimates and the microcontroller
@@ -20,14 +20,17 @@ from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
 from edgekit._io import write_text
+from edgekit.records import ArtifactRow, RunReport, RuntimeRow
+
+Row = ArtifactRow | RuntimeRow
 
 # One colour per runtime, the same in every chart.
 _COLORS = {"keras": "#7f7f7f", "litert": "#1f77b4", "litert (no xnnpack)": "#9ecae1", "onnxruntime": "#ff7f0e",
            "tflm": "#2ca02c", "tflm (host)": "#2ca02c"}
 
 
-def _label(a: dict) -> str:
-    return f"{Path(a['path']).name} · {a.get('label') or (a.get('latency_ms') or {}).get('runtime', a['format'])}"
+def _label(a: Row) -> str:
+    return f"{a.name} · {a.label or (a.latency_ms.runtime if a.latency_ms else a.format)}"
 
 
 def _acc_ci(v, n) -> str:
@@ -38,9 +41,9 @@ def _acc_ci(v, n) -> str:
     return _fmt(None if v is None else v * 100, "{:.1f}%") + (f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else "")
 
 
-def _runtime(a: dict) -> str:
-    return a.get("label") or (a.get("latency_ms") or {}).get("runtime") or {
-        "tflite": "litert", "onnx": "onnxruntime"}.get(a["format"], "keras")
+def _runtime(a: Row) -> str:
+    return a.label or (a.latency_ms.runtime if a.latency_ms else None) or {
+        "tflite": "litert", "onnx": "onnxruntime"}.get(a.format, "keras")
 
 
 def _svg(fig) -> Markup:
@@ -67,16 +70,16 @@ def _pyplot():
     return plt
 
 
-def latency_chart(artifacts: list[dict]) -> Markup | None:
-    rows = [a for a in artifacts if a.get("latency_ms")]
+def latency_chart(artifacts: list[Row]) -> Markup | None:
+    rows = [a for a in artifacts if a.latency_ms]
     if not rows:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 0.9))
     labels = [_label(a) for a in rows]
-    p50 = [a["latency_ms"]["p50"] for a in rows]
-    p90 = [a["latency_ms"]["p90"] for a in rows]
-    p99 = [a["latency_ms"]["p99"] for a in rows]
+    p50 = [a.latency_ms.p50 for a in rows]
+    p90 = [a.latency_ms.p90 for a in rows]
+    p99 = [a.latency_ms.p99 for a in rows]
     y = range(len(rows))
     ax.barh(y, p50, color=[_COLORS.get(_runtime(a), "#999") for a in rows], label="p50")
     ax.scatter(p90, y, marker="|", s=120, color="black", label="p90", zorder=3)
@@ -93,35 +96,35 @@ def latency_chart(artifacts: list[dict]) -> Markup | None:
     return _svg(fig)
 
 
-def size_chart(artifacts: list[dict]) -> Markup | None:
-    rows = [a for a in artifacts if a.get("bytes")]
+def size_chart(artifacts: list[ArtifactRow]) -> Markup | None:
+    rows = [a for a in artifacts if a.bytes]
     if not rows:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.4 * len(rows) + 0.8))
-    kb = [a["bytes"] / 1024 for a in rows]
+    kb = [a.bytes / 1024 for a in rows]
     y = range(len(rows))
     ax.barh(y, kb, color=[_COLORS.get(_runtime(a), "#999") for a in rows])
     for yi, v in zip(y, kb):
         ax.annotate(f"{v:,.1f} KB", (v, yi), xytext=(3, -3), textcoords="offset points", fontsize=8)
-    ax.set_yticks(list(y), [Path(a["path"]).name for a in rows])
+    ax.set_yticks(list(y), [a.name for a in rows])
     ax.invert_yaxis()
     ax.set_xlabel("file size, KB")
     ax.set_title("Size on disk")
     return _svg(fig)
 
 
-def accuracy_chart(artifacts: list[dict]) -> Markup | None:
-    rows = [a for a in artifacts if a.get("latency_ms") and a.get("accuracy") is not None]
+def accuracy_chart(artifacts: list[ArtifactRow]) -> Markup | None:
+    rows = [a for a in artifacts if a.latency_ms and a.accuracy is not None]
     if not rows:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for k, a in enumerate(rows):
-        x, yv = a["latency_ms"]["p50"], a["accuracy"] * 100
+        x, yv = a.latency_ms.p50, a.accuracy * 100
         ax.scatter([x], [yv], s=60, color=_COLORS.get(_runtime(a), "#999"), zorder=3)
         # Alternate label offsets: artifacts of equal accuracy sit side by side.
-        ax.annotate(f"{Path(a['path']).name}", (x, yv), xytext=(5, 6 if k % 2 == 0 else -12),
+        ax.annotate(a.name, (x, yv), xytext=(5, 6 if k % 2 == 0 else -12),
                     textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("p50 latency, ms (log scale)")
@@ -131,17 +134,17 @@ def accuracy_chart(artifacts: list[dict]) -> Markup | None:
     return _svg(fig)
 
 
-def profile_chart(artifacts: list[dict], top: int = 8) -> Markup | None:
+def profile_chart(artifacts: list[ArtifactRow], top: int = 8) -> Markup | None:
     from edgekit.bench.profile import by_op_type
 
-    rows = [a for a in artifacts if isinstance(a.get("profile"), dict) and a["profile"].get("rows")]
+    rows = [a for a in artifacts if a.profile and a.profile.get("rows")]
     if not rows:
         return None
     plt = _pyplot()
     types: list[str] = []
     per = []
     for a in rows:
-        agg = {r["op"]: r["ms"] for r in by_op_type(a["profile"])}
+        agg = {r["op"]: r["ms"] for r in by_op_type(a.profile)}
         per.append(agg)
         for op in sorted(agg, key=lambda o: -agg[o]):
             if op not in types:
@@ -185,8 +188,8 @@ def _size(n):
     return f"{n / (1 << 20):.2f} MB"
 
 
-def render_html(report: dict) -> str:
-    """The page as a string (see the module docstring)."""
+def render_html(report: RunReport | dict) -> str:
+    """The page as a string (see the module docstring); a dict is read as report.json."""
     from edgekit.bench.profile import by_op_type
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
@@ -200,22 +203,23 @@ def render_html(report: dict) -> str:
     env.filters["fig"] = lambda v, name: (_fmt(None if v is None else v * 100, "{:.1f}%") if name == "accuracy"
                                           else _fmt(v, "{:.4g}"))
     template = env.from_string(resources.files("edgekit.report").joinpath("templates/report.html.j2").read_text())
-    arts = report.get("artifacts") or []
+    report = report if isinstance(report, RunReport) else RunReport.model_validate(report)
+    arts = report.artifacts
     profiles = []
     for a in arts:
-        prof = a.get("profile")
-        if isinstance(prof, dict) and prof.get("rows"):
+        prof = a.profile
+        if prof and prof.get("rows"):
             profiles.append({"label": _label(a), "p": prof, "types": by_op_type(prof)[:10],
                              "slowest": sorted(prof["rows"], key=lambda r: -r["ms"])[:8]})
-        elif isinstance(prof, dict) and prof.get("error"):
+        elif prof and prof.get("error"):
             profiles.append({"label": _label(a), "error": prof["error"]})
-    others = report.get("runtimes") or []
+    others = report.runtimes
     charts = {"latency": latency_chart(arts + others), "size": size_chart(arts), "accuracy": accuracy_chart(arts),
               "profile": profile_chart(arts)}
-    cols = (report.get("metric") or {"columns": ["accuracy"]})["columns"]
+    cols = (report.metric or {"columns": ["accuracy"]})["columns"]
     return template.render(r=report, arts=arts, others=others, charts=charts, profiles=profiles, runtime=_runtime, cols=cols,
                            generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 
-def write_html(run_dir: str | Path, report: dict) -> Path:
+def write_html(run_dir: str | Path, report: RunReport | dict) -> Path:
     return write_text(Path(run_dir) / "report.html", render_html(report))

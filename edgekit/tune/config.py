@@ -88,8 +88,8 @@ class Budgets(BaseModel):
 @dataclass
 class TuneResult:
     out: Path
-    trials: list[dict]
-    pareto: list[dict]
-    best: dict | None
+    trials: list  # [edgekit.records.TuneTrial]; trials.json is their model_dump()
+    pareto: list  # the non-dominated TuneTrials
+    best: object | None  # the chosen TuneTrial
     bundle: Path | None
     report: dict = field(default_factory=dict)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgekit._io import atomic_path, write_json, write_text
 from edgekit.errors import EdgekitError
+from edgekit.records import BenchSettings, DatasetSummary, ModelSummary, RunReport, TuneTrial
 
 TRIAL_KEYS = ("id", "status", "hyperparameters", "val_accuracy", "latency_ms", "bytes", "arena_bytes", "feasible")
 
@@ -43,8 +44,8 @@ def _error_line(message: str | None) -> str | None:
     return m.group(2) if m.group(1) == "FailedTrialError" else f"{m.group(1)}: {m.group(2)}"
 
 
-def collect_trials(project_dir: Path) -> list[dict]:
-    """One row per trial (keys :data:`TRIAL_KEYS` first), ordered by trial id."""
+def collect_trials(project_dir: Path) -> list[TuneTrial]:
+    """One record per trial (keys :data:`TRIAL_KEYS` first in trials.json), ordered by trial id."""
     rows = []
     for p in Path(project_dir).glob("trial_*/trial.json"):
         try:
@@ -87,29 +88,28 @@ def collect_trials(project_dir: Path) -> list[dict]:
             row["knobs"] = {k: v for k, v in row["hyperparameters"].items() if not k.startswith("tuner/")}
             if (p.parent / "traceback.txt").is_file():
                 row["traceback"] = str(p.parent / "traceback.txt")
-        rows.append(row)
-    return sorted(rows, key=lambda r: int(r["id"]) if str(r["id"]).isdigit() else str(r["id"]))
+        rows.append(TuneTrial(**row))
+    return sorted(rows, key=lambda r: int(r.id) if str(r.id).isdigit() else str(r.id))
 
 
-def pick_best(trials: list[dict]) -> dict | None:
+def pick_best(trials: list[TuneTrial]) -> TuneTrial | None:
     """The most accurate COMPLETED, feasible trial whose files exist (ties: the faster)."""
-    ok = [t for t in trials if t["status"] == "COMPLETED" and t["feasible"] and t.get("dir")
-          and (Path(t["dir"]) / "model.keras").exists()]
-    return min(ok, key=lambda t: (-t["val_accuracy"], t["latency_ms"])) if ok else None
+    ok = [t for t in trials if t.completed and t.feasible and t.dir and (Path(t.dir) / "model.keras").exists()]
+    return min(ok, key=lambda t: (-t.val_accuracy, t.latency_ms)) if ok else None
 
 
-def write_outputs(out: Path, model: str, data, config, budgets, trials: list[dict], seconds: float, console,
+def write_outputs(out: Path, model: str, data, config, budgets, trials: list[TuneTrial], seconds: float, console,
                   crash: str | None = None):
     from edgekit.tune.pareto import pareto_front, plot_front
     from edgekit.tune.config import TuneResult
 
     out = Path(out)
-    write_json(out / "trials.json", trials)
-    completed = [t for t in trials if t["status"] == "COMPLETED"]
+    write_json(out / "trials.json", [t.model_dump() for t in trials])
+    completed = [t for t in trials if t.completed]
     if not completed:
-        first = next((t for t in trials if t.get("error")), None)
-        why = first["error"] if first else (crash or "no trial ran")
-        raise EdgekitError(f"all {len(trials)} trials failed; first error (trial {first['id'] if first else '?'}): "
+        first = next((t for t in trials if t.error), None)
+        why = first.error if first else (crash or "no trial ran")
+        raise EdgekitError(f"all {len(trials)} trials failed; first error (trial {first.id if first else '?'}): "
                            f"{why}. Details in {out}/trials.json.")
     if getattr(budgets, "target", None):  # Pareto front against the estimated MCU latency (issue 17)
         from edgekit.tune.pareto import MCU_OBJECTIVES
@@ -117,15 +117,15 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[dic
         front = pareto_front(completed, MCU_OBJECTIVES)
     else:
         front = pareto_front(completed)
-    write_json(out / "pareto.json", front)
+    write_json(out / "pareto.json", [t.model_dump() for t in front])
     plot_front(trials, front, out / "pareto.png", budgets.max_latency_ms,
                title=f"{model} on {data}: {len(completed)} trials")
     best = pick_best(trials)
     summary = {
         "model": model, "data": str(data), "config": config.model_dump(), "budgets": budgets.model_dump(),
-        "seconds": round(seconds, 1), "counts": _counts(trials), "best": best and {k: best.get(k) for k in
-                                                                                    (*TRIAL_KEYS, "knobs", "model", "resolution")},
-        "pareto_ids": [t["id"] for t in front], "crash": crash,
+        "seconds": round(seconds, 1), "counts": _counts(trials),
+        "best": best and best.model_dump(include={*TRIAL_KEYS, "knobs", "model", "resolution"}, exclude_unset=False),
+        "pareto_ids": [t.id for t in front], "crash": crash,
     }
     bundle = None
     if best is not None:
@@ -134,10 +134,10 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[dic
     write_json(out / "report.json", summary)
     write_text(out / "report.md", render_markdown(summary, trials, front))
     if best is None:
-        fastest = min(completed, key=lambda t: t["latency_ms"])
+        fastest = min(completed, key=lambda t: t.latency_ms)
         raise EdgekitError(f"none of the {len(completed)} completed trials meets the budgets (fastest: trial "
-                           f"{fastest['id']}, {fastest['latency_ms']:.3f} ms, {fastest['bytes'] / 1024:.1f} KB: "
-                           f"{'; '.join(fastest.get('infeasible_because') or [])}); loosen the budgets or widen the "
+                           f"{fastest.id}, {fastest.latency_ms:.3f} ms, {fastest.bytes / 1024:.1f} KB: "
+                           f"{'; '.join(fastest.infeasible_because or [])}); loosen the budgets or widen the "
                            f"search. Trials and Pareto front are in {out}.")
     return TuneResult(out=out, trials=trials, pareto=front, best=best, bundle=bundle, report=summary)
 
@@ -145,8 +145,8 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[dic
 def _counts(trials):
     c: dict = {}
     for t in trials:
-        c[t["status"]] = c.get(t["status"], 0) + 1
-    c["feasible"] = sum(1 for t in trials if t["feasible"])
+        c[t.status] = c.get(t.status, 0) + 1
+    c["feasible"] = sum(1 for t in trials if t.feasible)
     return c
 
 
@@ -156,59 +156,53 @@ def _copy(src: Path, dest: Path):
         shutil.copyfile(src, tmp)
 
 
-def export_bundle(best: dict, data, config, dest: Path, console) -> Path:
+def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> Path:
     """The chosen trial as a spine bundle: its trained model (not retrained), the export, verify, bench, report."""
     from edgekit.artifact import ModelCard
     from edgekit.bench.harness import bench_runner, machine_info
     from edgekit.convert import export, keras_artifact
+    from edgekit.measure import BenchConfig, measure, reference_outputs
     from edgekit.models.load import load_model
     from edgekit.report import artifact_row, write_report
-    from edgekit.runtime.base import load_runner
     from edgekit.runtime.keras import KerasRunner
     from edgekit.tune.trial import load_tune_dataset
-    from edgekit.verify import verify_runners
+    from edgekit.verify import accuracy
 
-    src = Path(best["dir"])
+    src = Path(best.dir)
     dest.mkdir(parents=True, exist_ok=True)
     _copy(src / "model.keras", dest / "model.keras")
     card_src = ModelCard.path_for(src / "model.keras")
     if card_src.is_file():
         _copy(card_src, ModelCard.path_for(dest / "model.keras"))
     card = ModelCard.read_beside(dest / "model.keras")
-    ds = load_tune_dataset(best["model"], data, best.get("resolution"), config.seed, scaling=config.input_scaling())
+    ds = load_tune_dataset(best.model, data, best.resolution, config.seed, scaling=config.input_scaling())
     loaded = load_model(dest / "model.keras")
     reference = KerasRunner(dest / "model.keras", threads=1, loaded=loaded)
-    runs, warmup = max(config.bench_runs, 100), config.bench_warmup
-    rows = []
-    ref_out = reference.run(ds.x_test)
-    from edgekit.verify import accuracy as _acc
-
-    _, lat = bench_runner(lambda: reference, runs, warmup, x=ds.x_test[:1])
-    rows.append(artifact_row(keras_artifact(dest / "model.keras", loaded, card), _acc(ref_out, ds.y_test), None, lat))
+    bench = BenchConfig(threads=1, runs=max(config.bench_runs, 100), warmup=config.bench_warmup)
+    ref_out = reference_outputs(reference, ds.x_test)
+    _, lat = bench_runner(lambda: reference, bench.runs, bench.warmup, x=ds.x_test[:1])
+    rows = [artifact_row(keras_artifact(dest / "model.keras", loaded, card), accuracy(ref_out, ds.y_test), None, lat)]
     art = export(loaded, to="tflite", precision=config.precision, data=ds, out=dest, name="model", card=card,
                  seed=config.seed)
-    runner = load_runner(art.path, "litert", 1)
-    ver = verify_runners(runner, reference, ds.x_test, ds.y_test, source=f"test split of {ds.name}")
-    _, lat = bench_runner(lambda: load_runner(art.path, "litert", 1), runs, warmup, x=ds.x_test[:1])
-    rows.append(artifact_row(art, ver.accuracy, ver.parity, lat))
-    report = {
-        "model": {"name": best["model"], "params": card.params if card else None,
-                  "macs": card.macs if card else None, "knobs": best.get("knobs")},
-        "dataset": {"name": ds.name, "n_train": len(ds.x_train), "n_val": len(ds.x_val), "n_test": len(ds.x_test),
-                    "num_classes": ds.num_classes, "input_shape": list(ds.input_shape)},
-        "normalization": ds.normalization.model_dump(),
-        "labels": ds.class_names,
-        "training": {"tuning_trial": best["id"], "val_accuracy": best["val_accuracy"],
-                     "hyperparameters": best["hyperparameters"], "test_accuracy": rows[0]["accuracy"]},
-        "bench": {"threads": 1, "runs": runs, "warmup": warmup},
-        "verify_source": f"{len(ds.x_test)} samples of the test split of {ds.name}",
-        "machine": machine_info(),
-        "artifacts": rows,
-        "run_dir": str(dest),
-    }
+    m = measure(art, ref_out, ds, bench, task="classification")
+    rows.append(artifact_row(art, m.accuracy, m.parity, m.latency))
+    report = RunReport(
+        model=ModelSummary(name=best.model, params=card.params if card else None, macs=card.macs if card else None,
+                           knobs=best.knobs),
+        dataset=DatasetSummary.of(ds),
+        normalization=ds.normalization.model_dump(),
+        labels=ds.class_names,
+        training={"tuning_trial": best.id, "val_accuracy": best.val_accuracy,
+                  "hyperparameters": best.hyperparameters, "test_accuracy": rows[0].accuracy},
+        bench=BenchSettings(threads=bench.threads, runs=bench.runs, warmup=bench.warmup),
+        verify_source=f"{len(ds.x_test)} samples of the test split of {ds.name}",
+        machine=machine_info(),
+        artifacts=rows,
+        run_dir=str(dest),
+    )
     write_report(dest, report)
-    console.print(f"  best: trial {best['id']} -> {dest} (test accuracy keras {rows[0]['accuracy']:.4f}, "
-                  f"{config.precision} tflite {ver.accuracy:.4f}, p50 {lat.p50:.3f} ms)", highlight=False)
+    console.print(f"  best: trial {best.id} -> {dest} (test accuracy keras {rows[0].accuracy:.4f}, "
+                  f"{config.precision} tflite {m.accuracy:.4f}, p50 {m.latency.p50:.3f} ms)", highlight=False)
     return dest
 
 
@@ -216,9 +210,9 @@ def _f(v, spec="{:.4f}"):
     return "—" if v is None else spec.format(v)
 
 
-def render_markdown(summary: dict, trials: list[dict], front: list[dict]) -> str:
+def render_markdown(summary: dict, trials: list[TuneTrial], front: list[TuneTrial]) -> str:
     b = {k: v for k, v in summary["budgets"].items() if v is not None}
-    pids = {t["id"] for t in front}
+    pids = {t.id for t in front}
     lines = [f"# edgekit tune: {summary['model']} on {summary['data']}", "",
              f"{summary['config']['oracle']} oracle, {len(trials)} trials ({summary['counts']}), "
              f"{summary['config']['precision']} TFLite, latency = LiteRT p50 at 1 thread on this machine. "
@@ -227,18 +221,18 @@ def render_markdown(summary: dict, trials: list[dict], front: list[dict]) -> str
              "| trial | status | model | knobs | res | val acc | p50 ms | size KB | arena KB | feasible | Pareto |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for t in trials:
-        lines.append(f"| {t['id']} | {t['status']} | {t.get('model', '')} | {t.get('knobs', '')} | "
-                     f"{t.get('resolution') or ''} | {_f(t['val_accuracy'])} | {_f(t['latency_ms'], '{:.3f}')} | "
-                     f"{_f(t['bytes'] and t['bytes'] / 1024, '{:.1f}')} | "
-                     f"{_f(t['arena_bytes'] and t['arena_bytes'] / 1024, '{:.1f}')} | "
-                     f"{'yes' if t['feasible'] else 'no'} | {'*' if t['id'] in pids else ''} |")
-    errs = [t for t in trials if t.get("error")]
+        lines.append(f"| {t.id} | {t.status} | {t.model or ''} | {t.knobs or ''} | "
+                     f"{t.resolution or ''} | {_f(t.val_accuracy)} | {_f(t.latency_ms, '{:.3f}')} | "
+                     f"{_f(t.bytes and t.bytes / 1024, '{:.1f}')} | "
+                     f"{_f(t.arena_bytes and t.arena_bytes / 1024, '{:.1f}')} | "
+                     f"{'yes' if t.feasible else 'no'} | {'*' if t.id in pids else ''} |")
+    errs = [t for t in trials if t.error]
     if errs:
-        lines += ["", "Failed trials:"] + [f"- trial {t['id']}: {t['error']}" for t in errs]
+        lines += ["", "Failed trials:"] + [f"- trial {t.id}: {t.error}" for t in errs]
     if summary.get("best"):
         lines += ["", f"Chosen: trial {summary['best']['id']} (the most accurate feasible trial); bundle in "
                       f"`{summary.get('bundle')}` (report.md there)."]
-    arena_sources = {t.get("arena_source") for t in trials if t.get("arena_source")}
+    arena_sources = {t.arena_source for t in trials if t.arena_source}
     if any(s != "tflm" for s in arena_sources):
         lines += ["", "Arena figures marked as estimates in trials.json are not TFLM measurements."]
     return "\n".join(lines) + "\n"

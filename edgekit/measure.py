@@ -1,0 +1,100 @@
+"""The one measuring path: run an exported file on its runtime, compare it with its reference, score it
+with the task's figures and time it.
+
+``edgekit demo``/``train --export`` (:mod:`edgekit.pipeline`), tune's best bundle
+(:mod:`edgekit.tune.report`) and every compression variant (:mod:`edgekit.compress.api`) call
+:func:`measure`; the runtime comes from the format table (:data:`edgekit.convert.formats.FORMATS`).
+
+It sits between convert and compress: it reads the format table and uses runtime/, verify/ and bench/,
+and imports no TensorFlow itself (a Keras reference brings it in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.artifact import Artifact, Latency, Parity
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """How an artifact is timed: single-sample invokes at ``threads``, ``warmup`` untimed first."""
+
+    threads: int = 1
+    runs: int = 100
+    warmup: int = 10
+
+
+@dataclass
+class Measurement:
+    """What :func:`measure` found for one file. ``outputs`` are the file's outputs on the test split
+    (kept for callers that score more; not written anywhere)."""
+
+    path: str
+    format: str
+    runtime: str
+    precision: str
+    figures: dict[str, float | None]
+    parity: Parity | None
+    latency: Latency
+    outputs: np.ndarray = field(repr=False)
+    xnnpack_fallback: str | None = None  # LiteRT ran without XNNPACK because it refused the model
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.figures.get("accuracy")
+
+
+def runtime_for(fmt: str) -> str:
+    """The runtime that runs a format, from the format table (a Keras model, the reference, is not an
+    export format: it runs in Keras)."""
+    from edgekit.convert.formats import FORMATS
+
+    return "keras" if fmt == "keras" else FORMATS[fmt].runtime
+
+
+def reference_outputs(reference, x: np.ndarray) -> np.ndarray:
+    """A reference's outputs on ``x``: run it when it is a Runner, else it already is its outputs."""
+    return np.asarray(reference.run(x) if hasattr(reference, "run") else reference)
+
+
+def measure(artifact: Artifact | str | Path, reference, dataset, bench: BenchConfig = BenchConfig(), *,
+            format: str | None = None, task: str | None = None, threshold: float | None = None,
+            score=None) -> Measurement:
+    """Measure ``artifact`` (an :class:`~edgekit.artifact.Artifact`, or a path with its ``format``)
+    against ``reference`` (a Runner, or its outputs on ``dataset.x_test``; ``None``: no parity).
+
+    The file runs once on the whole test split (parity and the task's figures come from those
+    outputs) and is then timed on one sample in a freshly loaded runner (its load is the ``init``).
+    ``task`` defaults to the dataset's; ``threshold`` is an anomaly model's score threshold;
+    ``score(outputs) -> dict`` replaces the task's figures (:func:`edgekit.verify.tasks.score_outputs`).
+    """
+    from edgekit.bench.harness import bench_runner
+    from edgekit.runtime.base import load_runner
+    from edgekit.verify import parity as _parity
+    from edgekit.verify.tasks import score_outputs
+
+    path = str(getattr(artifact, "path", artifact))
+    fmt = getattr(artifact, "format", None) or format or _format_of(path)
+    task = task or getattr(dataset, "task", None) or "classification"
+    runtime = runtime_for(fmt)
+    runner = load_runner(path, runtime, bench.threads)
+    x = dataset.x_test
+    outputs = np.asarray(runner.run(x))
+    ref = None if reference is None else reference_outputs(reference, x)
+    par = _parity(ref, outputs, task == "classification") if ref is not None else None
+    figures = score(outputs) if score is not None else score_outputs(task, outputs, dataset, reference=ref,
+                                                                     threshold=threshold)
+    timed, lat = bench_runner(lambda: load_runner(path, runtime, bench.threads), bench.runs, bench.warmup, x=x[:1])
+    if hasattr(timed, "close"):
+        timed.close()  # a worker process (TFLM)
+    precision = getattr(artifact, "precision", None) or getattr(runner, "precision", None) or "fp32"
+    return Measurement(path=path, format=fmt, runtime=runtime, precision=precision, figures=figures, parity=par,
+                       latency=lat, outputs=outputs, xnnpack_fallback=getattr(timed, "xnnpack_fallback", None))
+
+
+def _format_of(path: str) -> str:
+    return {".tflite": "tflite", ".onnx": "onnx"}.get(Path(path).suffix.lower(), "keras")

@@ -1,0 +1,385 @@
+"""The typed rows of edgekit's result files: report.json, compression.json, trials.json and the bench JSON.
+
+Each file is the ``model_dump()`` of a record here, so the JSON keys are a contract kept in one place,
+and the CLI, the Markdown and HTML templates read attributes rather than string keys. The records sit
+beside :mod:`edgekit.artifact` (the file records they are built from) and import nothing heavier.
+
+Keys that a writer only adds in some cases (``error``, ``gpu`` for a .tflite, ``roofline`` for a row
+with a MAC count, ...) are left out of the dump when they were never set: :class:`Record` dumps with
+``exclude_unset``, so a row read back from its file dumps to the same keys it was read from.
+
+    >>> RunReport.model_validate_json(Path("export/run/report.json").read_text()).artifacts[0].latency_ms.p50
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgekit.artifact import Artifact, Latency, Parity
+
+
+class Record(BaseModel):
+    """A result row: unknown keys are an error (a typo would otherwise become a silent new key), and
+    keys never set stay out of the JSON."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def model_dump(self, **kw) -> dict[str, Any]:
+        kw.setdefault("exclude_unset", True)
+        return super().model_dump(**kw)
+
+    def model_dump_json(self, **kw) -> str:
+        kw.setdefault("exclude_unset", True)
+        return super().model_dump_json(**kw)
+
+    def set(self, **fields) -> "Record":
+        """Set fields (validated), marking them as set so they appear in the dump; returns self."""
+        for k, v in fields.items():
+            setattr(self, k, v)
+        return self
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` was set (it appears in the JSON), even to ``None``."""
+        return name in self.model_fields_set or name in (self.model_extra or {})
+
+    # Read access by key, as in the JSON it dumps to: scripts written when these were dicts
+    # (``rep.variants[0]["drop"]``, ``"error" in row``) keep working. edgekit's own code reads attributes.
+    def __getitem__(self, key: str):
+        if not self.has(key):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.has(key)
+
+    def get(self, key: str, default=None):
+        return getattr(self, key) if self.has(key) else default
+
+
+# ----------------------------------------------------------------------------- shared pieces
+
+class RowParity(Record):
+    """Agreement of an artifact's outputs with its reference's (``artifacts[].parity``)."""
+
+    cosine: float
+    max_abs: float
+    top1_agreement: Optional[float] = None
+
+    @classmethod
+    def of(cls, parity: Parity | None) -> "RowParity | None":
+        return None if parity is None else cls(**parity.model_dump(exclude={"n"}))
+
+
+class VariantParity(RowParity):
+    """``compression.json``'s parity of a variant with its float parent, with the number of samples."""
+
+    n: int
+
+    @classmethod
+    def of(cls, parity: Parity | None) -> "VariantParity | None":
+        return None if parity is None else cls(**parity.model_dump())
+
+
+class RowLatency(Record):
+    """``latency_ms`` of a report row: the :class:`~edgekit.artifact.Latency` summary without the raw
+    timings (they go to ``raw_latency_ms`` beside it)."""
+
+    runtime: str
+    threads: int
+    init: float
+    first: float
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    std: float
+    runs: int
+
+    @classmethod
+    def of(cls, lat: Latency | None) -> "RowLatency | None":
+        return None if lat is None else cls(**lat.model_dump(exclude={"raw"}))
+
+
+class StepError(Record):
+    """A step that did not produce its figures: ``{"error", "status"}`` where a figure would be."""
+
+    model_config = ConfigDict(extra="allow")  # some writers add context (e.g. "accelerator")
+    error: str
+    status: str = "failed"
+
+
+# ----------------------------------------------------------------------------- report.json
+
+class ArtifactRow(Record):
+    """One row of ``report.json``'s ``artifacts``: the file, its task figures, parity and latency, and
+    (for deployable files) peak memory, roofline and a per-op profile."""
+
+    path: str
+    format: str
+    precision: str
+    bytes: int
+    sha256: Optional[str] = None
+    accuracy: Optional[float] = None
+    parity: Optional[RowParity] = None
+    latency_ms: Optional[RowLatency] = None
+    input: Optional[dict] = None
+    normalization: Optional[dict] = None
+    provenance: Optional[dict] = None
+    extra: dict = Field(default_factory=dict)
+    gpu: Optional[dict] = None  # .tflite only: the phone GPU delegate check (edgekit.runtime.gpu)
+    raw_latency_ms: list[float] = Field(default_factory=list)
+    metrics: Optional[dict[str, Optional[float]]] = None  # the task's figures (accuracy, rmse, roc_auc, ...)
+    options: Optional[dict] = None  # runtime options as they ran (xnnpack fallback)
+    label: Optional[str] = None
+    memory_mb: Optional[dict] = None
+    roofline: Optional[dict] = None
+    profile: Optional[dict] = None
+    error: Optional[str] = None
+    status: Optional[str] = None
+
+    @classmethod
+    def of(cls, art: Artifact, accuracy: float | None = None, parity: Parity | None = None,
+           latency: Latency | None = None, gpu: dict | None = None) -> "ArtifactRow":
+        row = cls(path=art.path, format=art.format, precision=art.precision, bytes=art.bytes, sha256=art.sha256,
+                  accuracy=accuracy, parity=RowParity.of(parity), latency_ms=RowLatency.of(latency),
+                  input=art.input.model_dump(), normalization=art.normalization.model_dump() if art.normalization
+                  else None, provenance=art.provenance.model_dump(), extra=art.extra)
+        if gpu is not None:
+            row.gpu = gpu
+        if latency is not None:
+            row.raw_latency_ms = latency.raw
+        return row
+
+    @classmethod
+    def failed(cls, path: str | Path, format: str, precision: str, error: str, status: str) -> "ArtifactRow":
+        """The row of an export that failed: no file, no figures, the one-line reason."""
+        return cls(path=str(path), format=format, precision=precision, bytes=0, sha256=None, accuracy=None,
+                   parity=None, latency_ms=None, error=error, status=status)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+class RuntimeRow(Record):
+    """``report.json``'s ``runtimes``: the int8 .tflite on other runtimes (LiteRT reference kernels, TFLM)."""
+
+    path: str
+    format: str
+    precision: str
+    runtime: str
+    label: str
+    options: dict = Field(default_factory=dict)
+    latency_ms: Optional[RowLatency] = None
+    raw_latency_ms: list[float] = Field(default_factory=list)
+    error: Optional[str] = None
+    status: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+class StepFailure(Record):
+    """``report.json``'s ``failures``: every requested step that did not pass."""
+
+    step: str
+    status: str
+    error: str
+
+
+class ModelSummary(Record):
+    name: str
+    params: Optional[int] = None
+    macs: Optional[int] = None
+    knobs: Optional[dict] = None
+
+
+class DatasetSummary(Record):
+    name: str
+    n_train: int
+    n_val: int
+    n_test: int
+    num_classes: Optional[int] = None
+    input_shape: list[Optional[int]]
+
+    @classmethod
+    def of(cls, ds) -> "DatasetSummary":
+        return cls(name=ds.name, n_train=len(ds.x_train), n_val=len(ds.x_val), n_test=len(ds.x_test),
+                   num_classes=ds.num_classes, input_shape=list(ds.input_shape))
+
+
+class BenchSettings(Record):
+    threads: int
+    runs: int
+    warmup: int
+
+
+class RunReport(Record):
+    """``report.json`` of a run bundle (``edgekit demo``/``train --export``, and tune's ``best/``)."""
+
+    model: ModelSummary
+    dataset: DatasetSummary
+    normalization: Optional[dict] = None
+    labels: Optional[list[str]] = None
+    task: Optional[str] = None
+    metric: Optional[dict] = None  # the task's headline figure (edgekit.verify.tasks.TaskMetric)
+    training: dict = Field(default_factory=dict)
+    bench: BenchSettings
+    verify_source: str
+    machine: dict
+    artifacts: list[ArtifactRow]
+    run_dir: str
+    ceiling: Optional[dict] = None  # float32 sgemm ceiling (edgekit.bench.ceiling)
+    ceiling_int8: Optional[dict] = None  # int8 MatMulInteger ceiling: int8 rows' "of ceiling"
+    runtimes: list[RuntimeRow] = Field(default_factory=list)
+    npu: Optional[list[dict]] = None  # Ethos-U estimates (vela), or per-accelerator errors
+    mcu: Optional[dict] = None  # the microcontroller bundle's figures (edgekit.convert.mcu.McuReport)
+    failures: list[StepFailure] = Field(default_factory=list)
+
+    def artifact(self, format: str, precision: str) -> ArtifactRow | None:
+        return next((a for a in self.artifacts if a.format == format and a.precision == precision), None)
+
+
+# ----------------------------------------------------------------------------- compression.json
+
+class CompressionBaseline(Record):
+    """The input model as fp32 TFLite: every variant's ``drop`` and ``speedup`` is against it."""
+
+    format: str
+    precision: str
+    bytes: int
+    accuracy: Optional[float] = None
+    score: float
+    metrics: dict[str, Optional[float]]
+    p50_ms: float
+    path: str
+    params: int
+    sparsity: Optional[float] = None
+    n_test: int
+    accuracy_ci95: Optional[list[float]] = None
+    warning: Optional[str] = None
+
+
+class CompressionVariant(Record):
+    """One row of ``compression.json``'s ``variants``. Variant-specific notes (the channel plan, the
+    mixed-precision tries, the ai-edge-quantizer recipe, ...) are kept as extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    steps: list[str]
+    format: Optional[str] = None
+    precision: Optional[str] = None
+    bytes: Optional[int] = None
+    gzip_bytes: Optional[int] = None
+    sparsity: Optional[float] = None
+    accuracy: Optional[float] = None
+    drop: Optional[float] = None
+    p50_ms: Optional[float] = None
+    speedup: Optional[float] = None
+    parity: Optional[VariantParity] = None
+    score: Optional[float] = None
+    metrics: Optional[dict[str, Optional[float]]] = None
+    accuracy_ci95: Optional[list[float]] = None
+    path: Optional[str] = None
+    runtime: Optional[str] = None
+    parent: Optional[str] = None
+    status: Optional[str] = None
+    error: Optional[str] = None
+    seconds: Optional[float] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (None, "ok") and not self.error
+
+
+class CompressionFile(Record):
+    """``compression.json``."""
+
+    metric: dict
+    baseline: CompressionBaseline
+    variants: list[CompressionVariant]
+    skipped: Optional[dict[str, str]] = None
+
+
+# ----------------------------------------------------------------------------- trials.json
+
+class TuneTrial(Record):
+    """One row of a search's ``trials.json`` (read back from keras-tuner's trial files)."""
+
+    id: str
+    status: Optional[str] = None
+    hyperparameters: dict = Field(default_factory=dict)
+    val_accuracy: Optional[float] = None
+    latency_ms: Optional[float] = None
+    bytes: Optional[int] = None
+    arena_bytes: Optional[int] = None
+    feasible: bool = False
+    arena_source: Optional[str] = None
+    infeasible_because: Optional[list[str]] = None
+    model: Optional[str] = None
+    knobs: Optional[dict] = None
+    resolution: Optional[int] = None
+    params: Optional[int] = None
+    macs: Optional[int] = None
+    epochs_run: Optional[int] = None
+    seconds: Optional[float] = None
+    worker: Optional[str] = None
+    mcu_latency_ms: Optional[float] = None
+    mcu_estimate: Optional[dict] = None
+    dir: Optional[str] = None
+    score: Optional[float] = None
+    error: Optional[str] = None
+    traceback: Optional[str] = None
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "COMPLETED"
+
+
+# ----------------------------------------------------------------------------- edgekit bench --json
+
+class BenchLatency(RowLatency):
+    """``latency_ms`` of a bench row: the summary and every timed run (``raw``, ms)."""
+
+    raw: list[float] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, lat: Latency | None) -> "BenchLatency | None":
+        return None if lat is None else cls(**lat.model_dump())
+
+
+class BenchRow(Record):
+    """One row of ``edgekit bench --json``'s ``results`` (:func:`edgekit.bench.harness.bench`); its
+    ``latency_ms`` keeps the raw timings (``compare`` reads them)."""
+
+    artifact: str
+    format: str
+    precision: str
+    runtime: str
+    threads: int
+    runs: int
+    options: dict = Field(default_factory=dict)
+    latency_ms: BenchLatency
+    memory_mb: Optional[dict] = None
+    roofline: Optional[dict] = None
+    profile: Optional[dict] = None
+    interleaved: Optional[dict] = None  # `bench --interleave`: rounds and block size
+    gpu: Optional[dict] = None  # .tflite: the phone GPU delegate check (edgekit.runtime.gpu)
+
+    @property
+    def name(self) -> str:
+        return Path(self.artifact).name
+
+
+class BenchFile(Record):
+    """``edgekit bench --json``: the machine, the run's id and date, the rows, the ceilings."""
+
+    machine: dict
+    run: dict
+    results: list[BenchRow]
+    ceiling: Optional[dict] = None
+    ceiling_int8: Optional[dict] = None
