@@ -189,8 +189,12 @@ def test_gpu_compatibility_names_the_op_and_layer_that_block_the_gpu(exports, tm
     row = artifact_row(art, None, None, None)
     assert row["gpu"]["compatible"] is False and row["gpu"]["unsupported_ops"][0]["layer"]
     assert "gpu" not in artifact_row(exports[("onnx", "fp32")], None, None, None)
-    md = render_markdown({"model": {"name": "seq", "params": 1, "macs": 1}, "dataset": {}, "bench": {},
-                          "machine": {}, "artifacts": [row]})
+    from edgekit.records import BenchSettings, DatasetSummary, ModelSummary, RunReport
+
+    md = render_markdown(RunReport(model=ModelSummary(name="seq", params=1, macs=1),
+                                   dataset=DatasetSummary(name="tokens", n_train=1, n_val=1, n_test=1, input_shape=[16]),
+                                   bench=BenchSettings(threads=1, runs=1, warmup=0), machine={}, verify_source="-",
+                                   artifacts=[row], run_dir="-"))
     assert "not compatible" in md and "UNIDIRECTIONAL_SEQUENCE_LSTM" in md
 
     res = run_cli("bench", art.path, "--runs", "3", "--warmup", "1", "--no-roofline", "--json", tmp_path / "b.json")

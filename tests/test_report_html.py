@@ -7,7 +7,6 @@ fails the tests: nothing here is skipped.
 
 from __future__ import annotations
 
-import copy
 import html as _html
 import json
 import os
@@ -152,7 +151,7 @@ def test_failures_are_shown_as_failed_with_the_reason(chromium, run_report, tmp_
     from edgekit.report.html import write_html
 
     _, report = run_report
-    r = copy.deepcopy(report)
+    r = report.model_dump()  # report.json's dict, edited as a user would, then read back by write_html
     r["mcu"].update(arena_bytes=None, tflm_agreement=None, tflm_max_abs_diff=None,
                     tflm_error="model_int8.tflite: TFLM crashed (SIGABRT) while loading the model")
     r["npu"][1] = {"accelerator": "ethos-u65-256", "error": "vela failed for ethos-u65-256 (exit 1): boom"}

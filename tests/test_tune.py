@@ -173,11 +173,13 @@ def test_rerun_with_a_different_search_is_refused(tmp_path):
 
 
 def test_pareto_front():
-    rows = [{"id": "a", "val_accuracy": 0.9, "latency_ms": 1.0, "bytes": 100},
-            {"id": "b", "val_accuracy": 0.95, "latency_ms": 2.0, "bytes": 100},
-            {"id": "c", "val_accuracy": 0.89, "latency_ms": 1.5, "bytes": 200},  # dominated by a
-            {"id": "d", "val_accuracy": 0.80, "latency_ms": 1.0, "bytes": 50}]
-    assert [r["id"] for r in pareto_front(rows)] == ["b", "a", "d"]
+    from edgekit.records import TuneTrial
+
+    rows = [TuneTrial(id="a", val_accuracy=0.9, latency_ms=1.0, bytes=100),
+            TuneTrial(id="b", val_accuracy=0.95, latency_ms=2.0, bytes=100),
+            TuneTrial(id="c", val_accuracy=0.89, latency_ms=1.5, bytes=200),  # dominated by a
+            TuneTrial(id="d", val_accuracy=0.80, latency_ms=1.0, bytes=50)]
+    assert [r.id for r in pareto_front(rows)] == ["b", "a", "d"]
 
 
 @pytest.mark.parametrize("family", TUNABLE_FAMILIES)

@@ -206,33 +206,11 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> Path:
     return dest
 
 
-def _f(v, spec="{:.4f}"):
-    return "—" if v is None else spec.format(v)
-
-
 def render_markdown(summary: dict, trials: list[TuneTrial], front: list[TuneTrial]) -> str:
-    b = {k: v for k, v in summary["budgets"].items() if v is not None}
-    pids = {t.id for t in front}
-    lines = [f"# edgekit tune: {summary['model']} on {summary['data']}", "",
-             f"{summary['config']['oracle']} oracle, {len(trials)} trials ({summary['counts']}), "
-             f"{summary['config']['precision']} TFLite, latency = LiteRT p50 at 1 thread on this machine. "
-             f"Budgets: {b or 'none'}. Search time {summary['seconds']:.0f} s.", "",
-             "![Pareto front](pareto.png)", "",
-             "| trial | status | model | knobs | res | val acc | p50 ms | size KB | arena KB | feasible | Pareto |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
-    for t in trials:
-        lines.append(f"| {t.id} | {t.status} | {t.model or ''} | {t.knobs or ''} | "
-                     f"{t.resolution or ''} | {_f(t.val_accuracy)} | {_f(t.latency_ms, '{:.3f}')} | "
-                     f"{_f(t.bytes and t.bytes / 1024, '{:.1f}')} | "
-                     f"{_f(t.arena_bytes and t.arena_bytes / 1024, '{:.1f}')} | "
-                     f"{'yes' if t.feasible else 'no'} | {'*' if t.id in pids else ''} |")
-    errs = [t for t in trials if t.error]
-    if errs:
-        lines += ["", "Failed trials:"] + [f"- trial {t.id}: {t.error}" for t in errs]
-    if summary.get("best"):
-        lines += ["", f"Chosen: trial {summary['best']['id']} (the most accurate feasible trial); bundle in "
-                      f"`{summary.get('bundle')}` (report.md there)."]
-    arena_sources = {t.arena_source for t in trials if t.arena_source}
-    if any(s != "tflm" for s in arena_sources):
-        lines += ["", "Arena figures marked as estimates in trials.json are not TFLM measurements."]
-    return "\n".join(lines) + "\n"
+    """The search's report.md (``report/templates/tune.md.j2``)."""
+    from edgekit.report.render import render_markdown_template
+
+    budgets = {k: v for k, v in summary["budgets"].items() if v is not None}
+    return render_markdown_template(
+        "tune.md.j2", s=summary, trials=trials, budgets=budgets, pareto_ids={t.id for t in front},
+        estimated_arena=any(t.arena_source and t.arena_source != "tflm" for t in trials))

@@ -1,0 +1,47 @@
+"""Every Markdown report is a Jinja template in ``edgekit/report/templates`` rendered here, with one set
+of filters: report.md (a run bundle), compression.md and a search's report.md.
+
+    render_markdown_template("compression.md.j2", c=report, source=..., data=...)
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from jinja2 import Environment
+
+
+def _size(n) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _num(v, fmt="{:.4f}") -> str:
+    return "—" if v is None else fmt.format(v)
+
+
+def _drop(v, metric: str) -> str:
+    """Accuracy drops in points; other figures in their own units."""
+    if v is None:
+        return "—"
+    return f"{v * 100:+.2f} pt" if metric == "accuracy" else f"{v:+.4g}"
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    from edgekit.verify.stats import fmt_accuracy
+
+    env = Environment(trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+    env.filters.update(size=_size, num=_num, acc=fmt_accuracy, drop=_drop, basename=lambda p: Path(str(p)).name,
+                       thousands=lambda n: f"{n:,}" if n is not None else "?")
+    return env
+
+
+def render_markdown_template(name: str, **context) -> str:
+    text = resources.files("edgekit.report").joinpath(f"templates/{name}").read_text()
+    return _env().from_string(text).render(**context)
