@@ -1,7 +1,7 @@
 """Small real int8 models for the MCU / NPU / compare tests, built once per test process.
 
 A conv + depthwise + dense + softmax net trained a few steps on scikit-learn's digits (8x8x1),
-converted with tf.lite.TFLiteConverter to full int8 (representative data, int8 input and output).
+converted to full int8 (representative data, int8 input and output) by edgekit.convert.tflite.configure.
 """
 
 from __future__ import annotations
@@ -25,16 +25,11 @@ def digits():
 
 
 def _convert(model, int8: bool, rep: np.ndarray | None = None) -> bytes:
-    from edgekit._tf import tf
+    """fp32, or full int8 through edgekit's one converter setup (int8 in and out)."""
+    from edgekit.convert.tflite import configure, keras_converter, run_converter
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    if int8:
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([rep[i : i + 1]] for i in range(len(rep)))
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-    return conv.convert()
+    precision = "int8" if int8 else "fp32"
+    return run_converter(configure(keras_converter(model), precision, rep, input_dtype="float32"), precision)
 
 
 @functools.lru_cache(maxsize=None)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _fmt, _given, _parse_params,
                               _range_pair, _size, app, err, out)
+from edgekit.convert.formats import FORMATS
 from edgekit.errors import EdgekitError
 from edgekit.shapes import params_with_input_shape, square_side
 
@@ -107,7 +108,7 @@ def tune(ctx: typer.Context,
          max_mcu_latency_ms: Optional[float] = typer.Option(None, "--max-mcu-latency-ms", help="budget on the estimated latency on --target"),
          oracle: str = typer.Option("random", "--oracle", help="random | bayesian | hyperband"),
          workers: int = typer.Option(1, "--workers", help="parallel worker processes, each pinned to its own core"),
-         precision: str = typer.Option("int8", "--precision", help="int8 | fp32 | fp16 | dynamic (TFLite)"),
+         precision: str = typer.Option("int8", "--precision", help=" | ".join(FORMATS["tflite"].precisions) + " (TFLite)"),
          epochs: int = typer.Option(20, "--epochs", help="epochs per trial (Hyperband: the most a trial gets)"),
          param: Optional[List[str]] = typer.Option(None, "--param", help="pin a hyperparameter, key=value, repeatable"),
          seed: int = typer.Option(0, help="seed for splits, initialization and the oracle"),

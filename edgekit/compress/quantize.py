@@ -16,64 +16,34 @@ representative data. Integer inputs (token ids) get no input quantizer.
 
 from __future__ import annotations
 
-import numpy as np
-
-from edgekit._native import quiet_stderr
 from edgekit._tf import keras, tf
 from edgekit.compress.graph import inbound_layers
-from edgekit.convert.tflite import converter_reason
+from edgekit.convert.formats import FORMATS
+from edgekit.convert.tflite import QAT_INT8, to_tflite
 from edgekit.errors import EdgekitError
+from edgekit.models.load import LoadedModel
 
-PTQ_PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int8_per_tensor", "int16x8")
-
-
-def _gen(representative):
-    rep = np.asarray(representative)
-
-    def gen():
-        for i in range(len(rep)):
-            yield [rep[i : i + 1].astype(np.float32) if rep.dtype.kind == "f" else rep[i : i + 1]]
-
-    return gen
+# compress's post-training precisions: the TFLite row of the format table (export's and compress-only ones)
+PTQ_PRECISIONS = FORMATS["tflite"].ptq
 
 
 def _is_int_input(model) -> bool:
     return not tf.as_dtype(model.inputs[0].dtype).is_floating
 
 
-def tflite_bytes(model, precision: str = "fp32", representative=None, denylisted_nodes=None) -> bytes:
-    """Convert a Keras model to TFLite at one PTQ precision (or from a QAT model with ``"qat_int8"``)."""
-    if precision not in PTQ_PRECISIONS + ("qat_int8",):
+def tflite_bytes(model, precision: str = "fp32", representative=None) -> bytes:
+    """Convert a Keras model to TFLite at one PTQ precision (or from a QAT model with ``"qat_int8"``),
+    through the export path (:func:`edgekit.convert.tflite.to_tflite`, one converter setup).
+
+    Unlike ``edgekit export``, an op with no int8 kernel may stay float in the int8 variants
+    (``allow_float_ops``): compress compares accuracy, size and speed, and that is what it did
+    before the two setups were merged (TensorFlow's quantizer left such ops float whatever op set
+    it was given). Token ids stay int32; a float input becomes int8 in the int8 variants."""
+    if precision not in PTQ_PRECISIONS + (QAT_INT8,):
         raise EdgekitError(f"unknown quantization {precision!r}; choose one of {', '.join(PTQ_PRECISIONS)}.")
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    int_input = _is_int_input(model)
-    if precision == "fp16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_types = [tf.float16]
-    elif precision == "dynamic":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif precision != "fp32":
-        if representative is None or len(representative) == 0:
-            raise EdgekitError(f"{precision} needs calibration data (samples of the training split).")
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = _gen(representative)
-        if precision == "int16x8":
-            conv.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-        elif int_input:  # token ids stay int32; ops without an int8 kernel may stay float
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-            conv.inference_output_type = tf.int8
-        else:
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
-        if precision == "int8_per_tensor":
-            conv._experimental_disable_per_channel = True
-    try:
-        with quiet_stderr():  # "fully_quantize: 0, inference_type: 6 ..." and the converter's warnings
-            return conv.convert()
-    except Exception as e:  # noqa: BLE001 - ConverterError carries a long MLIR dump
-        raise EdgekitError(f"TFLite {precision} conversion failed: {converter_reason(e)}") from e
+    flavour = "tf_keras" if any(c.__module__.startswith("tf_keras") for c in type(model).__mro__) else "keras3"
+    loaded = LoadedModel(path=model.name, flavour=flavour, model=model)
+    return to_tflite(loaded, precision, representative, allow_float_ops=True)
 
 
 # --------------------------------------------------------------------------- QAT

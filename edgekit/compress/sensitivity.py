@@ -24,7 +24,7 @@ import numpy as np
 
 from edgekit._tf import tf
 from edgekit.compress.graph import inbound_layers
-from edgekit.compress.quantize import _gen
+from edgekit.convert.tflite import calibration_data, configure, keras_converter
 from edgekit.errors import EdgekitError
 
 
@@ -78,13 +78,15 @@ def _producers(model, layer_name: str, wanted: set[str], depth: int = 4) -> list
 
 
 def debugger(model, representative, denylisted_nodes=None):
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = _gen(representative)
+    """The quantization debugger over the int8 setup every TFLite int8 file gets (``configure``).
+    It reads only the converter's calibration settings (optimizations, representative data,
+    per-channel); the nodes it denylists stay float, so float ops are allowed."""
+    dtype = tf.as_dtype(model.inputs[0].dtype).name
+    conv = configure(keras_converter(model), "int8", representative, input_dtype=dtype, allow_float_ops=True)
     opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denylisted_nodes)
     try:
-        return tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=_gen(representative),
-                                                         debug_options=opts)
+        return tf.lite.experimental.QuantizationDebugger(converter=conv, debug_options=opts,
+                                                         debug_dataset=calibration_data(representative, dtype))
     except Exception as e:  # noqa: BLE001
         raise EdgekitError(f"quantization debugger failed on {model.name}: {str(e).splitlines()[0][:200]}") from e
 

@@ -1,7 +1,12 @@
 """The one table of export formats and precisions.
 
 The CLI's choices, argument checks and the docs all derive from :data:`FORMATS`; adding a
-precision means adding it here and teaching the converter module to produce it.
+precision means adding it here and teaching the converter module to produce it
+(:func:`edgekit.convert.tflite.configure` for TFLite).
+
+:data:`TFLITE_PRECISIONS` is every TFLite precision edgekit makes: those marked ``export`` are
+``edgekit export --to tflite``'s choices, the rest only ``edgekit compress`` makes (its PTQ
+variants, :data:`FORMATS["tflite"].ptq <ExportFormat.ptq>`).
 """
 
 from __future__ import annotations
@@ -12,20 +17,47 @@ from edgekit.errors import EdgekitError
 
 
 @dataclass(frozen=True)
+class TflitePrecision:
+    name: str
+    needs_data: bool  # calibration data (a representative dataset)
+    export: bool  # offered by `edgekit export`; False: made by `edgekit compress` only
+    description: str
+
+
+TFLITE_PRECISIONS: dict[str, TflitePrecision] = {
+    p.name: p
+    for p in (
+        TflitePrecision("fp32", False, True, "float32"),
+        TflitePrecision("fp16", False, True, "float16 weights, float32 compute"),
+        TflitePrecision("dynamic", False, True, "int8 weights, float activations (dynamic range)"),
+        TflitePrecision("int8", True, True, "full integer, per-channel weights, int8 in and out "
+                                            "(token-id inputs stay int32)"),
+        TflitePrecision("int8_per_tensor", True, False, "int8 with one scale per weight tensor"),
+        TflitePrecision("int16x8", True, False, "int16 activations, int8 weights, float in and out"),
+    )
+}
+
+
+@dataclass(frozen=True)
 class ExportFormat:
     name: str
     suffix: str
-    precisions: tuple[str, ...]
+    precisions: tuple[str, ...]  # what `edgekit export` makes
     needs_data: tuple[str, ...]  # precisions that need calibration data
     runtime: str
     description: str
+    ptq: tuple[str, ...] = ()  # post-training precisions `edgekit compress` makes (a superset of precisions)
 
+
+_TFLITE_EXPORT = tuple(p.name for p in TFLITE_PRECISIONS.values() if p.export)
 
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        ExportFormat("tflite", ".tflite", ("fp32", "fp16", "dynamic", "int8"), ("int8",), "litert",
-                     "TensorFlow Lite flatbuffer for LiteRT on phones (int8: full-integer, int8 in and out)"),
+        ExportFormat("tflite", ".tflite", _TFLITE_EXPORT,
+                     tuple(p for p in _TFLITE_EXPORT if TFLITE_PRECISIONS[p].needs_data), "litert",
+                     "TensorFlow Lite flatbuffer for LiteRT on phones (int8: full-integer, int8 in and out)",
+                     ptq=tuple(TFLITE_PRECISIONS)),
         ExportFormat("onnx", ".onnx", ("fp32", "int8"), ("int8",), "onnxruntime",
                      "ONNX graph via tf2onnx (int8: QDQ, onnxruntime static quantization, per-channel)"),
         ExportFormat("mcu", ".tflite", ("int8",), ("int8",), "tflm",

@@ -1,4 +1,6 @@
-"""Keras / SavedModel to TFLite: fp32, fp16, dynamic range and full-integer int8."""
+"""Keras / SavedModel to TFLite: the one TFLiteConverter setup (:func:`configure`) for every
+precision in :data:`~edgekit.convert.formats.TFLITE_PRECISIONS`, used by ``edgekit export`` and by
+``edgekit compress`` (its PTQ and QAT variants and the quantization debugger)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ import json
 
 import numpy as np
 
+from edgekit import tflite_file
 from edgekit._native import quiet_stderr
 from edgekit._tf import keras, tf
+from edgekit.convert.formats import TFLITE_PRECISIONS
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
 
@@ -70,49 +74,134 @@ def _has_rolled_rnn(loaded: LoadedModel) -> bool:
 
 
 def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.ndarray | None = None,
-              fixed_batch: bool = False) -> bytes:
-    """Convert to TFLite. A model with a rolled recurrent layer is converted from a batch-1
-    concrete function (the converter rejects its TensorList ops with a free batch); any other
-    model that fails that way is retried so. ``fixed_batch`` converts every model so, which folds
-    the run-time shape arithmetic (SHAPE, STRIDED_SLICE) a phone's GPU delegate has no kernel for."""
+              fixed_batch: bool = False, allow_float_ops: bool = False) -> bytes:
+    """Convert to TFLite (the one conversion path: ``edgekit export`` and ``edgekit compress``).
+
+    A model with a rolled recurrent layer is converted from a batch-1 concrete function (the
+    converter rejects its TensorList ops with a free batch); any other model that fails that way
+    is retried so. ``fixed_batch`` converts every model so, which folds the run-time shape
+    arithmetic (SHAPE, STRIDED_SLICE) a phone's GPU delegate has no kernel for. ``precision`` and
+    ``allow_float_ops``: see :func:`configure`."""
     fixed = fixed_batch or _has_rolled_rnn(loaded)
+
+    def convert(conv) -> bytes:
+        configure(conv, precision, representative, input_dtype=loaded.input_dtype, allow_float_ops=allow_float_ops)
+        return run_converter(conv, precision)
+
+    blob = _convert_with_retries(loaded, fixed, convert)
+    if precision in FULL_INTEGER and not allow_float_ops:
+        left = float_ops(blob)
+        if left:
+            more = f" (+{len(left) - 3} more)" if len(left) > 3 else ""
+            raise EdgekitError(
+                f"TFLite {precision}: {len(left)} op(s) have no int8 kernel and would stay float "
+                f"({', '.join(left[:3])}{more}), so the file would not be full integer (what an MCU or NPU "
+                f"needs); export --precision dynamic or fp32, or use `edgekit compress` (its int8 variants "
+                f"may keep such ops float).")
+    return blob
+
+
+def _convert_with_retries(loaded: LoadedModel, fixed: bool, convert) -> bytes:
+    """``convert(converter)`` on the fast route first, then on the routes a failure points to."""
     try:
-        return _convert(_converter(loaded, fixed), precision, representative)
+        return convert(_converter(loaded, fixed))
     except EdgekitError as e:
         if fixed or loaded.model is None or loaded.flavour != "tf_keras":
             raise
         if _RNN_BATCH_ERROR in str(e):
-            return _convert(_converter(loaded, True), precision, representative)
+            return convert(_converter(loaded, True))
         # A model whose traced call the converter rejects: the slower SavedModel route, as before.
-        return _convert(_converter(loaded, via_saved_model=True), precision, representative)
+        return convert(_converter(loaded, via_saved_model=True))
 
 
-def _convert(conv, precision, representative) -> bytes:
+# A tfmot QAT model converted to full integer: the same setup as "int8" (its fake-quant ranges set
+# the scales; the representative data calibrates what QAT left float). Not a precision of its own.
+QAT_INT8 = "qat_int8"
+# The precisions whose file is meant to be integer from end to end (int16x8 keeps float in and out).
+FULL_INTEGER = ("int8", "int8_per_tensor", QAT_INT8)
+
+
+def float_ops(tflite: bytes) -> list[str]:
+    """``"SIN (model/lambda/Sin)"`` for every op that computes in float32 (a float input or output
+    tensor; QUANTIZE and DEQUANTIZE only cross the border). TensorFlow 2.21's quantizer leaves an
+    op it cannot quantize in float between a DEQUANTIZE and a QUANTIZE even when the converter is
+    given only TFLITE_BUILTINS_INT8 (seen here), so "full integer" is checked on the file."""
+    model = tflite_file.parse_model(tflite)
+    tensors = model.subgraphs[0].tensors
+    found = []
+    for op in tflite_file.operators(model):
+        if op.op in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        touched = [tensors[i] for i in op.inputs + op.outputs if i >= 0]
+        floats = [t for t in touched if tflite_file.tensor_type_name(t.type) == "FLOAT32"]
+        if floats:
+            found.append(f"{op.op} ({tflite_file.tensor_name(floats[-1])[:60]})")
+    return found
+
+
+def calibration_data(representative, input_dtype: str):
+    """The converter's representative dataset: one sample at a time, cast to the model's input
+    dtype (token ids stay integers, everything else float32), so a converter never sees a dtype
+    its input signature does not have. Raises without samples."""
+    rep = None if representative is None else np.asarray(representative)
+    if rep is None or len(rep) == 0:
+        raise EdgekitError("full-integer conversion needs calibration data: pass --data "
+                           "(samples of the training split).")
+    rep = rep.astype(tf.as_dtype(input_dtype).as_numpy_dtype, copy=False)
+
+    def gen():
+        for i in range(len(rep)):
+            yield [rep[i : i + 1]]
+
+    return gen
+
+
+def configure(conv, precision: str, representative=None, *, input_dtype: str, allow_float_ops: bool = False):
+    """Set a TFLiteConverter up for one precision of :data:`TFLITE_PRECISIONS` (or :data:`QAT_INT8`).
+
+    The integer-input rule, for every precision: a model whose input is integer (token ids into an
+    Embedding) keeps an int32 input, calibrates on its ids and quantizes from the first float
+    tensor on; only a float input becomes int8 (int8 and its variants; int16x8 keeps float in and
+    out). ``allow_float_ops``: in the int8 precisions, an op with no int8 kernel may stay float
+    (TFLITE_BUILTINS beside TFLITE_BUILTINS_INT8); False (the export path) asks for a full-integer
+    model, what an MCU or an NPU needs. The converter does not enforce that by itself (see
+    :func:`float_ops`): :func:`to_tflite` checks the file.
+    """
+    if precision not in TFLITE_PRECISIONS and precision != QAT_INT8:
+        raise EdgekitError(f"TFLite precision {precision!r} is not supported; choose one of "
+                           f"{', '.join(TFLITE_PRECISIONS)}.")
+    if precision == "fp32":
+        return conv
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "fp16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
-    elif precision == "dynamic":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif precision == "int8":
-        if representative is None or len(representative) == 0:
-            raise EdgekitError("int8 export needs calibration data: pass --data (samples from the training split).")
-        rep = np.asarray(representative)
-        # Token-id models calibrate on their integer ids (the input stays int32); others on floats.
-        rep = rep.astype(np.int32) if np.issubdtype(rep.dtype, np.integer) else rep.astype(np.float32)
-
-        def gen():
-            for i in range(len(rep)):
-                yield [rep[i : i + 1]]
-
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = gen
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        return conv
+    if precision == "dynamic":
+        return conv
+    conv.representative_dataset = calibration_data(representative, input_dtype)
+    if precision == "int16x8":
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        return conv
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
+        [tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_ops else [])
+    if tf.as_dtype(input_dtype).is_floating:
         conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-    elif precision != "fp32":
-        raise EdgekitError(f"TFLite precision {precision!r} is not supported.")
+    conv.inference_output_type = tf.int8
+    if precision == "int8_per_tensor":
+        conv._experimental_disable_per_channel = True  # the converter's only switch for it
+    return conv
+
+
+def keras_converter(model):
+    """The converter the quantization debugger needs: ``from_keras_model`` (it converts the model
+    three times, float, calibrated and quantized, and names tensors after the Keras layers)."""
+    return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
+def run_converter(conv, precision: str) -> bytes:
+    """``conv.convert()`` with the converter's noise kept off the terminal and its failure as one line."""
     try:
-        with quiet_stderr():
+        with quiet_stderr():  # "fully_quantize: 0, inference_type: 6 ..." and the converter's warnings
             return conv.convert()
     except Exception as e:  # noqa: BLE001 - the converter raises ConverterError with a long MLIR dump
         raise EdgekitError(f"TFLite {precision} conversion failed: {converter_reason(e)}") from e

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edgekit.convert.formats import FORMATS
 
 ORACLES = ("random", "bayesian", "hyperband")
 # the one arena source a RAM budget is judged on (see Budgets.violations)
@@ -23,7 +25,7 @@ class TuneConfig(BaseModel):
     oracle: Literal["random", "bayesian", "hyperband"] = "random"
     epochs: int = Field(20, ge=1, description="epochs per trial (Hyperband: the most any trial gets)")
     patience: int = Field(5, ge=1, description="epochs without val_accuracy improvement before a trial stops")
-    precision: Literal["int8", "fp32", "fp16", "dynamic"] = "int8"
+    precision: str = Field("int8", description="the TFLite precision each trial exports (the format table's)")
     workers: int = Field(1, ge=1, description="1: in this process; N >= 2: a chief and N worker processes")
     seed: int = 0
     augment: bool = True
@@ -36,6 +38,14 @@ class TuneConfig(BaseModel):
     input_range: tuple[float, float] | None = None
     mean: float | None = None
     std: float | None = None
+
+    @field_validator("precision")
+    @classmethod
+    def _tflite_precision(cls, v: str) -> str:
+        allowed = FORMATS["tflite"].precisions
+        if v not in allowed:
+            raise ValueError(f"TFLite precision {v!r} is not exportable; choose one of {', '.join(allowed)}")
+        return v
 
     def input_scaling(self):
         from edgekit.data.scaling import user_scaling
