@@ -3,10 +3,10 @@ with the task's figures and time it.
 
 ``edgekit demo``/``train --export`` (:mod:`edgekit.pipeline`), tune's best bundle
 (:mod:`edgekit.tune.report`) and every compression variant (:mod:`edgekit.compress.api`) call
-:func:`measure`; the runtime comes from the format table (:data:`edgekit.convert.formats.FORMATS`).
+:func:`measure`; the runtime comes from the format table (:data:`edgekit.formats.FORMATS`).
 
-It sits between convert and compress: it reads the format table and uses runtime/, verify/ and bench/,
-and imports no TensorFlow itself (a Keras reference brings it in).
+It sits above runtime/, verify/ and bench/ (which it uses) and below pipeline, tune and compress, and
+imports no TensorFlow itself (a Keras reference brings it in).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.artifact import Artifact, Latency, Parity
+from edgekit.formats import format_of, runtime_for
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,6 @@ class Measurement:
         return self.figures.get("accuracy")
 
 
-def runtime_for(fmt: str) -> str:
-    """The runtime that runs a format, from the format table (a Keras model, the reference, is not an
-    export format: it runs in Keras)."""
-    from edgekit.convert.formats import FORMATS
-
-    return "keras" if fmt == "keras" else FORMATS[fmt].runtime
-
-
 def reference_outputs(reference, x: np.ndarray) -> np.ndarray:
     """A reference's outputs on ``x``: run it when it is a Runner, else it already is its outputs."""
     return np.asarray(reference.run(x) if hasattr(reference, "run") else reference)
@@ -78,7 +71,7 @@ def measure(artifact: Artifact | str | Path, reference, dataset, bench: BenchCon
     from edgekit.verify.tasks import score_outputs
 
     path = str(getattr(artifact, "path", artifact))
-    fmt = getattr(artifact, "format", None) or format or _format_of(path)
+    fmt = getattr(artifact, "format", None) or format or format_of(path)
     task = task or getattr(dataset, "task", None) or "classification"
     runtime = runtime_for(fmt)
     runner = load_runner(path, runtime, bench.threads)
@@ -94,7 +87,3 @@ def measure(artifact: Artifact | str | Path, reference, dataset, bench: BenchCon
     precision = getattr(artifact, "precision", None) or getattr(runner, "precision", None) or "fp32"
     return Measurement(path=path, format=fmt, runtime=runtime, precision=precision, figures=figures, parity=par,
                        latency=lat, outputs=outputs, xnnpack_fallback=getattr(timed, "xnnpack_fallback", None))
-
-
-def _format_of(path: str) -> str:
-    return {".tflite": "tflite", ".onnx": "onnx"}.get(Path(path).suffix.lower(), "keras")

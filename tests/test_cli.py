@@ -224,8 +224,8 @@ def test_a_step_error_is_classified_and_a_bug_keeps_its_traceback_in_the_output_
 
 
 def test_export_help_lists_every_format_and_precision_of_the_table(cli):
-    """`--to` and `--precision` help are generated from edgekit.convert.formats.FORMATS."""
-    from edgekit.convert.formats import FORMATS
+    """`--to` and `--precision` help are generated from edgekit.formats.FORMATS."""
+    from edgekit.formats import FORMATS
 
     res = cli("export", "--help", env={"COLUMNS": "400"})
     assert res.returncode == 0, res.stderr

@@ -32,6 +32,7 @@ import numpy as np
 
 from edgekit.artifact import Latency
 from edgekit.errors import EdgekitError
+from edgekit.formats import format_of
 from edgekit.records import BenchLatency, BenchRow
 
 
@@ -111,7 +112,7 @@ def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: 
 
     runner, lat = bench_runner(load, runs, warmup, progress=progress)
     probe.mark("after_runs")
-    fmt = {".tflite": "tflite", ".onnx": "onnx"}.get(Path(path).suffix.lower(), "keras")
+    fmt = format_of(path)
     opts = dict(options)
     if runtime == "litert":  # what ran, not what was asked: XNNPACK may have refused the model
         opts["xnnpack"] = bool(runner.xnnpack)

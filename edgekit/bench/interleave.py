@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.formats import format_of
 from edgekit.records import BenchLatency, BenchRow
 from edgekit.errors import EdgekitError
 
@@ -48,7 +49,7 @@ def bench_interleaved(files: list[str | Path], runtime: str | None = None, threa
         t0 = time.perf_counter()
         r.invoke_once()
         first_ms = (time.perf_counter() - t0) * 1e3
-        fmt = {".tflite": "tflite", ".onnx": "onnx"}.get(Path(f).suffix.lower(), "keras")
+        fmt = format_of(f)
         rows.append({"artifact": str(f), "format": fmt, "precision": r.precision, "runtime": rt, "threads": threads,
                      "runs": 0, "options": opts, "init": init_ms, "first": first_ms})
         runners.append(r)

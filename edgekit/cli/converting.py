@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _fmt, _plain, _print_gpu, _size, _warn, app, out)
-from edgekit.convert.formats import format_help, precision_help
+from edgekit.formats import format_help, precision_help
 from edgekit.errors import EdgekitError
 
 
@@ -36,7 +36,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     TFLite files carry the standard metadata (TFLITE_METADATA) that the Android Task Library and
     MediaPipe read: normalization, image size and, for a classifier, a packed labels.txt."""
     from edgekit.convert import export as _export
-    from edgekit.convert.formats import check_format
+    from edgekit.formats import check_format
 
     scaling = dict(input_range=input_range, mean=mean, std=std, labels=label_file, warn=_warn)
     if to == "mcu":

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _fmt, _given, _parse_params,
                               _range_pair, _size, app, err, out)
-from edgekit.convert.formats import FORMATS
+from edgekit.formats import FORMATS
 from edgekit.errors import EdgekitError
 from edgekit.shapes import params_with_input_shape, square_side
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from edgekit._tf import keras, tf
 from edgekit.compress.graph import inbound_layers
-from edgekit.convert.formats import FORMATS
+from edgekit.formats import FORMATS
 from edgekit.convert.tflite import QAT_INT8, to_tflite
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edgekit._io import atomic_path
 from edgekit.artifact import Artifact, ModelCard, Provenance, TensorSpec, library_versions
-from edgekit.convert.formats import FORMATS, check_format
+from edgekit.formats import FORMATS, check_format
 from edgekit.errors import EdgekitError
 
 __all__ = ["export", "FORMATS"]

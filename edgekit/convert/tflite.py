@@ -1,5 +1,5 @@
 """Keras / SavedModel to TFLite: the one TFLiteConverter setup (:func:`configure`) for every
-precision in :data:`~edgekit.convert.formats.TFLITE_PRECISIONS`, used by ``edgekit export`` and by
+precision in :data:`~edgekit.formats.TFLITE_PRECISIONS`, used by ``edgekit export`` and by
 ``edgekit compress`` (its PTQ and QAT variants and the quantization debugger)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 from edgekit import tflite_file
 from edgekit._native import quiet_stderr
 from edgekit._tf import keras, tf
-from edgekit.convert.formats import TFLITE_PRECISIONS
+from edgekit.formats import TFLITE_PRECISIONS
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgekit.artifact import TensorSpec
 from edgekit.errors import EdgekitError
+from edgekit.formats import runtime_by_suffix
 
 
 class Runner(ABC):
@@ -65,7 +66,7 @@ def dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
 
 
 RUNTIMES = ("litert", "onnxruntime", "keras", "tflm")
-_DEFAULT_RUNTIME = {".tflite": "litert", ".onnx": "onnxruntime", ".keras": "keras", ".h5": "keras", "": "keras"}
+_DEFAULT_RUNTIME = runtime_by_suffix()  # from the format table: .tflite -> litert, .onnx -> onnxruntime, ...
 
 
 def default_runtime(path: str | Path) -> str:

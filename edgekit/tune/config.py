@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edgekit.convert.formats import FORMATS
+from edgekit.formats import FORMATS
 
 ORACLES = ("random", "bayesian", "hyperband")
 # the one arena source a RAM budget is judged on (see Budgets.violations)
