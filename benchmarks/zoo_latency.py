@@ -5,9 +5,12 @@ Random weights (latency does not depend on their values); int8 calibrated on 16 
 the model's input range. Each model runs in its own child process (the big ResNets take minutes
 and gigabytes in TensorFlow's converters), with a timeout; a failed cell is recorded, not fatal.
 Resumable: models already in the results file are skipped (``--fresh`` to start over), so the
-whole zoo can be measured in several sittings.
+whole zoo can be measured in several sittings. ``--remeasure`` measures every wanted model again
+in this run (models not in the file first), replacing each row as it completes, so an interrupted
+re-measurement still leaves a complete table. Each row records the run it came from (start date,
+commit, load average before and after it); the .md names the runs when rows come from more than one.
 
-    python benchmarks/zoo_latency.py [--models 'mobilenet*,cnn'] [--runs 50] [--timeout 1500] [--fresh]
+    python benchmarks/zoo_latency.py [--models 'mobilenet*,cnn'] [--runs 50] [--timeout 1500] [--fresh|--remeasure]
 
 Writes benchmarks/results/zoo_latency.{json,md} (a ``rows`` list, one per model, key ``model``);
 ``edgekit models --latency`` shows it.
@@ -19,6 +22,7 @@ import argparse
 import fnmatch
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -74,28 +78,73 @@ def measure_one(name: str, runs: int, warmup: int) -> dict:
     return row
 
 
+def _reason(text: str) -> str:
+    """A recorded TFLM error without its temporary path, so equal reasons of different models group."""
+    text = re.sub(r"/\S*?/\w+_int8\.tflite: ", "", text)
+    text = re.sub(r"/\S*?/\w+_int8\.tflite", "the int8 file", text)
+    return text.replace("EdgekitError: ", "")
+
+
+def _runs(doc: dict) -> list[str]:
+    """The distinct runs the rows come from, oldest first."""
+    return sorted({(r.get("measured") or {}).get("run", "?") for r in doc["rows"]})
+
+
 def markdown(doc: dict) -> str:
     def ms(v):
         return "—" if v is None else f"{v:.3f}"
 
+    runs = _runs(doc)
+    letter = {run: chr(ord("A") + i) for i, run in enumerate(runs)}
+    several = len(runs) > 1
+    reasons: list[str] = []
     lines = ["# Zoo latency: every registry model at its default input", "",
-             f"{doc['machine']['cpu']}, {doc['machine']['cores']} cores; 1 thread, single sample, p50 of "
-             f"{doc['runs']} runs after {doc['warmup']} warm-up; random weights. {doc.get('note', '')}", "",
-             "| model | task | input | params | M MACs | TFLite fp32 ms | TFLite int8 ms | ONNX fp32 ms | TFLM arena KB |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             f"{doc['machine']['cpu']}, {doc['machine']['cores']} cores; 1 thread, single sample, p50 after warm-up "
+             f"(runs per row below); random weights; int8 calibrated on {doc.get('calibration_samples', 16)} random "
+             "inputs of the model's input range (latency does not depend on calibration quality). "
+             f"{doc.get('note', '')}", "",
+             "| model | task | input | params | M MACs | TFLite fp32 ms | TFLite int8 ms | ONNX fp32 ms | TFLM arena KB |"
+             + (" run |" if several else ""),
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" --- |" if several else "")]
     for r in doc["rows"]:
+        tag = f" {letter[(r.get('measured') or {}).get('run', '?')]} |" if several else ""
         if r.get("error"):
-            lines.append(f"| {r['model']} | | | | | failed: {r['error'][:120]} | | | |")
+            lines.append(f"| {r['model']} | | | | | failed: {r['error'][:120]} | | | |{tag}")
             continue
-        arena = f"{r['tflm_arena_bytes'] / 1024:,.1f}" if r.get("tflm_arena_bytes") else (
-            "TFLM failed" if r.get("tflm_error") else "—")
+        if r.get("tflm_arena_bytes"):
+            arena = f"{r['tflm_arena_bytes'] / 1024:,.1f}"
+        elif r.get("tflm_error"):
+            why = _reason(r["tflm_error"])
+            if why not in reasons:
+                reasons.append(why)
+            arena = f"TFLM failed ({reasons.index(why) + 1})"
+        else:
+            arena = "—"
         lines.append(f"| {r['model']} | {r['task']} | {'x'.join(map(str, r['input']))} | {r['params']:,} | "
                      f"{(r['macs'] or 0) / 1e6:,.1f} | {ms(r.get('tflite_fp32_ms'))} | {ms(r.get('tflite_int8_ms'))} | "
-                     f"{ms(r.get('onnx_fp32_ms'))} | {arena} |")
+                     f"{ms(r.get('onnx_fp32_ms'))} | {arena} |{tag}")
+    if reasons:
+        lines += ["", "TFLM failed, as recorded (the full text is the row's `tflm_error` in the JSON):", ""]
+        lines += [f"{i}. {why}" for i, why in enumerate(reasons, 1)]
+    lines += ["", "Runs (each row records its own `measured`: run start, commit, load average before/after it):", ""]
+    for run in runs:
+        rows = [r for r in doc["rows"] if (r.get("measured") or {}).get("run", "?") == run]
+        m = rows[0].get("measured") or {}
+        loads = [x for r in rows for x in ((r.get("measured") or {}).get("load_before"),
+                                          (r.get("measured") or {}).get("load_after")) if x is not None]
+        load = (f"1-min load average {min(loads):.1f}-{max(loads):.1f} around its rows" if loads
+                else m.get("note") or "load not recorded per row")
+        lines.append(f"- {'run ' + letter[run] + ': ' if several else ''}started {run}, commit "
+                     f"{(m.get('commit') or '?')[:12]}, {m.get('runs', doc['runs'])} runs after "
+                     f"{m.get('warmup', doc['warmup'])} warm-up, {len(rows)} rows; {load}.")
+    if several:
+        lines += ["", "Rows of different runs were measured at different times and loads on a shared machine: "
+                  "compare figures within one run."]
     missing = doc.get("missing") or []
     lines += ["", f"{len(doc['rows'])} of {len(doc['rows']) + len(missing)} registry models measured"
               + (f"; not yet: {', '.join(missing)} (rerun the script to continue)." if missing else "."),
-              f"commit {doc['commit'][:12]}, {doc['date']}.", ""]
+              f"File written at commit {((doc.get('provenance') or {}).get('commit') or '?')[:12]}, "
+              f"{(doc.get('provenance') or {}).get('date')}.", ""]
     return "\n".join(lines)
 
 
@@ -106,6 +155,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--timeout", type=float, default=1500)
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="measure every wanted model again (missing ones first); old rows stay until replaced")
     ap.add_argument("--note", default="")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # the child process
     args = ap.parse_args()
@@ -122,10 +173,22 @@ def main() -> int:
     pats = [p.strip() for p in args.models.split(",") if p.strip()]
     wanted = [n for n in everything if any(fnmatch.fnmatch(n, p) for p in pats)]
     doc = json.loads(RESULTS.read_text()) if RESULTS.exists() and not args.fresh else {"rows": []}
+    for r in doc["rows"]:  # rows from before per-row provenance: the file-level record was theirs
+        r.setdefault("measured", {"run": doc.get("date", "?"), "commit": doc.get("commit"), "runs": doc.get("runs"),
+                                  "warmup": doc.get("warmup"), "note": doc.get("note") or None})
+    doc.pop("commit", None), doc.pop("date", None)  # now in each row's "measured" and in "provenance"
     done = {r["model"] for r in doc["rows"] if not r.get("error")}
     doc["rows"] = [r for r in doc["rows"] if r["model"] in done]
-    for name in [n for n in wanted if n not in done]:
+    todo = [n for n in wanted if n not in done] + ([n for n in wanted if n in done] if args.remeasure else [])
+    from _provenance import provenance
+
+    p = provenance()
+    run = {"run": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), "commit": p["commit"], "dirty": p["dirty"],
+           "runs": args.runs, "warmup": args.warmup}
+    print(f"{len(todo)} models to measure: {', '.join(todo)}", flush=True)
+    for name in todo:
         t0 = time.time()
+        load_before = round(os.getloadavg()[0], 2)
         try:
             res = subprocess.run([sys.executable, __file__, "--one", name, "--runs", str(args.runs), "--warmup",
                                   str(args.warmup)], capture_output=True, text=True, timeout=args.timeout,
@@ -136,10 +199,12 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             row = {"model": name, "error": f"timed out after {args.timeout:.0f} s"}
         row["seconds"] = round(time.time() - t0, 1)
+        row["measured"] = {**run, "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                           "load_before": load_before, "load_after": round(os.getloadavg()[0], 2)}
         doc["rows"] = [r for r in doc["rows"] if r["model"] != name] + [row]
         doc["rows"].sort(key=lambda r: everything.index(r["model"]) if r["model"] in everything else 1e9)
         measured = {r["model"] for r in doc["rows"]}
-        doc.update(runs=args.runs, warmup=args.warmup, threads=1, note=args.note or doc.get("note", ""),
+        doc.update(runs=args.runs, warmup=args.warmup, threads=1, calibration_samples=16, note=args.note or doc.get("note", ""),
                    missing=[n for n in everything if n not in measured], machine=machine_info())
         doc = json.loads(write_results(RESULTS, doc).read_text())  # + provenance: commit, date, versions
         write_text(RESULTS.with_suffix(".md"), markdown(doc))
