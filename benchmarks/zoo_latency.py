@@ -65,16 +65,16 @@ def measure_one(name: str, runs: int, warmup: int) -> dict:
                 row[key] = round(r["latency_ms"]["p50"], 4)
             except Exception as e:  # noqa: BLE001 - one failed cell is recorded, the model goes on
                 row[key] = None
-                row.setdefault("errors", {})[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+                row.setdefault("errors", {})[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:1000]}"
                 continue
             if key == "tflite_int8_ms":
                 try:  # the TFLM arena of the int8 file, where TFLM runs it
                     rep = build_mcu_bundle(art.path, Path(tmp) / "mcu", on_tflm_error="record")
                     row["tflm_arena_bytes"] = rep.arena_bytes
                     if rep.tflm_error:
-                        row["tflm_error"] = rep.tflm_error[:200]
+                        row["tflm_error"] = rep.tflm_error[:1000]  # the whole reason
                 except Exception as e:  # noqa: BLE001 - e.g. int32 token input: not an MCU model
-                    row["tflm_error"] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+                    row["tflm_error"] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:1000]}"
     return row
 
 
