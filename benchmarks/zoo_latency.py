@@ -38,11 +38,11 @@ COLUMNS = (("tflite_fp32_ms", "tflite", "fp32"), ("tflite_int8_ms", "tflite", "i
 def measure_one(name: str, runs: int, warmup: int) -> dict:
     import numpy as np
 
+    from edgekit.artifact import Normalization
     from edgekit.bench.harness import bench
     from edgekit.convert import export
     from edgekit.convert.mcu import build_mcu_bundle
     from edgekit.data import Dataset
-    from edgekit.artifact import Normalization
     from edgekit.models import count_macs, count_params, create_model, get_spec
 
     spec = get_spec(name)
@@ -99,17 +99,19 @@ def markdown(doc: dict) -> str:
     several = len(runs) > 1
     reasons: list[str] = []
     lines = ["# Zoo latency: every registry model at its default input", "",
-             f"{doc['machine']['cpu']}, {doc['machine']['cores']} cores; 1 thread, single sample, p50 after warm-up "
-             f"(runs per row below); random weights; int8 calibrated on {doc.get('calibration_samples', 16)} random "
-             "inputs of the model's input range (latency does not depend on calibration quality). "
-             f"{doc.get('note', '')}", "",
-             "| model | task | input | params | M MACs | TFLite fp32 ms | TFLite int8 ms | ONNX fp32 ms | TFLM arena KB |"
-             + (" run |" if several else ""),
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" --- |" if several else "")]
+             (f"{doc['machine']['cpu']}, {doc['machine']['cores']} cores; 1 thread, single sample, p50 after warm-up "
+              f"(runs per row below); random weights; int8 calibrated on {doc.get('calibration_samples', 16)} random "
+              "inputs of the model's input range (latency does not depend on calibration quality). "
+              f"{doc.get('note', '')}"), "",
+             ("| model | task | input | params | M MACs | TFLite fp32 ms | TFLite int8 ms | ONNX fp32 ms | TFLM arena KB "
+              "| load |" + (" run |" if several else "")),
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + (" --- |" if several else "")]
     for r in doc["rows"]:
-        tag = f" {letter[(r.get('measured') or {}).get('run', '?')]} |" if several else ""
+        m = r.get("measured") or {}
+        tag = (" —" if m.get("load_before") is None else f" {m['load_before']:.1f}") + " |"
+        tag += f" {letter[m.get('run', '?')]} |" if several else ""
         if r.get("error"):
-            lines.append(f"| {r['model']} | | | | | failed: {r['error'][:120]} | | | |{tag}")
+            lines.append(f"| {r['model']} | | | | | failed: {r['error'][:160]} | | | |{tag}")
             continue
         if r.get("tflm_arena_bytes"):
             arena = f"{r['tflm_arena_bytes'] / 1024:,.1f}"
@@ -126,7 +128,9 @@ def markdown(doc: dict) -> str:
     if reasons:
         lines += ["", "TFLM failed, as recorded (the full text is the row's `tflm_error` in the JSON):", ""]
         lines += [f"{i}. {why}" for i, why in enumerate(reasons, 1)]
-    lines += ["", "Runs (each row records its own `measured`: run start, commit, load average before/after it):", ""]
+    lines += ["", ("load: the 1-minute load average of the machine (2 cores, shared) just before the row was "
+                   "measured; its `measured` in the JSON has the load after it too."), "",
+              "Runs (each row records its own `measured`: run start, commit, load average before/after it):", ""]
     for run in runs:
         rows = [r for r in doc["rows"] if (r.get("measured") or {}).get("run", "?") == run]
         m = rows[0].get("measured") or {}
@@ -138,14 +142,29 @@ def markdown(doc: dict) -> str:
                      f"{(m.get('commit') or '?')[:12]}, {m.get('runs', doc['runs'])} runs after "
                      f"{m.get('warmup', doc['warmup'])} warm-up, {len(rows)} rows; {load}.")
     if several:
-        lines += ["", "Rows of different runs were measured at different times and loads on a shared machine: "
-                  "compare figures within one run."]
+        lines += ["", ("Rows of different runs were measured at different times and loads on a shared machine: "
+                       "compare figures within one run.")]
     missing = doc.get("missing") or []
-    lines += ["", f"{len(doc['rows'])} of {len(doc['rows']) + len(missing)} registry models measured"
-              + (f"; not yet: {', '.join(missing)} (rerun the script to continue)." if missing else "."),
-              f"File written at commit {((doc.get('provenance') or {}).get('commit') or '?')[:12]}, "
-              f"{(doc.get('provenance') or {}).get('date')}.", ""]
+    failed = [r["model"] for r in doc["rows"] if r.get("error")]
+    lines += ["", (f"{len(doc['rows']) - len(failed)} of {len(doc['rows']) + len(missing)} registry models measured"
+                   + (f"; failed: {', '.join(failed)}" if failed else "")
+                   + (f"; not yet: {', '.join(missing)}" if missing else "")
+                   + (" (rerun the script to retry)." if failed or missing else ".")),
+              (f"File written at commit {((doc.get('provenance') or {}).get('commit') or '?')[:12]}, "
+               f"{(doc.get('provenance') or {}).get('date')}."), ""]
     return "\n".join(lines)
+
+
+def _child_failure(res: subprocess.CompletedProcess) -> str:
+    """Why a model's child process gave no row: its exit (a signal such as SIGKILL from the OOM killer
+    says so) and the last exception line of its stderr, not merely the last line (often a warning)."""
+    import signal
+
+    rc = res.returncode
+    how = f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
+    err = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
+    exc = [ln for ln in err if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
+    return f"child {how}: {(exc or err or ['no output'])[-1][:1000]}"
 
 
 def main() -> int:
@@ -191,11 +210,10 @@ def main() -> int:
         load_before = round(os.getloadavg()[0], 2)
         try:
             res = subprocess.run([sys.executable, __file__, "--one", name, "--runs", str(args.runs), "--warmup",
-                                  str(args.warmup)], capture_output=True, text=True, timeout=args.timeout,
+                                  str(args.warmup)], capture_output=True, text=True, timeout=args.timeout, check=False,
                                  env={**os.environ, "PYTHONPATH": str(HERE.parent)})
             lines = [ln for ln in res.stdout.splitlines() if ln.startswith("ROW ")]
-            row = json.loads(lines[-1][4:]) if lines else {"model": name, "error": (res.stderr.strip().splitlines()
-                                                                                   or ["no output"])[-1][:300]}
+            row = json.loads(lines[-1][4:]) if lines else {"model": name, "error": _child_failure(res)}
         except subprocess.TimeoutExpired:
             row = {"model": name, "error": f"timed out after {args.timeout:.0f} s"}
         row["seconds"] = round(time.time() - t0, 1)
