@@ -78,6 +78,29 @@ def measure_one(name: str, runs: int, warmup: int) -> dict:
     return row
 
 
+# What a recorded TFLM failure turned out to be when someone looked (substring of the reason -> finding).
+# Findings, not figures: each says how it was checked. Rows with random weights, so a trained model may differ.
+FINDINGS = {
+    "while creating the interpreter": (
+        "gdb on mobilenet_v3_small's int8 file (2026-11-30): abort in TFLM's QuantizeMultiplierGreaterThanOne "
+        "called from CalculateSoftmaxParams (softmax Prepare), the untrained-softmax case edgekit/runtime/tflm.py "
+        "describes; the other MobileNets were not traced."),
+    "Failed to initialize output tensor 0": (
+        "gdb on resnet18's int8 file (2026-11-30): abort in TFLM's SoftmaxEval, also at 3,377,888 B (twice the "
+        "1,688,944 B bisected arena) in a fresh worker; the 'last message' is left over from a too-small arena probe earlier in "
+        "the same worker (edgekit's crash message quotes the worker's last stderr line), not the cause. The other "
+        "ResNets were not traced."),
+}
+
+# Why some int8 rows are slower than fp32, as checked (LiteRT's node list after XNNPACK delegation).
+SLOWER_INT8 = (
+    "int8 slower than fp32: in mobilenet_v3_small's int8 file XNNPACK leaves all 19 HARD_SWISH nodes to LiteRT's "
+    "built-in kernels, cutting the graph into 20 delegate partitions (fp32: 1 partition, everything delegated); "
+    "in lstm's, XNNPACK takes no UNIDIRECTIONAL_SEQUENCE_LSTM in either precision and the int8 file runs TFLite's "
+    "integer LSTM kernel (int8 weights, int32 biases) instead of the float one (checked 2026-11-30 on these two; "
+    "MobileNetV3-large, bilstm, seq_attention, transformer_encoder, vit_tiny and ds_cnn not traced).")
+
+
 def _reason(text: str) -> str:
     """A recorded TFLM error without its temporary path, so equal reasons of different models group."""
     text = re.sub(r"/\S*?/\w+_int8\.tflite: ", "", text)
@@ -127,7 +150,10 @@ def markdown(doc: dict) -> str:
                      f"{ms(r.get('onnx_fp32_ms'))} | {arena} |{tag}")
     if reasons:
         lines += ["", "TFLM failed, as recorded (the full text is the row's `tflm_error` in the JSON):", ""]
-        lines += [f"{i}. {why}" for i, why in enumerate(reasons, 1)]
+        for i, why in enumerate(reasons, 1):
+            found = [note for key, note in FINDINGS.items() if key in why]
+            lines.append(f"{i}. {why}" + "".join(f" *Checked:* {note}" for note in found))
+    lines += ["", SLOWER_INT8]
     lines += ["", ("load: the 1-minute load average of the machine (2 cores, shared) just before the row was "
                    "measured; its `measured` in the JSON has the load after it too."), "",
               "Runs (each row records its own `measured`: run start, commit, load average before/after it):", ""]
@@ -177,10 +203,16 @@ def main() -> int:
     ap.add_argument("--remeasure", action="store_true",
                     help="measure every wanted model again (missing ones first); old rows stay until replaced")
     ap.add_argument("--note", default="")
+    ap.add_argument("--markdown-only", action="store_true", help="rewrite the .md from the JSON, measure nothing")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # the child process
     args = ap.parse_args()
     if args.one:
         print("ROW " + json.dumps(measure_one(args.one, args.runs, args.warmup), default=float), flush=True)
+        return 0
+    if args.markdown_only:
+        from edgekit._io import write_text
+
+        write_text(RESULTS.with_suffix(".md"), markdown(json.loads(RESULTS.read_text())))
         return 0
     from _provenance import write_results
 
