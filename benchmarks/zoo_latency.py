@@ -63,6 +63,7 @@ def measure_one(name: str, runs: int, warmup: int) -> dict:
                 art = export(net, to=fmt, precision=prec, data=ds, out=tmp, name=name)
                 r = bench(art.path, None, 1, runs, warmup, memory="off", roofline=False)
                 row[key] = round(r["latency_ms"]["p50"], 4)
+                row.setdefault("p90_ms", {})[key] = round(r["latency_ms"]["p90"], 4)  # the spread, for noisy rows
             except Exception as e:  # noqa: BLE001 - one failed cell is recorded, the model goes on
                 row[key] = None
                 row.setdefault("errors", {})[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:1000]}"
@@ -153,6 +154,12 @@ def markdown(doc: dict) -> str:
         for i, why in enumerate(reasons, 1):
             found = [note for key, note in FINDINGS.items() if key in why]
             lines.append(f"{i}. {why}" + "".join(f" *Checked:* {note}" for note in found))
+    noisy = [f"{r['model']} {key.removesuffix('_ms').replace('_', ' ')} (p90 {p90:.3f} vs p50 {r[key]:.3f})"
+             for r in doc["rows"] for key, p90 in (r.get("p90_ms") or {}).items()
+             if r.get(key) and p90 > 1.5 * r[key]]
+    if noisy:
+        lines += ["", ("Noisy cells (p90 over 1.5x the p50 of the same 30 runs: another job ran during them; read "
+                       "these p50s with care): " + "; ".join(noisy) + ".")]
     lines += ["", SLOWER_INT8]
     lines += ["", ("load: the 1-minute load average of the machine (2 cores, shared) just before the row was "
                    "measured; its `measured` in the JSON has the load after it too."), "",
