@@ -29,6 +29,7 @@ def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mo
 
         names = list_models(pattern)
     table = Table("model", "task", "input", "params", "MACs", *extra, "paper", title="edgekit models")
+    table.columns[0].min_width = max(map(len, names), default=5)  # a model name is never cut, the paper wraps
     with _progress(len(names) if live else 0, "counting params and MACs") as step:
         for name in names:
             row = entry(name) if live else catalog()[name]
@@ -37,13 +38,19 @@ def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mo
             r = lat.get(name, {})
             cells = (_fmt(r.get("tflite_fp32_ms"), "{:.3f}"), _fmt(r.get("tflite_int8_ms"), "{:.3f}"),
                      _fmt(r.get("onnx_fp32_ms"), "{:.3f}"),
-                     _size(r["tflm_arena_bytes"]) if r.get("tflm_arena_bytes") else "—") if latency else ()
+                     _arena_cell(r)) if latency else ()
             table.add_row(name, row["task"], "x".join(map(str, row["input_shape"])), _fmt(row["params"], "{:,}"),
                           "—" if m is None else f"{m / 1e6:,.1f} M", *cells, row["paper"].split(",")[0])
     out.print(table)
     if latency:
-        out.print(f"[dim]latency: {_ZOO_LATENCY.name} ({len(lat)} models measured; — = not measured or failed, "
-                  "see the file)[/]")
+        out.print(f"[dim]latency: {_ZOO_LATENCY.name} ({len(lat)} models measured; — = not measured or failed; "
+                  "TFLM failed: the reason is the row's tflm_error there and a footnote of zoo_latency.md)[/]")
+
+
+def _arena_cell(row: dict) -> str:
+    if row.get("tflm_arena_bytes"):
+        return _size(row["tflm_arena_bytes"])
+    return "TFLM failed" if row.get("tflm_error") else "—"
 
 
 _ZOO_LATENCY = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "zoo_latency.json"
