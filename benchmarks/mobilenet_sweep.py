@@ -101,9 +101,9 @@ def sweep_model(family: str, alpha: float, res: int, out: Path, runs: int, warmu
             log(f"{stem} {fmt} {prec}: FAILED {row['error']}")
             rows.append(row)
             continue
-        lat, roof = r["latency_ms"], r.get("roofline") or {}
-        row.update(file=Path(art.path).name, bytes=art.bytes, p50_ms=lat["p50"], p90_ms=lat["p90"],
-                   mean_ms=lat["mean"], std_ms=lat["std"], raw_ms=lat["raw"], macs=roof.get("macs"),
+        lat, roof = r.latency_ms, r.roofline or {}
+        row.update(file=Path(art.path).name, bytes=art.bytes, p50_ms=lat.p50, p90_ms=lat.p90,
+                   mean_ms=lat.mean, std_ms=lat.std, raw_ms=lat.raw, macs=roof.get("macs"),
                    gmacs_per_s=roof.get("gmacs_per_s"), ceiling_fraction=roof.get("fraction"))
         if fmt == "tflite":
             # Alternate the two tools over a few rounds: on a shared machine a neighbour can slow one
@@ -112,7 +112,7 @@ def sweep_model(family: str, alpha: float, res: int, out: Path, runs: int, warmu
             for k in range(rounds):
                 lb.append(litert_benchmark_median(Path(art.path), runs, warmup))
                 if k < rounds - 1:
-                    ek.append(bench(art.path, "litert", 1, runs, warmup, memory="off", roofline=False)["latency_ms"]["p50"])
+                    ek.append(bench(art.path, "litert", 1, runs, warmup, memory="off", roofline=False).latency_ms.p50)
             row.update(edgekit_p50_rounds=ek, litert_benchmark_rounds=lb, litert_benchmark_ms=min(lb),
                        edgekit_over_litert=min(ek) / min(lb),
                        edgekit_over_litert_median=statistics.median(ek) / statistics.median(lb))
@@ -180,7 +180,7 @@ def recheck(path: Path, rounds: int, runs: int, warmup: int, log, sample: str = 
                          name=f"{r['model']}_{r['alpha']}_{r['resolution']}")
             ek, lb = [], []
             for _ in range(rounds):
-                ek.append(bench(art.path, "litert", 1, runs, warmup, memory="off", roofline=False)["latency_ms"]["p50"])
+                ek.append(bench(art.path, "litert", 1, runs, warmup, memory="off", roofline=False).latency_ms.p50)
                 lb.append(litert_benchmark_median(Path(art.path), runs, warmup))
             if r.get("rechecked"):  # measured again before: keep every earlier figure
                 r.setdefault("earlier_rechecks", []).append({k: r[k] for k in keys})
@@ -236,8 +236,8 @@ def ours_vs_keras_applications(out: Path, runs: int, warmup: int, rounds: int, l
         if k % 2:
             order.reverse()  # drift on a shared machine hits both alike
         for key, path in order:
-            res[key]["edgekit_p50"].append(bench(path, "litert", 1, runs, warmup, memory="off", roofline=False)
-                                           ["latency_ms"]["p50"])
+            res[key]["edgekit_p50"].append(bench(path, "litert", 1, runs, warmup, memory="off",
+                                                 roofline=False).latency_ms.p50)
             res[key]["litert_benchmark"].append(litert_benchmark_median(path, runs, warmup))
         log(f"ours vs keras.applications, round {k + 1}: edgekit {res['ours']['edgekit_p50'][-1]:.3f} / "
             f"{res['keras_applications']['edgekit_p50'][-1]:.3f} ms, litert-benchmark "

@@ -62,8 +62,8 @@ def measure_one(name: str, runs: int, warmup: int) -> dict:
             try:
                 art = export(net, to=fmt, precision=prec, data=ds, out=tmp, name=name)
                 r = bench(art.path, None, 1, runs, warmup, memory="off", roofline=False)
-                row[key] = round(r["latency_ms"]["p50"], 4)
-                row.setdefault("p90_ms", {})[key] = round(r["latency_ms"]["p90"], 4)  # the spread, for noisy rows
+                row[key] = round(r.latency_ms.p50, 4)
+                row.setdefault("p90_ms", {})[key] = round(r.latency_ms.p90, 4)  # the spread, for noisy rows
             except Exception as e:  # noqa: BLE001 - one failed cell is recorded, the model goes on
                 row[key] = None
                 row.setdefault("errors", {})[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:1000]}"
