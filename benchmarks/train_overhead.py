@@ -11,6 +11,8 @@ split after every epoch in both arms, TensorFlow op determinism on in both:
 * ``plain``: ``create_model`` + the same compile + ``model.fit(x_train, y_train, batch_size=32,
   shuffle=True, validation_data=(x_val, y_val))`` on the NumPy arrays: no augmentation, no
   callbacks but a timer;
+* ``edgekit_batches`` (``--pipeline-arm``): the plain fit on edgekit's tf.data batches instead
+  of the arrays, no callbacks: the input pipeline's share of the difference on its own;
 * ``plain_nondeterministic`` (``--determinism-arm``): the same plain fit with op determinism off,
   to see what determinism costs.
 
@@ -21,7 +23,7 @@ disturbed of the two. After the timed rounds, one instrumented edgekit run (not 
 times each callback's epoch hooks and the input pipelines on their own: where an overhead would
 come from. Writes benchmarks/results/train_overhead.{json,md} with provenance.
 
-    python benchmarks/train_overhead.py [--epochs 8] [--rounds 5] [--determinism-arm] [--note ...]
+    python benchmarks/train_overhead.py [--epochs 8] [--rounds 5] [--pipeline-arm] [--determinism-arm] [--note ...]
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def run_edgekit(epochs: int, tmp: Path) -> dict:
             "val_loss": [float(v) for v in res.history["val_loss"]]}
 
 
-def run_plain(ds, epochs: int, deterministic: bool) -> dict:
+def run_plain(ds, epochs: int, deterministic: bool, batches=False) -> dict:
     keras.backend.clear_session()
     keras.utils.set_random_seed(SEED)
     if deterministic:
@@ -110,8 +112,12 @@ def run_plain(ds, epochs: int, deterministic: bool) -> dict:
         net.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
         timer = _EpochTimes()
-        hist = net.fit(ds.x_train, ds.y_train, batch_size=BATCH, epochs=epochs, shuffle=True,
-                       validation_data=(ds.x_val, ds.y_val), callbacks=[timer], verbose=0)
+        if batches:  # edgekit's input pipeline, augmentation on, as train() builds it for images
+            hist = net.fit(training_batches(ds.x_train, ds.y_train, BATCH, SEED, True), epochs=epochs,
+                           validation_data=(ds.x_val, ds.y_val), callbacks=[timer], verbose=0)
+        else:
+            hist = net.fit(ds.x_train, ds.y_train, batch_size=BATCH, epochs=epochs, shuffle=True,
+                           validation_data=(ds.x_val, ds.y_val), callbacks=[timer], verbose=0)
     finally:
         reproducible(SEED)  # back to edgekit's setting for the next arm
     return {"epoch_seconds": _diffs(timer.times), "epoch_cpu_seconds": _diffs(timer.cpu),
@@ -210,7 +216,13 @@ def render(doc: dict) -> str:
            "shifts (augmentation), early stopping keeping the best weights in memory, LR on plateau, the resume "
            "checkpoint (BackupAndRestore, throttled), TensorBoard epoch logs, one Rich line per epoch.",
            "- **plain**: `model.fit(x_train, y_train, batch_size=32, shuffle=True, validation_data=...)` on the "
-           "NumPy arrays, no augmentation, no callbacks.", ""]
+           "NumPy arrays, no augmentation, no callbacks."]
+    if "edgekit_batches" in s:
+        md.append("- **edgekit_batches**: the plain fit on edgekit's tf.data batches (shuffle and shifts) instead of "
+                  "the arrays, no callbacks: the input pipeline on its own.")
+    if "plain_nondeterministic" in s:
+        md.append("- **plain_nondeterministic**: the plain fit with TensorFlow op determinism off.")
+    md.append("")
     md += ["| arm | median s/epoch (wall) | samples/s | median CPU s/epoch | samples/CPU-s | same seed, same history |",
            "| --- | ---: | ---: | ---: | ---: | --- |"]
     for arm, a in s.items():
@@ -251,6 +263,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--pipeline-arm", action="store_true", help="also time a plain fit on edgekit's tf.data batches")
     ap.add_argument("--determinism-arm", action="store_true", help="also time a plain fit without op determinism")
     ap.add_argument("--note", default="", help="conditions of the run, e.g. 'measured under load'")
     args = ap.parse_args()
@@ -260,6 +273,8 @@ def main() -> int:
     ds = load_dataset("digits", input_shape=SHAPE, seed=SEED)
     assert TrainConfig().batch_size == BATCH and TrainConfig().learning_rate == 2e-3  # plain compiles the same
     arms = {"edgekit": None, "plain": True}
+    if args.pipeline_arm:
+        arms["edgekit_batches"] = True
     if args.determinism_arm:
         arms["plain_nondeterministic"] = False
     runs: dict[str, list[dict]] = {a: [] for a in arms}
@@ -270,7 +285,8 @@ def main() -> int:
             for arm in order:
                 load = os.getloadavg()[0]
                 t0 = time.perf_counter()
-                res = run_edgekit(args.epochs, Path(tmp)) if arm == "edgekit" else run_plain(ds, args.epochs, arms[arm])
+                res = (run_edgekit(args.epochs, Path(tmp)) if arm == "edgekit"
+                       else run_plain(ds, args.epochs, arms[arm], batches=arm == "edgekit_batches"))
                 runs[arm].append(res)
                 log.append({"round": r + 1, "arm": arm, "load_1min": round(load, 2),
                             "seconds": round(time.perf_counter() - t0, 1)})
