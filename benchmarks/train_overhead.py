@@ -228,11 +228,15 @@ def render(doc: dict) -> str:
     for arm, a in s.items():
         md.append(f"| {arm} | {a['median_epoch_seconds']:.3f} | {a['samples_per_second']:.1f} | "
                   f"{a['median_epoch_cpu_seconds']:.3f} | {a['samples_per_cpu_second']:.1f} | {a['repeatable']} |")
-    md += ["", f"edgekit / plain fit: **{doc['ratio']:.3f}x** samples/s by the wall clock, "
-           f"**{doc['ratio_cpu_time']:.3f}x** by process CPU time (target >= {doc['target']}; met: "
-           f"{doc['meets_target']}).",
+    md += ["", f"edgekit / plain fit, samples/s, from the medians over all rounds' epochs: **{doc['ratio']:.3f}x** "
+           f"by the wall clock, **{doc['ratio_cpu_time']:.3f}x** by process CPU time; the median of the per-round "
+           f"ratios (each round's two runs side by side, so load drift between rounds cancels): "
+           f"**{doc['paired_ratio']:.3f}x** wall, **{doc['paired_ratio_cpu_time']:.3f}x** CPU. Target >= "
+           f"{doc['target']} on all four: met {doc['meets_target']}.",
            f"Per-round ratios (wall): {', '.join(f'{r:.3f}' for r in doc['per_round_ratio'])}; "
-           f"(CPU): {', '.join(f'{r:.3f}' for r in doc['per_round_ratio_cpu_time'])}."]
+           f"(CPU): {', '.join(f'{r:.3f}' for r in doc['per_round_ratio_cpu_time'])}.",
+           "CPU time counts every thread's seconds, spin-waiting included: a run that gets both cores more often "
+           "finishes sooner by the wall clock and may spend more CPU time; neither clock alone is the work done."]
     if "determinism_speed_ratio" in doc:
         md.append(f"Plain fit without / with op determinism: {doc['determinism_speed_ratio']:.3f}x samples/s.")
     md += ["", f"Load average (1 min) at the start of each run: "
@@ -302,14 +306,16 @@ def main() -> int:
         "what": f"{MODEL} {PARAMS} {SHAPE} on digits ({n} train samples), batch {BATCH}, {args.epochs} epochs x "
                 f"{args.rounds} rounds per arm, alternating in one process; medians leave out each run's first epoch",
         "ratio": round(ratio, 4), "ratio_cpu_time": round(ratio_cpu, 4), "target": 0.95,
-        "meets_target": bool(ratio >= 0.95 and ratio_cpu >= 0.95),
         "per_round_ratio": per_round_ratios(runs, "epoch_seconds"),
         "per_round_ratio_cpu_time": per_round_ratios(runs, "epoch_cpu_seconds"),
+        "paired_ratio": round(statistics.median(per_round_ratios(runs, "epoch_seconds")), 4),
+        "paired_ratio_cpu_time": round(statistics.median(per_round_ratios(runs, "epoch_cpu_seconds")), 4),
         "arms": summary, "runs": runs, "run_log": log, "profile": prof, "note": args.note,
         "loadavg_after": [round(v, 2) for v in os.getloadavg()],
         "tf_threads": {"intra": tf.config.threading.get_intra_op_parallelism_threads(),
                        "inter": tf.config.threading.get_inter_op_parallelism_threads()},
     }
+    doc["meets_target"] = bool(min(ratio, ratio_cpu, doc["paired_ratio"], doc["paired_ratio_cpu_time"]) >= 0.95)
     if args.determinism_arm:
         doc["determinism_speed_ratio"] = round(summary["plain_nondeterministic"]["samples_per_second"]
                                                / summary["plain"]["samples_per_second"], 4)
