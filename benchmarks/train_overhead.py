@@ -210,6 +210,8 @@ def render(doc: dict) -> str:
           doc["what"] + ".", ""]
     if doc["note"]:
         md += [f"Conditions: {doc['note']}.", ""]
+    md += [f"TensorFlow threads: intra-op {doc['tf_threads']['intra']}, inter-op {doc['tf_threads']['inter']} "
+           "(0: TensorFlow's default, one per core; EDGEKIT_TF_THREADS pins both).", ""]
     md += ["What each arm does (both: same model, same compile, batch 32, validation on the same val split after "
            "every epoch, op determinism on):", "",
            "- **edgekit**: `edgekit.train.train` as a user runs it: tf.data batches with seeded shuffle and random "
@@ -269,6 +271,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pipeline-arm", action="store_true", help="also time a plain fit on edgekit's tf.data batches")
     ap.add_argument("--determinism-arm", action="store_true", help="also time a plain fit without op determinism")
+    ap.add_argument("--stem", default="train_overhead", help="results file name (e.g. for a pinned-thread run)")
     ap.add_argument("--note", default="", help="conditions of the run, e.g. 'measured under load'")
     args = ap.parse_args()
     if args.epochs < 2:
@@ -320,9 +323,9 @@ def main() -> int:
         doc["determinism_speed_ratio"] = round(summary["plain_nondeterministic"]["samples_per_second"]
                                                / summary["plain"]["samples_per_second"], 4)
     res_dir = HERE / "results"
-    doc = json.loads(write_results(res_dir / "train_overhead.json", doc).read_text())
+    doc = json.loads(write_results(res_dir / f"{args.stem}.json", doc).read_text())
     md = render(doc)
-    write_text(res_dir / "train_overhead.md", md)
+    write_text(res_dir / f"{args.stem}.md", md)
     print(md)
     return 0
 
