@@ -250,6 +250,17 @@ def render(doc: dict) -> str:
         md.append(f"| {h['callback']} | {h['hook']} | {h['calls']} | {h['wall_ms_per_epoch']:.1f} | "
                   f"{h['cpu_s_total']:.3f} |")
     p = prof["input_pipeline_cpu_ms_per_epoch"]
+    md += ["", "What this showed, and what changed in edgekit/train/ (the spikes in edgekit's epochs before):", "",
+           "- The resume checkpoint (BackupAndRestore) costs ~0.2 s wall per save, a fifth of an epoch here; it "
+           "was written whenever 5% of training time had passed, i.e. every few epochs, each of those epochs "
+           "~0.2 s longer (more under load). It now saves after the first epoch and then at most 1% of training time (fit.py, "
+           "BACKUP_COST_SHARE); in these 8-epoch runs only the first, left-out epoch saves.",
+           "- The tf.data batches were mapped by one thread with tf.data's autotuner on: on this loaded machine "
+           "steps waited for batches beyond their CPU time. The map is now parallel and deterministic, single-"
+           "threaded inside, autotuner off (batches.py); same batches, same histories.",
+           "- Left as they are: early stopping's best-weights copy (`get_weights`, ~10 ms per improving epoch, "
+           "~1%; a compiled copy costs ~1 ms but ~0.5 s to trace once per fit, no gain over a run), TensorBoard "
+           "epoch scalars and the Rich line (a few ms per epoch), validation (both arms validate every epoch)."]
     md += ["", f"Input pipeline, CPU ms per epoch of batches (drawn on their own, prefetched in a background "
            f"thread during training): edgekit with shifts {p['edgekit_augmented']}, without "
            f"{p['edgekit_no_augmentation']}, Keras' array adapter (plain fit) {p['keras_array_adapter']}; "
