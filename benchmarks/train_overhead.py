@@ -52,7 +52,6 @@ from edgekit.data import load_dataset  # noqa: E402
 from edgekit.models import create_model  # noqa: E402
 from edgekit.train import TrainConfig, train  # noqa: E402
 from edgekit.train.batches import training_batches  # noqa: E402
-from edgekit.train.optim import compile_classifier  # noqa: E402
 
 MODEL, PARAMS, SHAPE, BATCH, SEED = "mobilenet_v2", {"alpha": 0.35}, (32, 32, 3), 32, 0
 EPOCH_HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_test_begin", "on_test_end", "on_train_end")
@@ -241,7 +240,7 @@ def render(doc: dict) -> str:
            "finishes sooner by the wall clock and may spend more CPU time; neither clock alone is the work done."]
     if "determinism_speed_ratio" in doc:
         md.append(f"Plain fit without / with op determinism: {doc['determinism_speed_ratio']:.3f}x samples/s.")
-    md += ["", f"Load average (1 min) at the start of each run: "
+    md += ["", "Load average (1 min) at the start of each run: "
            + ", ".join(f"{r['arm']} {r['load_1min']:.1f}" for r in doc["run_log"]), ""]
     md += [f"## Where edgekit's extra time per epoch goes (one instrumented run of {prof['epochs']} epochs, "
            "not in the medians)", "",
@@ -253,7 +252,8 @@ def render(doc: dict) -> str:
     md += ["", "What this showed, and what changed in edgekit/train/ (the spikes in edgekit's epochs before):", "",
            "- The resume checkpoint (BackupAndRestore) costs ~0.2 s wall per save, a fifth of an epoch here; it "
            "was written whenever 5% of training time had passed, i.e. every few epochs, each of those epochs "
-           "~0.2 s longer (more under load). It now saves after the first epoch and then at most 1% of training time (fit.py, "
+           "~0.2 s longer (more under load). It now saves after the first epoch and then at most 1% of training "
+           "time (fit.py, "
            "BACKUP_COST_SHARE); in these 8-epoch runs only the first, left-out epoch saves.",
            "- The tf.data batches were mapped by one thread with tf.data's autotuner on: on this loaded machine "
            "steps waited for batches beyond their CPU time. The map is now parallel and deterministic, single-"
