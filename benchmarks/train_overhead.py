@@ -273,6 +273,9 @@ def render(doc: dict) -> str:
     for arm, rs in doc["runs"].items():
         for i, r in enumerate(rs):
             md.append(f"- {arm}, round {i + 1}: " + ", ".join(f"{x:.2f}" for x in r["epoch_cpu_seconds"]))
+    others = sorted(f.name for f in (HERE / "results").glob("train_overhead*.md"))
+    md += ["", "Runs of this script kept side by side (each states its own conditions): "
+           + ", ".join(f"[{n}]({n})" for n in others) + "."]
     return "\n".join(md) + "\n"
 
 
