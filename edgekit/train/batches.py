@@ -14,7 +14,21 @@ Why it stays reproducible
       from ``Dataset.random(seed)``, which also changes each epoch and repeats between runs); a
       stateless op's output is a pure function of its seed, so neither thread scheduling nor a
       parallel map can change it;
-    * no parallel, non-deterministic map: the augmentation is one vectorised op per batch.
+    * the map runs in parallel but with ``deterministic=True`` (batches leave in order), and
+      each batch is a pure function of its indices and its draw, so which thread made it does
+      not matter.
+
+Why a parallel map
+    Keras' own array adapter (what a plain ``model.fit(x, y)`` uses) maps its batches with
+    ``num_parallel_calls=AUTOTUNE``. With a sequential map here, one prefetch thread made every
+    batch; on a loaded 2-core machine a step then waited whenever that thread was descheduled,
+    and fitting on these batches ran at 0.80x plain fit's wall-clock speed for the same CPU time
+    (0.99x); mapped in parallel, 1.01x (a one-off A/B of 3 alternating rounds at load average 4-6,
+    with the same histories). A second A/B (4 rounds, load 2.5-3.6) found the parallel map with
+    tf.data's autotuner and intra-op parallelism still waiting ~0.1 s an epoch beyond its CPU time
+    (0.94x plain fit's wall clock, 0.98x its CPU time); with both off, 1.005x and 0.98x, same
+    history. The kept figures are in benchmarks/results/train_overhead.json. The augmentation
+    itself is one vectorised op per batch, ~15 ms CPU an epoch of digits.
 """
 
 from __future__ import annotations
@@ -68,5 +82,12 @@ def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, a
             xb = _random_shift(xb, tf.stack([key, r]), pad, fill)
         return xb, yb
 
-    ds = tf.data.Dataset.zip((order, arrays, draws)).map(batch)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = tf.data.Dataset.zip((order, arrays, draws)).map(batch, num_parallel_calls=tf.data.AUTOTUNE,
+                                                         deterministic=True)
+    # A batch's map is ~0.7 ms of CPU: let it run on one thread, not the intra-op pool the
+    # training step's own ops share; and without the autotuner, whose ramp-up and background
+    # thread made steps wait ~0.1 s an epoch beyond their CPU time (see "Why a parallel map").
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.threading.max_intra_op_parallelism = 1
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

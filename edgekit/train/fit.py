@@ -77,9 +77,12 @@ class _ThrottledBackup(keras.callbacks.BackupAndRestore):
     """``BackupAndRestore`` that writes its checkpoint after the first epoch and then only once
     :data:`BACKUP_COST_SHARE`'s worth of training time has passed since the last one.
 
-    A checkpoint of model and optimizer state after every epoch cost ~15% of an epoch of the
-    demo's MobileNetV2 (process CPU time, benchmarks/train_overhead.py); throttled, it costs at
-    most ~5% while a killed run still loses at most ~20 save-times of work (a few seconds here).
+    A checkpoint of model and optimizer state takes ~0.2 s wall (~0.1 s CPU) for the demo's
+    MobileNetV2 0.35/32, a fifth of an epoch of ~1.1 s: written after every epoch it cost ~15% of
+    the trainer's throughput, and throttled to 5% it was still most of the gap to a plain
+    ``model.fit`` (benchmarks/results/train_overhead.md). At 1% a killed run loses at most
+    ~100 save-times of work (~20 s here) plus the epoch it was in; a checkpoint of the first
+    epoch is always there, so a rerun never starts again from scratch.
     """
 
     def __init__(self, backup_dir: str):
@@ -95,7 +98,7 @@ class _ThrottledBackup(keras.callbacks.BackupAndRestore):
         self._next_save = time.monotonic() + took / BACKUP_COST_SHARE
 
 
-BACKUP_COST_SHARE = 0.05  # the most of training time the resume checkpoints may take
+BACKUP_COST_SHARE = 0.01  # the most of training time the resume checkpoints may take
 
 
 def train(model, data, params: dict | None = None, config: TrainConfig | None = None,
