@@ -104,8 +104,8 @@ class Parity(BaseModel):
     n: int
 
 
-class Latency(BaseModel):
-    """Single-sample latency in milliseconds; ``raw`` keeps every timed run."""
+class LatencySummary(BaseModel):
+    """Single-sample latency in milliseconds: the statistics of ``runs`` timed runs."""
 
     runtime: str
     threads: int
@@ -117,6 +117,11 @@ class Latency(BaseModel):
     p99: float
     std: float
     runs: int
+
+
+class Latency(LatencySummary):
+    """Single-sample latency in milliseconds; ``raw`` keeps every timed run."""
+
     raw: list[float] = Field(default_factory=list, repr=False)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgekit.artifact import Artifact, Latency, Parity
+from edgekit.artifact import Artifact, Latency, LatencySummary, Parity
 
 
 class Record(BaseModel):
@@ -83,20 +83,9 @@ class VariantParity(RowParity):
         return None if parity is None else cls(**parity.model_dump())
 
 
-class RowLatency(Record):
+class RowLatency(Record, LatencySummary):
     """``latency_ms`` of a report row: the :class:`~edgekit.artifact.Latency` summary without the raw
     timings (they go to ``raw_latency_ms`` beside it)."""
-
-    runtime: str
-    threads: int
-    init: float
-    first: float
-    mean: float
-    p50: float
-    p90: float
-    p99: float
-    std: float
-    runs: int
 
     @classmethod
     def of(cls, lat: Latency | None) -> "RowLatency | None":
