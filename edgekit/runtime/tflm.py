@@ -18,6 +18,7 @@ No TensorFlow import here: this module works on files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -85,12 +86,17 @@ class _Worker:
             close_fds=True,
         )
         self._buf = bytearray()
+        self._stderr_from = 0  # where the current request's stderr starts
 
     # -- plumbing -------------------------------------------------------------------------
     def _stderr_tail(self) -> str:
+        """The last line the worker wrote to stderr during the current request. Earlier lines are left
+        out: an arena probe's "Failed to allocate" from a previous request would otherwise be quoted as
+        the reason of an unrelated crash. Read with pread: the child shares the file offset."""
         try:
-            self._err.seek(0)
-            text = self._err.read().decode("utf-8", "replace")
+            fd = self._err.fileno()
+            size = os.fstat(fd).st_size
+            text = os.pread(fd, max(0, size - self._stderr_from), self._stderr_from).decode("utf-8", "replace")
         except (OSError, ValueError):
             return ""
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -130,6 +136,8 @@ class _Worker:
         if arr is not None:
             arr = np.ascontiguousarray(arr)
             req = dict(req, dtype=arr.dtype.str, shape=list(arr.shape), nbytes=arr.nbytes)
+        with contextlib.suppress(OSError, ValueError):
+            self._stderr_from = os.fstat(self._err.fileno()).st_size
         try:
             self.proc.stdin.write((json.dumps(req) + "\n").encode())
             if arr is not None:
