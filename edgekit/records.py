@@ -92,14 +92,6 @@ class RowLatency(Record, LatencySummary):
         return None if lat is None else cls(**lat.model_dump(exclude={"raw"}))
 
 
-class StepError(Record):
-    """A step that did not produce its figures: ``{"error", "status"}`` where a figure would be."""
-
-    model_config = ConfigDict(extra="allow")  # some writers add context (e.g. "accelerator")
-    error: str
-    status: str = "failed"
-
-
 # ----------------------------------------------------------------------------- report.json
 
 class ArtifactRow(Record):
@@ -228,9 +220,6 @@ class RunReport(Record):
     npu: Optional[list[dict]] = None  # Ethos-U estimates (vela), or per-accelerator errors
     mcu: Optional[dict] = None  # the microcontroller bundle's figures (edgekit.convert.mcu.McuReport)
     failures: list[StepFailure] = Field(default_factory=list)
-
-    def artifact(self, format: str, precision: str) -> ArtifactRow | None:
-        return next((a for a in self.artifacts if a.format == format and a.precision == precision), None)
 
 
 # ----------------------------------------------------------------------------- compression.json

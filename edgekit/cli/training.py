@@ -216,7 +216,7 @@ def compress(ctx: typer.Context,
     shape = params_with_input_shape({}, input_shape, resolution).get("input_shape")
     rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
                     config=cfg, console=err, input_range=input_range, mean=mean, std=std, input_shape=shape)
-    from edgekit.compress.task_metric import format_drop
+    from edgekit.verify.stats import format_drop
     from edgekit.verify.stats import fmt_accuracy
 
     b = rep.baseline

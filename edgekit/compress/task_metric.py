@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgekit.errors import EdgekitError
+from edgekit.verify.stats import format_drop  # noqa: F401 - importable here, as before
 
 
 def task_figures(task: str, outputs, data) -> dict:
@@ -31,16 +32,6 @@ def task_variants(task: str, names: list[str], only) -> tuple[list[str], dict]:
     if not any(not needs_labels(n) for n in names):
         raise EdgekitError(f"no variant left for a {task} model: it gets the post-training ones (ptq_*, onnx_int8).")
     return [n for n in names if not needs_labels(n)], {n: reason for n in names if needs_labels(n)}
-
-
-def format_drop(v, metric: str) -> str:
-    """Accuracy drops in points; other figures in their own units."""
-    if v is None:
-        return "—"
-    if metric == "accuracy":
-        return f"{v * 100:+.2f} pt"
-    return f"{v:+.4g}"
-
 
 
 def data_shape(model_shape: tuple, asked, source: str) -> tuple:

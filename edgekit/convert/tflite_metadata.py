@@ -300,14 +300,3 @@ def _append_zip(model: bytes, files: dict[str, bytes]) -> bytes:
         for name, content in files.items():
             zf.writestr(name, content)
     return stream.getvalue()
-
-
-def read_labels_file(path: str | Path) -> list[str]:
-    """Labels for ``--label-file``: one per line, blank lines ignored."""
-    p = Path(path)
-    if not p.is_file():
-        raise EdgekitError(f"{p}: no such label file; pass a text file with one class name per line.")
-    labels = [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not labels:
-        raise EdgekitError(f"{p} holds no labels; write one class name per line.")
-    return labels

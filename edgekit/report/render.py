@@ -25,19 +25,12 @@ def _num(v, fmt="{:.4f}") -> str:
     return "—" if v is None else fmt.format(v)
 
 
-def _drop(v, metric: str) -> str:
-    """Accuracy drops in points; other figures in their own units."""
-    if v is None:
-        return "—"
-    return f"{v * 100:+.2f} pt" if metric == "accuracy" else f"{v:+.4g}"
-
-
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    from edgekit.verify.stats import fmt_accuracy
+    from edgekit.verify.stats import fmt_accuracy, format_drop
 
     env = Environment(trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
-    env.filters.update(size=_size, num=_num, acc=fmt_accuracy, drop=_drop, basename=lambda p: Path(str(p)).name,
+    env.filters.update(size=_size, num=_num, acc=fmt_accuracy, drop=format_drop, basename=lambda p: Path(str(p)).name,
                        thousands=lambda n: f"{n:,}" if n is not None else "?")
     return env
 

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgekit.formats import FORMATS
+from edgekit.records import TuneTrial
 
 ORACLES = ("random", "bayesian", "hyperband")
 # the one arena source a RAM budget is judged on (see Budgets.violations)
@@ -98,8 +99,8 @@ class Budgets(BaseModel):
 @dataclass
 class TuneResult:
     out: Path
-    trials: list  # [edgekit.records.TuneTrial]; trials.json is their model_dump()
-    pareto: list  # the non-dominated TuneTrials
-    best: object | None  # the chosen TuneTrial
+    trials: list[TuneTrial]  # trials.json is their model_dump()
+    pareto: list[TuneTrial]  # the non-dominated ones
+    best: TuneTrial | None
     bundle: Path | None
     report: dict = field(default_factory=dict)

@@ -46,3 +46,12 @@ def small_split_warning(n: int) -> str | None:
     lo, hi = wilson(round(0.9 * n), n)
     return (f"the test split has {n} samples (< {SMALL_TEST_SPLIT}): accuracy moves in {100 / n:.1f}-point steps "
             f"and 90 % measured means {lo:.0%}..{hi:.0%} at 95 % confidence.")
+
+
+def format_drop(v, metric: str) -> str:
+    """Accuracy drops in points; other figures in their own units."""
+    if v is None:
+        return "—"
+    if metric == "accuracy":
+        return f"{v * 100:+.2f} pt"
+    return f"{v:+.4g}"
