@@ -1,16 +1,9 @@
-"""compress for every task: which variants apply and how a variant is scored (see edgekit.verify.tasks)."""
+"""compress for every task: which variants apply (a variant is scored by edgekit.measure with the task's figures, edgekit.verify.tasks)."""
 
 from __future__ import annotations
 
 from edgekit.errors import EdgekitError
 from edgekit.verify.stats import format_drop  # noqa: F401 - importable here, as before
-
-
-def task_figures(task: str, outputs, data) -> dict:
-    """The task's figures of one variant (edgekit.verify.tasks); classification: top-1 accuracy."""
-    from edgekit.verify.tasks import score_outputs
-
-    return score_outputs(task, outputs, data)
 
 
 # Variants that fine-tune train with class labels (cross-entropy); other tasks get the post-training ones.

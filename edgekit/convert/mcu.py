@@ -274,10 +274,6 @@ def parse_c_array(cc_text: str) -> bytes:
     return bytes(int(tok, 16) for tok in re.findall(r"0x([0-9a-fA-F]{2})", body))
 
 
-def _camel(name: str) -> str:
-    return mcu_sources.camel(name)
-
-
 def _embedded_metadata(path: Path) -> dict:
     """The edgekit metadata embedded in the .tflite (labels, normalization), or {}."""
     from edgekit.convert.metadata import read_metadata

@@ -162,8 +162,3 @@ def dataset_for_model(data, keras_model, input_shape=None, card: ModelCard | Non
 def _range(n: Normalization) -> str:
     lo, hi = n.input_range
     return f"inputs in {lo:.4g}..{hi:.4g}"
-
-
-def normalization_without_data(scaling: Scaling | None) -> Normalization | None:
-    """The normalization to record for an export made without data."""
-    return None if scaling is None else scaling.normalization_for(None)
