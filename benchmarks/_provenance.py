@@ -32,7 +32,7 @@ def _git(*args: str) -> str | None:
 
 def provenance() -> dict:
     from edgekit.artifact import library_versions
-    from edgekit.bench.harness import machine_info
+    from edgekit.benchmarking.harness import machine_info
 
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {

@@ -3,7 +3,7 @@
     /work/venv/bin/python benchmarks/compression.py [--quick] [--work DIR] [--reuse]
 
 1. Trains MobileNetV2 (alpha 0.35, the spine's) and MobileNetV1 (alpha 0.5) at 96x96 on digits
-   and runs every compression variant on each (``edgekit.compress.compress``).
+   and runs every compression variant on each (``edgekit.compression.compress``).
 2. QAT int8 of mobilenet_v3_small (32x32, digits) and of transformer_encoder (a synthetic token
    task) through the same API; the parity is against the QAT float model.
 3. The mixed-precision fallback on models whose full int8 loses more than the 1-point budget:
@@ -51,7 +51,7 @@ def outlier_cnn(data, epochs=40):
     channel of its linear conv a 1000x larger range (the next conv divides it back): full int8's
     per-tensor activation scale then leaves the other channels a few levels each."""
     from edgekit._tf import keras
-    from edgekit.compress.sensitivity import widen_channel
+    from edgekit.compression.sensitivity import widen_channel
 
     keras.utils.set_random_seed(0)
     inp = keras.Input(data.input_shape, name="input")
@@ -85,11 +85,11 @@ def int8_floor(fp32_path, int8_path) -> dict:
 
 
 def trained(reuse, model, data, params, out, epochs, console, **kw):
-    """``edgekit.train.train``, or with ``reuse`` the model a previous run left in ``out``."""
+    """``edgekit.training.train``, or with ``reuse`` the model a previous run left in ``out``."""
     from types import SimpleNamespace
 
     from edgekit.data import load_dataset
-    from edgekit.train import train
+    from edgekit.training import train
 
     path = Path(out) / "model.keras"
     if reuse and path.is_file():
@@ -118,8 +118,8 @@ def main(argv=None):
 
     from rich.console import Console
 
-    from edgekit.bench.harness import machine_info
-    from edgekit.compress import compress
+    from edgekit.benchmarking.harness import machine_info
+    from edgekit.compression import compress
     console = Console(stderr=True, soft_wrap=True)
     work = Path(args.work)
     wanted = args.models.split(",")
@@ -302,7 +302,7 @@ def _provenance_line(results) -> str:
 
 
 def render(results) -> str:
-    from edgekit.compress import render_markdown
+    from edgekit.compression import render_markdown
 
     m = results["machine"]
     lines = ["# Compression benchmark (issue 5)", "",

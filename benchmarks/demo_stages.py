@@ -59,7 +59,7 @@ def main() -> int:
     args = ap.parse_args()
     from rich.console import Console
 
-    from edgekit.bench.harness import machine_info
+    from edgekit.benchmarking.harness import machine_info
     from edgekit.pipeline import run
 
     marks = [("start (imports, data)", T_IMPORT, 0.0)]

@@ -9,7 +9,7 @@ on the weights), checks their MACs against MCU_ANCHORS.md, reads their op costs,
 model on the nine TFLM + CMSIS-NN rows and refits nine times with one row left out.
 
 Writes:
-- edgekit/bench/mcu_calibration.json: the fitted parameters, the op costs of the reference
+- edgekit/benchmarking/mcu_calibration.json: the fitted parameters, the op costs of the reference
   models (so the fit can be re-run and checked without TensorFlow), the rows and provenance;
 - benchmarks/results/mcu_estimates.{json,md}: every anchor row (published, fitted, leave-one-out
   estimate and error) and the estimate of each reference model on every target.
@@ -45,10 +45,10 @@ def _int8(model, path: Path) -> None:
 
 def main() -> int:
     from edgekit import _io
-    from edgekit.bench.harness import machine_info
-    from edgekit.bench.mcu_estimate import (CALIBRATION_FILE, PRIORS, RIDGE_BOARD, RIDGE_SHARED, calibrate,
+    from edgekit.benchmarking.harness import machine_info
+    from edgekit.benchmarking.mcu_estimate import (CALIBRATION_FILE, PRIORS, RIDGE_BOARD, RIDGE_SHARED, calibrate,
                                             estimate_mcu, load_calibration, op_costs)
-    from edgekit.bench.mcu_targets import ANCHORS, REFERENCE_KERNEL_ANCHORS, REFERENCE_MACS, REFERENCE_MODELS, TARGETS
+    from edgekit.benchmarking.mcu_targets import ANCHORS, REFERENCE_KERNEL_ANCHORS, REFERENCE_MACS, REFERENCE_MODELS, TARGETS
     from edgekit.models import create_model
 
     tmp = Path(tempfile.mkdtemp(prefix="mcu-estimates-"))
@@ -68,7 +68,7 @@ def main() -> int:
     prov = {"commit": commit, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine_info()}
     cal = {
-        "model": "per-op: F_b*k_kind*MACs/(peak*lane_use) + M_b*weight_bytes + o (see edgekit/bench/mcu_estimate.py)",
+        "model": "per-op: F_b*k_kind*MACs/(peak*lane_use) + M_b*weight_bytes + o (see edgekit/benchmarking/mcu_estimate.py)",
         "priors": PRIORS, "ridge_shared": RIDGE_SHARED, "ridge_board": RIDGE_BOARD,
         "params": params.model_dump(),
         "rows": [r.model_dump() for r in rows], "median_loo_error": med,

@@ -4,7 +4,7 @@
 
 1. Baseline: MobileNetV2 alpha 1.0 at 96x96 trained on digits with edgekit's trainer for the same
    epochs as a tuning trial, full-int8 TFLite, its estimated latency L0 on the target
-   (edgekit.bench.mcu_estimate, TFLM + CMSIS-NN) and its test accuracy.
+   (edgekit.benchmarking.mcu_estimate, TFLM + CMSIS-NN) and its test accuracy.
 2. ``tune`` mobilenet_v2 on digits with ``--target`` and ``--max-mcu-latency-ms 0.25 * L0``:
    every trial carries its estimate; the best is the most accurate trial within the budget.
 3. ``compress`` the tuned model: full-int8 variants (PTQ, channel pruning int8), each estimated.
@@ -53,13 +53,13 @@ def main(argv=None) -> int:
     from rich.console import Console
 
     from edgekit import _io
-    from edgekit.bench.harness import machine_info
-    from edgekit.bench.mcu_estimate import estimate_mcu
-    from edgekit.compress import compress
+    from edgekit.benchmarking.harness import machine_info
+    from edgekit.benchmarking.mcu_estimate import estimate_mcu
+    from edgekit.compression import compress
     from edgekit.convert import export
-    from edgekit.train import train
-    from edgekit.tune import Budgets, TuneConfig, tune
-    from edgekit.tune.tuner import load_tune_dataset
+    from edgekit.training import train
+    from edgekit.tuning import Budgets, TuneConfig, tune
+    from edgekit.tuning.tuner import load_tune_dataset
 
     console = Console(stderr=True, soft_wrap=True)
     out = args.out

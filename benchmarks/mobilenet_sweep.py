@@ -12,7 +12,7 @@ calibrated on 100 real scikit-learn digits resized to the model's resolution), t
 edgekit's harness (1 thread, single sample) and adds per row:
 
 - MACs counted from the exported graph, achieved GMAC/s and the fraction of this CPU's measured
-  1-thread ceiling of the row's own precision (``edgekit.bench.ceiling``: float32 sgemm for fp32
+  1-thread ceiling of the row's own precision (``edgekit.benchmarking.ceiling``: float32 sgemm for fp32
   rows, int8 ``MatMulInteger`` for int8 rows; see benchmarks/sweep_ceilings.py);
 - for .tflite rows, ``litert-benchmark``'s median on the same file and the ratio edgekit / litert-benchmark;
 
@@ -79,7 +79,7 @@ def calibration(res: int):
 
 def sweep_model(family: str, alpha: float, res: int, out: Path, runs: int, warmup: int, log,
                 rounds: int = 3) -> list[dict]:
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.harness import bench
     from edgekit.convert import export
     from edgekit.models import count_macs, count_params, create_model
 
@@ -162,7 +162,7 @@ def recheck(path: Path, rounds: int, runs: int, warmup: int, log, sample: str = 
     """
     from _provenance import provenance
 
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.harness import bench
     from edgekit.convert import export
     from edgekit.models import create_model
 
@@ -219,7 +219,7 @@ def recheck(path: Path, rounds: int, runs: int, warmup: int, log, sample: str = 
 def ours_vs_keras_applications(out: Path, runs: int, warmup: int, rounds: int, log) -> dict:
     """Our MobileNetV2 1.0/224 fp32 .tflite against keras.applications' converted by hand, alternating."""
     from edgekit._tf import keras, tf
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.harness import bench
     from edgekit.convert import export
     from edgekit.models import count_params, create_model
 
@@ -406,8 +406,8 @@ def main(argv=None):
         args.replot.with_suffix(".md").write_text(markdown(doc))
         return
 
-    from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
-    from edgekit.bench.harness import machine_info
+    from edgekit.benchmarking.ceiling import int8_matmul_ceiling, matmul_ceiling
+    from edgekit.benchmarking.harness import machine_info
     from sweep_ceilings import apply_ceilings
 
     fams = [f.strip() for f in args.families.split(",") if f.strip()]

@@ -51,13 +51,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from edgekit._io import write_json, write_text
-    from edgekit.bench.harness import machine_info
-    from edgekit.compress.quantize import tflite_bytes
+    from edgekit.benchmarking.harness import machine_info
+    from edgekit.compression.quantize import tflite_bytes
     from edgekit.convert.onnx import CALIBRATION_SAMPLES, QUANT_SETTINGS, cpu_lacks_vnni, quantize_onnx_int8, to_onnx
     from edgekit.data import load_dataset
     from edgekit.models.load import LoadedModel
     from edgekit.runtime.base import load_runner
-    from edgekit.train import train
+    from edgekit.training import train
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -87,7 +87,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N missed rows (0: all)")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    from edgekit.bench.harness import machine_info
+    from edgekit.benchmarking.harness import machine_info
     from edgekit.convert import export
     from edgekit.models import create_model
 

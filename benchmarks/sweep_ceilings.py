@@ -3,7 +3,7 @@
 A row's ``ceiling_fraction`` is its achieved GMAC/s (MACs over the median of its raw latencies)
 divided by the ceiling of its precision: float32 rows by the numpy sgemm ceiling measured in the
 sweep run (``doc["ceiling"]``), int8 rows by onnxruntime's int8 ``MatMulInteger`` ceiling
-(``doc["ceiling_int8"]``, :func:`edgekit.bench.ceiling.int8_matmul_ceiling`). A fraction above 1
+(``doc["ceiling_int8"]``, :func:`edgekit.benchmarking.ceiling.int8_matmul_ceiling`). A fraction above 1
 gets a ``ceiling_note`` saying why it can happen.
 
 Recompute a finished sweep from its raw latencies, without timing a single model again (the
@@ -46,8 +46,8 @@ def apply_ceilings(doc: dict) -> int:
 
 
 def recompute(path: Path) -> None:
-    from edgekit.bench.ceiling import int8_matmul_ceiling
-    from edgekit.bench.harness import machine_info
+    from edgekit.benchmarking.ceiling import int8_matmul_ceiling
+    from edgekit.benchmarking.harness import machine_info
 
     from mobilenet_sweep import markdown, plot  # noqa: E402 - beside this file
 

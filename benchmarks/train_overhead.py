@@ -4,7 +4,7 @@ The demo's model (MobileNetV2 alpha 0.35, 32x32x3, 10 classes) on the demo's dat
 train split, resized as ``edgekit demo`` does), batch 32, Adam 2e-3, validation on the same val
 split after every epoch in both arms, TensorFlow op determinism on in both:
 
-* ``edgekit``: :func:`edgekit.train.train` itself, as a user runs it: its tf.data input pipeline
+* ``edgekit``: :func:`edgekit.training.train` itself, as a user runs it: its tf.data input pipeline
   (seeded shuffle and random shifts), its callbacks (early stopping that keeps the best weights,
   LR on plateau, the resume checkpoint, TensorBoard logs, a Rich line per epoch, printed to a
   Rich console that writes to memory); per-epoch times are taken when that line is printed;
@@ -50,8 +50,8 @@ from edgekit._io import write_text  # noqa: E402
 from edgekit._tf import keras, reproducible, tf  # noqa: E402
 from edgekit.data import load_dataset  # noqa: E402
 from edgekit.models import create_model  # noqa: E402
-from edgekit.train import TrainConfig, train  # noqa: E402
-from edgekit.train.batches import training_batches  # noqa: E402
+from edgekit.training import TrainConfig, train  # noqa: E402
+from edgekit.training.batches import training_batches  # noqa: E402
 
 MODEL, PARAMS, SHAPE, BATCH, SEED = "mobilenet_v2", {"alpha": 0.35}, (32, 32, 3), 32, 0
 EPOCH_HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_test_begin", "on_test_end", "on_train_end")
@@ -213,7 +213,7 @@ def render(doc: dict) -> str:
            "(0: TensorFlow's default, one per core; EDGEKIT_TF_THREADS pins both).", ""]
     md += ["What each arm does (both: same model, same compile, batch 32, validation on the same val split after "
            "every epoch, op determinism on):", "",
-           "- **edgekit**: `edgekit.train.train` as a user runs it: tf.data batches with seeded shuffle and random "
+           "- **edgekit**: `edgekit.training.train` as a user runs it: tf.data batches with seeded shuffle and random "
            "shifts (augmentation), early stopping keeping the best weights in memory, LR on plateau, the resume "
            "checkpoint (BackupAndRestore, throttled), TensorBoard epoch logs, one Rich line per epoch.",
            "- **plain**: `model.fit(x_train, y_train, batch_size=32, shuffle=True, validation_data=...)` on the "
@@ -249,7 +249,7 @@ def render(doc: dict) -> str:
         md.append(f"| {h['callback']} | {h['hook']} | {h['calls']} | {h['wall_ms_per_epoch']:.1f} | "
                   f"{h['cpu_s_total']:.3f} |")
     p = prof["input_pipeline_cpu_ms_per_epoch"]
-    md += ["", "What this showed, and what changed in edgekit/train/ (the spikes in edgekit's epochs before):", "",
+    md += ["", "What this showed, and what changed in edgekit/training/ (the spikes in edgekit's epochs before):", "",
            "- The resume checkpoint (BackupAndRestore) costs ~0.2 s wall per save, a fifth of an epoch here; it "
            "was written whenever 5% of training time had passed, i.e. every few epochs, each of those epochs "
            "~0.2 s longer (more under load). It now saves after the first epoch and then at most 1% of training "

@@ -48,8 +48,8 @@ def main(argv=None):
     from rich.console import Console
 
     from edgekit._io import write_text
-    from edgekit.bench.harness import machine_info
-    from edgekit.tune import TuneConfig, tune
+    from edgekit.benchmarking.harness import machine_info
+    from edgekit.tuning import TuneConfig, tune
 
     console = Console(stderr=True, soft_wrap=True)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="tune-workers-"))

@@ -39,7 +39,7 @@ def measure_one(name: str, runs: int, warmup: int) -> dict:
     import numpy as np
 
     from edgekit.artifact import Normalization
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.harness import bench
     from edgekit.convert import export
     from edgekit.convert.mcu import build_mcu_bundle
     from edgekit.data import Dataset
@@ -224,7 +224,7 @@ def main() -> int:
     from _provenance import write_results
 
     from edgekit._io import write_text
-    from edgekit.bench.harness import machine_info
+    from edgekit.benchmarking.harness import machine_info
     from edgekit.models import list_models
 
     everything = list_models("*")

@@ -2,7 +2,7 @@
 with the task's figures and time it.
 
 ``edgekit demo``/``train --export`` (:mod:`edgekit.pipeline`), tune's best bundle
-(:mod:`edgekit.tune.report`) and every compression variant (:mod:`edgekit.compress.api`) call
+(:mod:`edgekit.tuning.report`) and every compression variant (:mod:`edgekit.compression.api`) call
 :func:`measure`; the runtime comes from the format table (:data:`edgekit.formats.FORMATS`).
 
 It sits above runtime/, verify/ and bench/ (which it uses) and below pipeline, tune and compress, and
@@ -63,12 +63,12 @@ def measure(artifact: Artifact | str | Path, reference, dataset, bench: BenchCon
     The file runs once on the whole test split (parity and the task's figures come from those
     outputs) and is then timed on one sample in a freshly loaded runner (its load is the ``init``).
     ``task`` defaults to the dataset's; ``threshold`` is an anomaly model's score threshold;
-    ``score(outputs) -> dict`` replaces the task's figures (:func:`edgekit.verify.tasks.score_outputs`).
+    ``score(outputs) -> dict`` replaces the task's figures (:func:`edgekit.verification.tasks.score_outputs`).
     """
-    from edgekit.bench.harness import bench_runner
+    from edgekit.benchmarking.harness import bench_runner
     from edgekit.runtime.base import load_runner
-    from edgekit.verify import parity as _parity
-    from edgekit.verify.tasks import score_outputs
+    from edgekit.verification import parity as _parity
+    from edgekit.verification.tasks import score_outputs
 
     path = str(getattr(artifact, "path", artifact))
     fmt = getattr(artifact, "format", None) or format or format_of(path)

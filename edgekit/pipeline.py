@@ -45,14 +45,14 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     """
     from rich.console import Console
 
-    from edgekit.bench.harness import bench_runner, machine_info
+    from edgekit.benchmarking.harness import bench_runner, machine_info
     from edgekit.convert import keras_artifact
     from edgekit.models.load import LoadedModel
     from edgekit.report import artifact_row, write_report
     from edgekit.report.manifest import write_manifest
     from edgekit.measure import reference_outputs
     from edgekit.runtime.keras import KerasRunner
-    from edgekit.train import train
+    from edgekit.training import train
 
     console = console or Console(stderr=True, soft_wrap=True)
     run_dir = Path(out) if out else new_run_dir("export", model)
@@ -82,7 +82,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
             rows.append(ArtifactRow.failed(run_dir / f"model_{precision}.{fmt}", fmt, precision, msg, status))
     del ref_out
     if rows and rows[0].latency_ms and result.card.macs:
-        from edgekit.bench.harness import roofline_row
+        from edgekit.benchmarking.harness import roofline_row
 
         rows[0].roofline = roofline_row(result.model_path, rows[0].latency_ms.p50, bench.threads, result.card.macs)
     int8 = next((r for r in rows if r.format == "tflite" and r.precision == "int8" and not r.error), None)
@@ -90,7 +90,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     mcu_figures = _mcu_figures(int8, run_dir / "mcu", ds, console, mcu_target) if mcu else None
     other_runtimes = _other_runtimes(int8, mcu_figures, bench, ds, console, run_dir) if int8 else []
 
-    from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
+    from edgekit.benchmarking.ceiling import int8_matmul_ceiling, matmul_ceiling
 
     report = RunReport(
         model=ModelSummary(name=model, params=result.card.params, macs=result.card.macs, knobs=result.card.knobs),
@@ -124,16 +124,16 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
 
 
 class _TaskScorer:
-    """Each artifact's figures for the run's task (edgekit.verify.tasks), in the report's rows."""
+    """Each artifact's figures for the run's task (edgekit.verification.tasks), in the report's rows."""
 
     def __init__(self, task, ds, reference_outputs, threshold):
-        from edgekit.verify.tasks import task_metric
+        from edgekit.verification.tasks import task_metric
 
         self.task, self.ds, self.ref, self.threshold = task, ds, reference_outputs, threshold
         self.metric = task_metric(task)
 
     def figures(self, outputs) -> dict:
-        from edgekit.verify.tasks import score_outputs
+        from edgekit.verification.tasks import score_outputs
 
         return score_outputs(self.task, outputs, self.ds, reference=self.ref, threshold=self.threshold)
 
@@ -159,7 +159,7 @@ def _task_dataset(task, result):
 
     net = result.model
     dim = int(net.inputs[0].shape[-1])
-    classes = ds.num_classes if result.card.name.startswith("cgan") else 0  # as edgekit.train.tasks decides
+    classes = ds.num_classes if result.card.name.startswith("cgan") else 0  # as edgekit.training.tasks decides
 
     def latents(n, seed):
         rng = np.random.default_rng(seed)
@@ -241,7 +241,7 @@ def step_failures(report: RunReport) -> list[StepFailure]:
 def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console, run_dir: Path,
                     precision=None) -> dict:
     """Peak memory, roofline and per-op profile of one exported file (each failure recorded, not raised)."""
-    from edgekit.bench.harness import child_memory, roofline_row
+    from edgekit.benchmarking.harness import child_memory, roofline_row
 
     out: dict = {}
     try:
@@ -250,7 +250,7 @@ def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, 
         out["memory_mb"] = _failed(e, run_dir, f"memory {Path(path).name}", console)
     out["roofline"] = roofline_row(path, lat.p50, bench.threads, precision=precision)
     if profile:
-        from edgekit.bench.profile import profile as _profile
+        from edgekit.benchmarking.profile import profile as _profile
 
         try:
             out["profile"] = _profile(path, runtime, bench.threads, runs=max(5, min(bench.runs, 20)))
@@ -272,7 +272,7 @@ def _failed(e: BaseException, run_dir: Path, step: str, console) -> dict:
 def _other_runtimes(int8_row: ArtifactRow, mcu_figures: dict | None, bench: BenchConfig, ds, console,
                     run_dir: Path) -> list[RuntimeRow]:
     """The int8 .tflite on LiteRT without XNNPACK (its reference kernels) and on TFLM on this host."""
-    from edgekit.bench.harness import bench_runner
+    from edgekit.benchmarking.harness import bench_runner
     from edgekit.runtime.base import load_runner
 
     path = int8_row.path
@@ -306,7 +306,7 @@ def _other_runtimes(int8_row: ArtifactRow, mcu_figures: dict | None, bench: Benc
 
 
 def _npu_figures(int8_row: ArtifactRow | None, console, run_dir: Path) -> list[dict]:
-    from edgekit.bench.npu import ACCELERATORS, estimate_npu
+    from edgekit.benchmarking.npu import ACCELERATORS, estimate_npu
 
     if int8_row is None:
         return [{"accelerator": a, "error": "no int8 .tflite in this run"} for a in ACCELERATORS]
@@ -340,6 +340,6 @@ def _mcu_figures(int8_row: ArtifactRow | None, out_dir: Path, ds, console, targe
     else:
         agree = "—" if rep.tflm_agreement is None else f"{rep.tflm_agreement:.4f}"
         console.print(f"  arena {rep.arena_bytes:,} B, flash {rep.flash_bytes:,} B, TFLM/LiteRT agreement {agree}")
-    if rep.estimate:  # the Cortex-M latency estimate (edgekit.bench.mcu_estimate)
+    if rep.estimate:  # the Cortex-M latency estimate (edgekit.benchmarking.mcu_estimate)
         console.print(f"  estimated {rep.estimate['latency_ms']:.2f} ms on {rep.estimate['target']}")
     return fig

@@ -207,14 +207,14 @@ class RunReport(Record):
     normalization: Optional[dict] = None
     labels: Optional[list[str]] = None
     task: Optional[str] = None
-    metric: Optional[dict] = None  # the task's headline figure (edgekit.verify.tasks.TaskMetric)
+    metric: Optional[dict] = None  # the task's headline figure (edgekit.verification.tasks.TaskMetric)
     training: dict = Field(default_factory=dict)
     bench: BenchSettings
     verify_source: str
     machine: dict
     artifacts: list[ArtifactRow]
     run_dir: str
-    ceiling: Optional[dict] = None  # float32 sgemm ceiling (edgekit.bench.ceiling)
+    ceiling: Optional[dict] = None  # float32 sgemm ceiling (edgekit.benchmarking.ceiling)
     ceiling_int8: Optional[dict] = None  # int8 MatMulInteger ceiling: int8 rows' "of ceiling"
     runtimes: list[RuntimeRow] = Field(default_factory=list)
     npu: Optional[list[dict]] = None  # Ethos-U estimates (vela), or per-accelerator errors
@@ -331,7 +331,7 @@ class BenchLatency(RowLatency):
 
 
 class BenchRow(Record):
-    """One row of ``edgekit bench --json``'s ``results`` (:func:`edgekit.bench.harness.bench`); its
+    """One row of ``edgekit bench --json``'s ``results`` (:func:`edgekit.benchmarking.harness.bench`); its
     ``latency_ms`` keeps the raw timings (``compare`` reads them)."""
 
     artifact: str

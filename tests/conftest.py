@@ -28,7 +28,7 @@ def digits32():
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, digits32):
     """MobileNetV2 0.35 trained 4 epochs: enough to be far from chance, quick to make."""
-    from edgekit.train import train
+    from edgekit.training import train
 
     out = tmp_path_factory.mktemp("trained")
     return train("mobilenet_v2", digits32, params={"alpha": 0.35}, out=out, epochs=4, patience=4, tensorboard=True)

@@ -146,7 +146,7 @@ def test_compress_exits_3_when_a_requested_variant_fails_and_0_when_all_pass(cli
     cfg = tmp_path / "c.toml"
     cfg.write_text("clusters = 100\ncluster_epochs = 1\nbench_runs = 3\nbench_warmup = 0\n")
 
-    from edgekit.compress import compress
+    from edgekit.compression import compress
 
     # in-process (the same report the CLI exits on): ok + not applicable -> 0
     rep = compress(mlp, data, out=tmp_path / "ok", only=["ptq_dynamic", "channel"], bench_runs=3, bench_warmup=0)

@@ -10,7 +10,7 @@ import pytest
 
 from _tiny_int8 import digits, digits_models
 
-from edgekit.bench.compare import compare, gate_problems, has_regression, load_bench, rich_table, to_markdown
+from edgekit.benchmarking.compare import compare, gate_problems, has_regression, load_bench, rich_table, to_markdown
 from edgekit.errors import EdgekitError
 
 

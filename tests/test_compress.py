@@ -1,4 +1,4 @@
-"""edgekit.compress on small real models: sizes, sparsity, stripping, thinner models, QAT of
+"""edgekit.compression on small real models: sizes, sparsity, stripping, thinner models, QAT of
 MobileNetV3, the mixed-precision fallback and compression.json.
 
 Models are tiny (MobileNetV2 0.35 and MobileNetV3-Small at 32x32, a few epochs on digits) so
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from edgekit._tf import keras
-from edgekit.compress import compress
-from edgekit.compress.channel import channel_prune
-from edgekit.compress.prune import cluster, distinct_values, is_m_by_n, kernel_sparsity, prune, wrapper_layers
-from edgekit.compress.quantize import qat_model, tflite_bytes
-from edgekit.compress.sensitivity import widen_channel
+from edgekit.compression import compress
+from edgekit.compression.channel import channel_prune
+from edgekit.compression.prune import cluster, distinct_values, is_m_by_n, kernel_sparsity, prune, wrapper_layers
+from edgekit.compression.quantize import qat_model, tflite_bytes
+from edgekit.compression.sensitivity import widen_channel
 from edgekit.data import load_dataset
 from edgekit.models import create_model
 
@@ -92,7 +92,7 @@ def _small_cnn(data):
 
 
 def test_erk_allocation_prunes_wide_layers_more_and_keeps_the_total():
-    from edgekit.compress.prune import _prunable, erk_sparsities
+    from edgekit.compression.prune import _prunable, erk_sparsities
 
     net = create_model("mobilenet_v2", input_shape=(32, 32, 3), num_classes=10, alpha=0.35)
     targets = erk_sparsities(net, 0.75)

@@ -146,7 +146,7 @@ def test_help_documents_the_config_file():
     assert res.exit_code == 0
     text = " ".join(res.output.replace("│", " ").split())
     assert "--config" in text and "TOML or JSON" in text and "override the file" in text
-    from edgekit.train import TrainConfig
+    from edgekit.training import TrainConfig
 
     assert list(TrainConfig.model_fields) == TRAIN_KEYS  # the help text lists exactly these
     for key in TRAIN_KEYS:
@@ -173,7 +173,7 @@ def test_json_config_and_flags_override_it_end_to_end(tmp_path):
 
 
 def test_precedence_defaults_file_flags(tmp_path):
-    from edgekit.train import TrainConfig
+    from edgekit.training import TrainConfig
 
     cfg = _write(tmp_path / "t.toml", "epochs = 7\nbatch_size = 16\n")
     c = load_config(cfg, TrainConfig, overrides={"batch_size": 8}, defaults={"epochs": 40, "seed": 3})
@@ -184,13 +184,13 @@ def test_precedence_defaults_file_flags(tmp_path):
 @pytest.mark.parametrize("name, text", [("empty.toml", ""), ("comments.toml", "# nothing yet\n"),
                                         ("empty.json", "  \n"), ("object.json", "{}")])
 def test_empty_file_means_defaults(tmp_path, name, text):
-    from edgekit.train import TrainConfig
+    from edgekit.training import TrainConfig
 
     assert load_config(_write(tmp_path / name, text), TrainConfig) == TrainConfig()
 
 
 def test_tune_file_holds_budgets_and_fixed_merged_with_param(tmp_path):
-    from edgekit.tune import Budgets, TuneConfig
+    from edgekit.tuning import Budgets, TuneConfig
 
     cfg = tmp_path / "tune.json"
     cfg.write_text(json.dumps({"trials": 3, "oracle": "bayesian", "max_flash_kb": 64,

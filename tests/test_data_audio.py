@@ -161,7 +161,7 @@ def test_keyword_spotting_from_wav_folder_int8_and_mcu_front_end(keyword_folder,
     from edgekit.convert import export_mcu
     from edgekit.convert.metadata import read_metadata
     from edgekit.runtime.litert import LiteRTRunner
-    from edgekit.train import train
+    from edgekit.training import train
 
     res = train("ds_cnn", str(keyword_folder), params={"filters": 24, "blocks": 2}, out=tmp_path / "run",
                 tensorboard=False, epochs=12, patience=4,

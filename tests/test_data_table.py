@@ -72,7 +72,7 @@ def test_table_statistics_come_from_the_training_split_and_are_reproducible(sens
 
 
 def test_regression_is_chosen_for_a_continuous_target_and_mlp_regressor_learns_it(sensors, tmp_path):
-    from edgekit.train import train
+    from edgekit.training import train
 
     ds = load_dataset(sensors, target="power")
     assert ds.task == "regression" and ds.preprocessing["target_std"] > 1
@@ -114,7 +114,7 @@ def test_cli_trains_a_table_exports_and_the_bundle_normalization_reproduces_trai
     acc = np.mean([card["labels"][k] == s for k, s in zip(got.argmax(1), states)])
     assert acc >= 0.85, acc
 
-    from edgekit.train import train
+    from edgekit.training import train
 
     with pytest.raises(EdgekitError, match="--target"):
         train("mlp", str(sensors), out=tmp_path / "bad", tensorboard=False)

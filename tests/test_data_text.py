@@ -85,8 +85,8 @@ def test_transformer_learns_word_order_from_txt_folder_and_exports_reproduce_ker
     from edgekit.convert import export
     from edgekit.convert.metadata import read_metadata
     from edgekit.runtime.base import load_runner
-    from edgekit.train import train
-    from edgekit.verify import verify
+    from edgekit.training import train
+    from edgekit.verification import verify
 
     from conftest import run_cli
 

@@ -43,7 +43,7 @@ def small(tmp_path_factory):
 
 
 def test_macs_counted_from_the_graph_match_the_keras_count(small):
-    from edgekit.bench.ceiling import onnx_macs, tflite_macs
+    from edgekit.benchmarking.ceiling import onnx_macs, tflite_macs
 
     assert small["macs"] > 5_000_000
     assert tflite_macs(small["paths"][("tflite", "fp32")]) == small["macs"]
@@ -52,7 +52,7 @@ def test_macs_counted_from_the_graph_match_the_keras_count(small):
 
 
 def test_a_row_per_thread_count(small):
-    from edgekit.bench.harness import bench_threads, parse_threads
+    from edgekit.benchmarking.harness import bench_threads, parse_threads
 
     assert parse_threads("1,2") == [1, 2]
     assert parse_threads("1-3") == [1, 2, 3]
@@ -71,7 +71,7 @@ def test_a_row_per_thread_count(small):
 
 @pytest.mark.parametrize("key", [("tflite", "fp32"), ("onnx", "fp32")])
 def test_peak_memory_is_measured(small, key):
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.harness import bench
 
     r = bench(small["paths"][key], runs=10, warmup=1, roofline=False)
     mem = r["memory_mb"]
@@ -86,7 +86,7 @@ def test_peak_memory_is_measured(small, key):
 
 @pytest.mark.parametrize("key", [("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32")])
 def test_profile_rows_add_up_to_the_whole_model(small, key):
-    from edgekit.bench.profile import by_op_type, profile
+    from edgekit.benchmarking.profile import by_op_type, profile
 
     p = profile(small["paths"][key], runs=30, warmup=3)
     assert p["rows"] and all(r["ms"] >= 0 for r in p["rows"])
@@ -105,8 +105,8 @@ def test_profile_rows_add_up_to_the_whole_model(small, key):
 
 
 def test_ceiling_and_roofline_fraction(small):
-    from edgekit.bench.ceiling import matmul_ceiling, roofline
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.ceiling import matmul_ceiling, roofline
+    from edgekit.benchmarking.harness import bench
 
     c = matmul_ceiling()
     assert c.gmacs_per_s > 0 and c.median_ms > 0 and c.n == 2048 and c.threads == 1
@@ -123,8 +123,8 @@ def test_ceiling_and_roofline_fraction(small):
 
 
 def test_int8_rows_are_measured_against_the_int8_ceiling(small):
-    from edgekit.bench.ceiling import ceiling_for, int8_matmul_ceiling, matmul_ceiling
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.ceiling import ceiling_for, int8_matmul_ceiling, matmul_ceiling
+    from edgekit.benchmarking.harness import bench
 
     c8 = int8_matmul_ceiling()
     assert c8.precision == "int8" and c8.gmacs_per_s > 0 and "MatMulInteger" in c8.method
@@ -138,7 +138,7 @@ def test_int8_rows_are_measured_against_the_int8_ceiling(small):
 
 def test_profile_and_ceiling_do_not_import_tensorflow(small):
     code = (
-        "import sys, json; from edgekit.bench.harness import bench;"
+        "import sys, json; from edgekit.benchmarking.harness import bench;"
         f"r = bench({str(small['paths'][('tflite', 'int8')])!r}, runs=5, warmup=1, profile=True, profile_runs=3);"
         "assert r['roofline']['fraction'] > 0 and r['profile']['rows'];"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))))"
@@ -166,7 +166,7 @@ def test_bench_command_threads_profile_json(cli, small, tmp_path):
 
 
 def test_raw_timings_are_kept_in_the_json_rows(small):
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.harness import bench
 
     r = bench(small["paths"][("onnx", "fp32")], runs=12, warmup=1, memory="off")
     raw = np.array(r["latency_ms"]["raw"])

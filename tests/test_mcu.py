@@ -178,14 +178,14 @@ def test_float_model_is_refused(tmp_path):
     with pytest.raises(EdgekitError, match="full-int8"):
         mcu.build_mcu_bundle(fp32, tmp_path / "f")
     assert not (tmp_path / "f").exists()
-    from edgekit.bench.npu import estimate_npu
+    from edgekit.benchmarking.npu import estimate_npu
 
     with pytest.raises(EdgekitError, match="not a full-int8 model"):
         estimate_npu(fp32)
 
 
 def test_vela_estimates_u55_and_u65():
-    from edgekit.bench.npu import estimate_npus
+    from edgekit.benchmarking.npu import estimate_npus
 
     int8, _ = digits_models()
     u55, u65 = estimate_npus(int8)
@@ -199,7 +199,7 @@ def test_vela_estimates_u55_and_u65():
 
 
 def test_vela_unknown_accelerator():
-    from edgekit.bench.npu import estimate_npu
+    from edgekit.benchmarking.npu import estimate_npu
 
     int8, _ = digits_models()
     with pytest.raises(EdgekitError, match="unknown accelerator"):

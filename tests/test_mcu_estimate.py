@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from _tiny_int8 import digits_models  # noqa: E402
 
-from edgekit.bench import mcu_estimate as me
-from edgekit.bench.mcu_targets import ANCHORS, REFERENCE_MACS, REFERENCE_MODELS, TARGETS, get_target
+from edgekit.benchmarking import mcu_estimate as me
+from edgekit.benchmarking.mcu_targets import ANCHORS, REFERENCE_MACS, REFERENCE_MODELS, TARGETS, get_target
 from edgekit.errors import EdgekitError
 
 

@@ -232,7 +232,7 @@ def test_ai_edge_quantizer_variants_are_verified_timed_and_sized(digits32, tmp_p
     from dataclasses import replace
 
     from edgekit._tf import keras
-    from edgekit.compress import compress
+    from edgekit.compression import compress
 
     keras.utils.set_random_seed(0)
     data = replace(digits32, x_train=digits32.x_train[:600], y_train=digits32.y_train[:600])

@@ -96,7 +96,7 @@ def test_int8_of_a_model_with_its_own_preprocessing_keeps_its_accuracy(user_mode
     assert art.normalization.input_range == (0.0, 255.0) and art.labels == meta["labels"]
     assert not warnings
     # verify feeds the reference the same raw pixels: it reports the Keras model's real accuracy
-    from edgekit.verify import verify
+    from edgekit.verification import verify
 
     r = verify(art, paths[kind], data=str(npz))
     assert r.reference_accuracy == pytest.approx(keras_acc) and abs(r.accuracy - tfl_acc) < 1e-9

@@ -132,7 +132,7 @@ def test_imagenet_reads_the_keras_cache_and_names_a_missing_file(weight_files, t
 
 def test_freeze_backbone_trains_only_the_head(weight_files, digits32, tmp_path):
     from edgekit.models.weights import read_weight_file
-    from edgekit.train import train
+    from edgekit.training import train
 
     path, knobs, _, _ = weight_files["mobilenet_v2"]
     res = train("mobilenet_v2", digits32, params=dict(knobs), weights=path, out=tmp_path, epochs=2, patience=2,

@@ -141,7 +141,7 @@ def test_metadata_travels_inside_the_files(exports):
 
 
 def test_parity_with_keras(exports, trained):
-    from edgekit.verify import verify
+    from edgekit.verification import verify
 
     for (fmt, prec), art in exports.items():
         r = verify(art, trained.model_path, data=trained.dataset)
@@ -155,7 +155,7 @@ def test_parity_with_keras(exports, trained):
 
 
 def test_verify_without_data_uses_random_inputs(exports, trained):
-    from edgekit.verify import verify
+    from edgekit.verification import verify
 
     r = verify(exports[("onnx", "fp32")], trained.model_path)
     assert r.source == "random inputs" and r.parity.cosine > 0.99999
@@ -167,7 +167,7 @@ def test_user_models_of_every_flavour_export_and_match(tmp_path):
 
     from edgekit._tf import keras, tf
     from edgekit.convert import export
-    from edgekit.verify import verify
+    from edgekit.verification import verify
 
     k3 = keras3.Sequential([keras3.Input((8, 8, 1)), keras3.layers.Conv2D(4, 3, activation="relu"),
                             keras3.layers.Flatten(), keras3.layers.Dense(3, activation="softmax")])
@@ -206,7 +206,7 @@ def test_int8_without_data_is_refused(trained, tmp_path):
 # --- bench ---------------------------------------------------------------------------------------
 
 def test_bench_reports_all_statistics(exports, trained):
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.harness import bench
 
     for (fmt, prec), art in exports.items():
         r = bench(art.path, threads=1, runs=20, warmup=3)
@@ -220,7 +220,7 @@ def test_bench_reports_all_statistics(exports, trained):
 
 def test_bench_of_tflite_does_not_import_tensorflow(exports):
     path = exports[("tflite", "int8")].path
-    code = ("import sys; from edgekit.bench.harness import bench; r = bench(%r, runs=5, warmup=1);"
+    code = ("import sys; from edgekit.benchmarking.harness import bench; r = bench(%r, runs=5, warmup=1);"
             "bad = [m for m in sys.modules if m.startswith(('tensorflow', 'tf_keras', 'keras'))];"
             "assert not bad, bad; print(r['latency_ms']['p50'])") % path
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -229,7 +229,7 @@ def test_bench_of_tflite_does_not_import_tensorflow(exports):
 
 
 def test_bench_rejects_bad_counts(exports):
-    from edgekit.bench.harness import bench
+    from edgekit.benchmarking.harness import bench
 
     for kw in ({"threads": 0}, {"runs": 0}, {"runs": -3}, {"warmup": -1}):
         with pytest.raises(EdgekitError):

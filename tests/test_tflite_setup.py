@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from edgekit import tflite_file
 from edgekit._tf import keras
-from edgekit.compress.quantize import PTQ_PRECISIONS, tflite_bytes
+from edgekit.compression.quantize import PTQ_PRECISIONS, tflite_bytes
 from edgekit.formats import FORMATS, TFLITE_PRECISIONS, check_format
 from edgekit.convert.tflite import calibration_data, to_tflite
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
-from edgekit.tune.config import TuneConfig
+from edgekit.tuning.config import TuneConfig
 
 VOCAB, LENGTH = 12, 6
 

@@ -14,7 +14,7 @@ def _epochs(ds, n):
 
 
 def test_same_seed_same_batches_new_order_and_shifts_each_epoch():
-    from edgekit.train.batches import training_batches
+    from edgekit.training.batches import training_batches
 
     rng = np.random.default_rng(0)
     x = rng.random((50, 16, 16, 3), dtype=np.float32)
@@ -39,7 +39,7 @@ def test_same_seed_same_batches_new_order_and_shifts_each_epoch():
 
 
 def test_no_augmentation_for_feature_vectors_or_when_off():
-    from edgekit.train.batches import training_batches
+    from edgekit.training.batches import training_batches
 
     x = np.arange(40, dtype=np.float32).reshape(20, 2)
     (xs, ys), = _epochs(training_batches(x, np.arange(20), 6, seed=0, augment=True), 1)

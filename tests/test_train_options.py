@@ -13,7 +13,7 @@ from edgekit.errors import EdgekitError
 
 def test_config_file_and_flags_validate_the_new_keys(tmp_path, cli):
     from edgekit.config import load_config
-    from edgekit.train import TrainConfig
+    from edgekit.training import TrainConfig
 
     good = tmp_path / "train.toml"
     good.write_text('optimizer = "sgd"\nnesterov = true\nschedule = "cosine"\nlabel_smoothing = 0.1\n'
@@ -35,8 +35,8 @@ def test_config_file_and_flags_validate_the_new_keys(tmp_path, cli):
 
 def test_optimizers_schedules_and_losses():
     from edgekit._tf import keras
-    from edgekit.train import TrainConfig
-    from edgekit.train.optim import SparseSmoothedCrossentropy, make_optimizer, regression_loss
+    from edgekit.training import TrainConfig
+    from edgekit.training.optim import SparseSmoothedCrossentropy, make_optimizer, regression_loss
 
     sgd = make_optimizer(TrainConfig(optimizer="sgd", nesterov=True, momentum=0.8), steps_per_epoch=10)
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.momentum == pytest.approx(0.8)
@@ -72,7 +72,7 @@ def test_train_with_sgd_label_smoothing_at_a_flag_input_size(tmp_path, cli):
 
 
 def test_input_size_flags():
-    from edgekit.compress.task_metric import data_shape
+    from edgekit.compression.task_metric import data_shape
     from edgekit.shapes import complete_shape, input_shape_from_flags, parse_input_shape
 
     assert parse_input_shape("96x96x3") == (96, 96, 3) and parse_input_shape("64") == (64,)

@@ -1,4 +1,4 @@
-"""edgekit.tune: real searches on digits with a small MLP (1-2 epochs, 1-3 trials each).
+"""edgekit.tuning: real searches on digits with a small MLP (1-2 epochs, 1-3 trials each).
 
 Every trial really trains, exports int8 TFLite, is timed in LiteRT and has its TFLM arena
 measured; the resume test kills the CLI with SIGKILL during its second trial.
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.tune import Budgets, TuneConfig, define_space, pareto_front, trial_config, tune
-from edgekit.tune.report import TRIAL_KEYS
-from edgekit.tune.space import TUNABLE_FAMILIES
+from edgekit.tuning import Budgets, TuneConfig, define_space, pareto_front, trial_config, tune
+from edgekit.tuning.report import TRIAL_KEYS
+from edgekit.tuning.space import TUNABLE_FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"optimizer": "adam", "num_layers": 1}  # quick, and trains on two epochs
@@ -148,7 +148,7 @@ def test_a_ram_budget_is_judged_only_on_a_tflm_measured_arena(tmp_path):
 
 
 def test_unexpected_trial_exception_is_reported_not_swallowed(tmp_path, monkeypatch):
-    import edgekit.tune.tuner as tuner_mod
+    import edgekit.tuning.tuner as tuner_mod
 
     def boom(self, *a, **k):
         raise RuntimeError("boom: out of memory in trial")

@@ -10,7 +10,7 @@ from edgekit.errors import EXIT_STEP_FAILED
 
 
 def test_wilson_interval_matches_the_textbook_values():
-    from edgekit.verify.stats import accuracy_ci, small_split_warning, wilson
+    from edgekit.verification.stats import accuracy_ci, small_split_warning, wilson
 
     lo, hi = wilson(9, 10)  # the classic example: 0.5958 .. 0.9821
     assert lo == pytest.approx(0.5958, abs=1e-4) and hi == pytest.approx(0.9821, abs=1e-4)

@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from edgekit.train import train
+from edgekit.training import train
 
 QUIET = dict(tensorboard=False)
 
@@ -104,7 +104,7 @@ def _exports_match_keras(model, x, out, name):
     from edgekit.data import Dataset
     from edgekit.models import support
     from edgekit.runtime.base import load_runner
-    from edgekit.verify import parity
+    from edgekit.verification import parity
 
     # int8 is calibrated on one half of the samples and compared with Keras on the other half
     half = len(x) // 2

@@ -20,7 +20,7 @@ from edgekit.data import Dataset
 from edgekit.errors import EdgekitError
 from edgekit.models import create_model, get_spec, list_models, support
 from edgekit.runtime.base import load_runner
-from edgekit.verify import parity
+from edgekit.verification import parity
 
 MODELS = list_models()
 N = 16  # samples: a training batch and the parity inputs; int8 calibrates on another draw of N

@@ -30,8 +30,8 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     from rich.progress import Progress
 
     from edgekit._io import write_json
-    from edgekit.bench.harness import bench as _bench
-    from edgekit.bench.harness import machine_info, parse_threads
+    from edgekit.benchmarking.harness import bench as _bench
+    from edgekit.benchmarking.harness import machine_info, parse_threads
     from edgekit.records import BenchFile
 
     counts = parse_threads(threads)
@@ -59,7 +59,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
             _warn(f"{r.name}: {r.options['xnnpack_fallback']}")
     _print_gpu(files, results)
     if profile:
-        from edgekit.bench.profile import by_op_type
+        from edgekit.benchmarking.profile import by_op_type
 
         for r in results:
             prof = r.profile
@@ -70,7 +70,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
             out.print(pt)
         out.print(f"[dim]{results[0].profile['method']}[/]" if results else "")
     if roofline and any(r.roofline for r in results):
-        from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
+        from edgekit.benchmarking.ceiling import int8_matmul_ceiling, matmul_ceiling
 
         c, c8 = matmul_ceiling(), int8_matmul_ceiling()
         out.print(f"ceilings (\"of ceiling\" is against the row's own precision): float32 sgemm {c.n}², 1 thread: "
@@ -79,7 +79,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     if json_out:
         doc = BenchFile(machine=machine_info(), run=_run_stamp(), results=results)
         if roofline:
-            from edgekit.bench.ceiling import int8_matmul_ceiling, matmul_ceiling
+            from edgekit.benchmarking.ceiling import int8_matmul_ceiling, matmul_ceiling
 
             doc.set(ceiling=matmul_ceiling().model_dump(), ceiling_int8=int8_matmul_ceiling().model_dump())
         write_json(json_out, doc.model_dump())
@@ -100,9 +100,9 @@ def _bench_interleaved(files, runtime, counts, runs, warmup, rounds, threshold, 
     from rich.progress import Progress
 
     from edgekit._io import write_json
-    from edgekit.bench.compare import compare_docs, gate_problems, has_regression, rich_table
-    from edgekit.bench.harness import machine_info
-    from edgekit.bench.interleave import bench_interleaved
+    from edgekit.benchmarking.compare import compare_docs, gate_problems, has_regression, rich_table
+    from edgekit.benchmarking.harness import machine_info
+    from edgekit.benchmarking.interleave import bench_interleaved
     from edgekit.records import BenchFile
 
     if threshold <= 0:
@@ -139,8 +139,8 @@ def compare(files: List[Path] = typer.Argument(..., help="two or more `edgekit b
     """Side-by-side latency with bootstrap confidence intervals; exits 1 on a significant regression,
     and when nothing could be compared (no row paired, or a paired row without raw timings)."""
     from edgekit._io import write_text
-    from edgekit.bench.compare import compare as _compare
-    from edgekit.bench.compare import gate_problems, has_regression, rich_table, to_markdown
+    from edgekit.benchmarking.compare import compare as _compare
+    from edgekit.benchmarking.compare import gate_problems, has_regression, rich_table, to_markdown
 
     if len(files) < 2:
         raise EdgekitError("compare needs at least two bench JSON files (baseline first).")

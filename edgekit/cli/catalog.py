@@ -75,7 +75,7 @@ def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
              json_out: Optional[Path] = typer.Option(None, "--json", help="write the estimate as JSON here")):
     """Estimated milliseconds per inference on a Cortex-M board (TFLM), per op, and whether it fits."""
     from edgekit import _io
-    from edgekit.bench.mcu_estimate import estimate_mcu
+    from edgekit.benchmarking.mcu_estimate import estimate_mcu
 
     e = estimate_mcu(model, target, kernels=kernels, arena_bytes=arena)
     table = Table("#", "op", "MACs", "cycles", "share", title=f"{model.name} on {e.target} ({e.core}, {e.mhz:g} MHz, {e.kernels})")
@@ -99,7 +99,7 @@ def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
 @app.command()
 def targets():
     """Microcontroller targets for `estimate`, `export --to mcu --target` and `tune --target`."""
-    from edgekit.bench.mcu_targets import CORES, TARGETS
+    from edgekit.benchmarking.mcu_targets import CORES, TARGETS
 
     table = Table("target", "board", "core", "MHz", "RAM", "flash", "latency basis", title="edgekit targets")
     for t in TARGETS.values():

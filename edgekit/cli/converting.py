@@ -90,8 +90,8 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
            std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
     """Run an artifact in its real runtime and compare its outputs with the Keras model; gate on thresholds."""
     from edgekit.errors import EXIT_STEP_FAILED
-    from edgekit.verify import verify as _verify
-    from edgekit.verify.stats import fmt_accuracy
+    from edgekit.verification import verify as _verify
+    from edgekit.verification.stats import fmt_accuracy
 
     if max_accuracy_drop is not None and data is None:
         raise EdgekitError("--max-accuracy-drop needs labelled data: pass --data (random inputs have no accuracy).")

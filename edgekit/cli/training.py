@@ -25,7 +25,7 @@ def train(ctx: typer.Context,
           batch_size: Optional[int] = typer.Option(None, help="batch size"),
           learning_rate: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
           seed: int = typer.Option(0, help="seed for splits, initialization and shuffling"),
-          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys of edgekit.train.TrainConfig (epochs, batch_size, learning_rate, patience, seed, augment, tensorboard, optimizer, momentum, nesterov, weight_decay, schedule, decay_rate, label_smoothing, loss, huber_delta, freeze_backbone, unfreeze, unfreeze_learning_rate, unfreeze_epochs); e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
+          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys of edgekit.training.TrainConfig (epochs, batch_size, learning_rate, patience, seed, augment, tensorboard, optimizer, momentum, nesterov, weight_decay, schedule, decay_rate, label_smoothing, loss, huber_delta, freeze_backbone, unfreeze, unfreeze_learning_rate, unfreeze_epochs); e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
           out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs"),
           target: Optional[str] = typer.Option(None, "--target", help="CSV data: the column to predict (a table), or the label column of a text CSV"),
           task: Optional[str] = typer.Option(None, "--task", help="CSV table: classification | regression (default: from the target column)"),
@@ -46,7 +46,7 @@ def train(ctx: typer.Context,
           huber_delta: Optional[float] = typer.Option(None, "--huber-delta", help="Huber delta (1.0)")):
     """Train a model from the registry; saves model.keras with its normalization and labels."""
     from edgekit.config import load_config
-    from edgekit.train import TrainConfig
+    from edgekit.training import TrainConfig
 
     given, defaults = _given(ctx, dict(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, freeze_backbone=freeze_backbone,
@@ -54,7 +54,7 @@ def train(ctx: typer.Context,
         schedule=schedule, label_smoothing=label_smoothing, loss=loss, huber_delta=huber_delta))
     cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
     params = params_with_input_shape(_parse_params(param), input_shape, resolution)
-    from edgekit.train import train as _train  # TensorFlow starts here, after the settings are checked
+    from edgekit.training import train as _train  # TensorFlow starts here, after the settings are checked
 
     res = _train(name, data, params=params, config=cfg, out=out_dir, console=err, weights=weights,
                  data_options=_data_options(target, task, frontend, audio_augment))
@@ -82,7 +82,7 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle fold
          input_shape: Optional[str] = typer.Option(None, "--input-shape", help="model input as HxWxC, e.g. 96x96x3"),
          resolution: Optional[int] = typer.Option(None, "--resolution", help="square image side, e.g. 96")):
     """Train, export, verify, bench and report one model (default: MobileNetV2 0.35, 32x32, on the built-in digits)."""
-    from edgekit.bench.mcu_targets import get_target
+    from edgekit.benchmarking.mcu_targets import get_target
     from edgekit.pipeline import run
 
     get_target(target)  # an unknown board fails now, not after training
@@ -121,8 +121,8 @@ def tune(ctx: typer.Context,
          resolution: Optional[int] = typer.Option(None, "--resolution", help="pin the square image side, e.g. 96 (else searched)")):
     """Hardware-aware search: train, export and measure every trial; keep the best model within budget."""
     from edgekit.config import load_config
-    from edgekit.tune import Budgets, TuneConfig
-    from edgekit.tune import tune as _tune
+    from edgekit.tuning import Budgets, TuneConfig
+    from edgekit.tuning import tune as _tune
 
     fixed = _parse_params(param)
     side = square_side(input_shape, resolution)
@@ -138,7 +138,7 @@ def tune(ctx: typer.Context,
     if budgets.max_mcu_latency_ms is not None and not budgets.target:
         raise EdgekitError("--max-mcu-latency-ms needs --target (a board from `edgekit targets`).")
     if budgets.target:
-        from edgekit.bench.mcu_targets import get_target
+        from edgekit.benchmarking.mcu_targets import get_target
 
         get_target(budgets.target)  # an unknown board fails before any training
     res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
@@ -192,7 +192,7 @@ def compress(ctx: typer.Context,
              channel_ratio: float = typer.Option(0.5, "--channel-ratio", help="fraction of prunable channels removed"),
              epochs: Optional[int] = typer.Option(None, "--epochs", help="fine-tuning epochs for pruning, channel pruning and QAT"),
              seed: int = typer.Option(0, help="split and calibration seed"),
-             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compress.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file"),
+             config: Optional[Path] = typer.Option(None, "--config", help="compression settings from a TOML or JSON file (by suffix) with the keys of edgekit.compression.CompressConfig (sparsity, prune_epochs, clusters, qat_epochs, channel_ratio, max_drop, calibration, ...). Flags given on the command line override the file"),
              input_range: Optional[str] = typer.Option(None, "--input-range", help=_INPUT_RANGE_HELP),
              mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
              std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP),
@@ -203,8 +203,8 @@ def compress(ctx: typer.Context,
     Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune,
     prune_per_tensor, prune_2of4, cluster, qat, prune_qat, cluster_qat, channel, channel_int8, mixed.
     """
-    from edgekit.compress import CompressConfig
-    from edgekit.compress import compress as _compress
+    from edgekit.compression import CompressConfig
+    from edgekit.compression import compress as _compress
     from edgekit.config import load_config
 
     split = lambda xs: [n.strip() for x in (xs or []) for n in x.split(",") if n.strip()] or None  # noqa: E731
@@ -216,8 +216,8 @@ def compress(ctx: typer.Context,
     shape = params_with_input_shape({}, input_shape, resolution).get("input_shape")
     rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
                     config=cfg, console=err, input_range=input_range, mean=mean, std=std, input_shape=shape)
-    from edgekit.verify.stats import format_drop
-    from edgekit.verify.stats import fmt_accuracy
+    from edgekit.verification.stats import format_drop
+    from edgekit.verification.stats import fmt_accuracy
 
     b = rep.baseline
     n_test = b.n_test or 0

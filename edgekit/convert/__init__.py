@@ -226,7 +226,7 @@ def export_mcu(model, data, out: str | Path = "export", name: str | None = None,
 
     c_array(b"", array_name)  # a bad identifier is an error before any slow step
     if target is not None:
-        from edgekit.bench.mcu_targets import get_target
+        from edgekit.benchmarking.mcu_targets import get_target
 
         get_target(target)  # so is an unknown board
 

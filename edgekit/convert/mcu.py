@@ -11,7 +11,7 @@ writes ``model_data.cc`` / ``model_data.h`` (a 16-byte aligned ``const unsigned 
 length and the constants to run it: input/output shape, type, scale, zero point, normalization,
 labels, measured arena size), ``model_ops.h`` (a ``MicroMutableOpResolver`` sized for exactly the
 model's ops), an example ``main.cc``, a ``README.md`` and ``mcu.json`` (paths relative to the
-bundle, with the Cortex-M latency estimate of :mod:`edgekit.bench.mcu_estimate`).
+bundle, with the Cortex-M latency estimate of :mod:`edgekit.benchmarking.mcu_estimate`).
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class McuReport(BaseModel):
     output: mcu_sources.IoSpec | None = None
     normalization: dict | None = None
     labels: list[str] | None = None
-    estimate: dict | None = None  # edgekit.bench.mcu_estimate.McuEstimate for the default/--target board
+    estimate: dict | None = None  # edgekit.benchmarking.mcu_estimate.McuEstimate for the default/--target board
     estimate_error: str | None = None
 
 
@@ -350,7 +350,7 @@ def build_mcu_bundle(
     unsupported = [op.name for op in ops if not op.supported]
     cc, h = c_array(data, name)  # checks the name before any slow step
     if target is not None:
-        from edgekit.bench.mcu_targets import get_target
+        from edgekit.benchmarking.mcu_targets import get_target
 
         get_target(target)  # an unknown board is an error before the slow steps
     meta = _embedded_metadata(path)
@@ -392,7 +392,7 @@ def build_mcu_bundle(
 
     estimate = estimate_error = None
     if target is not None and not unsupported:
-        from edgekit.bench.mcu_estimate import estimate_mcu
+        from edgekit.benchmarking.mcu_estimate import estimate_mcu
 
         try:
             est = estimate_mcu(path, target, arena_bytes=arena, measure_arena=False)

@@ -133,7 +133,7 @@ class HardSigmoid(layers.Layer):
     """``relu6(x + 3) / 6`` as one layer without weights.
 
     One layer gives quantization-aware training one fake-quant point at its output (see
-    ``edgekit.compress.quantize``). In int8 TFLite it becomes ADD (fused RELU6) then MUL by
+    ``edgekit.compression.quantize``). In int8 TFLite it becomes ADD (fused RELU6) then MUL by
     1/6: the ADD's calibrated range is [0, 6], six times the output's [0, 1], so the two
     requantizations round on the same grid and the unmodelled one adds no error.
     """

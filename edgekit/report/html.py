@@ -35,7 +35,7 @@ def _label(a: Row) -> str:
 
 def _acc_ci(v, n) -> str:
     """``95.0% [93.1, 96.4]``: an accuracy and its 95 % Wilson interval, in percent."""
-    from edgekit.verify.stats import accuracy_ci
+    from edgekit.verification.stats import accuracy_ci
 
     ci = accuracy_ci(v, n or 0)
     return _fmt(None if v is None else v * 100, "{:.1f}%") + (f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else "")
@@ -135,7 +135,7 @@ def accuracy_chart(artifacts: list[ArtifactRow]) -> Markup | None:
 
 
 def profile_chart(artifacts: list[ArtifactRow], top: int = 8) -> Markup | None:
-    from edgekit.bench.profile import by_op_type
+    from edgekit.benchmarking.profile import by_op_type
 
     rows = [a for a in artifacts if a.profile and a.profile.get("rows")]
     if not rows:
@@ -190,7 +190,7 @@ def _size(n):
 
 def render_html(report: RunReport | dict) -> str:
     """The page as a string (see the module docstring); a dict is read as report.json."""
-    from edgekit.bench.profile import by_op_type
+    from edgekit.benchmarking.profile import by_op_type
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
                       lstrip_blocks=True)

@@ -27,7 +27,7 @@ def _num(v, fmt="{:.4f}") -> str:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    from edgekit.verify.stats import fmt_accuracy, format_drop
+    from edgekit.verification.stats import fmt_accuracy, format_drop
 
     env = Environment(trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
     env.filters.update(size=_size, num=_num, acc=fmt_accuracy, drop=format_drop, basename=lambda p: Path(str(p)).name,
