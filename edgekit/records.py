@@ -361,3 +361,19 @@ class BenchFile(Record):
     results: list[BenchRow]
     ceiling: Optional[dict] = None
     ceiling_int8: Optional[dict] = None
+
+
+# ----------------------------------------------------------------------------- verify --json and the final check
+
+class OutputParity(Record):
+    """One output of a file compared with the Keras output of the same name: ``name`` is the Keras
+    output's, ``file_name`` the file's own (a LiteRT signature key, an ONNX graph output)."""
+
+    name: str
+    file_name: str
+    shape: list[Optional[int]]
+    cosine: float
+    max_abs: float
+    top1_agreement: Optional[float] = None
+    n: int
+    finite: bool  # every value the file gave was a number (no NaN, no inf)

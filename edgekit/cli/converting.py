@@ -102,6 +102,10 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
            f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
            + (f", accuracy {fmt_accuracy(r.accuracy, r.n)} (reference {fmt_accuracy(r.reference_accuracy, r.n)}, "
               f"95% Wilson)" if r.accuracy is not None else ""))
+    if len(r.outputs) > 1:  # each output by name (the line above gives the worst of them)
+        for o in r.outputs:
+            _plain(f"  output {o.name} (file: {o.file_name}): cosine {o.cosine:.6f}, max abs {o.max_abs:.3g}, "
+                   f"top-1 agreement {_fmt(o.top1_agreement, '{:.4f}')}")
     _print_gpu([artifact])
     doc = r.as_dict(**thresholds)
     if json_out:
@@ -110,7 +114,7 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
         write_json(json_out, dict(doc, reference=str(reference)))
     failed = [k for k, g in doc["gates"].items() if not g["passed"]]
     for k, g in doc["gates"].items():
-        _plain(f"gate {k.replace('_', '-')} {g['threshold']:g}: {_fmt(g['value'], '{:.6g}')} "
+        _plain(f"gate {k.replace('_', '-')} {g['threshold']!r}: {_fmt(g['value'], '{:.10g}')} "
                f"{'passed' if g['passed'] else 'FAILED'}")
     if failed:
         raise typer.Exit(EXIT_STEP_FAILED)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 from pathlib import Path
 
@@ -74,7 +75,10 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     if labels and n_out and len(labels) != n_out:
         if given:
             raise EdgekitError(f"{len(labels)} labels for a model with {n_out} outputs; give one label per output.")
-        labels = None  # the data's class names do not name this model's outputs (an autoencoder, an embedding)
+        # the data's class names do not name this model's outputs (another data set, an autoencoder)
+        (warn or _stderr_warn)(f"the data have {len(labels)} classes but the model has {n_out} outputs: the file "
+                               "records no labels (pass --label-file with one label per output).")
+        labels = None
 
     stem = name or (Path(source).stem if Path(source).suffix else Path(source).name) or loaded.name
     dest = Path(out) / f"{stem}_{precision}{fmt.suffix}"
@@ -86,46 +90,13 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     if preprocessing:
         meta["preprocessing"] = preprocessing
     extra: dict = {}
-    from edgekit._native import native_log
+    with _nothing_left_on_failure(Path(out)):
+        art, outputs = _convert_and_check(loaded, source, to, fmt, precision, dataset, normalization, scaling, card,
+                                          meta, dest, opset, seed, fixed_batch, labels, info, extra, warn)
+        if preprocessing:
+            from edgekit.data.bundle import write_preprocessing_files
 
-    # Converter, tf2onnx and absl lines go to <out>/convert.log, not between edgekit's own lines.
-    with native_log(Path(out) / CONVERT_LOG):
-        if to == "tflite":
-            from edgekit.convert.tflite import add_metadata, to_tflite
-
-            rep = dataset.representative() if dataset is not None else None
-            blob = add_metadata(to_tflite(loaded, precision, rep, fixed_batch=fixed_batch), meta)
-        else:
-            from edgekit.convert.onnx import DEFAULT_OPSET, to_onnx
-
-            extra["opset"] = opset or DEFAULT_OPSET
-            proto = to_onnx(loaded, extra["opset"], meta)
-        # Written under a temporary name and loaded in its runtime from there: only a file that loads
-        # gets the final name (an export that does not load is removed, never left complete-but-broken).
-        with atomic_path(dest) as tmp:
-            if to == "tflite":
-                tmp.write_bytes(blob)
-            else:
-                import onnx
-
-                if precision == "int8":
-                    from edgekit.convert.onnx import CALIBRATION_SAMPLES, quantize_onnx_int8
-
-                    fp32_tmp = tmp.with_name(tmp.name + ".fp32.onnx")
-                    onnx.save(proto, str(fp32_tmp))
-                    try:
-                        extra["quantization"] = quantize_onnx_int8(fp32_tmp, tmp,
-                                                                   dataset.representative(CALIBRATION_SAMPLES, seed=seed))
-                    finally:
-                        fp32_tmp.unlink(missing_ok=True)
-                else:
-                    onnx.save(proto, str(tmp))
-            runner = _load_check(tmp, dest, fmt.runtime)
-
-    from edgekit.data.bundle import write_preprocessing_files
-
-    if preprocessing:
-        extra["files"] = write_preprocessing_files(preprocessing, Path(out))  # e.g. vocab.txt for a phone app
+            extra["files"] = write_preprocessing_files(preprocessing, Path(out))  # e.g. vocab.txt for a phone app
     if to == "tflite" and precision == "int8":
         from edgekit.xnnpack import requant_problems, summary
 
@@ -133,22 +104,116 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         if problems:  # the file is valid and kept; LiteRT's default CPU path would refuse it
             extra["xnnpack_refuses"] = [p.describe() for p in problems]
             (warn or _stderr_warn)(summary(problems))
-    steps = [f"{to}:{precision}"]
-    art = Artifact.from_file(
-        dest, format=to, precision=precision, input=runner.input_spec, output=runner.output_spec,
-        normalization=normalization, labels=labels, extra=extra,
-        provenance=Provenance(source_model=source, data=dataset.name if dataset is not None else None, steps=steps,
-                              versions=library_versions(), created=_dt.datetime.now(_dt.timezone.utc).isoformat()),
-    )
-    if to == "tflite":  # standard metadata for apps, written from the record (its normalization and labels)
-        from edgekit.convert.tflite_metadata import write_standard_metadata
-
-        art = write_standard_metadata(art, info)
+    extra["final_check"] = [o.model_dump() for o in outputs]
+    art = art.model_copy(update={"extra": dict(art.extra, **extra)})
+    if to == "tflite":
         from edgekit.runtime.gpu import gpu_compatibility
 
         art = art.model_copy(update={"gpu": gpu_compatibility(art.path)})
     return art
 
+
+def _convert_and_check(loaded, source, to, fmt, precision, dataset, normalization, scaling, card, meta, dest, opset,
+                       seed, fixed_batch, labels, info, extra, warn):
+    """Convert, write under a temporary name (with all its metadata), run the final check on exactly
+    those bytes, and only then give them ``dest``'s name. Returns ``(artifact, per-output parity)``."""
+    from edgekit._native import native_log
+    from edgekit.runtime.keras import KerasRunner
+    from edgekit.verification.check import final_check, load_checked
+
+    out = dest.parent
+    # Converter, tf2onnx and absl lines go to <out>/convert.log, not between edgekit's own lines.
+    with native_log(out / CONVERT_LOG):
+        reference = KerasRunner(source, loaded=loaded)
+        feeds = _check_feeds(dataset, reference, normalization, loaded, seed)
+        if to == "tflite":
+            from edgekit.convert.tflite import add_metadata, to_tflite
+
+            rep = _representative(dataset, reference) if dataset is not None else None
+            blob = add_metadata(to_tflite(loaded, precision, rep, fixed_batch=fixed_batch), meta)
+        else:
+            from edgekit.convert.onnx import DEFAULT_OPSET, to_onnx
+
+            extra["opset"] = opset or DEFAULT_OPSET
+            proto = to_onnx(loaded, extra["opset"], meta)
+        with atomic_path(dest) as tmp:
+            if to == "tflite":
+                tmp.write_bytes(blob)
+            else:
+                _write_onnx(proto, tmp, precision, dataset, reference, seed, extra)
+            first = load_checked(tmp, fmt.runtime, dest.name)  # its specs, for the record and the metadata
+            art = Artifact.from_file(
+                tmp, format=to, precision=precision, input=first.input_spec, output=first.output_spec,
+                normalization=normalization, labels=labels,
+                provenance=Provenance(source_model=source, data=dataset.name if dataset is not None else None,
+                                      steps=[f"{to}:{precision}"], versions=library_versions(),
+                                      created=_dt.datetime.now(_dt.timezone.utc).isoformat()),
+            )
+            if to == "tflite":  # standard metadata for apps, written from the record (normalization, labels)
+                from edgekit.convert.tflite_metadata import write_standard_metadata
+
+                art = write_standard_metadata(art, info)
+            # The bytes that get the final name are the bytes run here, metadata included.
+            _, outputs = final_check(tmp, fmt.runtime, reference, feeds, precision, dest.name)
+    return art.model_copy(update={"path": str(dest)}), outputs
+
+
+def _write_onnx(proto, tmp: Path, precision: str, dataset, reference, seed: int, extra: dict) -> None:
+    import onnx
+
+    if precision != "int8":
+        onnx.save(proto, str(tmp))
+        return
+    from edgekit.convert.onnx import CALIBRATION_SAMPLES, quantize_onnx_int8
+
+    fp32_tmp = tmp.with_name(tmp.name + ".fp32.onnx")
+    onnx.save(proto, str(fp32_tmp))
+    try:
+        extra["quantization"] = quantize_onnx_int8(fp32_tmp, tmp,
+                                                   _representative(dataset, reference, CALIBRATION_SAMPLES, seed))
+    finally:
+        fp32_tmp.unlink(missing_ok=True)
+
+
+def _representative(dataset, reference, n: int = 600, seed: int = 0):
+    """Calibration samples of the training split: one array, or one per input name (several inputs)."""
+    rep = dataset.representative(n, seed=seed)
+    if isinstance(rep, dict) or len(reference.input_specs) == 1:
+        return rep
+    from edgekit.verification.check import as_feeds
+
+    return as_feeds(rep, reference.input_specs)
+
+
+def _check_feeds(dataset, reference, normalization, loaded, seed: int) -> dict:
+    """The final check's inputs: the first samples of the validation split (never the test split),
+    else random inputs in the range the model is fed."""
+    from edgekit.verification.check import CHECK_SAMPLES, as_feeds, check_inputs, embedding_vocabulary
+
+    if dataset is not None:
+        from edgekit.data.datasets import take
+
+        return as_feeds(take(dataset.x_val, slice(0, CHECK_SAMPLES)), reference.input_specs)
+    lo_hi = normalization.input_range if normalization is not None else (-1.0, 1.0)
+    return check_inputs(reference, seed, CHECK_SAMPLES, lo_hi, embedding_vocabulary(loaded.model))
+
+
+@contextlib.contextmanager
+def _nothing_left_on_failure(out: Path):
+    """A failed export leaves no file in ``out`` (no model, no convert.log, no sidecar), and no
+    ``out`` folder it created: files that were there before stay as they were."""
+    existed = out.exists()
+    before = {p for p in out.iterdir()} if existed else set()
+    try:
+        yield
+    except BaseException:
+        if out.exists():
+            for p in out.iterdir():
+                if p not in before and p.is_file():
+                    p.unlink(missing_ok=True)
+            if not existed and not any(out.iterdir()):
+                out.rmdir()
+        raise
 
 def _stderr_warn(msg: str) -> None:
     import sys
@@ -165,22 +230,16 @@ def _output_units(loaded) -> int | None:
     return int(n) if n is not None and int(n) > 1 else None
 
 
-def _load_check(tmp: Path, dest: Path, runtime: str):
-    """Load the freshly written file in its runtime; a failure names the final file and says nothing was kept."""
-    from edgekit.runtime.base import load_runner
-
-    try:
-        return load_runner(tmp, runtime)
-    except Exception as e:  # noqa: BLE001 - any load failure means the export is unusable
-        why = str(e).replace(str(tmp), dest.name).strip().splitlines()
-        raise EdgekitError(f"{dest.name}: the converted file does not load in {runtime} "
-                           f"({(why or [type(e).__name__])[0][:200]}); it was not kept.") from e
-
-
 def _resolve_data(data, loaded, seed, card=None, user=None, warn=None):
     """``(dataset scaled as the model expects, the Scaling used)``; ``(None, None)`` without data."""
     if data is None:
         return None, None
+    from edgekit.models.signature import input_specs
+
+    if len(input_specs(loaded)) > 1:  # one array per input name, fed as given (no layer scales several inputs)
+        from edgekit.data import Dataset, load_dataset
+
+        return (data if isinstance(data, Dataset) else load_dataset(data, seed=seed, warn=warn)), None
     from edgekit.models.preprocessing import dataset_for_model
 
     return dataset_for_model(data, loaded.model, input_shape=loaded.input_shape[1:], card=card, user=user, seed=seed,
@@ -235,9 +294,16 @@ def export_mcu(model, data, out: str | Path = "export", name: str | None = None,
     loaded = model if isinstance(model, LoadedModel) else load_model(model, unsafe=unsafe)
     card = ModelCard.read_beside(model) if isinstance(model, (str, Path)) else None
     dataset, _ = _resolve_data(data, loaded, seed, card, user_scaling(input_range, mean, std), warn)
-    art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model), seed=seed,
-                 card=card, labels=labels, warn=warn, input_range=input_range, mean=mean, std=std)
-    report = build_mcu_bundle(art.path, out, dataset.x_test, name=array_name, target=target)
+    from edgekit.models.signature import input_specs
+
+    ins = input_specs(loaded)
+    if len(ins) != 1:
+        raise EdgekitError(f"the MCU bundle takes one input; this model takes {len(ins)} "
+                           f"({', '.join(s.name for s in ins)}): export it --to tflite instead.")
+    with _nothing_left_on_failure(Path(out)):  # a bundle whose TFLM step fails leaves no .tflite either
+        art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model),
+                     seed=seed, card=card, labels=labels, warn=warn, input_range=input_range, mean=mean, std=std)
+        report = build_mcu_bundle(art.path, out, dataset.x_test, name=array_name, target=target)
     return art, report
 
 

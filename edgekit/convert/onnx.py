@@ -18,10 +18,17 @@ def to_onnx(loaded: LoadedModel, opset: int = DEFAULT_OPSET, meta: dict | None =
     """Return an ``onnx.ModelProto`` with one input named ``input`` (batch dimension free)."""
     tf2onnx = require("tf2onnx", "ONNX export")
 
+    from edgekit.models.signature import is_multi_io, keras_function
+
     spec = (tf.TensorSpec((None,) + tuple(loaded.input_shape[1:]), tf.as_dtype(loaded.input_dtype), name="input"),)
     try:
         with quiet_stderr():  # tf2onnx logs every rewrite pass
-            if loaded.flavour == "tf_keras":
+            if is_multi_io(loaded):  # graph inputs and outputs named after the model's (mapped by name later)
+                fn = keras_function(loaded)
+                proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=fn.structured_input_signature[0],
+                                                         opset=opset)
+                _name_outputs(proto, list(fn.structured_outputs), [t.name for t in fn.outputs])
+            elif loaded.flavour == "tf_keras":
                 proto, _ = tf2onnx.convert.from_keras(loaded.model, input_signature=spec, opset=opset)
             else:
                 # Keras 3 models and bare SavedModels go through a traced function: tf2onnx's
@@ -36,6 +43,16 @@ def to_onnx(loaded: LoadedModel, opset: int = DEFAULT_OPSET, meta: dict | None =
         entry.key, entry.value = METADATA_NAME, json.dumps(meta, default=str)
     proto.producer_name = "edgekit"
     return proto
+
+
+def _name_outputs(proto, names: list[str], tensor_names: list[str]) -> None:
+    """Rename graph outputs ``Identity:0``... to the model's output names (same order as traced)."""
+    rename = dict(zip(tensor_names, names))
+    for node in proto.graph.node:
+        node.output[:] = [rename.get(o, o) for o in node.output]
+        node.input[:] = [rename.get(i, i) for i in node.input]
+    for out in proto.graph.output:
+        out.name = rename.get(out.name, out.name)
 
 
 # onnxruntime static quantization settings. "before" is what edgekit used until issue 20; "default"
@@ -83,20 +100,26 @@ def quantize_onnx_int8(fp32_path, out_path, representative, **settings) -> dict:
     unknown = set(cfg) - set(QUANT_SETTINGS["default"])
     if unknown:
         raise EdgekitError(f"unknown ONNX quantization setting(s) {', '.join(sorted(unknown))}.")
-    rep = np.asarray(representative, np.float32)
+    # one array, fed as "input", or one array per input name
+    reps = {k: np.asarray(v, np.float32) for k, v in (
+        representative.items() if isinstance(representative, dict) else [("input", representative)])}
+    n_rep = min(len(v) for v in reps.values())
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self._it = iter(rep[:, None])
+            self._it = iter(range(n_rep))
 
         def get_next(self):
-            x = next(self._it, None)
-            return None if x is None else {"input": x}
+            i = next(self._it, None)
+            return None if i is None else {k: v[i : i + 1] for k, v in reps.items()}
 
     pre = str(out_path) + ".pre.onnx"
     try:
         with quiet_stderr():  # the quantizer logs through Python's root logger
-            quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=False)
+            try:
+                quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=False)
+            except Exception:  # noqa: BLE001 - "Incomplete symbolic shape inference" (seen with two inputs)
+                quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=True)
             quantize_static(pre, str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=cfg["per_channel"],
                             activation_type=getattr(QuantType, cfg["activation_type"]),
                             weight_type=getattr(QuantType, cfg["weight_type"]), reduce_range=cfg["reduce_range"],
@@ -107,4 +130,4 @@ def quantize_onnx_int8(fp32_path, out_path, representative, **settings) -> dict:
 
         if os.path.exists(pre):
             os.unlink(pre)
-    return dict(cfg, calibration_samples=len(rep))
+    return dict(cfg, calibration_samples=n_rep)

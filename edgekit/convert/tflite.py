@@ -14,6 +14,7 @@ from edgekit._tf import keras, tf
 from edgekit.formats import TFLITE_PRECISIONS
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
+from edgekit.models.signature import is_multi_io, keras_function
 
 from edgekit.convert.metadata import METADATA_NAME  # noqa: E402 - the one definition
 
@@ -37,12 +38,16 @@ def _converter(loaded: LoadedModel, fixed_batch: bool = False, via_saved_model: 
             return tf.lite.TFLiteConverter.from_concrete_functions([_keras_function(loaded)], holder)
         return tf.lite.TFLiteConverter.from_keras_model(loaded.model)
     keepalive = loaded._keepalive if loaded.model is None else loaded.model
+    if is_multi_io(loaded):  # inputs and outputs keep their names in the signature (mapped by name later)
+        return tf.lite.TFLiteConverter.from_concrete_functions([keras_function(loaded, batch=1)], keepalive)
     return tf.lite.TFLiteConverter.from_concrete_functions([loaded.concrete_function(batch=1)], keepalive)
 
 
 def _keras_function(loaded: LoadedModel):
     """The Keras model's inference call with a free batch, its outputs named after the model's
     output layers (as ``from_keras_model`` names them in the ``serving_default`` signature)."""
+    if is_multi_io(loaded):  # one named input per model input, one named output per model output
+        return keras_function(loaded)
     model = loaded.model
     spec = tf.TensorSpec((None,) + tuple(loaded.input_shape[1:]), tf.as_dtype(loaded.input_dtype), name="input")
     names = list(getattr(model, "output_names", None) or [])
@@ -143,6 +148,8 @@ def calibration_data(representative, input_dtype: str):
     """The converter's representative dataset: one sample at a time, cast to the model's input
     dtype (token ids stay integers, everything else float32), so a converter never sees a dtype
     its input signature does not have. Raises without samples."""
+    if isinstance(representative, dict):  # several inputs: one sample per signature input name
+        return _named_calibration_data(representative)
     rep = None if representative is None else np.asarray(representative)
     if rep is None or len(rep) == 0:
         raise EdgekitError("full-integer conversion needs calibration data: pass --data "
@@ -152,6 +159,19 @@ def calibration_data(representative, input_dtype: str):
     def gen():
         for i in range(len(rep)):
             yield [rep[i : i + 1]]
+
+    return gen
+
+
+def _named_calibration_data(arrays: dict):
+    n = min(len(v) for v in arrays.values())
+    if not n:
+        raise EdgekitError("full-integer conversion needs calibration data: pass --data "
+                           "(samples of the training split).")
+
+    def gen():
+        for i in range(n):
+            yield {k: np.asarray(v[i : i + 1]) for k, v in arrays.items()}
 
     return gen
 

@@ -51,7 +51,14 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
+        """One input's sample shape (the first input's, for several inputs: see :attr:`inputs`)."""
+        x = self.x_train
+        return tuple((next(iter(x.values())) if isinstance(x, dict) else x).shape[1:])
+
+    @property
+    def inputs(self) -> list[str] | None:
+        """The input names of a several-input data set (``x`` a dict keyed by them), else None."""
+        return list(self.x_train) if isinstance(self.x_train, dict) else None
 
     def summary(self) -> dict:
         return {"name": self.name, "n_train": len(self.x_train), "n_val": len(self.x_val), "n_test": len(self.x_test),
@@ -64,6 +71,8 @@ class Dataset:
         old = self.normalization
 
         def conv(x):
+            if isinstance(x, dict):  # several inputs are fed as given
+                return x
             if not np.issubdtype(x.dtype, np.floating):
                 return x
             return normalization.apply(x.astype(np.float64) * old.std + old.mean).astype(np.float32)
@@ -76,26 +85,41 @@ class Dataset:
         demo's MobileNetV2 int8 read 0.975 test accuracy calibrated on 200, 0.978 on 600 and on all
         1,257 (Keras 0.986), i.e. 200 left the activation ranges a little short."""
         rng = np.random.default_rng(seed)
-        idx = rng.choice(len(self.x_train), size=min(n, len(self.x_train)), replace=False)
-        return self.x_train[np.sort(idx)]
+        total = n_samples(self.x_train)
+        idx = rng.choice(total, size=min(n, total), replace=False)
+        return take(self.x_train, np.sort(idx))
+
+
+def n_samples(x) -> int:
+    """Samples in ``x``: one array, or a dict of arrays (one per input name)."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def take(x, idx):
+    """``x[idx]`` for one array or for each array of a dict (several inputs)."""
+    return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
 
 
 def load_dataset(source: str | Path, input_shape=None, seed: int = 0, val_fraction: float = 0.1,
-                 test_fraction: float = 0.2, scaling=None, **options) -> Dataset:
+                 test_fraction: float = 0.2, scaling=None, warn=None, **options) -> Dataset:
     """Load ``source`` and split it with ``seed``. ``input_shape`` (H, W, C) resizes images.
 
     ``scaling`` (an :class:`edgekit.data.scaling.Scaling`) replaces the default normalization
     (8-bit images to [-1, 1], other data standardized) with the one a model needs.
     ``options`` are for audio, text and table sources (:func:`edgekit.data.sources.load_source`):
     ``preprocessing`` (saved by training), ``frontend``, ``augmentation``, ``target``, ``task``, ``kind``.
+
+    Data are images only where the model takes images (``input_shape`` of rank 3); an ``.npz`` of
+    sequences ``(N, T, F)`` or token ids for a model taking ``(T, F)`` or ``(T,)`` is fed as given.
+    ``warn(line)``: told when a user's images are resized to the model's resolution.
     """
-    ds = _load_dataset(source, input_shape, seed, val_fraction, test_fraction, **options)
+    ds = _load_dataset(source, input_shape, seed, val_fraction, test_fraction, warn=warn, **options)
     if scaling is not None:
         ds = ds.renormalized(scaling.normalization_for(ds.normalization.raw_range))
     return ds
 
 
-def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, **options) -> Dataset:
+def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, warn=None, **options) -> Dataset:
     src = str(source)
     from edgekit.data.sources import load_source  # audio folders, text, CSV tables
 
@@ -127,12 +151,42 @@ def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, **opti
                                "or an .npz with x and y.")
         name = p.name
 
-    images = raw.ndim in (3, 4)
-    if images:
-        raw = _to_image_batch(raw, input_shape)
-    normalization = IMAGE_NORMALIZATION if images and float(raw.max()) > 1.0 else _fit_normalization(raw)
+    if isinstance(raw, dict) or not _are_images(raw, input_shape):
+        x, normalization = _as_given(raw, input_shape, name)
+        return _split(name, x, y, names, normalization, seed, val_fraction, test_fraction)
+    raw = _to_image_batch(raw, input_shape, warn if src not in BUILTIN else None, name)
+    normalization = IMAGE_NORMALIZATION if float(raw.max()) > 1.0 else _fit_normalization(raw)
     x = normalization.apply(raw.astype(np.float32)).astype(np.float32)
     return _split(name, x, y, names, normalization, seed, val_fraction, test_fraction)
+
+
+def _are_images(raw: np.ndarray, input_shape) -> bool:
+    """Images only where the model takes images: an (H, W, C) input, fed (N, H, W) or (N, H, W, C).
+    Without a model shape, 3- and 4-D data are taken for images."""
+    if raw.ndim not in (3, 4):
+        return False
+    return input_shape is None or len(tuple(input_shape)) == 3
+
+
+def _as_given(raw, input_shape, name: str):
+    """Features, sequences ``(N, T, F)``, token ids or one array per input name, as the model will
+    see them. Flat float features are standardized (the default for tables); sequences, token ids
+    and several inputs are fed as given, and a shape that does not fit the model is refused."""
+    if isinstance(raw, dict):
+        lo = min(float(np.min(v)) for v in raw.values())
+        hi = max(float(np.max(v)) for v in raw.values())
+        return raw, Normalization(mean=0.0, std=1.0, raw_range=(lo, hi))
+    if input_shape is not None:
+        want = tuple(input_shape)
+        if len(want) != raw.ndim - 1 or any(w is not None and int(w) != g for w, g in zip(want, raw.shape[1:])):
+            raise EdgekitError(f"{name}: the samples are {tuple(raw.shape[1:])} but the model takes "
+                               f"{tuple(None if w is None else int(w) for w in want)}; give data shaped like "
+                               "the model's input (nothing is resized or reshaped).")
+    if np.issubdtype(raw.dtype, np.integer) or raw.ndim >= 3:
+        kept = raw if np.issubdtype(raw.dtype, np.integer) else raw.astype(np.float32)
+        return kept, Normalization(mean=0.0, std=1.0, raw_range=(float(raw.min()), float(raw.max())))
+    normalization = _fit_normalization(raw)
+    return normalization.apply(raw.astype(np.float32)).astype(np.float32), normalization
 
 
 def _split(name, x, y, names, normalization, seed, val_fraction, test_fraction) -> Dataset:
@@ -151,7 +205,7 @@ def _split(name, x, y, names, normalization, seed, val_fraction, test_fraction) 
                                       stratify=y[rest] if stratify is not None else None)
     except ValueError as e:
         raise EdgekitError(f"dataset {name!r} is too small to split into train/validation/test ({len(y)} samples): {e}")
-    return Dataset(name, x[train], y[train], x[val], y[val], x[test], y[test], normalization, names)
+    return Dataset(name, take(x, train), y[train], take(x, val), y[val], take(x, test), y[test], normalization, names)
 
 
 def _fit_normalization(raw: np.ndarray) -> Normalization:
@@ -183,14 +237,18 @@ def _digits():
 def _npz(p: Path):
     try:
         with np.load(p, allow_pickle=False) as f:
-            if "x" not in f or "y" not in f:
-                raise EdgekitError(f"{p}: an .npz dataset needs arrays named 'x' and 'y' (found {', '.join(f.files) or 'none'}).")
-            x, y = f["x"], f["y"]
+            if "y" not in f or len(f.files) < 2:
+                raise EdgekitError(f"{p}: an .npz dataset needs arrays 'x' and 'y', or one array per input name "
+                                   f"and 'y' (found {', '.join(f.files) or 'none'}).")
+            # 'x' for one input; otherwise one array per input name (a model with several inputs)
+            x = f["x"] if "x" in f else {k: f[k] for k in f.files if k != "y"}
+            y = f["y"]
     except EdgekitError:
         raise
     except Exception as e:  # noqa: BLE001 - zipfile/pickle/format errors all mean "not a usable npz"
         raise EdgekitError(f"{p}: not a readable .npz file ({type(e).__name__}: {str(e)[:120]}).") from e
-    _check_arrays(x, y, str(p))
+    for k, v in (x.items() if isinstance(x, dict) else [("x", x)]):
+        _check_arrays(v, y, f"{p} ({k})" if isinstance(x, dict) else str(p))
     y = np.asarray(y)
     if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
         raise EdgekitError(f"{p}: y contains NaN or infinite values.")
@@ -201,7 +259,11 @@ def _npz(p: Path):
     else:
         classes, y = np.unique(y, return_inverse=True)
         names = [str(c) for c in classes]
-    return x.astype(np.float32), y.astype(np.int64), names
+    def kept(v):  # token ids stay integers; everything else becomes float32
+        return v.astype(np.int64) if np.issubdtype(v.dtype, np.integer) and v.ndim in (2,) else v.astype(np.float32)
+
+    x = {k: kept(v) for k, v in x.items()} if isinstance(x, dict) else kept(x)
+    return x, y.astype(np.int64), names
 
 
 def _image_folder(p: Path):
@@ -232,8 +294,9 @@ def _image_folder(p: Path):
     return raw, np.asarray(labels, np.int64), [d.name for d in class_dirs]
 
 
-def _to_image_batch(raw: np.ndarray, input_shape) -> np.ndarray:
-    """(N, H, W) or (N, H, W, C) to (N, H', W', C') for the model's input shape."""
+def _to_image_batch(raw: np.ndarray, input_shape, warn=None, name: str = "the data") -> np.ndarray:
+    """(N, H, W) or (N, H, W, C) to (N, H', W', C') for the model's input shape; ``warn`` is told
+    when the images are resized (a user's images: the built-in digits are made to be resized)."""
     if raw.ndim == 3:
         raw = raw[..., None]
     if input_shape is None:
@@ -243,6 +306,8 @@ def _to_image_batch(raw: np.ndarray, input_shape) -> np.ndarray:
                            "give an image model or flat features.")
     h, w, c = (int(d) for d in input_shape)
     if raw.shape[1:3] != (h, w):
+        if warn is not None:
+            warn(f"{name}: the images are {raw.shape[1]}x{raw.shape[2]}; resized to the model's {h}x{w}.")
         raw = _resize(raw, h, w)
     if raw.shape[-1] != c:
         if raw.shape[-1] == 1:

@@ -130,7 +130,7 @@ def dataset_for_model(data, keras_model, input_shape=None, card: ModelCard | Non
     scaling = resolve_scaling(keras_model, card, user, warn)
     prep = card.preprocessing if card is not None else None
     ds = data if isinstance(data, Dataset) else load_dataset(data, input_shape=input_shape, seed=seed,
-                                                              preprocessing=prep)
+                                                              preprocessing=prep, warn=warn)
     if scaling is None:
         if ds.x_train.ndim == 4 and ds.task == "classification":
             n = ds.normalization

@@ -36,7 +36,25 @@ class Runner(ABC):
 
     @abstractmethod
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Run a float batch (N, ...) and return float outputs (N, ...)."""
+        """Run a float batch (N, ...) and return float outputs (N, ...) (the first output)."""
+
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        """Every input, named as the file names it (LiteRT's signature keys, ONNX graph inputs)."""
+        return [self.input_spec]
+
+    @property
+    def output_specs(self) -> list[TensorSpec]:
+        """Every output, named as the file names it; mapped to a Keras model's outputs by name."""
+        return [self.output_spec]
+
+    def run_named(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one batch per input name (normalized floats, or token ids) and return one float
+        array per output name. Runtimes with several inputs or outputs override this."""
+        if len(feeds) != 1:
+            raise EdgekitError(f"{self.path.name} takes one input ({self.input_spec.name}); "
+                               f"{len(feeds)} were given ({', '.join(feeds)}).")
+        return {self.output_spec.name: np.asarray(self.run(next(iter(feeds.values()))), np.float32)}
 
     @abstractmethod
     def prepare(self, x: np.ndarray) -> None:

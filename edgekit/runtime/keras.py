@@ -25,7 +25,7 @@ class KerasRunner(Runner):
         except RuntimeError:
             pass
         self.loaded = loaded or load_model(path, unsafe=unsafe)
-        self._fn = self.loaded.concrete_function(batch=1)
+        self._fn = None  # traced on first prepare(): only the benchmark needs it (one-input models)
         self._x = None
 
     @property
@@ -34,7 +34,28 @@ class KerasRunner(Runner):
 
     @property
     def output_spec(self) -> TensorSpec:
-        return TensorSpec(name="output", shape=tuple(self._fn.outputs[0].shape), dtype="float32")
+        return self.output_specs[0].model_copy(update={"name": "output"})
+
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        """The model's inputs named after its Input layers (what an ``.npz`` keys its arrays by)."""
+        from edgekit.models.signature import input_specs
+
+        return input_specs(self.loaded)
+
+    @property
+    def output_specs(self) -> list[TensorSpec]:
+        from edgekit.models.signature import output_specs
+
+        return output_specs(self.loaded)
+
+    def run_named(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from edgekit.models.signature import predict_named
+
+        specs = self.input_specs
+        if len(specs) == 1 and len(feeds) == 1:  # one input: whatever the caller named it
+            feeds = {specs[0].name: next(iter(feeds.values()))}
+        return predict_named(self.loaded, feeds)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.loaded.predict(x)
@@ -42,6 +63,8 @@ class KerasRunner(Runner):
     def prepare(self, x: np.ndarray) -> None:
         from edgekit._tf import tf
 
+        if self._fn is None:
+            self._fn = self.loaded.concrete_function(batch=1)
         self._x = tf.constant(np.asarray(x, self.loaded.input_dtype)[:1])
 
     def invoke_once(self) -> None:

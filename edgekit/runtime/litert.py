@@ -30,6 +30,25 @@ def _fallback_reason(data: bytes, error: Exception) -> str:
     return f"XNNPACK failed to prepare ({said}){why}; ran LiteRT's reference kernels instead"
 
 
+def _named_details(interp) -> tuple[list, list]:
+    """``[(name, details)]`` for inputs and outputs, named by the ``serving_default`` signature when
+    the file has one (the converter may order outputs differently from Keras; the signature keeps
+    the names), else by tensor name, in the interpreter's order."""
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+    sigs = interp._get_full_signature_list() or {}
+    sig = sigs.get("serving_default") or (next(iter(sigs.values())) if len(sigs) == 1 else None)
+    if sig:
+        by_index = {d["index"]: d for d in ins + outs}
+        named_in = [(k, by_index[i]) for k, i in sig["inputs"].items() if i in by_index]
+        named_out = [(k, by_index[i]) for k, i in sig["outputs"].items() if i in by_index]
+        if len(named_in) == len(ins) and len(named_out) == len(outs):
+            # keep the interpreter's order (the first input/output is what single-tensor code uses)
+            order = {d["index"]: j for j, d in enumerate(ins + outs)}
+            return (sorted(named_in, key=lambda p: order[p[1]["index"]]),
+                    sorted(named_out, key=lambda p: order[p[1]["index"]]))
+    return [(d["name"], d) for d in ins], [(d["name"], d) for d in outs]
+
+
 class LiteRTRunner(Runner):
     name = "litert"
 
@@ -63,16 +82,16 @@ class LiteRTRunner(Runner):
         except (ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise EdgekitError(f"{self.path}: LiteRT cannot load this model: {first}") from e
-        self._in = self.interp.get_input_details()[0]
-        self._out = self.interp.get_output_details()[0]
+        self._ins, self._outs = _named_details(self.interp)
+        self._in, self._out = self._ins[0][1], self._outs[0][1]
 
     @staticmethod
-    def _spec(d) -> TensorSpec:
+    def _spec(d, name: str | None = None) -> TensorSpec:
         scale, zp = d["quantization"]
         dtype = np.dtype(d["dtype"]).name
         quantized = dtype in ("int8", "uint8", "int16") and scale
         return TensorSpec(
-            name=d["name"],
+            name=name or d["name"],
             shape=tuple(int(s) if s > 0 else None for s in d["shape_signature"]),
             dtype=dtype,
             scale=float(scale) if quantized else None,
@@ -81,11 +100,36 @@ class LiteRTRunner(Runner):
 
     @property
     def input_spec(self) -> TensorSpec:
-        return self._spec(self._in)
+        return self.input_specs[0]
 
     @property
     def output_spec(self) -> TensorSpec:
-        return self._spec(self._out)
+        return self.output_specs[0]
+
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        return [self._spec(d, n) for n, d in self._ins]
+
+    @property
+    def output_specs(self) -> list[TensorSpec]:
+        return [self._spec(d, n) for n, d in self._outs]
+
+    def run_named(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ins = dict(zip((n for n, _ in self._ins), zip(self.input_specs, (d for _, d in self._ins))))
+        unknown = set(feeds) - set(ins)
+        missing = set(ins) - set(feeds)
+        if unknown or missing:
+            raise EdgekitError(f"{self.path.name} takes inputs {', '.join(ins)}; given {', '.join(feeds)}.")
+        out_specs = self.output_specs
+        n = len(next(iter(feeds.values())))
+        outs: dict[str, list] = {s.name: [] for s in out_specs}
+        for i in range(n):  # one sample at a time: integer models are converted with a fixed batch of 1
+            for name, (spec, d) in ins.items():
+                self.interp.set_tensor(d["index"], quantize(np.asarray(feeds[name][i : i + 1], np.float32), spec))
+            self.interp.invoke()
+            for spec, (_, d) in zip(out_specs, self._outs):
+                outs[spec.name].append(dequantize(self.interp.get_tensor(d["index"]), spec))
+        return {k: np.concatenate(v, axis=0) for k, v in outs.items()}
 
     def _set(self, x: np.ndarray):
         self.interp.set_tensor(self._in["index"], quantize(x, self.input_spec))

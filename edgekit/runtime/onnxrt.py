@@ -58,9 +58,29 @@ class OnnxRunner(Runner):
     def output_spec(self) -> TensorSpec:
         return self._spec(self._out)
 
-    def _cast(self, x) -> np.ndarray:
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        return [self._spec(n) for n in self.sess.get_inputs()]
+
+    @property
+    def output_specs(self) -> list[TensorSpec]:
+        return [self._spec(n) for n in self.sess.get_outputs()]
+
+    def run_named(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        specs = {s.name: s for s in self.input_specs}
+        if set(feeds) != set(specs):
+            raise EdgekitError(f"{self.path.name} takes inputs {', '.join(specs)}; given {', '.join(feeds)}.")
+        names = [o.name for o in self.sess.get_outputs()]
+        cast = {k: self._cast(v, specs[k].dtype) for k, v in feeds.items()}
+        n = len(next(iter(cast.values())))
+        fixed = any(s.shape and s.shape[0] is not None for s in specs.values())
+        chunks = [(i, i + 1) for i in range(n)] if fixed else [(0, n)]
+        parts = [self.sess.run(names, {k: v[a:b] for k, v in cast.items()}) for a, b in chunks]
+        return {name: np.concatenate([p[j] for p in parts]).astype(np.float32) for j, name in enumerate(names)}
+
+    def _cast(self, x, dtype: str | None = None) -> np.ndarray:
         # Token-id models (an Embedding first) take integers; everything else floats.
-        dtype = self.input_spec.dtype
+        dtype = dtype or self.input_spec.dtype
         if dtype in ("int32", "int64"):
             return np.rint(np.asarray(x, np.float64)).astype(dtype)
         return np.asarray(x, np.float32)

@@ -13,6 +13,7 @@ import numpy as np
 
 from edgekit.artifact import Normalization, Parity
 from edgekit.errors import EdgekitError
+from edgekit.records import OutputParity
 from edgekit.verification.stats import accuracy_ci, small_split_warning
 
 
@@ -26,6 +27,7 @@ class VerifyResult:
     source: str  # "test split of <data>" or "random inputs"
     normalization: Normalization | None = None  # how the inputs were scaled (the model's own)
     warnings: list[str] = field(default_factory=list)
+    outputs: list[OutputParity] = field(default_factory=list)  # each output by name (``parity``: the worst)
 
     @property
     def accuracy_ci(self):
@@ -60,7 +62,8 @@ class VerifyResult:
                 "reference_accuracy": self.reference_accuracy, "reference_accuracy_ci95": self.reference_accuracy_ci,
                 "accuracy_drop": self.accuracy_drop,
                 "normalization": self.normalization.model_dump() if self.normalization else None,
-                "warnings": self.warnings, "gates": gates, "passed": all(g["passed"] for g in gates.values())}
+                "warnings": self.warnings, "outputs": [o.model_dump() for o in self.outputs],
+                "gates": gates, "passed": all(g["passed"] for g in gates.values())}
 
 
 def parity(reference: np.ndarray, candidate: np.ndarray, classification: bool = True) -> Parity:
@@ -88,30 +91,6 @@ def random_inputs(shape, n: int = 32, seed: int = 0, low: float = -1.0, high: fl
     return np.random.default_rng(seed).uniform(low, high, size=(n,) + dims).astype(np.float32)
 
 
-def _random_token_ids(path, shape, n: int, seed: int) -> np.ndarray:
-    """Token-id inputs over the saved vocabulary (ids 0..vocab-1); uniform floats would all
-    cast to id 0, the padding, and compare nothing."""
-    from edgekit.convert.metadata import read_metadata
-
-    try:
-        vocab = len(((read_metadata(path) or {}).get("preprocessing") or {})["tokenizer"]["vocabulary"])
-    except (KeyError, TypeError):
-        vocab = 16  # no saved vocabulary: the first ids every embedding has
-    dims = tuple(d if d is not None else 1 for d in shape[1:])
-    return np.random.default_rng(seed).integers(0, vocab, size=(n,) + dims).astype(np.int32)
-
-
-def verify_runners(candidate, reference, x: np.ndarray, y: np.ndarray | None = None,
-                   classification: bool = True, source: str = "") -> VerifyResult:
-    ref_out = reference.run(x)
-    out = candidate.run(x)
-    return VerifyResult(
-        artifact=str(candidate.path), parity=parity(ref_out, out, classification),
-        accuracy=accuracy(out, y) if classification else None,
-        reference_accuracy=accuracy(ref_out, y) if classification else None, n=len(x), source=source,
-    )
-
-
 def verify(artifact, reference, data=None, runtime: str | None = None, n_random: int = 32,
            seed: int = 0, input_range=None, mean: float | None = None, std: float | None = None,
            warn=None) -> VerifyResult:
@@ -120,21 +99,20 @@ def verify(artifact, reference, data=None, runtime: str | None = None, n_random:
     With ``data`` (a Dataset or source) the test split is used, scaled as the reference model
     declares (its Rescaling/Normalization layer or model.json; ``input_range``/``mean``/``std``
     otherwise), and accuracy is reported with its 95 % interval; without, random inputs in the
-    model's input range.
+    model's input range. A model with several inputs takes an ``.npz`` with one array per input
+    name (plus ``y``); each output is compared with the Keras output of the same name
+    (:mod:`edgekit.verification.check`, the code the export's final check runs).
     """
     from edgekit.runtime.base import Runner, load_runner
+    from edgekit.verification.check import as_feeds, check_inputs, compare_outputs, embedding_vocabulary, worst
 
     warnings: list[str] = []
     say = lambda m: (warnings.append(m), warn(m) if warn else None)  # noqa: E731
     path = getattr(artifact, "path", artifact)
     cand = load_runner(path, runtime)
     ref = reference if isinstance(reference, Runner) else load_runner(reference, "keras")
-    want, got = tuple(ref.input_spec.shape[1:]), tuple(cand.input_spec.shape[1:])
-    if None not in want + got and want != got:  # not the model it came from: say so before running either
-        raise EdgekitError(f"{Path(str(path)).name} takes input {got} but the reference "
-                           f"{Path(str(getattr(ref, 'path', reference))).name} takes {want}: is it the model it was "
-                           "exported from?")
     keras_model = getattr(getattr(ref, "loaded", None), "model", None)
+    several = len(ref.input_specs) > 1
     card, user = None, None
     if keras_model is not None or input_range is not None or mean is not None or std is not None:
         from edgekit.artifact import ModelCard
@@ -144,32 +122,78 @@ def verify(artifact, reference, data=None, runtime: str | None = None, n_random:
         card = ModelCard.read_beside(ref.path)
     if data is None:
         norm = None
-        if keras_model is not None:
+        if keras_model is not None and not several:
             from edgekit.models.preprocessing import resolve_scaling
 
             scaling = resolve_scaling(keras_model, card, user, say)
             norm = scaling.normalization_for(None) if scaling is not None else None
         elif user is not None:
             norm = user.normalization_for(None)
-        lo, hi = norm.input_range if norm is not None else (-1.0, 1.0)
-        if str(ref.input_spec.dtype).startswith("int"):
-            x, y, source = _random_token_ids(path, ref.input_spec.shape, n_random, seed), None, "random token ids"
-        else:
-            x, y, source = random_inputs(ref.input_spec.shape, n_random, seed, lo, hi), None, "random inputs"
+        lo_hi = norm.input_range if norm is not None else (-1.0, 1.0)
+        vocab = _saved_vocabulary(path) or embedding_vocabulary(keras_model)
+        feeds, y = check_inputs(ref, seed, n_random, lo_hi, vocab), None
+        ints = all(str(s.dtype).startswith("int") for s in ref.input_specs)
+        source = "random token ids" if ints else "random inputs"
     else:
-        from edgekit.models.preprocessing import dataset_for_model
+        if several:  # one array per input name, fed as given (no scaling layer describes several inputs)
+            from edgekit.data import Dataset, load_dataset
 
-        ds, _ = dataset_for_model(data, keras_model, input_shape=ref.input_spec.shape[1:], card=card, user=user,
-                                  seed=seed, warn=say)
-        x, y, source, norm = ds.x_test, ds.y_test, f"test split of {ds.name}", ds.normalization
+            ds = data if isinstance(data, Dataset) else load_dataset(data, seed=seed, warn=say)
+        else:
+            from edgekit.models.preprocessing import dataset_for_model
+
+            ds, _ = dataset_for_model(data, keras_model, input_shape=ref.input_spec.shape[1:], card=card, user=user,
+                                      seed=seed, warn=say)
+        feeds, y, source, norm = as_feeds(ds.x_test, ref.input_specs), ds.y_test, f"test split of {ds.name}", \
+            ds.normalization
         small = small_split_warning(len(y))
         if small:
             say(small)
-    shape_model = tuple(d for d in ref.input_spec.shape[1:])
-    if tuple(x.shape[1:]) != shape_model:
-        raise EdgekitError(f"data shape {tuple(x.shape[1:])} does not fit the model input {shape_model}.")
-    out_shape = ref.output_spec.shape
-    classification = y is not None or (len(out_shape) == 2 and (out_shape[-1] or 0) > 1)
-    res = verify_runners(cand, ref, x, y, classification, source)
+        y = _labels_that_fit(y, ds, ref, say)
+    classes = _class_output(ref)
+    classification = y is not None or classes is not None
+    outputs, ref_out, out = compare_outputs(cand, ref, feeds, Path(str(path)).name, classification)
+    for o in outputs:
+        if not o.finite:
+            say(f"output {o.name} of {Path(str(path)).name} is not finite (NaN or inf) on {o.n} inputs.")
+    scored = classes or ref.output_specs[0].name
+    res = VerifyResult(
+        artifact=str(cand.path), parity=worst(outputs),
+        accuracy=accuracy(out[scored], y) if classification and y is not None else None,
+        reference_accuracy=accuracy(ref_out[scored], y) if classification and y is not None else None,
+        n=outputs[0].n, source=source, outputs=outputs,
+    )
     res.normalization, res.warnings = norm, warnings
     return res
+
+
+def _class_output(ref) -> str | None:
+    """The name of the first output that scores classes (2-D, more than one unit), else None."""
+    for s in ref.output_specs:
+        if len(s.shape) == 2 and (s.shape[-1] or 0) > 1:
+            return s.name
+    return None
+
+
+def _labels_that_fit(y, ds, ref, say):
+    """The data's labels when they can score the model's class output; else None, with a line why."""
+    name = _class_output(ref)
+    if y is None or ds.task != "classification":
+        return y
+    if name is None:
+        return y if len(ref.output_specs) == 1 else None
+    units = next(s.shape[-1] for s in ref.output_specs if s.name == name)
+    if ds.num_classes and ds.num_classes != units:
+        say(f"the data have {ds.num_classes} classes but the model's output {name} has {units}: no accuracy is "
+            "computed (parity only).")
+        return None
+    return y
+
+
+def _saved_vocabulary(path) -> int | None:
+    from edgekit.convert.metadata import read_metadata
+
+    try:
+        return len(((read_metadata(path) or {}).get("preprocessing") or {})["tokenizer"]["vocabulary"])
+    except (KeyError, TypeError, EdgekitError):
+        return None
