@@ -377,3 +377,4 @@ class OutputParity(Record):
     top1_agreement: Optional[float] = None
     n: int
     finite: bool  # every value the file gave was a number (no NaN, no inf)
+    reference_finite: bool = True  # the same for the Keras model's output (False: the model itself is broken)

@@ -222,12 +222,13 @@ def _stderr_warn(msg: str) -> None:
 
 
 def _output_units(loaded) -> int | None:
-    """Units of a single 2-D output (a classifier's classes), else None."""
-    outputs = getattr(loaded.model, "outputs", None) or []
-    if len(outputs) != 1 or len(outputs[0].shape) != 2:
-        return None
-    n = outputs[0].shape[-1]
-    return int(n) if n is not None and int(n) > 1 else None
+    """Units of the first 2-D output with more than one (a classifier's classes: with several
+    outputs, the class head the labels name), else None."""
+    for o in getattr(loaded.model, "outputs", None) or []:
+        n = o.shape[-1] if len(o.shape) == 2 else None
+        if n is not None and int(n) > 1:
+            return int(n)
+    return None
 
 
 def _resolve_data(data, loaded, seed, card=None, user=None, warn=None):

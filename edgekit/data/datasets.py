@@ -242,6 +242,8 @@ def _npz(p: Path):
                                    f"and 'y' (found {', '.join(f.files) or 'none'}).")
             # 'x' for one input; otherwise one array per input name (a model with several inputs)
             x = f["x"] if "x" in f else {k: f[k] for k in f.files if k != "y"}
+            if isinstance(x, dict) and len(x) == 1:  # one array under the input's name: the model's one input
+                x = next(iter(x.values()))
             y = f["y"]
     except EdgekitError:
         raise

@@ -148,7 +148,7 @@ def compare_outputs(candidate, reference, feeds: dict[str, np.ndarray], file: st
             p = parity(a, b, classification and len(spec.shape) == 2)
         res.append(OutputParity(name=spec.name, file_name=out_pairs[spec.name], shape=list(spec.shape),
                                 cosine=p.cosine, max_abs=p.max_abs, top1_agreement=p.top1_agreement, n=p.n,
-                                finite=finite))
+                                finite=finite, reference_finite=bool(np.all(np.isfinite(a)))))
     return res, ref_out, got
 
 
@@ -169,8 +169,12 @@ def check_outputs(outputs: list[OutputParity], precision: str, file: str) -> Non
     several = len(outputs) > 1
     for o in outputs:
         which = f"output {o.name}" if several else "its output"
+        if o.finite and not o.reference_finite:
+            raise EdgekitError(f"{file}: the Keras model's own {which.replace('its ', '')} is not finite (NaN or inf) "
+                               f"on {o.n} inputs, so the file cannot be checked against it; it was not kept.")
         if not o.finite or not np.isfinite(o.cosine):
-            raise EdgekitError(f"{file}: {which} is not finite (NaN or inf) on {o.n} inputs in its runtime; "
+            also = "" if o.reference_finite else " (so is the Keras model's own: check its weights and inputs)"
+            raise EdgekitError(f"{file}: {which} is not finite (NaN or inf) on {o.n} inputs in its runtime{also}; "
                                "it was not kept.")
         if o.cosine < floor:
             raise EdgekitError(f"{file}: {which} agrees with Keras at cosine {o.cosine:.6g} on {o.n} inputs, below "
