@@ -123,6 +123,9 @@ def test_unmatched_rows_and_bad_files(runs, tmp_path):
     assert sorted(res.unmatched) == ["only in a.json: digits_int8 tflite/int8 litert x1",
                                      "only in t2.json: digits_int8 tflite/int8 litert x2"]
     assert gate_problems(res) and "no row could be compared" in gate_problems(res)[0]
+    # the hint names a --match that does pair the rows (never one that would still pair nothing)
+    assert res.suggested_match == "name+format+precision+runtime" and res.suggested_match in gate_problems(res)[0]
+    assert len(compare([runs["a"], other], match=res.suggested_match).rows) == 1
     with pytest.raises(EdgekitError, match="unknown field 'thread'"):
         compare([runs["a"], other], match="format+thread")
     bad = tmp_path / "bad.json"

@@ -141,7 +141,7 @@ def test_two_outputs_are_mapped_by_name(made, tmp_path, to, precision):
     if to == "tflite":  # the converter puts the score first: only the names say which is which
         assert file_order == ["score", "label"], file_order
     js = tmp_path / "verify.json"
-    gate = ["--min-cosine", "0.9999"] if precision == "fp32" else ["--min-top1-agreement", "0.97"]
+    gate = ["--min-cosine", "0.9999999"] if precision == "fp32" else ["--min-top1-agreement", "0.97"]
     res = _cli("verify", art.path, "--reference", made / "two_outputs.keras", "--data", data, "--json", js, *gate)
     assert res.exit_code == 0, res.output
     doc = json.loads(js.read_text())
@@ -152,6 +152,28 @@ def test_two_outputs_are_mapped_by_name(made, tmp_path, to, precision):
     if precision == "fp32":
         assert min(o["cosine"] for o in outs.values()) >= 0.9999
     assert "output score" in res.output and "output label" in res.output
+    if precision == "fp32":  # the gate as given, not rounded to "1"
+        assert "gate min-cosine 0.9999999:" in res.output, res.output
+
+
+def test_wide_tables_are_not_cut_when_piped(monkeypatch):
+    from rich.console import Console
+    from rich.table import Table
+
+    import edgekit.cli._app as cli_app
+
+    monkeypatch.setattr(cli_app.sys.stdout, "isatty", lambda: False)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    width = cli_app._out_width()
+    assert width == cli_app.PIPE_WIDTH
+    t = Table("file", "notes")
+    t.add_row("model_" + "x" * 120 + ".tflite", "y" * 150 + " end")
+    con = Console(width=width, record=True, file=open("/dev/null", "w"))
+    con.print(t)
+    text = con.export_text()
+    assert "…" not in text and "x" * 120 in text and "end" in text
+    monkeypatch.setenv("COLUMNS", "120")
+    assert cli_app._out_width() == 120
 
 
 def test_sequence_npz_calibrates_int8_and_verifies(made, tmp_path):

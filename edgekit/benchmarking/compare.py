@@ -66,6 +66,8 @@ class CompareResult(BaseModel):
     unmatched: list[str] = Field(default_factory=list)  # "file: key" present on one side only
     machines: dict[str, dict] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    # when no row paired: the --match with the most fields that pairs a row in every candidate, if any
+    suggested_match: str | None = None
 
 
 Key = tuple[str, str, str, str, int]
@@ -206,7 +208,27 @@ def compare_docs(docs: list[tuple[Path, dict]], threshold: float = DEFAULT_THRES
                                     confidence, seed))
     for p, d in zip(paths[1:], datas[1:]):
         result.notes += provenance_notes(paths[0], datas[0], p, d)
+    if not result.rows:
+        result.suggested_match = _pairing_match(datas, fields)
     return result
+
+
+def _pairing_match(datas: list[dict], tried: tuple[str, ...]) -> str | None:
+    """The --match (fewest fields dropped, in MATCH_FIELDS order) that pairs at least one row of the
+    baseline with each candidate, unambiguously; None when no choice pairs anything."""
+    from itertools import combinations
+
+    for size in range(len(MATCH_FIELDS) - 1, 0, -1):
+        for fields in combinations(MATCH_FIELDS, size):
+            if fields == tried:
+                continue
+            try:
+                base = _index("", datas[0], fields)
+                if all(base.keys() & _index("", d, fields).keys() for d in datas[1:]):
+                    return "+".join(fields)
+            except EdgekitError:  # ambiguous with these fields
+                continue
+    return None
 
 
 # machine fields whose difference makes timings incomparable, and the library versions that matter
@@ -249,8 +271,9 @@ def gate_problems(result: CompareResult) -> list[str]:
     problems = []
     if not result.rows:
         only = f" ({len(result.unmatched)} row(s) in one file only)" if result.unmatched else ""
-        problems.append(f"no row could be compared on --match {result.match}{only}; check the thread counts "
-                        "and file names, or pass --match format+precision+runtime+threads for a renamed file.")
+        hint = (f"--match {result.suggested_match} would pair them" if result.suggested_match else
+                "no --match pairs them: the files share no format, precision, runtime or thread count")
+        problems.append(f"no row could be compared on --match {result.match}{only}; {hint}.")
     no_raw = [r for r in result.rows if r.status == "no raw timings"]
     if no_raw:
         which = ", ".join(f"{r.model} x{r.threads}" for r in no_raw[:3]) + (" ..." if len(no_raw) > 3 else "")

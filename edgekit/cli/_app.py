@@ -20,8 +20,21 @@ EXIT_CODES_HELP = ("[bold]Exit codes:[/] 0 everything asked for ran and passed; 
                    "edgekit-error.log in the output folder, or the temp folder, not to the terminal).")
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", epilog=EXIT_CODES_HELP,
                   help="Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs.")
-# Tables stay readable when output goes to a file or CI log (Rich would assume 80 columns).
-out = Console(width=None if sys.stdout.isatty() else 140)
+# Piped into a file or a CI log there is no edge to fit: Rich would assume 80 columns and cut wide
+# tables (a fixed 140 still cut them). Tables take the width they need, up to PIPE_WIDTH; $COLUMNS wins.
+PIPE_WIDTH = 1000
+
+
+def _out_width() -> int | None:
+    import os
+
+    if sys.stdout.isatty():
+        return None
+    cols = os.environ.get("COLUMNS", "")
+    return int(cols) if cols.isdigit() and int(cols) > 0 else PIPE_WIDTH
+
+
+out = Console(width=_out_width(), soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, soft_wrap=True)
 
 
