@@ -71,19 +71,32 @@ def measure(artifact: Artifact | str | Path, reference, dataset, bench: BenchCon
     from edgekit.verification.tasks import score_outputs
 
     path = str(getattr(artifact, "path", artifact))
-    fmt = getattr(artifact, "format", None) or format or format_of(path)
+    record = not isinstance(artifact, (str, Path))  # a str has a .format method: not a record's field
+    fmt = (artifact.format if record else None) or format or format_of(path)
     task = task or getattr(dataset, "task", None) or "classification"
     runtime = runtime_for(fmt)
     runner = load_runner(path, runtime, bench.threads)
     x = dataset.x_test
-    outputs = np.asarray(runner.run(x))
-    ref = None if reference is None else reference_outputs(reference, x)
-    par = _parity(ref, outputs, task == "classification") if ref is not None else None
+    several = len(runner.input_specs) > 1 or len(runner.output_specs) > 1
+    if several and hasattr(reference, "run_named"):
+        # several inputs or outputs: paired with the Keras model's by name (the final check's code);
+        # the figures score the Keras model's first output, parity is the worst output's
+        from edgekit.verification.check import as_feeds, compare_outputs, worst
+
+        per_output, ref_named, got = compare_outputs(runner, reference, as_feeds(x, reference.input_specs),
+                                                     classification=task == "classification")
+        head = reference.output_specs[0].name
+        outputs, ref, par = np.asarray(got[head]), np.asarray(ref_named[head]), worst(per_output)
+    else:
+        outputs = np.asarray(runner.run(x))
+        ref = None if reference is None else reference_outputs(reference, x)
+        par = _parity(ref, outputs, task == "classification") if ref is not None else None
     figures = score(outputs) if score is not None else score_outputs(task, outputs, dataset, reference=ref,
                                                                      threshold=threshold)
-    timed, lat = bench_runner(lambda: load_runner(path, runtime, bench.threads), bench.runs, bench.warmup, x=x[:1])
+    first = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
+    timed, lat = bench_runner(lambda: load_runner(path, runtime, bench.threads), bench.runs, bench.warmup, x=first)
     if hasattr(timed, "close"):
         timed.close()  # a worker process (TFLM)
-    precision = getattr(artifact, "precision", None) or getattr(runner, "precision", None) or "fp32"
+    precision = (artifact.precision if record else None) or getattr(runner, "precision", None) or "fp32"
     return Measurement(path=path, format=fmt, runtime=runtime, precision=precision, figures=figures, parity=par,
                        latency=lat, outputs=outputs, xnnpack_fallback=getattr(timed, "xnnpack_fallback", None))

@@ -54,7 +54,7 @@ def bench_runner(load, runs: int = 100, warmup: int = 10, x: np.ndarray | None =
         from edgekit.verification import random_inputs
 
         x = random_inputs(runner.input_spec.shape, 1, seed)
-    runner.prepare(x[:1])
+    runner.prepare({k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1])  # a dict: several inputs
     timer = getattr(runner, "time_invokes", None)
     if callable(timer):
         # A runtime in a worker process (TFLM) times its invokes itself: no pipe round trip in the figures.

@@ -144,7 +144,11 @@ class LiteRTRunner(Runner):
             outs.append(dequantize(self.interp.get_tensor(self._out["index"]), self.output_spec))
         return np.concatenate(outs, axis=0)
 
-    def prepare(self, x: np.ndarray) -> None:
+    def prepare(self, x) -> None:
+        if isinstance(x, dict):  # several inputs, keyed by input name
+            for (name, d), spec in zip(self._ins, self.input_specs):
+                self.interp.set_tensor(d["index"], quantize(np.asarray(x[name], np.float32)[:1], spec))
+            return
         self._set(np.asarray(x, np.float32)[:1])
 
     def invoke_once(self) -> None:

@@ -91,7 +91,10 @@ class OnnxRunner(Runner):
             return np.concatenate([self.sess.run([self._out.name], {self._in.name: x[i : i + 1]})[0] for i in range(len(x))])
         return self.sess.run([self._out.name], {self._in.name: x})[0].astype(np.float32)
 
-    def prepare(self, x: np.ndarray) -> None:
+    def prepare(self, x) -> None:
+        if isinstance(x, dict):  # several inputs, keyed by input name
+            self._feed = {s.name: self._cast(x[s.name], s.dtype)[:1] for s in self.input_specs}
+            return
         self._feed = {self._in.name: self._cast(x)[:1]}
 
     def invoke_once(self) -> None:
