@@ -68,6 +68,12 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
         n = art.normalization
         out.print(f"input: (raw - {n.mean:g}) / {n.std:g}, raw {n.raw_range[0]:g}..{n.raw_range[1]:g} -> "
                   f"{n.input_range[0]:g}..{n.input_range[1]:g}; labels: {len(art.labels or [])}")
+    checked = art.extra.get("final_check") or []
+    if checked:  # what the file did in its runtime before it got its name
+        worst = min(checked, key=lambda o: o["cosine"])
+        which = f" (worst output {worst['name']})" if len(checked) > 1 else ""
+        out.print(f"checked in its runtime on {worst['n']} {art.extra['final_check_inputs']}: cosine "
+                  f"{worst['cosine']:.6f}{which} vs Keras")
     if "tflite_metadata" in art.extra:
         md = art.extra["tflite_metadata"]
         out.print(f"TFLite metadata: name {md['name']!r}, normalization {'yes' if md['normalization'] else 'no'}, "

@@ -105,6 +105,7 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
             extra["xnnpack_refuses"] = [p.describe() for p in problems]
             (warn or _stderr_warn)(summary(problems))
     extra["final_check"] = [o.model_dump() for o in outputs]
+    extra["final_check_inputs"] = f"validation split of {dataset.name}" if dataset is not None else "random inputs"
     art = art.model_copy(update={"extra": dict(art.extra, **extra)})
     if to == "tflite":
         from edgekit.runtime.gpu import gpu_compatibility
