@@ -378,3 +378,32 @@ class OutputParity(Record):
     n: int
     finite: bool  # every value the file gave was a number (no NaN, no inf)
     reference_finite: bool = True  # the same for the Keras model's output (False: the model itself is broken)
+
+
+class GateResult(Record):
+    threshold: float
+    value: Optional[float] = None
+    passed: bool
+
+
+class VerifyFile(Record):
+    """``edgekit verify --json``: the headline parity (the worst output's), accuracies with their 95 %
+    Wilson intervals, each output by name, and the gates."""
+
+    artifact: str
+    reference: Optional[str] = None
+    source: str
+    n: int
+    cosine: float
+    max_abs: float
+    top1_agreement: Optional[float] = None
+    accuracy: Optional[float] = None
+    accuracy_ci95: Optional[tuple[float, float]] = None
+    reference_accuracy: Optional[float] = None
+    reference_accuracy_ci95: Optional[tuple[float, float]] = None
+    accuracy_drop: Optional[float] = None
+    normalization: Optional[dict] = None
+    warnings: list[str] = Field(default_factory=list)
+    outputs: list[OutputParity] = Field(default_factory=list)
+    gates: dict[str, GateResult] = Field(default_factory=dict)
+    passed: bool

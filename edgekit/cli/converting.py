@@ -117,7 +117,7 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
     if json_out:
         from edgekit._io import write_json
 
-        write_json(json_out, dict(doc, reference=str(reference)))
+        write_json(json_out, r.record(reference=str(reference), **thresholds))
     failed = [k for k, g in doc["gates"].items() if not g["passed"]]
     for k, g in doc["gates"].items():
         _plain(f"gate {k.replace('_', '-')} {g['threshold']!r}: {_fmt(g['value'], '{:.10g}')} "

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgekit.artifact import Normalization, Parity
 from edgekit.errors import EdgekitError
-from edgekit.records import OutputParity
+from edgekit.records import OutputParity, VerifyFile
 from edgekit.verification.stats import accuracy_ci, small_split_warning
 
 
@@ -53,6 +53,11 @@ class VerifyResult:
                   "max_accuracy_drop": (max_accuracy_drop, self.accuracy_drop, lambda v, t: v <= t)}
         return {k: {"threshold": t, "value": v, "passed": v is not None and bool(ok(v, t))}
                 for k, (t, v, ok) in checks.items() if t is not None}
+
+    def record(self, reference: str | None = None, **thresholds) -> VerifyFile:
+        """The typed ``verify --json`` record (:class:`~edgekit.records.VerifyFile`)."""
+        doc = self.as_dict(**thresholds)
+        return VerifyFile(**doc, **({"reference": reference} if reference is not None else {}))
 
     def as_dict(self, **thresholds) -> dict:
         gates = self.gates(**thresholds)
