@@ -113,21 +113,26 @@ def quantize_onnx_int8(fp32_path, out_path, representative, **settings) -> dict:
             i = next(self._it, None)
             return None if i is None else {k: v[i : i + 1] for k, v in reps.items()}
 
-    pre = str(out_path) + ".pre.onnx"
+    import contextlib
+    import os
+    import tempfile
+
+    src, pre = os.path.abspath(fp32_path), os.path.abspath(str(out_path) + ".pre.onnx")
     try:
         with quiet_stderr():  # the quantizer logs through Python's root logger
             try:
-                quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=False)
+                # On failure the symbolic pass saves sym_shape_infer_temp.onnx (+ .data files) in the
+                # working directory: run it in a scratch one so nothing lands in the user's.
+                with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+                    quant_pre_process(src, pre, skip_symbolic_shape=False)
             except Exception:  # noqa: BLE001 - "Incomplete symbolic shape inference" (seen with two inputs)
-                quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=True)
+                quant_pre_process(src, pre, skip_symbolic_shape=True)
             quantize_static(pre, str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=cfg["per_channel"],
                             activation_type=getattr(QuantType, cfg["activation_type"]),
                             weight_type=getattr(QuantType, cfg["weight_type"]), reduce_range=cfg["reduce_range"],
                             calibrate_method=getattr(CalibrationMethod, cfg["calibrate_method"]),
                             extra_options=dict(cfg["extra_options"]))
     finally:
-        import os
-
         if os.path.exists(pre):
             os.unlink(pre)
     return dict(cfg, calibration_samples=n_rep)
