@@ -154,10 +154,14 @@ def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, warn=N
     if isinstance(raw, dict) or not _are_images(raw, input_shape):
         x, normalization = _as_given(raw, input_shape, name)
         return _split(name, x, y, names, normalization, seed, val_fraction, test_fraction)
-    raw = _to_image_batch(raw, input_shape, warn if src not in BUILTIN else None, name)
+    notes: list[str] = []  # said once the data are known to be usable (an error comes alone)
+    raw = _to_image_batch(raw, input_shape, notes.append if src not in BUILTIN else None, name)
     normalization = IMAGE_NORMALIZATION if float(raw.max()) > 1.0 else _fit_normalization(raw)
     x = normalization.apply(raw.astype(np.float32)).astype(np.float32)
-    return _split(name, x, y, names, normalization, seed, val_fraction, test_fraction)
+    ds = _split(name, x, y, names, normalization, seed, val_fraction, test_fraction)
+    for note in notes if warn is not None else ():
+        warn(note)
+    return ds
 
 
 def _are_images(raw: np.ndarray, input_shape) -> bool:
