@@ -75,9 +75,12 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     if labels and n_out and len(labels) != n_out:
         if given:
             raise EdgekitError(f"{len(labels)} labels for a model with {n_out} outputs; give one label per output.")
-        # the data's class names do not name this model's outputs (another data set, an autoencoder)
-        (warn or _stderr_warn)(f"the data have {len(labels)} classes but the model has {n_out} outputs: the file "
-                               "records no labels (pass --label-file with one label per output).")
+        # the data's class names do not name this model's outputs (another data set; an autoencoder's or an
+        # embedding's outputs are no classes, and their data's classes are dropped without a word)
+        if dataset is None or dataset.task == "classification":
+            whose = "the data have" if dataset is not None else "model.json lists"
+            (warn or _stderr_warn)(f"{whose} {len(labels)} classes but the model has {n_out} outputs: the file "
+                                   "records no labels (pass --label-file with one label per output).")
         labels = None
 
     stem = name or (Path(source).stem if Path(source).suffix else Path(source).name) or loaded.name
@@ -91,8 +94,8 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
         meta["preprocessing"] = preprocessing
     extra: dict = {}
     with _nothing_left_on_failure(Path(out)):
-        art, outputs = _convert_and_check(loaded, source, to, fmt, precision, dataset, normalization, scaling, card,
-                                          meta, dest, opset, seed, fixed_batch, labels, info, extra, warn)
+        art, outputs = _convert_and_check(loaded, source, fmt, precision, dataset, normalization, labels, meta, dest,
+                                          opset=opset, seed=seed, fixed_batch=fixed_batch, info=info, extra=extra)
         if preprocessing:
             from edgekit.data.bundle import write_preprocessing_files
 
@@ -114,15 +117,16 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     return art
 
 
-def _convert_and_check(loaded, source, to, fmt, precision, dataset, normalization, scaling, card, meta, dest, opset,
-                       seed, fixed_batch, labels, info, extra, warn):
+def _convert_and_check(loaded, source, fmt, precision, dataset, normalization, labels, meta: dict, dest: Path, *,
+                       opset, seed: int, fixed_batch: bool, info, extra: dict):
     """Convert, write under a temporary name (with all its metadata), run the final check on exactly
-    those bytes, and only then give them ``dest``'s name. Returns ``(artifact, per-output parity)``."""
+    those bytes, and only then give them ``dest``'s name. Returns ``(artifact, per-output parity)``;
+    ``extra`` receives the format's facts (opset, quantization settings)."""
     from edgekit._native import native_log
     from edgekit.runtime.keras import KerasRunner
     from edgekit.verification.check import final_check, load_checked
 
-    out = dest.parent
+    out, to = dest.parent, fmt.name
     # Converter, tf2onnx and absl lines go to <out>/convert.log, not between edgekit's own lines.
     with native_log(out / CONVERT_LOG):
         reference = KerasRunner(source, loaded=loaded)
