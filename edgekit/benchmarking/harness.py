@@ -51,9 +51,9 @@ def bench_runner(load, runs: int = 100, warmup: int = 10, x: np.ndarray | None =
     runner = load()
     init_ms = (time.perf_counter() - t0) * 1e3
     if x is None:
-        from edgekit.verification import random_inputs
+        from edgekit.verification import random_sample
 
-        x = random_inputs(runner.input_spec.shape, 1, seed)
+        x = random_sample(runner, 1, seed)  # several inputs: a dict, one sample each
     runner.prepare({k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1])  # a dict: several inputs
     timer = getattr(runner, "time_invokes", None)
     if callable(timer):
@@ -294,7 +294,7 @@ def _memory_child(arg: str) -> None:
     import json
 
     from edgekit.runtime.base import load_runner
-    from edgekit.verification import random_inputs
+    from edgekit.verification import random_sample
 
     a = json.loads(arg)
     # Import the runtime first, so its libraries count in the baseline and not in the model's delta.
@@ -308,7 +308,7 @@ def _memory_child(arg: str) -> None:
     probe = MemoryProbe()
     runner = load_runner(a["path"], a["runtime"], a["threads"], **a["options"])
     probe.mark("after_load")
-    runner.prepare(random_inputs(runner.input_spec.shape, 1, 0))
+    runner.prepare(random_sample(runner, 1, 0))
     for _ in range(max(1, a["runs"])):
         runner.invoke_once()
     probe.mark("after_runs")

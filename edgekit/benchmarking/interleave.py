@@ -25,7 +25,7 @@ def bench_interleaved(files: list[str | Path], runtime: str | None = None, threa
     ``rounds`` alternating blocks of ``runs // rounds`` invokes each; the row order follows ``files``."""
     from edgekit.benchmarking.harness import _positive
     from edgekit.runtime.base import check_model_file, default_runtime, load_runner
-    from edgekit.verification import random_inputs
+    from edgekit.verification import random_sample
 
     if len(files) < 2:
         raise EdgekitError("--interleave needs at least two files to time against each other.")
@@ -42,7 +42,7 @@ def bench_interleaved(files: list[str | Path], runtime: str | None = None, threa
         t0 = time.perf_counter()
         r = load_runner(f, rt, threads, **opts)
         init_ms = (time.perf_counter() - t0) * 1e3
-        r.prepare(random_inputs(r.input_spec.shape, 1, 0)[:1])
+        r.prepare(random_sample(r, 1, 0))
         if callable(getattr(r, "time_invokes", None)):
             raise EdgekitError(f"{Path(f).name}: --interleave times in-process runtimes (litert, onnxruntime, "
                                "keras), not TFLM's worker process.")

@@ -90,6 +90,14 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray | None) -> float | None:
     return float(np.mean(out.argmax(1) == labels))
 
 
+def random_sample(runner, n: int = 1, seed: int = 0):
+    """Random inputs for ``runner``: one array, or a dict of one array per input name (several inputs)."""
+    specs = runner.input_specs
+    if len(specs) == 1:
+        return random_inputs(runner.input_spec.shape, n, seed)
+    return {s.name: random_inputs(s.shape, n, seed) for s in specs}
+
+
 def random_inputs(shape, n: int = 32, seed: int = 0, low: float = -1.0, high: float = 1.0) -> np.ndarray:
     """Inputs shaped like the model's, uniform in the range it is fed (default [-1, 1])."""
     dims = tuple(d if d is not None else 1 for d in shape[1:])
