@@ -95,7 +95,16 @@ def _pair(ref: list[TensorSpec], cand: list[TensorSpec], what: str, file: str) -
         if not _fits(_dims(c), _dims(r)):
             raise EdgekitError(f"{file}: {what} {c.name} has shape {_dims(c)} but the Keras model's {r.name} has "
                                f"{_dims(r)}; is it the model it was exported from?")
+        if what == "input" and _kind(c) != _kind(r):
+            raise EdgekitError(f"{file}: input {c.name} takes {c.dtype} but the Keras model's {r.name} takes "
+                               f"{r.dtype} ({_kind(r)}); is it the model it was exported from?")
     return pairs
+
+
+def _kind(spec: TensorSpec) -> str:
+    """'token ids' for integer inputs, 'values' for floats and quantized integers (a scale maps floats)."""
+    integer = str(spec.dtype).startswith(("int", "uint"))
+    return "token ids" if integer and spec.scale is None else "values"
 
 
 def map_inputs(reference, candidate, file: str) -> dict[str, str]:
