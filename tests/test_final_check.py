@@ -204,3 +204,26 @@ def test_data_that_does_not_fit_is_refused_or_announced(made, tmp_path):
                  out=tmp_path / "d", warn=said.append)
     assert any("64x6; resized to the model's 8x8" in m for m in said), said
     assert any("4 classes" in m and "no labels" in m for m in said) and art.labels is None, said
+
+
+def test_outputs_pair_by_name_then_keras3_keys_then_shape_never_by_position():
+    from edgekit.artifact import TensorSpec
+    from edgekit.verification.check import _pair
+
+    def specs(*pairs):
+        return [TensorSpec(name=n, shape=(None,) + s) for n, s in pairs]
+
+    keras_out = specs(("label", (3,)), ("score", (1,)))
+    # LiteRT order reversed, names kept (tf_keras signature), or Keras 3's positional keys, or tensor names
+    assert _pair(keras_out, specs(("score", (1,)), ("label", (3,))), "output", "f") == {"label": "label",
+                                                                                         "score": "score"}
+    assert _pair(keras_out, specs(("output_1", (1,)), ("output_0", (3,))), "output", "f") == {
+        "label": "output_0", "score": "output_1"}
+    assert _pair(keras_out, specs(("Identity_1:0", (1,)), ("Identity:0", (3,))), "output", "f") == {
+        "label": "Identity:0", "score": "Identity_1:0"}
+    with pytest.raises(EdgekitError, match="cannot tell which"):  # same shapes, no names: refused, not guessed
+        _pair(specs(("a", (3,)), ("b", (3,))), specs(("x:0", (3,)), ("y:0", (3,))), "output", "f")
+    with pytest.raises(EdgekitError, match="extra: 146:0"):
+        _pair(specs(("input", (4,))), specs(("input", (4,)), ("146:0", (1,))), "input", "f")
+    with pytest.raises(EdgekitError, match=r"has shape \(1,\) but the Keras model's label has \(3,\)"):
+        _pair(keras_out, specs(("label", (1,)), ("score", (3,))), "output", "f")
