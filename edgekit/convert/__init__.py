@@ -108,7 +108,7 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
             extra["xnnpack_refuses"] = [p.describe() for p in problems]
             (warn or _stderr_warn)(summary(problems))
     extra["final_check"] = [o.model_dump() for o in outputs]
-    extra["final_check_inputs"] = f"validation split of {dataset.name}" if dataset is not None else "random inputs"
+    extra["final_check_inputs"] = f"samples of {dataset.name}'s validation split" if dataset is not None else "random inputs"
     art = art.model_copy(update={"extra": dict(art.extra, **extra)})
     if to == "tflite":
         from edgekit.runtime.gpu import gpu_compatibility
@@ -155,8 +155,13 @@ def _convert_and_check(loaded, source, fmt, precision, dataset, normalization, l
                                       created=_dt.datetime.now(_dt.timezone.utc).isoformat()),
             )
             if to == "tflite":  # standard metadata for apps, written from the record (normalization, labels)
-                from edgekit.convert.tflite_metadata import write_standard_metadata
+                import dataclasses
 
+                from edgekit.convert.tflite_metadata import ModelInfo, write_standard_metadata
+
+                info = info or ModelInfo()
+                if not info.name:  # named after the final file, not the temporary one it is written as
+                    info = dataclasses.replace(info, name=dest.stem.removesuffix(f"_{precision}"))
                 art = write_standard_metadata(art, info)
             # The bytes that get the final name are the bytes run here, metadata included.
             _, outputs = final_check(tmp, fmt.runtime, reference, feeds, precision, dest.name)
