@@ -123,12 +123,18 @@ def as_feeds(x, specs: list[TensorSpec]) -> dict[str, np.ndarray]:
         if len(names) != 1:
             raise EdgekitError(f"the model takes {len(names)} inputs ({', '.join(names)}); give the data as an .npz "
                                "with one array per input name (plus y), or a dict in Python.")
-        return {names[0]: np.asarray(x)}
-    if set(x) != set(names):
+        x = {names[0]: x}
+    elif set(x) != set(names):
         got = ", ".join(sorted(x)) or "none"
         raise EdgekitError(f"the data have arrays {got} but the model's inputs are {', '.join(names)}; "
                            "key one array per input name.")
-    return {k: np.asarray(x[k]) for k in names}
+    feeds = {k: np.asarray(x[k]) for k in names}
+    for s in specs:
+        v = feeds[s.name]
+        if _kind(s) == "token ids" and np.issubdtype(v.dtype, np.floating) and not np.all(np.equal(np.mod(v, 1), 0)):
+            raise EdgekitError(f"the model's input {s.name} takes token ids ({s.dtype}) but the data are fractional "
+                               f"{v.dtype} values; give the ids the model was trained on.")
+    return feeds
 
 
 def compare(candidate, reference, feeds: dict[str, np.ndarray], file: str | None = None,
