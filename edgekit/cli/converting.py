@@ -74,6 +74,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
         md = art.extra["tflite_metadata"]
         out.print(f"TFLite metadata: name {md['name']!r}, normalization {'yes' if md['normalization'] else 'no'}, "
                   f"packed {', '.join(md['packed_files']) or 'no files'} (min parser {md['min_parser_version']})")
+        out.print(f"apps: {md['app']}")
     if art.gpu is not None:
         _print_gpu([art.path])
 
