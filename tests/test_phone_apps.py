@@ -258,7 +258,8 @@ def test_uint8_export_records_the_raw_pixel_grid_and_passes_the_int8_gates(image
 # --- text and embeddings -----------------------------------------------------------------------
 
 def test_text_classifier_takes_raw_strings_in_mediapipe(app_venvs, tmp_path):
-    """An LSTM trained by edgekit on a text folder: MediaPipe's TextClassifier, given the test
+    """An LSTM (unrolled: the rolled one's TFLite file disagrees with Keras here, see the report)
+    trained by edgekit on a text folder: MediaPipe's TextClassifier, given the test
     split's raw strings (and shouted copies), returns edgekit's own top-1 on every one, through the
     RegexTokenizer and vocabulary in the file's metadata; the Task Library's NLClassifier too."""
     from edgekit.artifact import Normalization
@@ -275,7 +276,7 @@ def test_text_classifier_takes_raw_strings_in_mediapipe(app_venvs, tmp_path):
         (root / lab).mkdir(parents=True, exist_ok=True)
         (root / lab / f"{i:04d}.txt").write_text(t + "\n")
     res = train("lstm", str(root), out=tmp_path / "run", tensorboard=False, epochs=10, patience=4,
-                params={"input_shape": (12,), "embed_dim": 16, "units": (16,)})
+                params={"input_shape": (12,), "embed_dim": 16, "units": (16,), "unroll": True})
     art = export(res.model_path, to="tflite", precision="fp32", out=tmp_path / "exp")
     md = art.extra["tflite_metadata"]
     assert md["tokenizer"] and "tokenizer_vocab.txt" in md["packed_files"] and "TextClassifier" in md["app"]
