@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests._appvenvs import app_venvs  # noqa: F401 - the session fixture
 from tests.conftest import run_cli
-
-TFLITE_SUPPORT = "tflite-support==0.4.4"
 
 _DISPLAY = r"""
 import json, sys
@@ -52,27 +49,11 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="session")
-def tflite_support_python(tmp_path_factory) -> Path:
-    """A venv with tflite-support (once per session: the slow part of these tests).
+def tflite_support_python(app_venvs) -> Path:
+    """A venv with tflite-support (tests/_appvenvs.py: built once, cached across sessions).
     EDGEKIT_TFLITE_SUPPORT_PYTHON may name the python of such a venv made earlier."""
-    # tflite-support's native module links the system's libusb-1.0, which a new machine may lack:
-    # install it the way the HTML report test installs Chromium (apt-get, as root, as in CI).
-    import ctypes.util
-
-    if ctypes.util.find_library("usb-1.0") is None:
-        res = subprocess.run("apt-get update -q && apt-get install -y -q libusb-1.0-0", shell=True,
-                             capture_output=True, text=True, timeout=900)
-        assert ctypes.util.find_library("usb-1.0"), f"libusb-1.0 missing after apt-get: {res.stderr[-1000:]}"
     given = os.environ.get("EDGEKIT_TFLITE_SUPPORT_PYTHON")
-    if given:
-        return Path(given)
-    env_dir = tmp_path_factory.mktemp("tflite_support_venv")
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    py = env_dir / "bin" / "python"
-    res = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", TFLITE_SUPPORT],
-                         capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return py
+    return Path(given) if given else app_venvs.python("tflite-support")
 
 
 def display(py: Path, *paths) -> dict:
