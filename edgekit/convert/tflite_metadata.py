@@ -235,9 +235,17 @@ def app_task(art: Artifact, preprocessing: dict | None) -> str:
     if kind == "table":
         return ("no app library takes table rows: encode the columns as preprocessing.json says and call the "
                 "LiteRT Interpreter.")
+    image = _image_hwc(art.input.shape) is not None
+    if image and art.input.dtype == "int8":
+        return ("MediaPipe and the Task Library refuse int8 image input: ship the --io uint8 export (the default) "
+                "to them, or quantize in the app and call the LiteRT Interpreter.")
+    if image and art.input.dtype == "uint8" and not art.extra.get("raw_pixel_input"):
+        return ("the uint8 input is not on the 8-bit pixel grid (the calibration images did not span 0..255), so "
+                "the app libraries would misread camera bytes: quantize with the recorded scale and zero point and "
+                "call the LiteRT Interpreter, or export --io float32.")
     if is_image_classifier(art):
         return "MediaPipe ImageClassifier / Task Library ImageClassifier: camera images (labels and normalization in the metadata)."
-    if _image_hwc(art.input.shape) is not None and art.output is not None and len(art.output.shape or ()) == 2:
+    if image and art.output is not None and len(art.output.shape or ()) == 2:
         return "MediaPipe ImageEmbedder / Task Library ImageEmbedder: camera images to an embedding vector."
     return "no app-library task fits this model's input/output: call the LiteRT Interpreter."
 
