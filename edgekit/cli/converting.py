@@ -35,7 +35,8 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, normalization, labels, provenance).
 
     TFLite files carry the standard metadata (TFLITE_METADATA) that the Android Task Library and
-    MediaPipe read: normalization, image size and, for a classifier, a packed labels.txt."""
+    MediaPipe read: normalization, image size, for a classifier a packed labels.txt, for a text model
+    its tokenizer; int8 files are uint8 in and out unless --io says otherwise (the libraries refuse int8)."""
     from edgekit.convert import export as _export
     from edgekit.formats import check_format, check_io
 
