@@ -32,8 +32,8 @@ TFLITE_PRECISIONS: dict[str, TflitePrecision] = {
         TflitePrecision("fp32", False, True, "float32"),
         TflitePrecision("fp16", False, True, "float16 weights, float32 compute"),
         TflitePrecision("dynamic", False, True, "int8 weights, float activations (dynamic range)"),
-        TflitePrecision("int8", True, True, "full integer, per-channel weights, int8 in and out "
-                                            "(token-id inputs stay int32)"),
+        TflitePrecision("int8", True, True, "full integer, per-channel weights, integer in and out "
+                                            "(--io: uint8 or int8; token-id inputs stay int32)"),
         TflitePrecision("int8_per_tensor", True, False, "int8 with one scale per weight tensor"),
         TflitePrecision("int16x8", True, False, "int16 activations, int8 weights, float in and out"),
     )
@@ -49,6 +49,8 @@ class ExportFormat:
     runtime: str
     description: str
     ptq: tuple[str, ...] = ()  # post-training precisions `edgekit compress` makes (a superset of precisions)
+    # Input/output type of a full-integer file (``--io``); None: the format has no choice to make.
+    default_io: str | None = None
 
 
 _TFLITE_EXPORT = tuple(p.name for p in TFLITE_PRECISIONS.values() if p.export)
@@ -58,13 +60,14 @@ FORMATS: dict[str, ExportFormat] = {
     for f in (
         ExportFormat("tflite", ".tflite", _TFLITE_EXPORT,
                      tuple(p for p in _TFLITE_EXPORT if TFLITE_PRECISIONS[p].needs_data), "litert",
-                     "TensorFlow Lite flatbuffer for LiteRT on phones (int8: full-integer, int8 in and out)",
-                     ptq=tuple(TFLITE_PRECISIONS)),
+                     "TensorFlow Lite flatbuffer for LiteRT on phones (int8: full-integer, uint8 in and out "
+                     "unless --io says otherwise)",
+                     ptq=tuple(TFLITE_PRECISIONS), default_io="uint8"),
         ExportFormat("onnx", ".onnx", ("fp32", "int8"), ("int8",), "onnxruntime",
                      "ONNX graph via tf2onnx (int8: QDQ, onnxruntime static quantization, per-channel)"),
         ExportFormat("mcu", ".tflite", ("int8",), ("int8",), "tflm",
                      "microcontroller bundle: full-int8 TFLite as a C array, op resolver, TFLM-measured arena, "
-                     "README and main.cc"),
+                     "README and main.cc", default_io="int8"),
     )
 }
 
@@ -89,6 +92,41 @@ def check_format(to: str, precision: str) -> ExportFormat:
             f"format {to!r} has no precision {precision!r}; choose one of {', '.join(fmt.precisions)}."
         )
     return fmt
+
+
+# ``--io`` of a full-integer export: the type of its input and output tensors (the converter's
+# inference_input_type / inference_output_type). uint8 is what phone libraries take (the Android
+# Task Library's and MediaPipe's image classifiers accept float32 or uint8 input, not int8, and
+# every quantized model of the TFLite model zoo has uint8 in and out); int8 is what
+# microcontroller kernels (CMSIS-NN) and MLPerf Tiny's reference models use; float32 keeps the
+# quantize/dequantize inside the file.
+IO_TYPES = ("uint8", "int8", "float32")
+# Precisions whose file is integer from end to end, so --io means something.
+IO_PRECISIONS = ("int8",)
+
+
+def check_io(fmt: ExportFormat, precision: str, io: str | None) -> str | None:
+    """The input/output type of this export: ``io`` checked, or the format's default; None when the
+    precision keeps float in and out (``--io`` given there is an error, never silently ignored)."""
+    if io is not None and io not in IO_TYPES:
+        raise EdgekitError(f"unknown --io {io!r}; choose one of {', '.join(IO_TYPES)}.")
+    if fmt.default_io is None or precision not in IO_PRECISIONS:
+        if io is not None:
+            raise EdgekitError(f"--io applies to full-integer exports (--to tflite or mcu with --precision "
+                               f"{'/'.join(IO_PRECISIONS)}); {fmt.name} {precision} takes and returns float. "
+                               f"Drop --io.")
+        return None
+    if fmt.name == "mcu" and io == "float32":
+        raise EdgekitError("--to mcu makes a full-integer bundle: --io float32 is not possible there; use "
+                           "--io int8 (the default) or uint8.")
+    return io or fmt.default_io
+
+
+def io_help() -> str:
+    """``--io``'s help, from the table."""
+    defaults = ", ".join(f"{f.name} {f.default_io}" for f in FORMATS.values() if f.default_io)
+    return (f"full-integer exports: input/output type, {' | '.join(IO_TYPES)} (default: {defaults}; "
+            f"phone libraries take uint8, not int8)")
 
 
 # A Keras model is the reference every export is compared with, not an export format: it runs in Keras.

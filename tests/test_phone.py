@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests._appvenvs import app_venvs  # noqa: F401 - the session fixture
 from tests.conftest import run_cli
-
-TFLITE_SUPPORT = "tflite-support==0.4.4"
 
 _DISPLAY = r"""
 import json, sys
@@ -52,27 +49,11 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="session")
-def tflite_support_python(tmp_path_factory) -> Path:
-    """A venv with tflite-support (once per session: the slow part of these tests).
+def tflite_support_python(app_venvs) -> Path:
+    """A venv with tflite-support (tests/_appvenvs.py: built once, cached across sessions).
     EDGEKIT_TFLITE_SUPPORT_PYTHON may name the python of such a venv made earlier."""
-    # tflite-support's native module links the system's libusb-1.0, which a new machine may lack:
-    # install it the way the HTML report test installs Chromium (apt-get, as root, as in CI).
-    import ctypes.util
-
-    if ctypes.util.find_library("usb-1.0") is None:
-        res = subprocess.run("apt-get update -q && apt-get install -y -q libusb-1.0-0", shell=True,
-                             capture_output=True, text=True, timeout=900)
-        assert ctypes.util.find_library("usb-1.0"), f"libusb-1.0 missing after apt-get: {res.stderr[-1000:]}"
     given = os.environ.get("EDGEKIT_TFLITE_SUPPORT_PYTHON")
-    if given:
-        return Path(given)
-    env_dir = tmp_path_factory.mktemp("tflite_support_venv")
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    py = env_dir / "bin" / "python"
-    res = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", TFLITE_SUPPORT],
-                         capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return py
+    return Path(given) if given else app_venvs.python("tflite-support")
 
 
 def display(py: Path, *paths) -> dict:
@@ -149,8 +130,9 @@ def test_standard_metadata_read_by_tflite_support(exports, trained, tflite_suppo
     ref = load_runner(fp32.path, "litert").run(trained_norm.apply(raw.astype(np.float32))[None])[0]
     (top_name, top_score) = task[fp32.path][0]
     assert top_name == classes[int(ref.argmax())] and abs(top_score - float(ref.max())) < 1e-3, (task, ref)
-    # the Task Library takes float or uint8 input only: edgekit's full-integer file (int8 in/out) is refused
-    assert "got INT8" in task[int8.path]
+    # the Task Library takes float or uint8 input only: edgekit's full-integer export has uint8 in/out
+    # by default (--io), fed the camera bytes as they are
+    assert int8.input.dtype == "uint8" and task[int8.path][0][0] == top_name, task[int8.path]
 
     x = trained.dataset.x_test[:40]
     y32 = load_runner(fp32.path, "litert").run(x)

@@ -58,9 +58,10 @@ def _litert_accuracy(path, x, y) -> float:
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     scale, zp = inp["quantization"]
+    info = np.iinfo(inp["dtype"])  # uint8 (export's default --io) or int8
     correct = 0
     for xi, yi in zip(x, y):
-        q = np.clip(np.round(xi[None] / scale + zp), -128, 127).astype(np.int8)
+        q = np.clip(np.round(xi[None] / scale + zp), info.min, info.max).astype(inp["dtype"])
         it.set_tensor(inp["index"], q)
         it.invoke()
         correct += int(it.get_tensor(out["index"]).argmax() == yi)

@@ -126,7 +126,8 @@ def test_artifact_records_match_their_files(exports):
         assert art.normalization.mean == 127.5 and art.labels[:2] == ["0", "1"]
         assert art.provenance.versions["tensorflow"].startswith("2.21") and art.provenance.data == "digits"
     int8 = exports[("tflite", "int8")]
-    assert int8.input.dtype == "int8" and int8.input.scale > 0 and int8.input.zero_point is not None
+    # uint8 in and out (--io's default: what phone libraries take), its input on the raw pixel grid
+    assert int8.input.dtype == "uint8" and abs(int8.input.scale - 1 / 127.5) < 1e-8 and int8.input.zero_point == 128
     assert exports[("onnx", "fp32")].extra["opset"] == 17
     # int8 stores weights in a quarter of the bytes
     assert int8.bytes < 0.45 * exports[("tflite", "fp32")].bytes

@@ -35,7 +35,7 @@ def refused(tmp_path_factory):
     m.save(path)
     warnings = []
     art = export(path, to="tflite", precision="int8", data=str(npz), input_range="0,255", out=tmp,
-                 warn=warnings.append)
+                 warn=warnings.append, io="int8")  # int8 in: the convolution is the first op
     return art, warnings
 
 

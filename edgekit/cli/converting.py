@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _fmt, _plain, _print_gpu, _size, _warn, app, out)
-from edgekit.formats import format_help, precision_help
+from edgekit.formats import format_help, io_help, precision_help
 from edgekit.errors import EdgekitError
 
 
@@ -16,6 +16,7 @@ from edgekit.errors import EdgekitError
 def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras), .h5 or SavedModel folder"),
            to: str = typer.Option("tflite", "--to", help=format_help()),
            precision: str = typer.Option("fp32", help=precision_help()),
+           io: Optional[str] = typer.Option(None, "--io", help=io_help()),
            data: Optional[str] = typer.Option(None, "--data", help="calibration data for int8 (training split is used)"),
            out_dir: Path = typer.Option(Path("export"), "--out", help="output folder"),
            opset: Optional[int] = typer.Option(None, help="ONNX opset (default 17)"),
@@ -34,17 +35,18 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     """Convert any Keras model to TFLite or ONNX and record it (size, sha256, input spec, normalization, labels, provenance).
 
     TFLite files carry the standard metadata (TFLITE_METADATA) that the Android Task Library and
-    MediaPipe read: normalization, image size and, for a classifier, a packed labels.txt."""
+    MediaPipe read: normalization, image size, for a classifier a packed labels.txt, for a text model
+    its tokenizer; int8 files are uint8 in and out unless --io says otherwise (the libraries refuse int8)."""
     from edgekit.convert import export as _export
-    from edgekit.formats import check_format
+    from edgekit.formats import check_format, check_io
 
     scaling = dict(input_range=input_range, mean=mean, std=std, labels=label_file, warn=_warn)
     if to == "mcu":
-        check_format(to, "int8" if precision == "fp32" else precision)  # the bundle is int8; fp32 is the flag's default
+        check_io(check_format(to, "int8" if precision == "fp32" else precision), "int8", io)  # the bundle is int8; fp32 is the flag's default
         from edgekit.convert import export_mcu
 
         art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe, target=target, array_name=array_name,
-                              **scaling)
+                              io=io, **scaling)
         agree = "—" if mcu.tflm_agreement is None else f"{mcu.tflm_agreement:.4f}"
         out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu.arena_bytes:,} bytes, flash "
                   f"{mcu.flash_bytes:,} bytes, ops {', '.join(mcu.ops)}; TFLM/LiteRT top-1 agreement {agree}")
@@ -56,13 +58,14 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
                       f"fits RAM {e['fits']['ram']}, flash {e['fits']['flash']}")
         out.print(f"bundle: {out_dir} ({', '.join(mcu.files)})")
         return
-    check_format(to, precision)
+    check_io(check_format(to, precision), precision, io)
     from edgekit.convert.tflite_metadata import ModelInfo
 
     info = ModelInfo(name=name, description=description, author=author, license=license_)
     art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe,
-                  info=info, fixed_batch=batch1, **scaling)
-    q = f", input scale {art.input.scale:.6g} zero point {art.input.zero_point}" if art.input.scale else ""
+                  info=info, fixed_batch=batch1, io=io, **scaling)
+    q = (f", {art.input.dtype} input scale {art.input.scale:.6g} zero point {art.input.zero_point}"
+         if art.input.scale else "")
     out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
     if art.normalization is not None:
         n = art.normalization
@@ -78,6 +81,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
         md = art.extra["tflite_metadata"]
         out.print(f"TFLite metadata: name {md['name']!r}, normalization {'yes' if md['normalization'] else 'no'}, "
                   f"packed {', '.join(md['packed_files']) or 'no files'} (min parser {md['min_parser_version']})")
+        out.print(f"apps: {md['app']}")
     if art.gpu is not None:
         _print_gpu([art.path])
 

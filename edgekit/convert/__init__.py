@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edgekit._io import atomic_path
 from edgekit.artifact import Artifact, ModelCard, Provenance, TensorSpec, library_versions
-from edgekit.formats import FORMATS, check_format
+from edgekit.formats import FORMATS, check_format, check_io
 from edgekit.errors import EdgekitError
 
 __all__ = ["export", "FORMATS"]
@@ -22,7 +22,7 @@ CONVERT_LOG = "convert.log"
 def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: str | Path = "export",
            name: str | None = None, opset: int | None = None, unsafe: bool = False, seed: int = 0,
            card: ModelCard | None = None, input_range=None, mean: float | None = None, std: float | None = None,
-           labels=None, warn=None, info=None, fixed_batch: bool = False) -> Artifact:
+           labels=None, warn=None, info=None, fixed_batch: bool = False, io: str | None = None) -> Artifact:
     """Convert ``model`` (a path, a Keras model or a LoadedModel) and write it under ``out``.
 
     ``data`` (a Dataset or a dataset source such as ``"digits"``) supplies int8 calibration
@@ -33,12 +33,16 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     in the file's metadata and on the returned Artifact, with or without data. ``info`` (a
     :class:`~edgekit.convert.tflite_metadata.ModelInfo`) sets the standard TFLite metadata's name,
     description, author and license. ``fixed_batch`` converts TFLite with a batch of 1 (no run-time
-    shape ops, which a phone GPU delegate cannot run).
+    shape ops, which a phone GPU delegate cannot run). ``io``: input/output type of a full-integer
+    file (:data:`~edgekit.formats.IO_TYPES`; default the format's, uint8 for TFLite: what phone
+    libraries take); a uint8 image input is set to take raw 8-bit pixels
+    (:mod:`edgekit.convert.app_input`).
     """
     fmt = check_format(to, precision)
+    io = check_io(fmt, precision, io)
     if fmt.name == "mcu":  # the bundle is its own step: int8 TFLite + C array + TFLM arena
         art, _ = export_mcu(model, data, out=out, name=name, unsafe=unsafe, seed=seed, input_range=input_range,
-                            mean=mean, std=std, labels=labels, warn=warn)
+                            mean=mean, std=std, labels=labels, warn=warn, io=io)
         return art
     from edgekit.models.load import LoadedModel, load_model
 
@@ -95,7 +99,8 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     extra: dict = {}
     with _nothing_left_on_failure(Path(out)):
         art, outputs = _convert_and_check(loaded, source, fmt, precision, dataset, normalization, labels, meta, dest,
-                                          opset=opset, seed=seed, fixed_batch=fixed_batch, info=info, extra=extra)
+                                          opset=opset, seed=seed, fixed_batch=fixed_batch, info=info, extra=extra,
+                                          io=io)
         if preprocessing:
             from edgekit.data.bundle import write_preprocessing_files
 
@@ -118,7 +123,7 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
 
 
 def _convert_and_check(loaded, source, fmt, precision, dataset, normalization, labels, meta: dict, dest: Path, *,
-                       opset, seed: int, fixed_batch: bool, info, extra: dict):
+                       opset, seed: int, fixed_batch: bool, info, extra: dict, io: str | None = None):
     """Convert, write under a temporary name (with all its metadata), run the final check on exactly
     those bytes, and only then give them ``dest``'s name. Returns ``(artifact, per-output parity)``;
     ``extra`` receives the format's facts (opset, quantization settings)."""
@@ -134,8 +139,13 @@ def _convert_and_check(loaded, source, fmt, precision, dataset, normalization, l
         if to == "tflite":
             from edgekit.convert.tflite import add_metadata, to_tflite
 
+            from edgekit.convert.app_input import pin_raw_pixel_input
+
             rep = _representative(dataset, reference) if dataset is not None else None
-            blob = add_metadata(to_tflite(loaded, precision, rep, fixed_batch=fixed_batch), meta)
+            blob = to_tflite(loaded, precision, rep, fixed_batch=fixed_batch, io=io or "int8")
+            if io == "uint8":  # what an app feeds it: camera bytes, unchanged
+                blob, extra["raw_pixel_input"] = pin_raw_pixel_input(blob, normalization)
+            blob = add_metadata(blob, meta)
         else:
             from edgekit.convert.onnx import DEFAULT_OPSET, to_onnx
 
@@ -283,17 +293,19 @@ def keras_artifact(model_path: str | Path, loaded, card: ModelCard | None) -> Ar
 
 def export_mcu(model, data, out: str | Path = "export", name: str | None = None, unsafe: bool = False,
                seed: int = 0, input_range=None, mean: float | None = None, std: float | None = None, labels=None,
-               warn=None, target: str | None = "nucleo-l4r5zi", array_name: str = "g_model"):
+               warn=None, target: str | None = "nucleo-l4r5zi", array_name: str = "g_model", io: str | None = None):
     """Microcontroller bundle: full-int8 TFLite, its C array, op resolver, TFLM-measured arena, mcu.json.
 
     TFLM runs in a child process (it can abort); its outputs are compared with LiteRT's on the
     test split of ``data``. ``target``: the board of the latency estimate in mcu.json (None: none);
-    ``array_name``: the C identifier of the model array. Returns ``(artifact, McuReport)``.
+    ``array_name``: the C identifier of the model array. ``io``: int8 (default, what CMSIS-NN and
+    MLPerf Tiny's reference models take) or uint8. Returns ``(artifact, McuReport)``.
     """
     from edgekit.convert.mcu import build_mcu_bundle, c_array
     from edgekit.data.scaling import user_scaling
     from edgekit.models.load import LoadedModel, load_model
 
+    io = check_io(FORMATS["mcu"], "int8", io)
     c_array(b"", array_name)  # a bad identifier is an error before any slow step
     if target is not None:
         from edgekit.benchmarking.mcu_targets import get_target
@@ -313,7 +325,8 @@ def export_mcu(model, data, out: str | Path = "export", name: str | None = None,
                            f"({', '.join(s.name for s in ins)}): export it --to tflite instead.")
     with _nothing_left_on_failure(Path(out)):  # a bundle whose TFLM step fails leaves no .tflite either
         art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model),
-                     seed=seed, card=card, labels=labels, warn=warn, input_range=input_range, mean=mean, std=std)
+                     seed=seed, card=card, labels=labels, warn=warn, input_range=input_range, mean=mean, std=std,
+                     io=io)
         report = build_mcu_bundle(art.path, out, dataset.x_test, name=array_name, target=target)
     return art, report
 

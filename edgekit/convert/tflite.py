@@ -79,18 +79,19 @@ def _has_rolled_rnn(loaded: LoadedModel) -> bool:
 
 
 def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.ndarray | None = None,
-              fixed_batch: bool = False, allow_float_ops: bool = False) -> bytes:
+              fixed_batch: bool = False, allow_float_ops: bool = False, io: str = "int8") -> bytes:
     """Convert to TFLite (the one conversion path: ``edgekit export`` and ``edgekit compress``).
 
     A model with a rolled recurrent layer is converted from a batch-1 concrete function (the
     converter rejects its TensorList ops with a free batch); any other model that fails that way
     is retried so. ``fixed_batch`` converts every model so, which folds the run-time shape
     arithmetic (SHAPE, STRIDED_SLICE) a phone's GPU delegate has no kernel for. ``precision`` and
-    ``allow_float_ops``: see :func:`configure`."""
+    ``allow_float_ops``, ``io``: see :func:`configure`."""
     fixed = fixed_batch or _has_rolled_rnn(loaded)
 
     def convert(conv) -> bytes:
-        configure(conv, precision, representative, input_dtype=loaded.input_dtype, allow_float_ops=allow_float_ops)
+        configure(conv, precision, representative, input_dtype=loaded.input_dtype, allow_float_ops=allow_float_ops,
+                  io=io)
         return run_converter(conv, precision)
 
     blob = _convert_with_retries(loaded, fixed, convert)
@@ -176,7 +177,13 @@ def _named_calibration_data(arrays: dict):
     return gen
 
 
-def configure(conv, precision: str, representative=None, *, input_dtype: str, allow_float_ops: bool = False):
+# ``io`` of the full-integer precisions: the converter's inference_input_type / inference_output_type
+# (edgekit.formats.IO_TYPES says which one serves whom).
+_IO_DTYPES = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}
+
+
+def configure(conv, precision: str, representative=None, *, input_dtype: str, allow_float_ops: bool = False,
+              io: str = "int8"):
     """Set a TFLiteConverter up for one precision of :data:`TFLITE_PRECISIONS` (or :data:`QAT_INT8`).
 
     The integer-input rule, for every precision: a model whose input is integer (token ids into an
@@ -185,8 +192,11 @@ def configure(conv, precision: str, representative=None, *, input_dtype: str, al
     out). ``allow_float_ops``: in the int8 precisions, an op with no int8 kernel may stay float
     (TFLITE_BUILTINS beside TFLITE_BUILTINS_INT8); False (the export path) asks for a full-integer
     model, what an MCU or an NPU needs. The converter does not enforce that by itself (see
-    :func:`float_ops`): :func:`to_tflite` checks the file.
+    :func:`float_ops`): :func:`to_tflite` checks the file. ``io``: the input and output type of the
+    int8 precisions, ``"int8"``, ``"uint8"`` (what phone libraries take) or ``"float32"``.
     """
+    if io not in _IO_DTYPES:
+        raise EdgekitError(f"unknown io {io!r}; choose one of {', '.join(_IO_DTYPES)}.")
     if precision not in TFLITE_PRECISIONS and precision != QAT_INT8:
         raise EdgekitError(f"TFLite precision {precision!r} is not supported; choose one of "
                            f"{', '.join(TFLITE_PRECISIONS)}.")
@@ -205,8 +215,8 @@ def configure(conv, precision: str, representative=None, *, input_dtype: str, al
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
         [tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_ops else [])
     if tf.as_dtype(input_dtype).is_floating:
-        conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+        conv.inference_input_type = _IO_DTYPES[io]
+    conv.inference_output_type = _IO_DTYPES[io]
     if precision == "int8_per_tensor":
         conv._experimental_disable_per_channel = True  # the converter's only switch for it
     return conv

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +29,19 @@ from edgekit.errors import EdgekitError
 STANDARD_METADATA_NAME = "TFLITE_METADATA"  # the name tflite-support and MediaPipe look for
 METADATA_IDENTIFIER = b"M001"
 LABELS_FILE = "labels.txt"
+# The tokenizer's vocabulary as MediaPipe's and the Task Library's RegexTokenizer read it: one
+# "token id" per line (edgekit's vocab.txt beside the file has one word per line instead).
+TOKENIZER_VOCAB_FILE = "tokenizer_vocab.txt"
 # Every field written here exists since metadata schema 1.0.0 (BERT/SentencePiece process units,
-# subgraph process units, tensor groups, ... would raise it); the tests compare this with
-# tflite-support's own GetMinimumMetadataParserVersion.
+# subgraph process units, tensor groups, ... would raise it), except the RegexTokenizer of a
+# text model (1.2.1); the tests compare this with tflite-support's own GetMinimumMetadataParserVersion.
 MIN_PARSER_VERSION = "1.0.0"
+MIN_PARSER_VERSION_TOKENIZER = "1.2.1"
 
 # Union tags and enums of metadata_schema.fbs
 _FEATURE_PROPERTIES, _IMAGE_PROPERTIES = 1, 2
-_NORMALIZATION_OPTIONS = 1
-_TENSOR_AXIS_LABELS = 2
+_NORMALIZATION_OPTIONS, _REGEX_TOKENIZER_OPTIONS = 1, 6
+_TENSOR_AXIS_LABELS, _VOCABULARY = 2, 5
 _RGB, _GRAYSCALE = 1, 2
 
 
@@ -103,6 +107,7 @@ _IMAGE = ["color_space", "default_size"]
 _SIZE = ["width", "height"]
 _PROCESS_UNIT = ["options_type", "options"]
 _NORM = ["mean", "std"]
+_REGEX = ["delim_regex_pattern", "vocab_file"]
 _STATS = ["max", "min"]
 _FILE = ["name", "description", "type", "locale"]
 
@@ -118,6 +123,11 @@ class TensorInfo:
     std: tuple[float, ...] | None = None
     value_range: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (min per channel, max per channel)
     labels_file: bool = False
+    delimiter: str | None = None  # a token-id input: the RegexTokenizer's delimiter (vocabulary packed)
+
+
+def _file(b, name: str, kind: int, description: str) -> int:
+    return _table(b, _FILE, {"name": _s(b, name), "type": ("i8", kind), "description": _s(b, description)})
 
 
 def _tensor(b, t: TensorInfo) -> int:
@@ -136,15 +146,19 @@ def _tensor(b, t: TensorInfo) -> int:
         norm = _table(b, _NORM, {"mean": ("off", _floats(b, t.mean)), "std": ("off", _floats(b, t.std))})
         unit = _table(b, _PROCESS_UNIT, {"options_type": ("u8", _NORMALIZATION_OPTIONS), "options": ("off", norm)})
         units = ("off", _offsets(b, [unit]))
+    if t.delimiter is not None:
+        vocab = _file(b, TOKENIZER_VOCAB_FILE, _VOCABULARY, "Token ids: one 'token id' per line.")
+        regex = _table(b, _REGEX, {"delim_regex_pattern": _s(b, t.delimiter), "vocab_file": ("off", _offsets(b, [vocab]))})
+        unit = _table(b, _PROCESS_UNIT, {"options_type": ("u8", _REGEX_TOKENIZER_OPTIONS), "options": ("off", regex)})
+        units = ("off", _offsets(b, [unit]))
     stats = None
     if t.value_range is not None:
         lo, hi = t.value_range
         stats = ("off", _table(b, _STATS, {"max": ("off", _floats(b, hi)), "min": ("off", _floats(b, lo))}))
     files = None
     if t.labels_file:
-        f = _table(b, _FILE, {"name": _s(b, LABELS_FILE), "type": ("i8", _TENSOR_AXIS_LABELS),
-                              "description": _s(b, "Labels of the classes the model scores, one per line, in "
-                                                   "output order.")})
+        f = _file(b, LABELS_FILE, _TENSOR_AXIS_LABELS,
+                  "Labels of the classes the model scores, one per line, in output order.")
         files = ("off", _offsets(b, [f]))
     return _table(b, _TENSOR, {"name": _s(b, t.name), "description": _s(b, t.description), "content": ("off", content),
                                "process_units": units, "stats": stats, "associated_files": files})
@@ -162,9 +176,13 @@ def build_metadata(info: ModelInfo, inputs: list[TensorInfo], outputs: list[Tens
     root = _table(b, _MODEL, {
         "name": _s(b, info.name), "description": _s(b, info.description), "version": _s(b, info.version),
         "subgraph_metadata": ("off", _offsets(b, [sub])), "author": _s(b, info.author),
-        "license": _s(b, info.license), "min_parser_version": _s(b, MIN_PARSER_VERSION)})
+        "license": _s(b, info.license), "min_parser_version": _s(b, min_parser_version(inputs))})
     b.Finish(root, file_identifier=METADATA_IDENTIFIER)
     return bytes(b.Output())
+
+
+def min_parser_version(inputs: list[TensorInfo]) -> str:
+    return MIN_PARSER_VERSION_TOKENIZER if any(t.delimiter for t in inputs) else MIN_PARSER_VERSION
 
 
 # ---------------------------------------------------------------- from an Artifact record
@@ -181,6 +199,55 @@ def _image_hwc(shape) -> tuple[int, int, int] | None:
     if len(dims) == 4 and dims[-1] in (1, 3) and all(isinstance(d, int) and d > 0 for d in dims[1:]):
         return int(dims[1]), int(dims[2]), int(dims[3])
     return None
+
+
+# edgekit's tokenizer (lowercase, words are runs of [a-z0-9']) as a RegexTokenizer, which splits on
+# a delimiter and does not lowercase: everything but ASCII letters, digits and apostrophes delimits,
+# and each word is listed lowercase, Capitalized and UPPERCASE under one id.
+TOKEN_DELIMITER = "[^a-zA-Z0-9']+"
+_MP_PAD, _MP_UNKNOWN = "<PAD>", "<UNKNOWN>"  # the names MediaPipe and the Task Library look up
+
+
+def tokenizer_vocabulary(tokenizer: dict) -> bytes | None:
+    """The ``token id`` vocabulary file of edgekit's text tokenizer (``preprocessing["tokenizer"]``),
+    or None for a tokenizer a RegexTokenizer cannot reproduce (another pattern, no lowercasing)."""
+    from edgekit.data.text import TOKEN_PATTERN
+
+    if tokenizer.get("pattern", TOKEN_PATTERN) != TOKEN_PATTERN or not tokenizer.get("lowercase", True):
+        return None
+    lines = [f"{_MP_PAD} 0", f"{_MP_UNKNOWN} 1"]  # edgekit: id 0 pads, id 1 is an unknown word
+    for i, word in enumerate(tokenizer["vocabulary"][2:], start=2):
+        lines += [f"{w} {i}" for w in dict.fromkeys((word, word.capitalize(), word.upper()))]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def app_task(art: Artifact, preprocessing: dict | None) -> str:
+    """One line: which phone-library task takes this file, or what the app must do instead."""
+    kind = (preprocessing or {}).get("kind")
+    if kind == "text":
+        if tokenizer_vocabulary(preprocessing["tokenizer"]) is None:
+            return ("no app library can tokenize for this model (its tokenizer is not edgekit's default): "
+                    "tokenize in the app with vocab.txt and call the LiteRT Interpreter.")
+        return "MediaPipe TextClassifier / Task Library NLClassifier: raw strings (RegexTokenizer in the metadata)."
+    if kind == "audio":
+        return ("MediaPipe AudioClassifier cannot run it: it feeds a waveform, this model takes edgekit's "
+                "log-mel/MFCC features; compute them in the app (preprocessing.json) and call the LiteRT Interpreter.")
+    if kind == "table":
+        return ("no app library takes table rows: encode the columns as preprocessing.json says and call the "
+                "LiteRT Interpreter.")
+    image = _image_hwc(art.input.shape) is not None
+    if image and art.input.dtype == "int8":
+        return ("MediaPipe and the Task Library refuse int8 image input: ship the --io uint8 export (the default) "
+                "to them, or quantize in the app and call the LiteRT Interpreter.")
+    if image and art.input.dtype == "uint8" and not art.extra.get("raw_pixel_input"):
+        return ("the uint8 input is not on the 8-bit pixel grid (the calibration images did not span 0..255), so "
+                "the app libraries would misread camera bytes: quantize with the recorded scale and zero point and "
+                "call the LiteRT Interpreter, or export --io float32.")
+    if is_image_classifier(art):
+        return "MediaPipe ImageClassifier / Task Library ImageClassifier: camera images (labels and normalization in the metadata)."
+    if image and art.output is not None and len(art.output.shape or ()) == 2:
+        return "MediaPipe ImageEmbedder / Task Library ImageEmbedder: camera images to an embedding vector."
+    return "no app-library task fits this model's input/output: call the LiteRT Interpreter."
 
 
 def _input_info(art: Artifact, name: str) -> TensorInfo:
@@ -214,6 +281,8 @@ def _output_info(art: Artifact, name: str) -> TensorInfo:
     if labels and classes == len(labels):
         return TensorInfo(name="scores", description=f"Scores of the {len(labels)} classes, in {LABELS_FILE} order.",
                           labels_file=True)
+    if _image_hwc(art.input.shape) is not None and classes and len(spec.shape) == 2:
+        return TensorInfo(name="embedding", description=f"Embedding of the image, {classes} values.")
     return TensorInfo(name=name, description="Model output.")
 
 
@@ -257,10 +326,19 @@ def write_standard_metadata(art: Artifact, info: ModelInfo | None = None) -> Art
 
     from edgekit.tflite_file import parse_model, read_tflite_bytes
 
+    from edgekit.convert.metadata import read_metadata
+
     path = Path(art.path)
     info = _default_info(art, info or ModelInfo())
     in_names, out_names = _io_names(path)
-    inputs = [_input_info(art, in_names[0])] + [TensorInfo(name=n, description="Model input.") for n in in_names[1:]]
+    preprocessing = (read_metadata(path) or {}).get("preprocessing")
+    first = _input_info(art, in_names[0])
+    vocab = tokenizer_vocabulary(preprocessing["tokenizer"]) if (preprocessing or {}).get("kind") == "text" else None
+    if vocab is not None and len(in_names) == 1:
+        first = replace(first, name="tokens", delimiter=TOKEN_DELIMITER,
+                        description="Token ids of the text; the RegexTokenizer in this metadata makes them from "
+                                    "raw text (lowercase is matched as lowercase, Capitalized and UPPERCASE words).")
+    inputs = [first] + [TensorInfo(name=n, description="Model input.") for n in in_names[1:]]
     outputs = [_output_info(art, out_names[0])] + [TensorInfo(name=n, description="Model output.")
                                                    for n in out_names[1:]]
     blob = build_metadata(info, inputs, outputs)
@@ -276,14 +354,19 @@ def write_standard_metadata(art: Artifact, info: ModelInfo | None = None) -> Art
     entry.buffer = len(model.buffers) - 1
     model.metadata = [m for m in (model.metadata or []) if _name(m) != STANDARD_METADATA_NAME] + [entry]
     data = bytes(fu.convert_object_to_bytearray(model))
-    packed = []
+    packed: dict[str, bytes] = {}
     if outputs[0].labels_file:
-        data = _append_zip(data, {LABELS_FILE: "".join(f"{label}\n" for label in art.labels).encode("utf-8")})
-        packed.append(LABELS_FILE)
+        packed[LABELS_FILE] = "".join(f"{label}\n" for label in art.labels).encode("utf-8")
+    if inputs[0].delimiter is not None:
+        packed[TOKENIZER_VOCAB_FILE] = vocab
+    if packed:
+        data = _append_zip(data, packed)
     write_bytes(path, data)
-    extra = dict(art.extra, tflite_metadata={"name": info.name, "min_parser_version": MIN_PARSER_VERSION,
+    extra = dict(art.extra, tflite_metadata={"name": info.name, "min_parser_version": min_parser_version(inputs),
                                              "image_input": inputs[0].image is not None,
-                                             "normalization": inputs[0].mean is not None, "packed_files": packed})
+                                             "normalization": inputs[0].mean is not None,
+                                             "tokenizer": inputs[0].delimiter is not None,
+                                             "packed_files": list(packed), "app": app_task(art, preprocessing)})
     return art.model_copy(update={"bytes": file_bytes(path), "sha256": sha256_of(path), "extra": extra})
 
 
