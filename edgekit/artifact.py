@@ -154,6 +154,7 @@ class TrainRecipe(BaseModel):
     learning_rate: float
     warmup_epochs: int
     augment: bool
+    flip: bool = False
     rule: str  # the data-size rule's line, e.g. "small data (224 training samples): ..."
     from_rule: list[str] = Field(default_factory=list)  # the keys the rule set (the others were given)
 

@@ -159,7 +159,8 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
                        **params)
     finetune = _pretrained_summary(net, model, config, console)
     finetune.update(freeze_for_head(net, config, console))
-    config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune))
+    images = dataset.x_train.ndim == 4 and not dataset.preprocessing
+    config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune), images=images)
     if not finetune:
         zero_head(net)  # first predictions uniform: the first loss is ln(classes)
     steps = -(-len(dataset.x_train) // config.batch_size)
@@ -183,7 +184,8 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     t0 = time.time()
     # Image shifts would scramble audio features (time x coefficient); audio has its own augmentation.
     shift_images = config.augment and not dataset.preprocessing
-    batches = training_batches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images)
+    batches = training_batches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images,
+                               flip=bool(config.flip))
     hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, callbacks=callbacks, verbose=0)
     epochs_run = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too

@@ -12,6 +12,11 @@ says the same):
 * **Smaller batches on small data** (16 below :data:`SMALL_DATA` training samples): more, noisier
   steps per epoch, which is what a few hundred samples need; BatchNorm's statistics still see
   16 samples x every spatial position per step.
+* **Stronger augmentation on few images**: below :data:`SMALL_DATA` training images, a random
+  left-right mirror joins the random shifts (``flip``; turn it off with ``flip = false`` in
+  ``--config`` where a mirrored image is another class, e.g. arrows). On 224 shape images
+  MobileNetV2 without augmentation fit the training images (0.64) while validation stayed at
+  chance; with shifts and mirrors it generalised (0.75 at epoch 73 and rising).
 * **Patience grows with the epochs** (a quarter of them, at least 10), and **early stopping only
   starts once a model has had time to start learning** (:data:`WARMUP_SHARE` of the epochs): on
   224 images the validation loss is lowest in epoch 1 or 2, before anything is learned, and a
@@ -46,7 +51,7 @@ FAMILY_DEFAULTS = {
 }
 
 
-def scaled_config(config, n_train: int, family: str | None, pretrained: bool = False):
+def scaled_config(config, n_train: int, family: str | None, pretrained: bool = False, images: bool = False):
     """``config`` with every setting the user did not give filled by the rule above; returns
     ``(config, TrainRecipe)``. A pretrained start (``--weights``) keeps TrainConfig's defaults for
     the epochs: fine-tuning needs far fewer steps than learning from scratch."""
@@ -55,10 +60,12 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
     small = n_train < SMALL_DATA
     if small:
         fill["batch_size"] = SMALL_BATCH
+    if small and images:
+        fill["flip"] = True
     if not pretrained:
         fill["epochs"] = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(SAMPLES_SEEN / max(1, n_train)))))
     fill.update(FAMILY_DEFAULTS.get(family or "", {}))
-    fill = {k: v for k, v in fill.items() if k not in given}
+    fill = {k: v for k, v in fill.items() if k not in given and v != getattr(config, k)}
     config = config.model_copy(update=fill)
     if "patience" not in given:
         patience = max(MIN_PATIENCE, int(config.epochs * PATIENCE_SHARE))
@@ -71,7 +78,7 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
     rule = f"{what}: {set_here}" if set_here else f"{what}: the settings as given"
     return config, TrainRecipe(epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
                                learning_rate=config.learning_rate, warmup_epochs=config.warmup_epochs,
-                               augment=config.augment, rule=rule, from_rule=sorted(fill))
+                               augment=config.augment, flip=bool(config.flip), rule=rule, from_rule=sorted(fill))
 
 
 def early_stopping_start(config) -> int:
