@@ -25,7 +25,7 @@ from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_b
 from edgekit.training.metrics import classification_metrics
 from edgekit.training.optim import compile_classifier, lr_callbacks
 from edgekit.training.outcome import diagnose, report_outcome
-from edgekit.training.recipe import early_stopping_start, scaled_config, zero_head
+from edgekit.training.recipe import early_stopping, scaled_config, zero_head
 from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, headline, save_extras
 
 
@@ -168,8 +168,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True,
-                                            start_from_epoch=early_stopping_start(config))
+    stopper = early_stopping(config)
     callbacks = [
         stopper,
         *lr_callbacks(config, steps),

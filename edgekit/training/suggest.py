@@ -113,10 +113,13 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
     per_class = prof.samples // max(1, prof.classes)
     size = f"{prof.samples} samples in {prof.classes} classes (~{per_class} each)"
     if prof.kind == "image":
-        largest = MCU_IMAGE_SIDE if board else 96
+        small = prof.samples < SMALL_IMAGE_SET
+        largest = MCU_IMAGE_SIDE if board or small else 96
         side = image_side(prof.image_side, largest)
-        why_side = (f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 32"
-                    + (f", at most {largest} for {board}" if board else ", at most 96"))
+        cap = (f"at most {largest} for {board}" if board else
+               f"at most {largest}: from scratch on {prof.samples} images more pixels cost time and add little"
+               if small else f"at most {largest}")
+        why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 32, {cap}"
         return Suggestion("mobilenet_v2", {"input_shape": (side, side, 3), "alpha": 0.35},
                           f"{size} of images: MobileNetV2 at width 0.35 (0.4 M parameters) learns from a few hundred "
                           f"images with the small-data recipe and runs on phones and, int8, on MCUs; {why_side}")
