@@ -35,7 +35,7 @@ def test_random_labels_say_chance_and_exit_0(random_label_run):
     assert res.returncode == 0, res.stderr[-2000:]
     line = next(ln for ln in res.stderr.splitlines() if "near chance" in ln)
     assert re.search(r"warning: validation accuracy 0\.\d+ is near chance \(0\.\d+, 60 validation samples\)", line)
-    assert "Try more epochs" in line and "a smaller model such as `cnn`" in line and "--weights" in line
+    assert "Try more epochs (--epochs 60)" in line and "a smaller model" in line
     report = json.loads((out / "report.json").read_text())
     assert report["training"]["verdict"] == "near_chance" and report["training"]["warning"] in line
     card = json.loads((out / "model.json").read_text())
@@ -54,6 +54,32 @@ def test_early_stopping_line_names_the_kept_epoch(random_label_run):
     # the kept epoch's validation loss is the lowest of the run
     history = json.loads((out / "metrics.json").read_text())["training"]
     assert history["best_epoch"] == best
+
+
+def test_image_lines_say_what_to_try():
+    """The chance and overfit lines for images name --resolution, `cnn`, --weights and more epochs."""
+    from types import SimpleNamespace
+
+    from edgekit.training import TrainConfig
+    from edgekit.training.outcome import diagnose
+    from edgekit.training.recipe import scaled_config
+
+    config, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet", images=True)
+    ds = SimpleNamespace(input_shape=(64, 64, 3), preprocessing=None, x_train=np.zeros((224, 1)),
+                         y_val=np.repeat([0, 1, 2, 3], 8))
+    stopper = SimpleNamespace(best_weights=object(), best_epoch=59, stopped_epoch=103)
+
+    def run(train_acc, val_acc):
+        hist = {"accuracy": [train_acc] * 104, "val_accuracy": [val_acc] * 104, "val_loss": [1.0] * 104}
+        return diagnose(hist, stopper, config, ds, recipe, 104, "mobilenet_v2")
+
+    chance = run(0.30, 0.31)
+    assert chance.verdict == "near_chance" and chance.best_epoch == 60 and chance.stopped_early
+    for hint in ("--epochs 358", "--resolution 32", "`cnn`", "--weights imagenet"):
+        assert hint in chance.warning, hint
+    over = run(0.99, 0.60)
+    assert over.verdict == "overfit" and "far below training accuracy 0.99" in over.warning
+    assert run(0.95, 0.90).verdict == "learned" and run(0.95, 0.90).warning is None
 
 
 def test_recipe_scales_with_data_size():

@@ -188,7 +188,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, callbacks=callbacks, verbose=0)
     epochs_run = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
-    outcome = diagnose(hist.history, stopper, config, dataset, recipe, epochs_run)
+    outcome = diagnose(hist.history, stopper, config, dataset, recipe, epochs_run, model)
     report_outcome(outcome, console)
     if config.unfreeze:
         epochs_run += _fit_unfrozen(net, config, dataset, steps, out, console)

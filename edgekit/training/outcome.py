@@ -26,8 +26,9 @@ def chance_margin(chance: float, n_val: int) -> float:
     return max(MIN_CHANCE_MARGIN, 2.0 * math.sqrt(chance * (1.0 - chance) / max(1, n_val)))
 
 
-def diagnose(history: dict, stopper, config, dataset, recipe: TrainRecipe, epochs_run: int) -> TrainingOutcome:
-    """The outcome of a run from its Keras history and its EarlyStopping callback."""
+def diagnose(history: dict, stopper, config, dataset, recipe: TrainRecipe, epochs_run: int,
+             model: str = "") -> TrainingOutcome:
+    """The outcome of a run of ``model`` from its Keras history and its EarlyStopping callback."""
     val_loss = list(history.get("val_loss") or [])
     offset = epochs_run - len(val_loss)  # epochs before a resume are not in this history
     restored = getattr(stopper, "best_weights", None) is not None
@@ -45,26 +46,35 @@ def diagnose(history: dict, stopper, config, dataset, recipe: TrainRecipe, epoch
     val, train = outcome.best_val_accuracy, outcome.train_accuracy
     if val is None or chance is None:
         return outcome
-    image = len(dataset.input_shape) == 3
     if val <= chance + chance_margin(chance, n_val):
         outcome.verdict = "near_chance"
-        outcome.warning = _near_chance_line(val, chance, dataset, train, config, image)
+        outcome.warning = _near_chance_line(val, chance, dataset, train, _tries(config, dataset, model, True))
     elif train is not None and train - val >= OVERFIT_GAP:
         outcome.verdict = "overfit"
-        outcome.warning = _overfit_line(val, train, dataset, image)
+        outcome.warning = _overfit_line(val, train, dataset, _tries(config, dataset, model, False))
     return outcome
 
 
-def _tries(config, dataset, image: bool) -> str:
-    tries = [f"more epochs (--epochs {config.epochs * 2})"]
-    if image:
+def _tries(config, dataset, model: str, more_epochs: bool) -> str:
+    """What to try, for this kind of data and model."""
+    from edgekit.models.weights import PRETRAINED
+
+    tries = [f"more epochs (--epochs {config.epochs * 2})"] if more_epochs else ["more data"]
+    if len(dataset.input_shape) == 3 and not dataset.preprocessing:  # images (not audio features)
         side = int(dataset.input_shape[0])
-        tries.append(f"a smaller input (--resolution {max(32, side // 2)})" if side > 32 else "a larger input (--resolution 64)")
-    tries += ["a smaller model such as `cnn`", "--weights imagenet (pretrained features) if the model has them"]
+        tries.append(f"another input size (--resolution {side // 2 if side >= 64 else side * 2})")
+        if model != "cnn":
+            tries.append("a smaller model such as `cnn`")
+        if model in PRETRAINED:
+            tries.append("--weights imagenet (pretrained features)")
+        else:
+            tries.append("a model with pretrained weights and --weights imagenet (mobilenet_v2, mobilenet_v1, resnet50)")
+    else:
+        tries.append("a smaller model (fewer units or layers with --param)")
     return ", ".join(tries)
 
 
-def _near_chance_line(val, chance, dataset, train, config, image) -> str:
+def _near_chance_line(val, chance, dataset, train, tries: str) -> str:
     n = len(dataset.x_train)
     if train is not None and train - val >= OVERFIT_GAP:
         cause = (f"it fits the training samples (training accuracy {train:.2f}) but learned nothing that "
@@ -74,16 +84,12 @@ def _near_chance_line(val, chance, dataset, train, config, image) -> str:
                  f"this model from scratch, or labels that do not follow the inputs" if train is not None else
                  "the model did not learn")
     return (f"validation accuracy {val:.2f} is near chance ({chance:.2f}, {len(dataset.y_val)} validation "
-            f"samples): {cause}. Try {_tries(config, dataset, image)}.")
+            f"samples): {cause}. Try {tries}.")
 
 
-def _overfit_line(val, train, dataset, image) -> str:
-    tries = ["more data or more augmentation", "a smaller model such as `cnn`"]
-    if image:
-        tries.insert(1, "a smaller input (--resolution)")
-    tries.append("--weights imagenet (pretrained features) if the model has them")
+def _overfit_line(val, train, dataset, tries: str) -> str:
     return (f"validation accuracy {val:.2f} is far below training accuracy {train:.2f}: the model memorises its "
-            f"{len(dataset.x_train)} training samples. Try {', '.join(tries)}.")
+            f"{len(dataset.x_train)} training samples. Try {tries}.")
 
 
 def stop_line(outcome: TrainingOutcome) -> str:
