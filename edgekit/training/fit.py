@@ -211,7 +211,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     write_text(ModelCard.path_for(model_path), card.model_dump_json(indent=2))
     write_json(out / "metrics.json", metrics)
     write_text(out / "report.json", TrainReport(model=model, knobs=params, dataset=DatasetSummary.of(dataset),
-                                                test_accuracy=metrics["accuracy"], seconds=round(time.time() - t0, 1),
+                                                test_accuracy=metrics["accuracy"], seconds=round(seconds, 1),
                                                 training=outcome).model_dump_json(indent=2))
     shutil.rmtree(out / "backup", ignore_errors=True)  # the run finished: nothing to resume
     console.print(f"  test accuracy {metrics['accuracy']:.4f} after {metrics['epochs_run']} epochs "
@@ -223,17 +223,14 @@ def _native_image_shape(data, default: tuple) -> tuple:
     """An image folder's own size (in steps of 32, at least 32) when it is smaller than the model's
     default input: 64x64 images are not blown up to 224x224, which costs 12x the time and learns
     nothing more."""
-    from edgekit.training.suggest import _median_side, image_side
+    from edgekit.training.suggest import folder_image_side, image_side
 
     p = Path(str(data))
-    if not p.is_dir():
+    native = folder_image_side(p) if p.is_dir() else None
+    if native is None:
         return default
-    from edgekit.data.datasets import IMAGE_SUFFIXES
-
-    files = [f for d in sorted(p.iterdir()) if d.is_dir() for f in sorted(d.iterdir())
-             if f.suffix.lower() in IMAGE_SUFFIXES]
-    side = image_side(_median_side(files), largest=int(default[0]))
-    return (side, side, default[2]) if files else default
+    side = image_side(native, largest=int(default[0]))
+    return (side, side, default[2])
 
 
 def _fit_params_to_preprocessing(spec, params: dict, dataset) -> dict:

@@ -84,6 +84,15 @@ def profile(source: str | Path, target: str | None = None) -> DataProfile:
     raise EdgekitError(f"{p}: cannot tell what data this is; give a class folder, a .csv or an .npz.")
 
 
+def folder_image_side(p: Path) -> int | None:
+    """The median shorter side of the images in a class folder ``p`` (a sample of them)."""
+    from edgekit.data.datasets import IMAGE_SUFFIXES
+
+    files = [f for d in sorted(p.iterdir()) if d.is_dir() for f in sorted(d.iterdir())
+             if f.suffix.lower() in IMAGE_SUFFIXES]
+    return _median_side(files)
+
+
 def _median_side(images: list[Path], look_at: int = 25) -> int | None:
     from PIL import Image
 
