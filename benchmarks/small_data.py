@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _small_sets as sets  # noqa: E402
-from _provenance import ROOT, write_results  # noqa: E402
+from _provenance import ROOT, provenance, write_results  # noqa: E402
 
 TARGET_ACCURACY, TARGET_SECONDS = 0.90, 180.0
 
@@ -91,14 +91,17 @@ def _children_cpu() -> float:
 
 
 def markdown(doc: dict) -> str:
-    prov = doc["provenance"]
+    prov = doc.get("provenance_at_start") or doc["provenance"]
+    end = doc["provenance"]
+    changed = end["commit"] != prov["commit"] or end["dirty"] != prov["dirty"]
     lines = [
         "# Small data sets: edgekit train with README's own-data recipes",
         "",
         f"{prov['date']}, commit {prov['commit'][:10] if prov['commit'] else '?'}"
         f"{' (uncommitted changes)' if prov['dirty'] else ''}; {os.cpu_count()} cores, shared: 1-min load average "
         f"at start {prov['load_average'][0]:.1f}. Target: test accuracy >= {TARGET_ACCURACY:.2f} in "
-        f"<= {TARGET_SECONDS:.0f} s each. Produced by `benchmarks/small_data.py`; raw rows in the JSON beside this file.",
+        f"<= {TARGET_SECONDS:.0f} s each. Produced by `benchmarks/small_data.py`; raw rows in the JSON beside this file."
+        + (f" The work tree changed during the run (commit {end['commit'][:10]} at the end)." if changed else ""),
         "",
         "| data | command | test acc | n test | wall s | CPU s | epochs (kept) | load before/after | target |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
@@ -137,6 +140,7 @@ def main():
     ap.add_argument("--keep", type=Path, help="make the data and runs here (default: a temporary folder)")
     ap.add_argument("--note", default="", help="a sentence for the Markdown (e.g. about the load)")
     args = ap.parse_args()
+    started = provenance()  # the code the runs import is the work tree's: its commit when they start
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
@@ -147,7 +151,8 @@ def main():
                                                        "error")}), flush=True)
             rows.append(row)
     json_path, md_path = result_paths(ROOT / "benchmarks" / "results")
-    doc = {"target": {"test_accuracy": TARGET_ACCURACY, "wall_s": TARGET_SECONDS}, "rows": rows, "note": args.note}
+    doc = {"target": {"test_accuracy": TARGET_ACCURACY, "wall_s": TARGET_SECONDS}, "rows": rows, "note": args.note,
+           "provenance_at_start": started}
     write_results(json_path, doc)
     doc = json.loads(json_path.read_text())
     from edgekit._io import write_text
