@@ -44,7 +44,7 @@ def train(ctx: typer.Context,
           label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="classification label smoothing, e.g. 0.1"),
           loss: Optional[str] = typer.Option(None, "--loss", help="regression loss: mse | mae | huber"),
           huber_delta: Optional[float] = typer.Option(None, "--huber-delta", help="Huber delta (1.0)")):
-    """Train a model from the registry; saves model.keras with its normalization and labels."""
+    """Train a model from the registry (without a name: the one `edgekit suggest` picks); saves model.keras, model.json and report.json."""
     from edgekit.config import load_config
     from edgekit.training import TrainConfig
 
