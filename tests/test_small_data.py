@@ -88,7 +88,7 @@ def test_recipe_scales_with_data_size():
 
     small, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet")
     assert (small.epochs, small.batch_size, small.patience) == (179, 16, 44)
-    assert early_stopping_start(small) == 35 and "224 training samples" in recipe.rule
+    assert early_stopping_start(small) == 89 and "224 training samples" in recipe.rule
     # the built-in digits (1,257 training images) keep the settings they were tuned with
     digits, recipe = scaled_config(TrainConfig(), n_train=1257, family="mobilenet")
     assert (digits.epochs, digits.batch_size, digits.patience, digits.learning_rate) == (40, 32, 10, 2e-3)
