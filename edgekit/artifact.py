@@ -143,6 +143,41 @@ def file_bytes(path: Path) -> int:
     return sum(q.stat().st_size for q in p.rglob("*") if q.is_file())
 
 
+class TrainRecipe(BaseModel):
+    """The settings a run trained with and why: what the user gave, and what the data-size rule
+    (:mod:`edgekit.training.recipe`) filled in."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: int
+    patience: int
+    batch_size: int
+    learning_rate: float
+    warmup_epochs: int
+    augment: bool
+    flip: bool = False
+    rule: str  # the data-size rule's line, e.g. "small data (224 training samples): ..."
+    from_rule: list[str] = Field(default_factory=list)  # the keys the rule set (the others were given)
+
+
+class TrainingOutcome(BaseModel):
+    """What happened while a classifier trained: when and why it stopped, which epoch's weights were
+    kept, and whether it learned (``verdict``; ``warning`` is the one line printed when it did not).
+    ``model.json``'s ``training`` and report.json's ``training_outcome``."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs_run: int
+    max_epochs: int
+    stopped_early: bool
+    best_epoch: int | None = None  # 1-based: the epoch whose weights the saved model has
+    best_val_accuracy: float | None = None
+    train_accuracy: float | None = None  # on the (augmented) training batches at the best epoch
+    chance_accuracy: float | None = None  # the majority class's share of the validation split
+    n_val: int | None = None
+    verdict: Literal["learned", "near_chance", "overfit"] = "learned"
+    warning: str | None = None
+    recipe: TrainRecipe | None = None
+
+
 class ModelCard(BaseModel):
     """What travels with a trained model (saved beside it as ``<model>.json``)."""
 
@@ -158,6 +193,7 @@ class ModelCard(BaseModel):
     metrics: dict = Field(default_factory=dict)
     # audio front-end knobs, text tokenizer or table columns (edgekit.data.audio/text/table)
     preprocessing: dict | None = None
+    training: TrainingOutcome | None = None  # classifiers: how the run ended and whether it learned
 
     @staticmethod
     def path_for(model_path: str | Path) -> Path:

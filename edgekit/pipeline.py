@@ -109,6 +109,8 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         ceiling_int8=int8_matmul_ceiling().model_dump(),  # int8 rows' "of ceiling" is against this one
         runtimes=other_runtimes,
     )
+    if result.card.training is not None:
+        report.training_outcome = result.card.training
     if npu:
         report.npu = npu_figures
     if mcu:

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgekit.artifact import Artifact, Latency, LatencySummary, Parity
+from edgekit.artifact import Artifact, Latency, LatencySummary, Parity, TrainingOutcome, TrainRecipe
 
 
 class Record(BaseModel):
@@ -209,6 +209,7 @@ class RunReport(Record):
     task: Optional[str] = None
     metric: Optional[dict] = None  # the task's headline figure (edgekit.verification.tasks.TaskMetric)
     training: dict = Field(default_factory=dict)
+    training_outcome: Optional[TrainingOutcome] = None  # classifiers: early stop, best epoch, chance/overfit line
     bench: BenchSettings
     verify_source: str
     machine: dict
@@ -220,6 +221,18 @@ class RunReport(Record):
     npu: Optional[list[dict]] = None  # Ethos-U estimates (vela), or per-accelerator errors
     mcu: Optional[dict] = None  # the microcontroller bundle's figures (edgekit.convert.mcu.McuReport)
     failures: list[StepFailure] = Field(default_factory=list)
+
+
+class TrainReport(Record):
+    """``report.json`` of ``edgekit train``'s folder (a run bundle's report.json, a :class:`RunReport`,
+    carries the same ``training_outcome``)."""
+
+    model: str
+    knobs: dict = Field(default_factory=dict)
+    dataset: DatasetSummary
+    test_accuracy: float
+    seconds: float
+    training: TrainingOutcome
 
 
 # ----------------------------------------------------------------------------- compression.json

@@ -26,7 +26,8 @@ from edgekit.config import load_config
 from edgekit.errors import EdgekitError
 
 EDGEKIT = [sys.executable, "-m", "edgekit.cli"]
-TRAIN_KEYS = ["epochs", "batch_size", "learning_rate", "patience", "seed", "augment", "tensorboard", "optimizer",
+TRAIN_KEYS = ["epochs", "batch_size", "learning_rate", "patience", "warmup_epochs", "seed", "augment", "flip",
+              "tensorboard", "optimizer",
               "momentum", "nesterov", "weight_decay", "schedule", "decay_rate", "label_smoothing", "loss", "huber_delta",
               "freeze_backbone", "unfreeze", "unfreeze_learning_rate", "unfreeze_epochs"]
 

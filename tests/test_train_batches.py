@@ -27,15 +27,20 @@ def test_same_seed_same_batches_new_order_and_shifts_each_epoch():
     assert sorted(a[0][1]) == list(range(50))  # every sample once per epoch
     assert not np.array_equal(a[0][1], a[1][1])  # reshuffled
     assert not np.array_equal(a[0][1], c[0][1])  # the seed matters
-    # Each image is its source moved by at most pad = 16 // 16 = 1 pixel, border filled with x.min().
+    # Each image is its source moved by at most pad = 16 // 16 = 1 pixel, the border repeating its edge.
     xb, yb = a[0]
-    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float(x.min()))
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
     moved = 0
     for img, k in zip(xb, yb):
         hits = [(dy, dx) for dy in range(3) for dx in range(3) if np.array_equal(padded[k, dy:dy + 16, dx:dx + 16], img)]
         assert hits, f"sample {k} is not a shifted copy of its source"
         moved += (1, 1) not in hits
     assert moved > 25  # most images were shifted
+    # with flip, about half of them are also mirrored left to right
+    (xf, yf), = _epochs(training_batches(x, y, 8, seed=4, augment=True, flip=True), 1)
+    mirrored = sum(any(np.array_equal(padded[k, dy:dy + 16, dx:dx + 16][:, ::-1], img)
+                       for dy in range(3) for dx in range(3)) for img, k in zip(xf, yf))
+    assert 10 < mirrored < 40
 
 
 def test_no_augmentation_for_feature_vectors_or_when_off():

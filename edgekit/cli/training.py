@@ -18,16 +18,16 @@ from edgekit.shapes import params_with_input_shape, square_side
 
 @app.command()
 def train(ctx: typer.Context,
-          name: str = typer.Argument(..., help="registered model name (see `edgekit models`)"),
+          name: Optional[str] = typer.Argument(None, help="registered model name (see `edgekit models`); without it, the model `edgekit suggest` picks for --data"),
           data: str = typer.Option(..., "--data", help="'digits', an image folder (one subfolder per class) or a .zip/.tar/.tar.gz of one, an .npz with x and y, a folder of .wav or .txt class subfolders, a .csv (a table with --target, or text for a sequence model), or a built-in for another task: diabetes (regression), digits_flat, token_order (classification), digits_anomaly (anomaly), digits_pairs (embedding), digits_gen (generation)"),
           param: Optional[List[str]] = typer.Option(None, "--param", help="model knob as key=value, repeatable"),
           epochs: Optional[int] = typer.Option(None, help="maximum epochs (early stopping may end sooner)"),
           batch_size: Optional[int] = typer.Option(None, help="batch size"),
           learning_rate: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
           seed: int = typer.Option(0, help="seed for splits, initialization and shuffling"),
-          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys of edgekit.training.TrainConfig (epochs, batch_size, learning_rate, patience, seed, augment, tensorboard, optimizer, momentum, nesterov, weight_decay, schedule, decay_rate, label_smoothing, loss, huber_delta, freeze_backbone, unfreeze, unfreeze_learning_rate, unfreeze_epochs); e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
+          config: Optional[Path] = typer.Option(None, "--config", help="training settings from a TOML or JSON file (by suffix) with the keys of edgekit.training.TrainConfig (epochs, batch_size, learning_rate, patience, warmup_epochs, seed, augment, flip, tensorboard, optimizer, momentum, nesterov, weight_decay, schedule, decay_rate, label_smoothing, loss, huber_delta, freeze_backbone, unfreeze, unfreeze_learning_rate, unfreeze_epochs); e.g. a train.toml holding `epochs = 30` and `augment = false` on separate lines. Flags given on the command line override the file"),
           out_dir: Path = typer.Option(..., "--out", help="folder for model.keras, metrics.json and TensorBoard logs"),
-          target: Optional[str] = typer.Option(None, "--target", help="CSV data: the column to predict (a table), or the label column of a text CSV"),
+          target: Optional[str] = typer.Option(None, "--target", help="CSV data: the column to predict (a table), or the label column of a text CSV; without a model name and with a folder, an MCU board (`edgekit targets`) the suggested model must suit"),
           task: Optional[str] = typer.Option(None, "--task", help="CSV table: classification | regression (default: from the target column)"),
           frontend: Optional[List[str]] = typer.Option(None, "--frontend", help="audio folder: front-end knob as key=value, repeatable: sample_rate, clip_ms, window_ms, stride_ms, fft_length, mel_bins, num_mfccs (0: log-mel), lower_hz, upper_hz"),
           audio_augment: Optional[List[str]] = typer.Option(None, "--audio-augment", help="audio folder: augmentation as key=value, repeatable: copies (extra copies of each training clip), shift_ms, snr_db, gain_db, seed"),
@@ -44,7 +44,7 @@ def train(ctx: typer.Context,
           label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="classification label smoothing, e.g. 0.1"),
           loss: Optional[str] = typer.Option(None, "--loss", help="regression loss: mse | mae | huber"),
           huber_delta: Optional[float] = typer.Option(None, "--huber-delta", help="Huber delta (1.0)")):
-    """Train a model from the registry; saves model.keras with its normalization and labels."""
+    """Train a model from the registry (without a name: the one `edgekit suggest` picks); saves model.keras, model.json and report.json."""
     from edgekit.config import load_config
     from edgekit.training import TrainConfig
 
@@ -54,11 +54,42 @@ def train(ctx: typer.Context,
         schedule=schedule, label_smoothing=label_smoothing, loss=loss, huber_delta=huber_delta))
     cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
     params = params_with_input_shape(_parse_params(param), input_shape, resolution)
+    if name is None:
+        pick = _suggestion(data, target)
+        err.print(f"[bold]model[/]: {pick.model} {_knobs(pick.params)} ({pick.reason})", highlight=False)
+        name, params = pick.model, {**pick.params, **params}  # a --param or --resolution given still wins
+        target = pick.options.get("target")
     from edgekit.training import train as _train  # TensorFlow starts here, after the settings are checked
 
     res = _train(name, data, params=params, config=cfg, out=out_dir, console=err, weights=weights,
                  data_options=_data_options(target, task, frontend, audio_augment))
     out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
+
+
+@app.command()
+def suggest(data: str = typer.Option(..., "--data", help="an image, audio (.wav) or text (.txt) folder with one subfolder per class, a .csv table or an .npz"),
+            target: Optional[str] = typer.Option(None, "--target", help="a CSV table's column to predict; for a folder, an MCU board (`edgekit targets`) the model must suit")):
+    """Pick a registry model and input size for your data, say why, and print the `edgekit train` line."""
+    pick = _suggestion(data, target)
+    out.print(f"{pick.model} {_knobs(pick.params)}", highlight=False)
+    out.print(f"why: {pick.reason}", highlight=False)
+    out.print(pick.command(data) + " --out runs/mine", highlight=False)
+
+
+def _suggestion(data: str, target: Optional[str]):
+    from edgekit.training.suggest import suggest as _suggest
+
+    board = None
+    if target and not data.lower().endswith(".csv"):
+        from edgekit.benchmarking.mcu_targets import get_target
+
+        board = get_target(target).name  # an unknown board fails here, with the list
+        target = None
+    return _suggest(data, target=target, board=board)
+
+
+def _knobs(params: dict) -> str:
+    return " ".join(f"{k}={'x'.join(map(str, v)) if k == 'input_shape' else v}" for k, v in params.items())
 
 
 def _data_options(target, task, frontend, audio_augment) -> dict:

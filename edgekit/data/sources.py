@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 
-OPTIONS = ("preprocessing", "frontend", "augmentation", "target", "task", "kind")
+OPTIONS = ("preprocessing", "frontend", "augmentation", "target", "task", "kind", "max_length")
 
 
 def load_source(src: str, input_shape, seed: int, val_fraction: float, test_fraction: float, **options):
@@ -71,7 +71,10 @@ def _text(p, input_shape, seed, val_fraction, test_fraction, options):
         length = prep["tokenizer"]["sequence_length"]
     elif input_shape is not None and len(tuple(input_shape)) == 1:
         length = int(tuple(input_shape)[0])
+    elif input_shape is None and options.get("kind") == "text":
+        length = None  # fitted to the training split's texts, at most max_length
     else:
         raise EdgekitError(f"{p}: text becomes token sequences; train a sequence model "
                            "(transformer_encoder, lstm, bilstm, seq_attention) or give input_shape=(length,).")
-    return load_text(p, length, seed, val_fraction, test_fraction, prep, options.get("target"))
+    return load_text(p, length, seed, val_fraction, test_fraction, prep, options.get("target"),
+                     max_length=options.get("max_length"))

@@ -103,8 +103,24 @@ def _read_text_csv(p: Path, label_column: str | None, text_column: str | None):
     return texts, np.asarray([names.index(v) for v in raw_labels], np.int64), names
 
 
-def load_text(p: Path, sequence_length: int, seed: int, val_fraction: float, test_fraction: float,
-              preprocessing: dict | None = None, label_column: str | None = None, max_tokens: int = 20000):
+SEQUENCE_QUANTILE = 0.95  # a fitted length holds this share of training texts whole
+SEQUENCE_MULTIPLE = 8
+
+
+def fitted_sequence_length(texts, cap: int | None = None) -> int:
+    """The sequence length for ``texts`` (the training split's): the word count that
+    :data:`SEQUENCE_QUANTILE` of them fit in, rounded up to a multiple of 8, at most ``cap``."""
+    counts = [len(_words(t, True, TOKEN_PATTERN)) for t in texts] or [1]
+    n = int(np.ceil(np.quantile(counts, SEQUENCE_QUANTILE)))
+    n = max(SEQUENCE_MULTIPLE, -(-n // SEQUENCE_MULTIPLE) * SEQUENCE_MULTIPLE)
+    return min(n, int(cap)) if cap else n
+
+
+def load_text(p: Path, sequence_length: int | None, seed: int, val_fraction: float, test_fraction: float,
+              preprocessing: dict | None = None, label_column: str | None = None, max_tokens: int = 20000,
+              max_length: int | None = None):
+    """Token-id sequences of a text folder or CSV; ``sequence_length`` ``None`` fits it to the training
+    split (at most ``max_length``, the model's own default)."""
     from edgekit.data.datasets import Dataset, _split
 
     if p.is_dir():
@@ -115,7 +131,9 @@ def load_text(p: Path, sequence_length: int, seed: int, val_fraction: float, tes
     if preprocessing and preprocessing.get("kind") == "text":
         tok = Tokenizer(**preprocessing["tokenizer"])
     else:
-        tok = Tokenizer.fit([texts[i] for i in idx.x_train], sequence_length, max_tokens)
+        train_texts = [texts[i] for i in idx.x_train]
+        length = sequence_length or fitted_sequence_length(train_texts, max_length)
+        tok = Tokenizer.fit(train_texts, length, max_tokens)
     enc = tok.encode(texts)
     normalization = Normalization(mean=0.0, std=1.0, raw_range=(0.0, float(len(tok.vocabulary) - 1)))
     ds = Dataset(p.name, enc[idx.x_train], y[idx.x_train], enc[idx.x_val], y[idx.x_val], enc[idx.x_test],

@@ -14,8 +14,11 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(2e-3, gt=0)
     patience: int = Field(10, ge=0, description="epochs without val_loss improvement before stopping")
+    warmup_epochs: int = Field(0, ge=0, description="epochs over which the learning rate rises linearly from ~0")
     seed: int = 0
     augment: bool = True
+    flip: Optional[bool] = Field(None, description="images: also mirror left-right when augmenting (default: on below "
+                                                   "1,000 training images; off where mirrored images mean another class)")
     tensorboard: bool = True
     # optimizer and learning-rate schedule (edgekit.training.optim)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"

@@ -16,6 +16,7 @@ from edgekit._tf import keras, reproducible, tf
 from edgekit.artifact import ModelCard
 from edgekit.data import Dataset, load_dataset
 from edgekit.errors import EdgekitError
+from edgekit.records import DatasetSummary, TrainReport
 from edgekit.models import count_macs, count_params, create_model, get_spec
 from edgekit.shapes import complete_shape
 from edgekit.training.batches import training_batches
@@ -23,6 +24,8 @@ from edgekit.training.config import TrainConfig
 from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
 from edgekit.training.metrics import classification_metrics
 from edgekit.training.optim import compile_classifier, lr_callbacks
+from edgekit.training.outcome import diagnose, report_outcome
+from edgekit.training.recipe import early_stopping, scaled_config, zero_head
 from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, headline, save_extras
 
 
@@ -116,6 +119,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     console = console or Console(stderr=True, soft_wrap=True)
     config = config or TrainConfig(**config_overrides)
     params = dict(params or {})
+    params_given = dict(params)
     spec = get_spec(model)
     input_shape = complete_shape(params.pop("input_shape", None), spec.default_input_shape)
     _check_extra_params(model, spec, params)
@@ -130,9 +134,14 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
         shape = data_input_shape(spec, params, input_shape, data)
         if spec.input_kind == "image" and len(shape) == 3 and data == "digits" and not input_shape:
             shape = spec.small_input_shape  # digits are 8x8: the small resolution fits them
+        elif spec.input_kind == "image" and len(shape) == 3 and "input_shape" not in params_given:
+            shape = _native_image_shape(data, shape)
         options = dict(data_options or {})
         if spec.input_kind == "sequence":
             options.setdefault("kind", "text")  # a CSV for a sequence model holds text, not a table
+            if "input_shape" not in params_given:
+                shape = None  # fitted to the training texts, at most the model's own length
+                options.setdefault("max_length", int(spec.default_input_shape[0]))
         dataset = load_dataset(data, input_shape=shape, seed=config.seed, **options)
     params = _fit_params_to_preprocessing(spec, params, dataset)
     if spec.task != dataset.task:
@@ -150,14 +159,19 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
                        **params)
     finetune = _pretrained_summary(net, model, config, console)
     finetune.update(freeze_for_head(net, config, console))
+    images = dataset.x_train.ndim == 4 and not dataset.preprocessing
+    config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune), images=images)
+    if not finetune:
+        zero_head(net)  # first predictions uniform: the first loss is ln(classes)
     steps = -(-len(dataset.x_train) // config.batch_size)
     compile_classifier(net, config, steps)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    stopper = early_stopping(config)
     callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-        *lr_callbacks(config),
+        stopper,
+        *lr_callbacks(config, steps),
         _backup_and_restore(out / "backup"),
         _EpochLine(console, config.epochs),
     ]
@@ -165,35 +179,58 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False))
     console.print(f"[bold]train[/] {model} {dict(params)} on {dataset.name}: "
                   f"{len(dataset.x_train)} train / {len(dataset.x_val)} val, input {dataset.input_shape}")
+    console.print(f"  recipe: {recipe.rule}", highlight=False)
     t0 = time.time()
     # Image shifts would scramble audio features (time x coefficient); audio has its own augmentation.
     shift_images = config.augment and not dataset.preprocessing
-    batches = training_batches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images)
+    batches = training_batches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images,
+                               flip=bool(config.flip))
     hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, callbacks=callbacks, verbose=0)
     epochs_run = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
+    outcome = diagnose(hist.history, stopper, config, dataset, recipe, epochs_run, model)
+    report_outcome(outcome, console)
     if config.unfreeze:
         epochs_run += _fit_unfrozen(net, config, dataset, steps, out, console)
     seconds = time.time() - t0
     probs = net.predict(dataset.x_test, batch_size=256, verbose=0)
     metrics = classification_metrics(dataset.y_test, probs, dataset.class_names)
     metrics["epochs_run"] = epochs_run
+    metrics["training"] = outcome.model_dump()
     metrics.update(finetune)
     thaw_all(net, finetune)
 
     card = ModelCard(name=model, task=spec.task, params=count_params(net), macs=count_macs(net),
                      input_shape=(None,) + dataset.input_shape, dataset=dataset.name,
                      normalization=dataset.normalization, labels=dataset.class_names, knobs=params,
-                     metrics={"test_accuracy": metrics["accuracy"]}, preprocessing=dataset.preprocessing)
+                     metrics={"test_accuracy": metrics["accuracy"]}, preprocessing=dataset.preprocessing,
+                     training=outcome)
     model_path = out / "model.keras"
     with atomic_path(model_path) as tmp:
         net.save(str(tmp))
     write_text(ModelCard.path_for(model_path), card.model_dump_json(indent=2))
     write_json(out / "metrics.json", metrics)
+    write_text(out / "report.json", TrainReport(model=model, knobs=params, dataset=DatasetSummary.of(dataset),
+                                                test_accuracy=metrics["accuracy"], seconds=round(seconds, 1),
+                                                training=outcome).model_dump_json(indent=2))
     shutil.rmtree(out / "backup", ignore_errors=True)  # the run finished: nothing to resume
     console.print(f"  test accuracy {metrics['accuracy']:.4f} after {metrics['epochs_run']} epochs "
                   f"({seconds:.0f}s); saved {model_path}")
     return TrainResult(model_path, net, card, dataset, metrics, hist.history, seconds)
+
+
+def _native_image_shape(data, default: tuple) -> tuple:
+    """An image folder's own size (in steps of 32, at least 32) when it is smaller than the model's
+    default input: 64x64 images are not blown up to 224x224, which costs 12x the time and learns
+    nothing more."""
+    from edgekit.training.suggest import folder_image_side, image_side
+
+    p = Path(str(data))
+    native = folder_image_side(p) if p.is_dir() else None
+    if native is None:
+        return default
+    side = image_side(native, largest=int(default[0]))
+    return (side, side, default[2])
 
 
 def _fit_params_to_preprocessing(spec, params: dict, dataset) -> dict:

@@ -19,6 +19,8 @@ def make_optimizer(config, steps_per_epoch: int, epochs: int | None = None, lear
     elif config.schedule == "exponential":
         rate = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=max(1, steps_per_epoch),
                                                            decay_rate=config.decay_rate)
+    if config.warmup_epochs and not isinstance(rate, float):
+        rate = WarmUp(rate, config.warmup_epochs * steps_per_epoch)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(rate, momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "rmsprop":
@@ -28,13 +30,53 @@ def make_optimizer(config, steps_per_epoch: int, epochs: int | None = None, lear
     return keras.optimizers.Adam(rate)
 
 
-def lr_callbacks(config) -> list:
-    """ReduceLROnPlateau for the 'plateau' schedule (a decaying schedule sets the rate itself)."""
+@keras.saving.register_keras_serializable(package="edgekit")
+class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
+    """A decaying schedule whose first ``steps`` steps rise linearly to it."""
+
+    def __init__(self, schedule, steps: int):
+        self.schedule, self.steps = schedule, int(steps)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        return self.schedule(step) * tf.minimum(1.0, (step + 1.0) / float(max(1, self.steps)))
+
+    def get_config(self):
+        return {"schedule": keras.optimizers.schedules.serialize(self.schedule), "steps": self.steps}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.optimizers.schedules.deserialize(config["schedule"]), config["steps"])
+
+
+class _LinearWarmUp(keras.callbacks.Callback):
+    """Raise a constant (or plateau-driven) learning rate linearly over the first ``steps`` steps.
+    A callback rather than a schedule: ReduceLROnPlateau needs the rate to stay a variable."""
+
+    def __init__(self, learning_rate: float, steps: int):
+        super().__init__()
+        self.learning_rate, self.steps, self.step = float(learning_rate), int(steps), 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.step < self.steps:
+            keras.backend.set_value(self.model.optimizer.learning_rate,
+                                    self.learning_rate * (self.step + 1) / self.steps)
+        elif self.step == self.steps:
+            keras.backend.set_value(self.model.optimizer.learning_rate, self.learning_rate)
+        self.step += 1
+
+
+def lr_callbacks(config, steps_per_epoch: int = 0, learning_rate: float | None = None) -> list:
+    """The warm-up (``warmup_epochs``, for a rate that is not a decaying schedule) and
+    ReduceLROnPlateau for the 'plateau' schedule (a decaying schedule sets the rate itself)."""
+    out = []
+    if config.warmup_epochs and steps_per_epoch and config.schedule in ("plateau", "constant"):
+        out.append(_LinearWarmUp(learning_rate or config.learning_rate, config.warmup_epochs * steps_per_epoch))
     if config.schedule != "plateau":
-        return []
+        return out
     # Halving the rate when validation loss stalls steadies small, noisy validation sets.
-    return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 3),
-                                              min_lr=1e-5, verbose=0)]
+    return out + [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                                    patience=max(1, config.patience // 3), min_lr=1e-5, verbose=0)]
 
 
 @keras.saving.register_keras_serializable(package="edgekit")

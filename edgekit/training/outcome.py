@@ -1,0 +1,110 @@
+"""What happened in a classifier's training run, said in a line or two and kept as a record.
+
+* how the run ended: early stopping (at which epoch, and which epoch's weights were kept) or the
+  last epoch;
+* whether it learned: the kept epoch's validation accuracy against chance (the majority class's
+  share of the validation split, with a margin of two binomial standard errors, so that 32
+  validation images at 0.31 for 4 classes count as chance) and against the training accuracy.
+
+Only training and validation data are read: the test split stays for the one final measurement.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgekit.artifact import TrainingOutcome, TrainRecipe
+
+OVERFIT_GAP = 0.25  # training accuracy this far above validation accuracy is memorising
+MIN_CHANCE_MARGIN = 0.05
+
+
+def chance_margin(chance: float, n_val: int) -> float:
+    """How far above chance a validation accuracy on ``n_val`` samples must be to count as learned."""
+    return max(MIN_CHANCE_MARGIN, 2.0 * math.sqrt(chance * (1.0 - chance) / max(1, n_val)))
+
+
+def diagnose(history: dict, stopper, config, dataset, recipe: TrainRecipe, epochs_run: int,
+             model: str = "") -> TrainingOutcome:
+    """The outcome of a run of ``model`` from its Keras history and its EarlyStopping callback."""
+    val_loss = list(history.get("val_loss") or [])
+    offset = epochs_run - len(val_loss)  # epochs before a resume are not in this history
+    restored = getattr(stopper, "best_weights", None) is not None
+    best = (int(stopper.best_epoch) if restored else epochs_run - 1)
+    i = best - offset
+    pick = lambda key: float(history[key][i]) if key in history and 0 <= i < len(history[key]) else None  # noqa: E731
+    y_val = np.asarray(dataset.y_val).ravel().astype(int)
+    n_val = int(len(y_val))
+    chance = float(np.bincount(y_val).max() / n_val) if n_val else None
+    outcome = TrainingOutcome(epochs_run=epochs_run, max_epochs=config.epochs,
+                              stopped_early=bool(getattr(stopper, "stopped_epoch", 0)) and epochs_run < config.epochs,
+                              best_epoch=best + 1, best_val_accuracy=pick("val_accuracy"),
+                              train_accuracy=pick("accuracy"), chance_accuracy=chance, n_val=n_val,
+                              verdict="learned", recipe=recipe)
+    val, train = outcome.best_val_accuracy, outcome.train_accuracy
+    if val is None or chance is None:
+        return outcome
+    if val <= chance + chance_margin(chance, n_val):
+        outcome.verdict = "near_chance"
+        outcome.warning = _near_chance_line(val, chance, dataset, train, _tries(config, dataset, model, True))
+    elif train is not None and train - val >= OVERFIT_GAP:
+        outcome.verdict = "overfit"
+        outcome.warning = _overfit_line(val, train, dataset, _tries(config, dataset, model, False))
+    return outcome
+
+
+def _tries(config, dataset, model: str, more_epochs: bool) -> str:
+    """What to try, for this kind of data and model."""
+    from edgekit.models.weights import PRETRAINED
+
+    tries = [f"more epochs (--epochs {config.epochs * 2})"] if more_epochs else ["more data"]
+    if len(dataset.input_shape) == 3 and not dataset.preprocessing:  # images (not audio features)
+        side = int(dataset.input_shape[0])
+        tries.append(f"another input size (--resolution {side // 2 if side >= 64 else side * 2})")
+        if model != "cnn":
+            tries.append("a smaller model such as `cnn`")
+        if model in PRETRAINED:
+            tries.append("--weights imagenet (pretrained features)")
+        else:
+            tries.append("a model with pretrained weights and --weights imagenet (mobilenet_v2, mobilenet_v1, resnet50)")
+    else:
+        tries.append("a smaller model (fewer units or layers with --param)")
+    return ", ".join(tries)
+
+
+def _near_chance_line(val, chance, dataset, train, tries: str) -> str:
+    n = len(dataset.x_train)
+    if train is not None and train - val >= OVERFIT_GAP:
+        cause = (f"it fits the training samples (training accuracy {train:.2f}) but learned nothing that "
+                 f"carries over: too few samples ({n}) for this model, or labels that do not follow the inputs")
+    else:
+        cause = (f"it did not fit even the training samples (training accuracy {train:.2f}): too few steps for "
+                 f"this model from scratch, or labels that do not follow the inputs" if train is not None else
+                 "the model did not learn")
+    return (f"validation accuracy {val:.2f} is near chance ({chance:.2f}, {len(dataset.y_val)} validation "
+            f"samples): {cause}. Try {tries}.")
+
+
+def _overfit_line(val, train, dataset, tries: str) -> str:
+    return (f"validation accuracy {val:.2f} is far below training accuracy {train:.2f}: the model memorises its "
+            f"{len(dataset.x_train)} training samples. Try {tries}.")
+
+
+def stop_line(outcome: TrainingOutcome) -> str:
+    """How the run ended and which epoch the saved model is."""
+    kept = f"the saved model is epoch {outcome.best_epoch}'s, the lowest validation loss"
+    if outcome.best_val_accuracy is not None:
+        kept += f" (val accuracy {outcome.best_val_accuracy:.4f})"
+    if outcome.stopped_early:
+        patience = outcome.recipe.patience if outcome.recipe else None
+        why = f" (validation loss had not improved for {patience} epochs)" if patience is not None else ""
+        return f"early stopping ended the run at epoch {outcome.epochs_run} of {outcome.max_epochs}{why}; {kept}"
+    return f"ran all {outcome.epochs_run} epochs; {kept}"
+
+
+def report_outcome(outcome: TrainingOutcome, console) -> None:
+    console.print(f"  {stop_line(outcome)}", highlight=False)
+    if outcome.warning:
+        console.print(f"  [yellow]warning:[/] {outcome.warning}", highlight=False)

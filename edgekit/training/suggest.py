@@ -1,0 +1,147 @@
+"""A registry model and input size for a user's data: ``edgekit suggest --data DIR`` and
+``edgekit train --data DIR`` without a model name.
+
+The data are looked at, not loaded: what kind they are (image, audio or text class folders, a CSV
+table, an .npz), how many samples each class has, and an image's size or a text's length. The
+choice is the recipe the small-data benchmark ran (``benchmarks/small_data.py``,
+``benchmarks/results/small_data.md``) for that kind, so what is suggested is what was measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+
+# Below this many images the suggested image model is the small-data one.
+SMALL_IMAGE_SET = 2000
+MCU_IMAGE_SIDE = 64  # an image model for a microcontroller board: at most this side
+
+
+@dataclass(frozen=True)
+class DataProfile:
+    kind: str  # image | audio | text | table | arrays
+    samples: int
+    classes: int
+    image_side: int | None = None  # the median image's shorter side
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    model: str
+    params: dict = field(default_factory=dict)  # builder knobs, and input_shape for images
+    reason: str = ""
+    options: dict = field(default_factory=dict)  # load_dataset options (a CSV table's target)
+
+    def command(self, data: str) -> str:
+        """The equivalent ``edgekit train`` line."""
+        flags = []
+        for k, v in self.params.items():
+            if k == "input_shape":
+                flags.append(f"--resolution {v[0]}")
+            else:
+                flags.append(f"--param {k}={v}")
+        if self.options.get("target"):
+            flags.append(f"--target {self.options['target']}")
+        return " ".join(["edgekit train", self.model, "--data", data, *flags])
+
+
+def profile(source: str | Path, target: str | None = None) -> DataProfile:
+    """What kind of data ``source`` is and how much of it there is (``target``: a CSV's column)."""
+    p = Path(source)
+    if not p.exists():
+        raise EdgekitError(f"{p}: no such file or folder; give a folder with one subfolder per class, a .csv "
+                           "or an .npz (built-in data sets need a model name: see `edgekit train --help`).")
+    if p.is_dir():
+        from edgekit.data.datasets import IMAGE_SUFFIXES
+        from edgekit.data.sources import _folder_kind
+
+        classes = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith((".", "_")))
+        if len(classes) < 2:
+            raise EdgekitError(f"{p}: needs one subfolder per class and at least two classes (found {len(classes)}).")
+        files = [f for d in classes for f in d.iterdir() if f.is_file()]
+        kind = _folder_kind(p) or "image"
+        images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+        side = _median_side(images) if kind == "image" else None
+        return DataProfile(kind, len(images) if kind == "image" else len(files), len(classes), side)
+    if p.suffix.lower() == ".csv":
+        from edgekit.data.table import read_csv_rows
+
+        header, rows = read_csv_rows(p)
+        rows = list(rows)
+        kind = "text" if "text" in header and not target else "table"
+        col = target or ("label" if "label" in header else None)
+        classes = len({r[header.index(col)] for _, r in rows}) if col in header else 0
+        return DataProfile(kind, len(rows), classes)
+    if p.suffix.lower() == ".npz":
+        import numpy as np
+
+        with np.load(p) as z:
+            x, y = z["x"], z["y"]
+            kind = "image" if x.ndim in (3, 4) else "arrays"
+            return DataProfile(kind, len(x), len(np.unique(y)), min(x.shape[1:3]) if kind == "image" else None)
+    raise EdgekitError(f"{p}: cannot tell what data this is; give a class folder, a .csv or an .npz.")
+
+
+def folder_image_side(p: Path) -> int | None:
+    """The median shorter side of the images in a class folder ``p`` (a sample of them)."""
+    from edgekit.data.datasets import IMAGE_SUFFIXES
+
+    files = [f for d in sorted(p.iterdir()) if d.is_dir() for f in sorted(d.iterdir())
+             if f.suffix.lower() in IMAGE_SUFFIXES]
+    return _median_side(files)
+
+
+def _median_side(images: list[Path], look_at: int = 25) -> int | None:
+    from PIL import Image
+
+    sides = []
+    for f in images[:: max(1, len(images) // look_at)][:look_at]:
+        try:
+            with Image.open(f) as im:
+                sides.append(min(im.size))
+        except OSError:
+            continue
+    return sorted(sides)[len(sides) // 2] if sides else None
+
+
+def image_side(native: int | None, largest: int = 96) -> int:
+    """The input side for images of ``native`` pixels: their own size in steps of 32 (at least 32),
+    never upsampled past it and at most ``largest``; from-scratch training on a few hundred images
+    gains nothing from more pixels, and each doubling of the side costs 4x the time."""
+    if not native:
+        return 64
+    return int(max(32, min(largest, native // 32 * 32)))
+
+
+def suggest(source: str | Path, target: str | None = None, board: str | None = None) -> Suggestion:
+    """A model for ``source`` (``target``: a CSV table's label column; ``board``: an MCU board from
+    ``edgekit targets``, which caps the image size)."""
+    prof = profile(source, target)
+    per_class = prof.samples // max(1, prof.classes)
+    size = f"{prof.samples} samples in {prof.classes} classes (~{per_class} each)"
+    if prof.kind == "image":
+        small = prof.samples < SMALL_IMAGE_SET
+        largest = MCU_IMAGE_SIDE if board or small else 96
+        side = image_side(prof.image_side, largest)
+        cap = (f"at most {largest} for {board}" if board else
+               f"at most {largest}: from scratch on {prof.samples} images more pixels cost time and add little"
+               if small else f"at most {largest}")
+        why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 32, {cap}"
+        return Suggestion("mobilenet_v2", {"input_shape": (side, side, 3), "alpha": 0.35},
+                          f"{size} of images: MobileNetV2 at width 0.35 (0.4 M parameters) learns from a few hundred "
+                          f"images with the small-data recipe and runs on phones and, int8, on MCUs; {why_side}")
+    if prof.kind == "audio":
+        return Suggestion("ds_cnn", {}, f"{size} of audio clips: DS-CNN, the MLPerf Tiny keyword-spotting "
+                                        "model, on the log-mel/MFCC front end")
+    if prof.kind == "text":
+        return Suggestion("transformer_encoder", {"embed_dim": 64, "num_heads": 4, "ff_dim": 128, "num_layers": 2},
+                          f"{size} of texts: a 2-layer transformer encoder of width 64 (TinyBERT's 4x312 has "
+                          f"millions of weights for a few hundred texts), sequence length fitted to the texts")
+    if prof.kind == "table":
+        if not target:
+            raise EdgekitError(f"{source}: a table needs --target (the column to predict).")
+        return Suggestion("mlp", {}, f"{size} of table rows: a small MLP on the standardized and one-hot columns",
+                          {"target": target})
+    return Suggestion("mlp", {}, f"{size} of feature vectors: a small MLP")

@@ -1,0 +1,125 @@
+"""Training on a user's small data: the data-size rule, and a train step that says what happened.
+
+One real run through the CLI on features with random labels (nothing to learn): it must exit 0,
+print the chance-level line and the early-stopping line, and keep both in report.json and
+model.json. The rest is the rule itself and the data inspection behind `edgekit suggest`, which
+need no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def random_label_run(tmp_path_factory):
+    from conftest import run_cli
+
+    d = tmp_path_factory.mktemp("random_labels")
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(600, 12)).astype(np.float32)
+    y = rng.integers(0, 3, size=600)  # drawn apart from x: there is nothing to learn
+    np.savez(d / "random.npz", x=x, y=y)
+    (d / "train.toml").write_text("patience = 2\ntensorboard = false\n")
+    res = run_cli("train", "mlp", "--data", d / "random.npz", "--epochs", "30", "--config", d / "train.toml",
+                  "--out", d / "run")
+    return res, d / "run"
+
+
+def test_random_labels_say_chance_and_exit_0(random_label_run):
+    res, out = random_label_run
+    assert res.returncode == 0, res.stderr[-2000:]
+    line = next(ln for ln in res.stderr.splitlines() if "near chance" in ln)
+    assert re.search(r"warning: validation accuracy 0\.\d+ is near chance \(0\.\d+, 60 validation samples\)", line)
+    assert "Try more epochs (--epochs 60)" in line and "a smaller model" in line
+    report = json.loads((out / "report.json").read_text())
+    assert report["training"]["verdict"] == "near_chance" and report["training"]["warning"] in line
+    card = json.loads((out / "model.json").read_text())
+    assert card["training"]["verdict"] == "near_chance"
+
+
+def test_early_stopping_line_names_the_kept_epoch(random_label_run):
+    res, out = random_label_run
+    m = re.search(r"early stopping ended the run at epoch (\d+) of 30 \(validation loss had not improved for 2 "
+                  r"epochs\); the saved model is epoch (\d+)'s", res.stderr)
+    assert m, res.stderr[-2000:]
+    stopped, best = int(m.group(1)), int(m.group(2))
+    assert best == stopped - 2  # patience 2, watched from the first epoch at 30 epochs
+    training = json.loads((out / "report.json").read_text())["training"]
+    assert training["stopped_early"] is True and training["best_epoch"] == best and training["epochs_run"] == stopped
+    # the kept epoch's validation loss is the lowest of the run
+    history = json.loads((out / "metrics.json").read_text())["training"]
+    assert history["best_epoch"] == best
+
+
+def test_image_lines_say_what_to_try():
+    """The chance and overfit lines for images name --resolution, `cnn`, --weights and more epochs."""
+    from types import SimpleNamespace
+
+    from edgekit.training import TrainConfig
+    from edgekit.training.outcome import diagnose
+    from edgekit.training.recipe import scaled_config
+
+    config, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet", images=True)
+    ds = SimpleNamespace(input_shape=(64, 64, 3), preprocessing=None, x_train=np.zeros((224, 1)),
+                         y_val=np.repeat([0, 1, 2, 3], 8))
+    stopper = SimpleNamespace(best_weights=object(), best_epoch=59, stopped_epoch=103)
+
+    def run(train_acc, val_acc):
+        hist = {"accuracy": [train_acc] * 104, "val_accuracy": [val_acc] * 104, "val_loss": [1.0] * 104}
+        return diagnose(hist, stopper, config, ds, recipe, 104, "mobilenet_v2")
+
+    chance = run(0.30, 0.31)
+    assert chance.verdict == "near_chance" and chance.best_epoch == 60 and chance.stopped_early
+    for hint in ("--epochs 358", "--resolution 32", "`cnn`", "--weights imagenet"):
+        assert hint in chance.warning, hint
+    over = run(0.99, 0.60)
+    assert over.verdict == "overfit" and "far below training accuracy 0.99" in over.warning
+    assert run(0.95, 0.90).verdict == "learned" and run(0.95, 0.90).warning is None
+
+
+def test_recipe_scales_with_data_size():
+    from edgekit.training import TrainConfig
+    from edgekit.training.recipe import early_stopping_start, scaled_config
+
+    small, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet")
+    assert (small.epochs, small.batch_size, small.patience) == (179, 16, 44)
+    assert early_stopping_start(small) == 89 and "224 training samples" in recipe.rule
+    # the built-in digits (1,257 training images) keep the settings they were tuned with
+    digits, recipe = scaled_config(TrainConfig(), n_train=1257, family="mobilenet")
+    assert (digits.epochs, digits.batch_size, digits.patience, digits.learning_rate) == (40, 32, 10, 2e-3)
+    assert early_stopping_start(digits) == 0 and recipe.from_rule == []
+    # what the user gave is kept; transformers get a warm-up and a lower rate
+    given, recipe = scaled_config(TrainConfig(epochs=5, batch_size=8), n_train=224, family="transformer")
+    assert (given.epochs, given.batch_size, given.warmup_epochs, given.learning_rate) == (5, 8, 3, 5e-4)
+    assert "epochs" not in recipe.from_rule and given.patience == 10
+    # a pretrained start keeps the default epochs
+    assert scaled_config(TrainConfig(), n_train=224, family="mobilenet", pretrained=True)[0].epochs == 40
+
+
+def test_sequence_length_fits_the_training_texts():
+    from edgekit.data.text import fitted_sequence_length
+
+    texts = [" ".join(["w"] * n) for n in range(8, 18)]
+    assert fitted_sequence_length(texts) == 24 and fitted_sequence_length(texts, cap=16) == 16
+
+
+def test_suggest_looks_at_the_data(tmp_path):
+    from PIL import Image
+
+    from edgekit.training.suggest import suggest
+
+    for c in ("a", "b"):
+        (tmp_path / "img" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (72, 72)).save(tmp_path / "img" / c / f"{i}.png")
+        (tmp_path / "txt" / c).mkdir(parents=True)
+        (tmp_path / "txt" / c / "t.txt").write_text("a few words\n")
+    pick = suggest(tmp_path / "img")
+    assert pick.model == "mobilenet_v2" and pick.params["input_shape"] == (64, 64, 3) and "72 px" in pick.reason
+    assert suggest(tmp_path / "txt").model == "transformer_encoder"
+    assert "--resolution 64" in pick.command("img/")
