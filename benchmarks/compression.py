@@ -155,12 +155,10 @@ def main(argv=None):
 
     def save():
         results["seconds"] = round(time.time() - t_start)
-        from _provenance import write_results
+        from _provenance import write_markdown, write_results
 
-        from edgekit._io import write_text
-
-        doc = json.loads(write_results(Path(args.results) / f"{args.stem}.json", results).read_text())
-        write_text(Path(args.results) / f"{args.stem}.md", render(doc))
+        path = write_results(Path(args.results) / f"{args.stem}.json", results)
+        write_markdown(path, render(json.loads(path.read_text())))
 
     for name, knobs in (("mobilenet_v2", {"alpha": 0.35}), ("mobilenet_v1", {"alpha": 0.5})):
         if name not in wanted:
