@@ -203,8 +203,8 @@ def build_mixed(ctx):
        clipping: how far the outputs move (mean KL against the float model on the selection split)
        says which rounding that layer gets, and how sensitive it is.
     2. Layers go back to int8 weights in order of that sensitivity per extra byte, while the file
-       stays within ``int4_max_bytes`` of the fp32 TFLite's bytes (tiny, sensitive layers such as
-       depthwise kernels and the classifier come first).
+       stays within ``int4_max_bytes`` of the fp32 TFLite's bytes (small, sensitive layers first: on
+       MobileNetV1 0.5/96 the stem and the first pointwise convs).
     The tries (0, 1, 2, 4, ... layers at int8) are scored on the selection split; the one kept is the
     most int8 layers that fit the size cap (``within_budget``: its selection-split drop fits
     ``max_drop``). The test split is not read here: ``compress`` measures the chosen file once.
@@ -258,7 +258,8 @@ def build_mixed(ctx):
     path = ctx.write_tflite("aiq_mixed", blob)
     _litert_check(path, sel.x)
     notes = {"int8_layers": tries[chosen]["int8_layers"], "within_budget": drop <= ctx.cfg.max_drop,
-             "max_drop": ctx.cfg.max_drop, "int4_max_bytes": ctx.cfg.int4_max_bytes, "tries": tries,
+             "max_drop": ctx.cfg.max_drop, "int4_max_bytes": ctx.cfg.int4_max_bytes,
+             "within_size_cap": len(blob) <= cap, "tries": tries,
              "tries_split": sel.split, "ranked_layers": [n for n, _ in ranked],
              "int4_rounding": {n: a for n, a in rounding.items() if a != "MIN_MAX_UNIFORM_QUANT"},
              "sensitivity_kl": {n: round(v, 6) for n, v in sensitivity.items()}}
