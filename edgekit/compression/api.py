@@ -11,8 +11,8 @@ task's headline figure, named in ``compression.json``'s ``metric``, positive = w
 baseline p50 over variant p50. Every choice between candidates (a mixed-precision layer set, the int4
 layers kept at int8, the fine-tuning epoch kept) reads the validation split
 (:mod:`edgekit.compression.splits`); the test split is measured once, at the end, and
-``compression.json`` names both (``selection_split``, ``measure_split``). A variant that fails is recorded with an ``error`` line naming
-the layer or reason, and the others still run. Each variant's ``status`` is ``ok``, ``not
+``compression.json`` names both (``selection_split``, ``measure_split``). A variant that fails is
+recorded with an ``error`` line naming the layer or reason, and the others still run. Each variant's ``status`` is ``ok``, ``not
 applicable`` (channel pruning of a model with no Conv2D), ``failed`` (an :class:`EdgekitError`) or
 ``internal error`` (a bug; the traceback goes to ``edgekit-error.log`` in ``out``);
 :attr:`CompressionReport.exit_code` is what ``edgekit compress`` exits with.
