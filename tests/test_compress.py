@@ -281,3 +281,15 @@ def test_sparsity_is_read_through_qat_wrappers():
         layer.kernel.assign(k)
     assert kernel_sparsity(net) == pytest.approx(0.5)
     assert kernel_sparsity(qat_model(net)) == pytest.approx(0.5)
+
+
+def test_a_validation_split_too_small_to_choose_on_falls_back_to_training_data_and_says_so(digits32):
+    from dataclasses import replace
+
+    from edgekit.compression.splits import MIN_SELECTION, selection
+
+    assert selection(digits32).split == "validation" and len(selection(digits32).y) == len(digits32.y_val)
+    tiny = replace(digits32, x_val=digits32.x_val[:MIN_SELECTION - 1], y_val=digits32.y_val[:MIN_SELECTION - 1])
+    sel = selection(tiny)
+    assert sel.split == "train" and len(sel.y) == len(tiny.y_train)  # never the test split
+    assert f"has {MIN_SELECTION - 1} samples" in sel.note and "\n" not in sel.note
