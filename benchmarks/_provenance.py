@@ -1,7 +1,14 @@
-"""What every results file under benchmarks/results/ records about where its figures came from.
+"""What every results file under benchmarks/results/ records about where its figures came from, and
+how a run is kept: a new run never replaces an earlier one.
 
-    from _provenance import provenance, write_results
-    write_results(Path("benchmarks/results/x.json"), {"rows": rows, ...})   # adds "provenance"
+    from _provenance import provenance, write_markdown, write_results
+    path = write_results(Path("benchmarks/results/x.json"), {"rows": rows, ...})   # adds "provenance"
+    write_markdown(path, text)   # x.md (or x_<stamp>.md) beside it, with the list of every run of x
+
+``write_results`` writes ``x.json`` when there is none yet; when there is, it writes
+``x_<UTC stamp>.json`` beside it and leaves the earlier file as it was (a run that missed its target
+stays on record next to the one that met it). Later writes of the same process to ``x.json`` go to
+the file that process started (a script that saves after each model updates its own run).
 
 ``provenance()`` is the commit (and whether the work tree had uncommitted changes), the UTC date,
 the command line, the machine (CPU, flags, cores, OS, BLAS: edgekit's ``machine_info``), the
@@ -15,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,13 +55,74 @@ def provenance() -> dict:
     }
 
 
+_STAMP = re.compile(r"_\d{8}T\d{6}Z$")
+_THIS_RUN: dict[Path, Path] = {}  # path asked for -> the file this process writes it to
+
+
+def stamp(when: _dt.datetime | None = None) -> str:
+    return (when or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def new_run_path(path: str | Path) -> Path:
+    """Where this process's run of ``path`` goes: ``path`` if free, else a stamped name beside it."""
+    path = Path(path).resolve()
+    if path in _THIS_RUN:
+        return _THIS_RUN[path]
+    out = path
+    if path.exists():
+        out = path.with_name(f"{path.stem}_{stamp()}{path.suffix}")
+        n = 1
+        while out.exists() or out.with_suffix(".md").exists():
+            out = path.with_name(f"{path.stem}_{stamp()}_{n}{path.suffix}")
+            n += 1
+    _THIS_RUN[path] = out
+    return out
+
+
+def runs_of(path: str | Path) -> list[Path]:
+    """Every kept run of results file ``path`` (``x.json`` and its stamped siblings), oldest first."""
+    path = Path(path)
+    base = _STAMP.sub("", path.stem)
+    found = [p for p in path.parent.glob(f"{base}*{path.suffix}")
+             if p.stem == base or (_STAMP.search(p.stem) and _STAMP.sub("", p.stem) == base)]
+    return sorted(found, key=lambda p: (p.stem != base, p.stem))
+
+
 def write_results(path: str | Path, doc: dict, *, indent: int = 2) -> Path:
-    """Write ``doc`` with a ``provenance`` entry (atomically, through edgekit's writer)."""
+    """Write ``doc`` with a ``provenance`` entry (atomically, through edgekit's writer), never over an
+    earlier run's file (see :func:`new_run_path`). Returns the path written."""
     from edgekit._io import write_json
 
+    path = new_run_path(path)
     doc = dict(doc)
     doc["provenance"] = provenance()
     return write_json(path, doc) if indent == 2 else _write_compact(path, doc, indent)
+
+
+def runs_section(json_path: str | Path) -> str:
+    """Markdown: every kept run of this results file, with its date, commit and load, linked."""
+    import json
+
+    lines = ["## Runs kept", "", "Every run of this benchmark is kept (a new run never replaces an earlier one):", ""]
+    for p in runs_of(json_path):
+        try:
+            prov = json.loads(p.read_text()).get("provenance") or {}
+        except ValueError:
+            prov = {}
+        load = prov.get("load_average")
+        md = p.with_suffix(".md")
+        lines.append(f"- [{p.name}]({md.name if md.exists() or p == Path(json_path) else p.name}): "
+                     f"{prov.get('date', 'date not recorded')}, commit {(prov.get('commit') or '?')[:12]}"
+                     + (f", load {load[0]:.1f}" if load else "") + (" (this run)" if p == Path(json_path) else ""))
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(json_path: str | Path, text: str) -> Path:
+    """Write a run's Markdown beside its results file (same stem), ending with :func:`runs_section`."""
+    from edgekit._io import write_text
+
+    json_path = Path(json_path)
+    return write_text(json_path.with_suffix(".md"), text.rstrip("\n") + "\n\n" + runs_section(json_path))
 
 
 def _write_compact(path, doc, indent):

@@ -85,10 +85,10 @@ def main():
         "within_5_percent": abs(statistics.median(ratios) - 1) <= 0.05,
         "cpu_count": os.cpu_count(),
     }
-    from _provenance import provenance_line, write_results
+    from _provenance import provenance_line, write_markdown, write_results
 
-    write_results(out_dir / "bench_vs_litert.json", summary)
-    summary = json.loads((out_dir / "bench_vs_litert.json").read_text())
+    path = write_results(out_dir / "bench_vs_litert.json", summary)
+    summary = json.loads(path.read_text())
     md = ["# edgekit bench vs litert-benchmark", "", summary["model"] + ", 1 thread, "
           f"{args.runs} runs after {args.warmup} warm-up, {args.rounds} alternating rounds.", "",
           "| round | edgekit p50 ms | litert-benchmark median ms | ratio |", "| ---: | ---: | ---: | ---: |"]
@@ -96,9 +96,7 @@ def main():
     md += ["", f"Median ratio **{summary['median_ratio']:.3f}** (spread {summary['min_ratio']:.3f}–"
            f"{summary['max_ratio']:.3f}); within ±5%: {summary['within_5_percent']}.", "",
            provenance_line(summary) + " Raw timings of both tools are in bench_vs_litert.json.", ""]
-    from edgekit._io import write_text
-
-    write_text(out_dir / "bench_vs_litert.md", "\n".join(md))
+    write_markdown(path, "\n".join(md))
     print("\n".join(md))
     return 0 if summary["within_5_percent"] else 1
 

@@ -81,16 +81,16 @@ def main() -> int:
            "note": args.note, "loadavg_end": [round(v, 2) for v in os.getloadavg()],
            "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip(),
            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine_info()}
-    from edgekit._io import write_json, write_text
+    from _provenance import write_markdown, write_results
 
-    write_json(HERE / "results" / "demo_stages.json", doc)
+    path = write_results(HERE / "results" / "demo_stages.json", doc)
     md = ["# Where `edgekit demo`'s time goes", "", f"{args.note} Load average at the end {doc['loadavg_end']}.", "",
           "| stage | wall s | CPU s (process + children) |", "| --- | ---: | ---: |"]
     md += [f"| {s['stage']} | {s['wall_s']:.1f} | {s['cpu_s']:.1f} |" for s in stages]
     md += [f"| **total** | **{doc['total_wall_s']:.1f}** | **{doc['total_cpu_s']:.1f}** |", "",
            f"{doc['epochs_run']} epochs, Keras test accuracy {doc['keras_test_accuracy']:.4f}; "
            f"commit {doc['commit'][:12]}, {doc['date']}, {doc['machine']['cpu']}, {doc['machine']['cores']} cores.", ""]
-    write_text(HERE / "results" / "demo_stages.md", "\n".join(md))
+    write_markdown(path, "\n".join(md))
     print("\n".join(md))
     return 0
 

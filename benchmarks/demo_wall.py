@@ -60,9 +60,7 @@ def render(doc: dict) -> str:
 def main(argv=None):
     import statistics
 
-    from _provenance import write_results
-
-    from edgekit._io import write_text
+    from _provenance import write_markdown, write_results
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -78,8 +76,8 @@ def main(argv=None):
     walls = [r["wall_s"] for r in runs]
     doc = {"runs": runs, "median_wall_s": round(statistics.median(walls), 1),
            "all_within_180_s": all(w <= 180 and r["exit"] == 0 for w, r in zip(walls, runs))}
-    doc = json.loads(write_results(Path(args.results) / "demo_wall.json", doc).read_text())
-    write_text(Path(args.results) / "demo_wall.md", render(doc))
+    path = write_results(Path(args.results) / "demo_wall.json", doc)
+    write_markdown(path, render(json.loads(path.read_text())))
     return 0 if doc["all_within_180_s"] else 1
 
 

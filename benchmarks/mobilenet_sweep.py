@@ -461,13 +461,12 @@ def main(argv=None):
         "ours_vs_keras_applications": vs, "plot": f"{tag}.png",
     }
     apply_ceilings(doc)
-    from _provenance import write_results
+    from _provenance import write_markdown, write_results
 
-    from edgekit._io import write_text
-
-    doc = json.loads(write_results(args.out / f"{tag}.json", doc, indent=1).read_text())
+    path = write_results(args.out / f"{tag}.json", doc, indent=1)
+    doc = json.loads(path.read_text())
     plot(rows, args.out / f"{tag}.png")
-    write_text(args.out / f"{tag}.md", markdown(doc))
+    write_markdown(path, markdown(doc))
     (args.out / f"{tag}.partial.json").unlink(missing_ok=True)
     log(f"wrote {args.out / tag}.{{json,md,png}}")
     print(markdown(doc))

@@ -50,7 +50,6 @@ def main(argv=None):
     ap.add_argument("--reuse", action="store_true", help="reuse the model trained in --work by an earlier run")
     args = ap.parse_args(argv)
 
-    from edgekit._io import write_json, write_text
     from edgekit.benchmarking.harness import machine_info
     from edgekit.compression.quantize import tflite_bytes
     from edgekit.convert.onnx import CALIBRATION_SAMPLES, QUANT_SETTINGS, cpu_lacks_vnni, quantize_onnx_int8, to_onnx
@@ -123,8 +122,9 @@ def main(argv=None):
         else:
             lines.append(f"| {k} | {v} | | |")
     stem = f"onnx_int8_{args.model}_{args.alpha:g}_{args.size}"
-    write_json(Path(args.results) / f"{stem}.json", doc)
-    write_text(Path(args.results) / f"{stem}.md", "\n".join(lines) + "\n")
+    from _provenance import write_markdown, write_results
+
+    write_markdown(write_results(Path(args.results) / f"{stem}.json", doc), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

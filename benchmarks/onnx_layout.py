@@ -129,13 +129,12 @@ def main() -> int:
         if d is None:
             continue
         v["onnx"]["onnx_note"] = _note(v, d)
-    from _provenance import write_results
+    from _provenance import write_markdown, write_results
     from mobilenet_sweep import markdown
 
-    from edgekit._io import write_text
-
-    doc = json.loads(write_results(args.sweep, doc, indent=1).read_text())
-    write_text(args.sweep.with_suffix(".md"), markdown(doc))
+    path = write_results(args.sweep, doc, indent=1)
+    doc = json.loads(path.read_text())
+    write_markdown(path, markdown(doc))
     return 0
 
 

@@ -65,13 +65,12 @@ def recompute(path: Path) -> None:
     # a sweep run before benchmarks/_provenance.py existed says its own measurement provenance was not recorded
     doc.setdefault("measurement_provenance", doc.get("provenance") or "not recorded (the sweep predates "
                                                                      "benchmarks/_provenance.py)")
-    from _provenance import write_results
+    from _provenance import write_markdown, write_results
 
-    from edgekit._io import write_text
-
-    doc = json.loads(write_results(path, doc, indent=1).read_text())
+    path = write_results(path, doc, indent=1)  # a stamped file beside the sweep: the sweep itself is kept
+    doc = json.loads(path.read_text())
     plot(doc["rows"], path.with_suffix(".png"))
-    write_text(path.with_suffix(".md"), markdown(doc))
+    write_markdown(path, markdown(doc))
     print(f"{path}: int8 ceiling {c8['gmacs_per_s']:.1f} GMAC/s, fp32 {doc['ceiling']['gmacs_per_s']:.1f}; "
           f"{over} rows above 100%")
 

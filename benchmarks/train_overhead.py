@@ -44,9 +44,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from _provenance import provenance_line, write_results  # noqa: E402
+from _provenance import provenance_line, write_markdown, write_results  # noqa: E402
 
-from edgekit._io import write_text  # noqa: E402
 from edgekit._tf import keras, reproducible, tf  # noqa: E402
 from edgekit.data import load_dataset  # noqa: E402
 from edgekit.models import create_model  # noqa: E402
@@ -337,9 +336,10 @@ def main() -> int:
         doc["determinism_speed_ratio"] = round(summary["plain_nondeterministic"]["samples_per_second"]
                                                / summary["plain"]["samples_per_second"], 4)
     res_dir = HERE / "results"
-    doc = json.loads(write_results(res_dir / f"{args.stem}.json", doc).read_text())
+    path = write_results(res_dir / f"{args.stem}.json", doc)
+    doc = json.loads(path.read_text())
     md = render(doc)
-    write_text(res_dir / f"{args.stem}.md", md)
+    write_markdown(path, md)
     print(md)
     return 0
 

@@ -47,7 +47,6 @@ def main(argv=None):
 
     from rich.console import Console
 
-    from edgekit._io import write_text
     from edgekit.benchmarking.harness import machine_info
     from edgekit.tuning import TuneConfig, tune
 
@@ -77,9 +76,10 @@ def main(argv=None):
     result = {"model": args.model, "fixed": fixed, "trials": args.trials, "epochs": args.epochs, "rows": rows,
               "speedup_2_vs_1": round(ratio, 2), "cores": len(os.sched_getaffinity(0)), "machine": machine_info()}
     res_dir = ROOT / "benchmarks" / "results"
-    from _provenance import provenance_line, write_results
+    from _provenance import provenance_line, write_markdown, write_results
 
-    result = json.loads(write_results(res_dir / "tune_workers.json", result).read_text())
+    path = write_results(res_dir / "tune_workers.json", result)
+    result = json.loads(path.read_text())
     md = [f"# tune: 1 vs 2 workers ({args.model} {fixed}, {args.trials} trials x {args.epochs} epochs, digits)", "",
           f"Machine: {result['machine']['cpu']}, {result['cores']} cores available.", "", provenance_line(result), "",
           "| workers | trials | search s | trials/hour | median s per trial | median latency ms | load avg after |",
@@ -93,7 +93,7 @@ def main(argv=None):
            "pinned to one core with one TensorFlow thread. Search seconds run from the start of the search to "
            "the last trial file written (process start-up included for 2 workers). Other processes on the "
            "machine during the run (see load average) slow both runs."]
-    write_text(res_dir / "tune_workers.md", "\n".join(md) + "\n")
+    write_markdown(path, "\n".join(md) + "\n")
     console.print(f"speedup {ratio:.2f}x; wrote {res_dir / 'tune_workers.md'}")
 
 

@@ -221,9 +221,8 @@ def main() -> int:
 
         write_text(RESULTS.with_suffix(".md"), markdown(json.loads(RESULTS.read_text())))
         return 0
-    from _provenance import write_results
+    from _provenance import write_markdown, write_results
 
-    from edgekit._io import write_text
     from edgekit.benchmarking.harness import machine_info
     from edgekit.models import list_models
 
@@ -263,8 +262,9 @@ def main() -> int:
         measured = {r["model"] for r in doc["rows"]}
         doc.update(runs=args.runs, warmup=args.warmup, threads=1, calibration_samples=16, note=args.note or doc.get("note", ""),
                    missing=[n for n in everything if n not in measured], machine=machine_info())
-        doc = json.loads(write_results(RESULTS, doc).read_text())  # + provenance: commit, date, versions
-        write_text(RESULTS.with_suffix(".md"), markdown(doc))
+        path = write_results(RESULTS, doc)  # + provenance: commit, date, versions; never over an earlier run
+        doc = json.loads(path.read_text())
+        write_markdown(path, markdown(doc))
         print(f"{name}: {json.dumps({k: v for k, v in row.items() if k not in ('input',)})}", flush=True)
     return 0
 

@@ -108,6 +108,8 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         ceiling=matmul_ceiling().model_dump(),
         ceiling_int8=int8_matmul_ceiling().model_dump(),  # int8 rows' "of ceiling" is against this one
         runtimes=other_runtimes,
+        selection_split="validation",  # early stopping (val_loss) chose the weights kept
+        measure_split="test",
     )
     if result.card.training is not None:
         report.training_outcome = result.card.training

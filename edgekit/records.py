@@ -14,7 +14,7 @@ with a MAC count, ...) are left out of the dump when they were never set: :class
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +60,12 @@ class Record(BaseModel):
 
 
 # ----------------------------------------------------------------------------- shared pieces
+
+# Which split of the data a figure comes from. Every choice edgekit makes (a mixed-precision layer set,
+# int4 layers, the fine-tuning epoch kept, a search's best trial) reads "validation" ("train" only where the
+# validation split is too small, and the file says so); the test split is measured once, at the end.
+SplitName = Literal["train", "validation", "test"]
+
 
 class RowParity(Record):
     """Agreement of an artifact's outputs with its reference's (``artifacts[].parity``)."""
@@ -221,6 +227,8 @@ class RunReport(Record):
     npu: Optional[list[dict]] = None  # Ethos-U estimates (vela), or per-accelerator errors
     mcu: Optional[dict] = None  # the microcontroller bundle's figures (edgekit.convert.mcu.McuReport)
     failures: list[StepFailure] = Field(default_factory=list)
+    selection_split: Optional[SplitName] = None  # what chose this model (early stopping, a search's best trial)
+    measure_split: Optional[SplitName] = None  # what the artifacts' task figures are measured on
 
 
 class TrainReport(Record):
@@ -294,6 +302,11 @@ class CompressionFile(Record):
     baseline: CompressionBaseline
     variants: list[CompressionVariant]
     skipped: Optional[dict[str, str]] = None
+    selection_split: Optional[SplitName] = None  # what the variants' choices were made on
+    selection_n: Optional[int] = None
+    selection_note: Optional[str] = None  # why the selection split is not "validation", when it is not
+    measure_split: Optional[SplitName] = None  # what every figure of the table is measured on, once
+    measure_n: Optional[int] = None
 
 
 # ----------------------------------------------------------------------------- trials.json
@@ -325,6 +338,9 @@ class TuneTrial(Record):
     score: Optional[float] = None
     error: Optional[str] = None
     traceback: Optional[str] = None
+    # the split val_accuracy and score (what the oracle and the choice of the best trial read) come from;
+    # the test split is measured only for the chosen trial, in best/report.json ("measure_split")
+    selection_split: Optional[SplitName] = None
 
     @property
     def completed(self) -> bool:

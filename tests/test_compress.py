@@ -55,7 +55,8 @@ def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_
 
     check_record_file(tmp_path / "compression.json", CompressionFile)
     assert rep.variant("prune").gzip_bytes == doc["variants"][1]["gzip_bytes"]  # records, read as attributes
-    assert set(doc) == {"metric", "baseline", "variants"} and doc["metric"]["name"] == "accuracy"
+    assert set(doc) == {"metric", "baseline", "variants", "selection_split", "selection_n", "measure_split",
+                        "measure_n"} and doc["metric"]["name"] == "accuracy"
     assert KEYS_BASELINE <= set(doc["baseline"])
     assert [v["name"] for v in doc["variants"]] == ["ptq_int8", "prune", "prune_per_tensor", "channel"]
     for v in doc["variants"]:
@@ -197,9 +198,14 @@ def _outlier_cnn(data):
     return m
 
 
-def test_mixed_precision_brings_the_drop_within_budget_and_names_the_layers(tmp_path):
+@pytest.fixture(scope="module")
+def outlier():
     data = load_dataset("digits", input_shape=(8, 8, 1), seed=0)
-    m = _outlier_cnn(data)
+    return data, _outlier_cnn(data)
+
+
+def test_mixed_precision_brings_the_drop_within_budget_and_names_the_layers(outlier, tmp_path):
+    data, m = outlier
     rep = compress(m, data, out=tmp_path, only=["ptq_int8", "mixed"], max_drop=0.01, bench_runs=5, bench_warmup=1)
     assert rep.baseline["accuracy"] > 0.7
     int8, mixed = rep.variant("ptq_int8"), rep.variant("mixed")
@@ -208,6 +214,28 @@ def test_mixed_precision_brings_the_drop_within_budget_and_names_the_layers(tmp_
     assert mixed["full_int8_drop"] > 0.01 and mixed["within_budget"] and mixed["drop"] <= 0.01
     assert mixed["float_layers"] and set(mixed["float_layers"]) & {"hidden", "mix"}
     assert "layers kept in float" in (tmp_path / "compression.md").read_text()
+
+
+def test_variant_choices_do_not_read_the_test_split(outlier, tmp_path):
+    """The layer sets of ``mixed`` and ``aiq_mixed`` are chosen on the validation split: with the test
+    labels shuffled the choices and every try are the same, while the test figures (measured once, at
+    the end) fall to chance. Chosen on the test split, the shuffled run would keep no layer float
+    (every try's drop is ~0 against a chance-level baseline)."""
+    from dataclasses import replace
+
+    data, m = outlier
+    shuffled = replace(data, y_test=np.random.default_rng(1).permutation(data.y_test))
+    real, shuf = (compress(m, d, out=tmp_path / k, only=["mixed", "aiq_mixed"], bench_runs=3, bench_warmup=1)
+                  for k, d in (("real", data), ("shuffled", shuffled)))
+    a, b = real.variant("mixed"), shuf.variant("mixed")
+    assert a["float_layers"] and a["float_layers"] == b["float_layers"] and a["tries"] == b["tries"]
+    assert a["accuracy"] > 0.7 and b["accuracy"] < 0.3  # the test split is what the row measures
+    a, b = real.variant("aiq_mixed"), shuf.variant("aiq_mixed")
+    assert a.ok and a["int8_layers"] == b["int8_layers"] and a["tries"] == b["tries"]
+    doc = json.loads((tmp_path / "real" / "compression.json").read_text())
+    assert doc["selection_split"] == "validation" and doc["measure_split"] == "test"
+    assert (doc["selection_n"], doc["measure_n"]) == (len(data.y_val), len(data.y_test))
+    assert "made on the validation split" in (tmp_path / "real" / "compression.md").read_text()
 
 
 def test_a_failing_variant_gives_one_line_and_the_others_finish(tmp_path):
@@ -253,3 +281,15 @@ def test_sparsity_is_read_through_qat_wrappers():
         layer.kernel.assign(k)
     assert kernel_sparsity(net) == pytest.approx(0.5)
     assert kernel_sparsity(qat_model(net)) == pytest.approx(0.5)
+
+
+def test_a_validation_split_too_small_to_choose_on_falls_back_to_training_data_and_says_so(digits32):
+    from dataclasses import replace
+
+    from edgekit.compression.splits import MIN_SELECTION, selection
+
+    assert selection(digits32).split == "validation" and len(selection(digits32).y) == len(digits32.y_val)
+    tiny = replace(digits32, x_val=digits32.x_val[:MIN_SELECTION - 1], y_val=digits32.y_val[:MIN_SELECTION - 1])
+    sel = selection(tiny)
+    assert sel.split == "train" and len(sel.y) == len(tiny.y_train)  # never the test split
+    assert f"has {MIN_SELECTION - 1} samples" in sel.note and "\n" not in sel.note

@@ -53,6 +53,7 @@ def test_search_writes_trials_pareto_and_bundle(tmp_path):
         assert t["latency_ms"] > 0 and t["bytes"] > 0 and t["arena_bytes"] > 0
         assert 0.0 <= t["val_accuracy"] <= 1.0 and t["feasible"] is True
         assert t["hyperparameters"]["optimizer"] == "adam"
+        assert t["selection_split"] == "validation"  # what the oracle and the choice of the best read
     pareto = json.loads((tmp_path / "pareto.json").read_text())
     assert pareto and {p["id"] for p in pareto} <= {t["id"] for t in trials}
     assert (tmp_path / "pareto.png").stat().st_size > 1000
@@ -63,6 +64,9 @@ def test_search_writes_trials_pareto_and_bundle(tmp_path):
     report = json.loads((res.bundle / "report.json").read_text())
     assert report["training"]["tuning_trial"] == best["id"]
     assert report["artifacts"][1]["latency_ms"]["p50"] > 0
+    assert (report["selection_split"], report["measure_split"]) == ("validation", "test")
+    search = json.loads((tmp_path / "report.json").read_text())
+    assert (search["selection_split"], search["measure_split"]) == ("validation", "test")
 
 
 def test_budget_marks_trials_infeasible(tmp_path):

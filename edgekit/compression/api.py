@@ -8,8 +8,11 @@ onnxruntime for ONNX) on the test split for accuracy, compared with its float pa
 the spine's parity check, and timed at one thread. The baseline is the fp32 TFLite of the
 input model; ``drop`` is baseline accuracy minus variant accuracy (a fraction; for other tasks the
 task's headline figure, named in ``compression.json``'s ``metric``, positive = worse); ``speedup`` is
-baseline p50 over variant p50. A variant that fails is recorded with an ``error`` line naming
-the layer or reason, and the others still run. Each variant's ``status`` is ``ok``, ``not
+baseline p50 over variant p50. Every choice between candidates (a mixed-precision layer set, the int4
+layers kept at int8, the fine-tuning epoch kept) reads the validation split
+(:mod:`edgekit.compression.splits`); the test split is measured once, at the end, and
+``compression.json`` names both (``selection_split``, ``measure_split``). A variant that fails is
+recorded with an ``error`` line naming the layer or reason, and the others still run. Each variant's ``status`` is ``ok``, ``not
 applicable`` (channel pruning of a model with no Conv2D), ``failed`` (an :class:`EdgekitError`) or
 ``internal error`` (a bug; the traceback goes to ``edgekit-error.log`` in ``out``);
 :attr:`CompressionReport.exit_code` is what ``edgekit compress`` exits with.
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit._io import write_bytes, write_json, write_text
+from edgekit._io import write_json, write_text
 from edgekit.compression.markdown import render_markdown  # noqa: F401 - compress.api.render_markdown stays importable
 from edgekit.errors import EdgekitError
 from edgekit.records import CompressionBaseline, CompressionFile, CompressionVariant, VariantParity
@@ -149,27 +152,16 @@ def _channel_int8(ctx):
 def _mixed(ctx):
     from edgekit.compression.sensitivity import mixed_precision
 
-    tmp = ctx.out / ".mixed_try.tflite"
-
-    def evaluate(blob):
-        from edgekit.runtime.base import load_runner
-        from edgekit.verification import accuracy
-
-        write_bytes(tmp, blob)
-        try:
-            return accuracy(load_runner(tmp, "litert").run(ctx.data.x_test), ctx.data.y_test)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    r = mixed_precision(ctx.model, ctx.rep, evaluate, ctx.baseline_accuracy, ctx.cfg.max_drop)
+    # the layer set is chosen on the selection split; compress measures the file on the test split afterwards
+    r = mixed_precision(ctx.model, ctx.rep, ctx.selection_accuracy, ctx.selection_baseline, ctx.cfg.max_drop)
     full = r.tries[0]
     notes = {"float_layers": r.float_layers, "within_budget": r.within_budget, "max_drop": ctx.cfg.max_drop,
-             "full_int8_drop": full["drop"], "tries": r.tries,
+             "full_int8_drop": full["drop"], "tries": r.tries, "tries_split": ctx.selection.split,
              "most_sensitive": [{"layer": e.layer, "op": e.op, "rmse_over_scale": round(e.rmse_over_scale, 4)}
                                 for e in r.sensitivity[:8]]}
     if not r.within_budget:
-        ctx.console.print(f"  mixed: no split fits max_drop {ctx.cfg.max_drop:.3f}; best drop {r.drop:.4f} "
-                          f"with {len(r.float_layers)} float layers")
+        ctx.console.print(f"  mixed: no split fits max_drop {ctx.cfg.max_drop:.3f} on the {ctx.selection.split} "
+                          f"split; best drop {r.drop:.4f} with {len(r.float_layers)} float layers")
     return _Built(ctx.write_tflite("mixed", r.tflite), "tflite", "mixed_int8_fp32", "input", notes)
 
 
@@ -288,6 +280,8 @@ def compress(model, data, out: str | Path = "compressed", only=None, skip=None, 
     reproducible(config.seed)
     ctx = _Context(net, dataset, out, config, console)
     ctx.metric = metric
+    if ctx.selection.note:
+        warn(ctx.selection.note)
     from edgekit._native import native_log
 
     with native_log(out / "convert.log"):  # converter/absl noise goes to the log, not the console
@@ -361,7 +355,10 @@ def _run_variants(ctx, names, net, dataset, source, out, config, console, skippe
         metric={**metric.as_dict(), "drop": (f"baseline {metric.name} minus variant {metric.name}"
                                              if metric.higher_is_better else
                                              f"variant {metric.name} minus baseline {metric.name}")},
-        baseline=baseline, variants=variants)
+        baseline=baseline, variants=variants, selection_split=ctx.selection.split,
+        selection_n=len(ctx.selection.y), measure_split="test", measure_n=n_test)
+    if ctx.selection.note:
+        report.selection_note = ctx.selection.note
     if skipped:
         report.skipped = skipped
         console.print(f"  skipped ({next(iter(skipped.values()))}): {', '.join(skipped)}")

@@ -145,7 +145,8 @@ def apply_plan(model, p: ChannelPlan):
 
 
 def channel_prune(model, ratio: float = 0.5, data=None, epochs: int = 0, learning_rate: float = 5e-4,
-                  batch_size: int = 32, distill: bool = True, temperature: float = 4.0, seed: int = 0):
+                  batch_size: int = 32, distill: bool = True, temperature: float = 4.0, seed: int = 0,
+                  augment: bool = True):
     """Thin ``model`` by ``ratio`` of its prunable channels; fine-tune for ``epochs`` on ``data``
     (distilled from ``model`` unless ``distill=False``; see :func:`recover`).
 
@@ -155,12 +156,12 @@ def channel_prune(model, ratio: float = 0.5, data=None, epochs: int = 0, learnin
     thin = apply_plan(model, p)
     if epochs and data is not None:
         p.recovery = recover(thin, data, epochs, teacher=model if distill else None, learning_rate=learning_rate,
-                             batch_size=batch_size, temperature=temperature, seed=seed)
+                             batch_size=batch_size, temperature=temperature, seed=seed, augment=augment)
     return thin, p
 
 
 def recover(thin, data, epochs: int, teacher=None, learning_rate: float = 1e-3, batch_size: int = 32,
-            temperature: float = 4.0, hard_weight: float = 0.5, seed: int = 0):
+            temperature: float = 4.0, hard_weight: float = 0.5, seed: int = 0, augment: bool = True):
     """Fine-tune a thinned model so that it recovers its parent's accuracy: distilled from the
     unpruned ``teacher``, cosine-decayed rate, best validation epoch (see
     :mod:`edgekit.compression.distill` for the measurements behind each choice).
@@ -170,7 +171,7 @@ def recover(thin, data, epochs: int, teacher=None, learning_rate: float = 1e-3, 
     from edgekit.compression.distill import distill_fit
 
     return distill_fit(thin, data, epochs, teacher=teacher, learning_rate=learning_rate, batch_size=batch_size,
-                       temperature=temperature, hard_weight=hard_weight, seed=seed)
+                       temperature=temperature, hard_weight=hard_weight, seed=seed, augment=augment)
 
 
 def width_ratio(before, after) -> float:

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit._io import atomic_path, write_bytes
+from edgekit.compression.splits import selection
 from edgekit.records import CompressionBaseline, CompressionVariant
 
 
@@ -30,10 +31,14 @@ class CompressConfig(BaseModel):
     cluster_epochs: int = Field(2, ge=1)
     qat_epochs: int = Field(2, ge=1)
     channel_ratio: float = Field(0.5, gt=0, lt=1, description="fraction of prunable channels removed")
-    channel_epochs: int = Field(6, ge=0, description="fine-tuning of the thinner model, distilled from the input")
+    # 6 epochs left MobileNetV1 0.5/96 (digits) 2.5-2.8 points below its parent, 20 with shifted images 0.28
+    # (benchmarks/results/channel_recovery.md)
+    channel_epochs: int = Field(20, ge=0, description="fine-tuning of the thinner model, distilled from the input")
     learning_rate: float = Field(5e-4, gt=0, description="fine-tuning rate (QAT uses a fifth of it)")
     batch_size: int = Field(32, ge=1)
     max_drop: float = Field(0.01, ge=0, description="accuracy budget of the mixed-precision fallback")
+    int4_max_bytes: float = Field(0.20, gt=0, le=1, description="aiq_mixed's size cap, a fraction of the fp32 "
+                                  "TFLite's bytes: int8 layers are added while the file fits it")
     calibration: int = Field(200, ge=1, description="training samples for int8 calibration")
     bench_runs: int = Field(50, ge=1)
     bench_warmup: int = Field(5, ge=0)
@@ -90,7 +95,9 @@ class CompressionReport:
 class _Context:
     def __init__(self, model, data, out: Path, cfg: CompressConfig, console):
         self.model, self.data, self.out, self.cfg, self.console = model, data, out, cfg, console
-        self.rep = data.representative(cfg.calibration, seed=cfg.seed)
+        self.rep = data.representative(cfg.calibration, seed=cfg.seed)  # training samples
+        self.selection = selection(data)  # what every choice between candidates reads (never the test split)
+        self._selection_baseline: float | None = None
         self.parents: dict[str, object] = {"input": model}
         self.parent_outputs: dict[str, np.ndarray] = {}
         self.meta = {"model": model.name, "normalization": data.normalization.model_dump(),
@@ -112,6 +119,29 @@ class _Context:
             m = self.parents[key]
             self.parent_outputs[key] = np.asarray(m.predict(self.data.x_test, batch_size=128, verbose=0), np.float32)
         return self.parent_outputs[key]
+
+    def selection_accuracy(self, blob: bytes) -> float:
+        """Accuracy of a candidate .tflite (LiteRT) on the selection split."""
+        from edgekit.runtime.base import load_runner
+        from edgekit.verification import accuracy
+
+        tmp = self.out / ".selection_try.tflite"
+        write_bytes(tmp, blob)
+        try:
+            return float(accuracy(load_runner(tmp, "litert").run(self.selection.x), self.selection.y))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @property
+    def selection_baseline(self) -> float:
+        """The fp32 TFLite's accuracy on the selection split: what candidates' drops are measured from."""
+        if self._selection_baseline is None:
+            from edgekit.compression.quantize import tflite_bytes
+
+            base = self.out / "baseline_fp32.tflite"  # compress writes it first; convert again only without it
+            blob = base.read_bytes() if base.is_file() else tflite_bytes(self.model, "fp32")
+            self._selection_baseline = self.selection_accuracy(blob)
+        return self._selection_baseline
 
     def write_tflite(self, name: str, blob: bytes) -> Path:
         from edgekit.convert.tflite import add_metadata

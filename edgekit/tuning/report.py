@@ -71,6 +71,7 @@ def collect_trials(project_dir: Path) -> list[TuneTrial]:
             "bytes": (int(side.get("bytes", _metric(t, "bytes") or 0)) or None) if done else None,
             "arena_bytes": (None if arena is None or arena < 0 else int(arena)) if done else None,
             "feasible": bool(side.get("feasible", (_metric(t, "feasible") or 0) > 0.5)) if done else False,
+            "selection_split": "validation",  # val_accuracy and score; the test split is read for the best only
         }
         if done:
             row.update({k: side.get(k) for k in ("arena_source", "infeasible_because", "model", "knobs",
@@ -126,6 +127,8 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[Tun
         "seconds": round(seconds, 1), "counts": _counts(trials),
         "best": best and best.model_dump(include={*TRIAL_KEYS, "knobs", "model", "resolution"}, exclude_unset=False),
         "pareto_ids": [t.id for t in front], "crash": crash,
+        # trials are scored and the best chosen on validation; only the best bundle is measured on test
+        "selection_split": "validation", "measure_split": "test",
     }
     bundle = None
     if best is not None:
@@ -199,6 +202,8 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> Path:
         machine=machine_info(),
         artifacts=rows,
         run_dir=str(dest),
+        selection_split="validation",  # early stopping and the choice of this trial
+        measure_split="test",
     )
     write_report(dest, report)
     console.print(f"  best: trial {best.id} -> {dest} (test accuracy keras {rows[0].accuracy:.4f}, "
