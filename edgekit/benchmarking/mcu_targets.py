@@ -71,6 +71,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            ram_bytes=1376 * _K, flash_bytes=2048 * _K),
     Target(name="nucleo-u575zi", board="ST NUCLEO-U575ZI-Q (STM32U575ZI)", core="cortex-m33", mhz=160,
            ram_bytes=786 * _K, flash_bytes=2048 * _K, calibrated_on="ek-ra6m4"),
+    # A board whose flash holds a MobileNetV2 1.0 (2.2 M int8 weights): STM32U5A9, 4 MB flash, 2514 KB SRAM.
+    Target(name="stm32u5a9j-dk", board="ST STM32U5A9J-DK (STM32U5A9NJ)", core="cortex-m33", mhz=160,
+           ram_bytes=2514 * _K, flash_bytes=4096 * _K, calibrated_on="ek-ra6m4"),
     Target(name="nrf5340-dk", board="Nordic nRF5340 DK (application core)", core="cortex-m33", mhz=128,
            ram_bytes=512 * _K, flash_bytes=1024 * _K, calibrated_on="ek-ra6m4"),
     Target(name="arduino-nano-33-ble", board="Arduino Nano 33 BLE (nRF52840)", core="cortex-m4", mhz=64,
