@@ -83,6 +83,8 @@ def main() -> int:
         n=len(ref_rows), how="in-sample error of the reference-kernel fit (2 numbers on 3 RV32 rows): a floor, "
                              "not an out-of-sample figure, and on a non-Arm core")
     prov = provenance()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%MZ")
+    results = ROOT / "benchmarks" / "results" / f"mcu_estimates_{stamp}.json"
     stats = {k: {"median_abs_error": float(np.median([abs(r.error(k)) for r in rows])),
                  "max_abs_error": float(max(abs(r.error(k)) for r in rows))}
              for k in ("fitted", "loo", "lobo", "loboard")}
@@ -95,6 +97,7 @@ def main() -> int:
         "expected_error": {k: v.model_dump() for k, v in expected.items()},
         "reference_kernel_rows": [a.model_dump() for a in REFERENCE_KERNEL_ANCHORS],
         "features": {b: [o.model_dump() for o in ops] for b, ops in features.items()},
+        "results_file": str(results.with_suffix(".md").relative_to(ROOT)),
         "provenance": prov,
     }
     _io.write_json(me.CALIBRATION_FILE, cal)
@@ -110,14 +113,12 @@ def main() -> int:
                               "basis": e.basis, "basis_detail": e.basis_detail, "latency_ms": e.latency_ms,
                               "expected_error": e.expected_error, "expected_error_worst": e.expected_error_worst,
                               "summary": e.summary})
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%MZ")
-    out = ROOT / "benchmarks" / "results"
     res = {"anchors": [a.model_dump() for a in ANCHORS], "rows": cal["rows"], "errors": stats,
            "fitted_numbers": cal["fitted_numbers"], "n_rows": len(rows), "params": cal["params"],
            "kernels": cal["kernels"], "expected_error": cal["expected_error"], "estimates": table,
            "withheld": "TFLM + CMSIS-NN ic (ResNet-8) rows: they exist in the MLPerf Tiny results and are withheld "
                        "from the fit as its blind check; the ic estimates here were written before that check."}
-    doc_path = write_results(out / f"mcu_estimates_{stamp}.json", res)
+    doc_path = write_results(results, res)
     doc = {"provenance": prov}
 
     lobo = stats["lobo"]

@@ -455,6 +455,6 @@ def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi"
         summary=format_estimate(latency, None if exp is None else exp.median, "analytic", t.name),
         cycles=cycles, macs=sum(o.macs for o in ops), per_op=per_op, fits=fits,
         calibrated=t.calibrated and kernels == "cmsis-nn",
-        calibration={"commit": cal["provenance"]["commit"], "file": RESULTS_FILE,
+        calibration={"commit": cal["provenance"]["commit"], "file": cal.get("results_file", RESULTS_FILE),
                      "fitted_numbers": cal.get("fitted_numbers"), "rows": len(cal.get("rows", []))},
     )
