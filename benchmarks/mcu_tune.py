@@ -50,7 +50,8 @@ def _int8_test_accuracy(trial, seed: int) -> float:
     from edgekit.tuning.tuner import load_tune_dataset
 
     ds = load_tune_dataset(trial.model, "digits", trial.resolution, seed)
-    y = LiteRTRunner(Path(trial.dir) / "model.tflite", threads=1).run(ds.x_test)
+    (path,) = Path(trial.dir).glob("model*.tflite")  # the trial's exported file (model_int8.tflite for int8)
+    y = LiteRTRunner(path, threads=1).run(ds.x_test)
     return float(np.mean(np.argmax(y.reshape(len(ds.x_test), -1), axis=1) == ds.y_test))
 
 
