@@ -1,6 +1,7 @@
 """A budgeted search on digits against the models a user would pick without edgekit, on one Cortex-M board.
 
     PYTHONPATH=. nice -n 15 python benchmarks/mcu_tune.py [--trials 9] [--epochs 6] [--target stm32u5a9j-dk]
+        [--search mobilenet_v2,cnn]
 
 1. Baselines, trained exactly like every trial (``tune`` with every knob pinned, one trial each):
    MLPerf Tiny's visual-wake-words reference (MobileNetV1 alpha 0.25 at 96x96) and MobileNetV2
@@ -8,9 +9,10 @@
    flash and RAM hold both: the estimate says whether they fit).
 2. The budget: 0.25x the estimated latency of the *faster* baseline. That is at most 0.25x the
    better one's (better = higher validation accuracy), so meeting it meets the claim for either.
-3. ``tune`` mobilenet_v2 (alpha, resolution, expansion, dropout; the training knobs pinned to the
-   baselines' values) with ``--target`` and ``--max-mcu-latency-ms``: the space holds models over
-   the budget. The chosen model is the most accurate *on validation* among the feasible trials.
+3. ``tune`` each model of ``--search`` (mobilenet_v2: alpha, resolution, expansion, dropout; cnn:
+   filters, blocks, dense units, dropout; the training knobs pinned to the baselines' values) with
+   ``--target`` and ``--max-mcu-latency-ms``: the spaces hold models over the budget. The chosen
+   model is the most accurate *on validation* among the feasible trials of all searches.
 4. Measured once at the end, on the test split: the int8 accuracy of the baselines and of every
    completed trial. The claim: the chosen model's test accuracy is within 1 point of the best
    test accuracy found (baselines and trials), at <= 0.25x the better baseline's estimated latency,
@@ -76,6 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--target", default="stm32u5a9j-dk")
     ap.add_argument("--out", type=Path, default=Path("/tmp/edgekit-mcu-tune"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--search", default="mobilenet_v2", help="comma-separated models to tune (one search each)")
     args = ap.parse_args(argv)
 
     from rich.console import Console
@@ -108,20 +111,25 @@ def main(argv=None) -> int:
     budget = 0.25 * baselines[faster]["mcu_latency_ms"]
     console.print(f"budget {budget:.1f} ms on {args.target} (0.25x {faster}); better baseline (validation): {better}")
 
-    # 2. the search under that budget
-    search_error = None
-    try:
-        res = tune("mobilenet_v2", "digits", out=args.out / "search", config=config(args.trials, {}),
-                   budgets=Budgets(target=args.target, max_mcu_latency_ms=budget), console=console)
-        trials, best = res.trials, res.best
-    except EdgekitError as e:  # e.g. no trial within the budget: recorded, not hidden
-        from edgekit.tuning.report import collect_trials
-        from edgekit.tuning.tuner import PROJECT
+    # 2. the searches under that budget (the first keeps the folder name of single-search runs)
+    trials, search_error = [], {}
+    for i, model in enumerate(args.search.split(",")):
+        out_dir = args.out / ("search" if i == 0 else f"search_{model}")
+        try:
+            res = tune(model, "digits", out=out_dir, config=config(args.trials, {}),
+                       budgets=Budgets(target=args.target, max_mcu_latency_ms=budget), console=console)
+            found = res.trials
+        except EdgekitError as e:  # e.g. no trial within the budget: recorded, not hidden
+            from edgekit.tuning.report import collect_trials
+            from edgekit.tuning.tuner import PROJECT
 
-        search_error = str(e)
-        trials, best = collect_trials(args.out / "search" / "search" / PROJECT), None
+            search_error[model] = str(e)
+            found = collect_trials(out_dir / "search" / PROJECT)
+        trials += [t.model_copy(update={"id": f"{model}/{t.id}"}) for t in found]
 
-    # 3. the test split, once, at the end
+    # 3. the choice, on validation; then the test split, once, at the end
+    ok = [t for t in trials if t.completed and t.feasible]
+    best = max(ok, key=lambda t: (t.val_accuracy, -t.mcu_latency_ms)) if ok else None
     rows = [_row(t, _int8_test_accuracy(t, args.seed) if t.completed else None) for t in trials]
     completed = [r for r in rows if r["status"] == "COMPLETED"]
     infeasible = [r for r in completed if not r["feasible"]]
@@ -142,7 +150,8 @@ def main(argv=None) -> int:
            and all(claim["baselines_fit"].values()))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%MZ")
     doc = {
-        "target": args.target, "trials": args.trials, "epochs": args.epochs, "seed": args.seed, "training": TRAINING,
+        "target": args.target, "search": args.search.split(","), "trials_per_search": args.trials,
+        "epochs": args.epochs, "seed": args.seed, "training": TRAINING,
         "chosen_on": "validation split (tune's objective: validation accuracy among feasible trials)",
         "measured_on": "test split, once, after the search (int8 TFLite, LiteRT)",
         "baselines": baselines, "better_baseline": better, "faster_baseline": faster, "budget_ms": budget,
@@ -157,7 +166,8 @@ def main(argv=None) -> int:
           provenance_line({"provenance": {**_io_provenance(out)}}),
           f"Load average (1 min) {load_start[0]:.1f} at the start, {doc['load_average_end'][0]:.1f} at the end; "
           f"{doc['seconds']:.0f} s on a shared 2-core machine.", "",
-          f"{args.trials} trials x up to {args.epochs} epochs (early stopping, patience 3), seed {args.seed}; training "
+          f"Searches: {args.search} ({args.trials} trials each) x up to {args.epochs} epochs (early stopping, "
+          f"patience 3), seed {args.seed}; training "
           f"pinned for every model: {TRAINING}. Chosen on the validation split; accuracy below is int8 on the test "
           "split, measured once after the search. Latencies are the analytic Cortex-M estimate"
           + (f" (expected error ± {err:.0%}, benchmarks/results/mcu_estimates_20261206T1655Z.md)" if err else "") + ".", "",
@@ -177,7 +187,7 @@ def main(argv=None) -> int:
                   f"{_f(r['int8_test_accuracy'])} | {_f(r['mcu_latency_ms'], '{:.1f}')} | {r['feasible']} |"
                   + (f" failed: {r['error']}" if r.get("error") else ""))
     md += ["", f"Infeasible: {len(infeasible)} of {len(completed)} completed trials ({claim['infeasible_share']:.0%})."
-           + (f" Search error: {search_error}." if search_error else ""),
+           + "".join(f" {m} search: {e}." for m, e in search_error.items()),
            f"Best test accuracy found (baselines and trials): {best_found['int8_test_accuracy']:.4f} "
            f"({best_found.get('model')} {best_found.get('knobs')} at {best_found.get('resolution')}).",
            ("Chosen: trial " + f"{chosen['id']}, test accuracy {chosen['int8_test_accuracy']:.4f}, "
