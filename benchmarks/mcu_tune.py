@@ -170,7 +170,7 @@ def main(argv=None) -> int:
           f"patience 3), seed {args.seed}; training "
           f"pinned for every model: {TRAINING}. Chosen on the validation split; accuracy below is int8 on the test "
           "split, measured once after the search. Latencies are the analytic Cortex-M estimate"
-          + (f" (expected error ± {err:.0%}, benchmarks/results/mcu_estimates_20261206T1655Z.md)" if err else "") + ".", "",
+          + (f" (expected error ± {err:.0%}, {_calibration_file()})" if err else "") + ".", "",
           "| baseline | MACs | int8 bytes | arena | val acc | test acc (int8) | est. ms | fits RAM/flash |",
           "|---|---|---|---|---|---|---|---|"]
     for k, b in baselines.items():
@@ -198,6 +198,12 @@ def main(argv=None) -> int:
     _io.write_text(out.with_suffix(".md"), "\n".join(md) + "\n")
     print("\n".join(md))
     return 0 if met else 3
+
+
+def _calibration_file() -> str:
+    from edgekit.benchmarking.mcu_estimate import RESULTS_FILE, load_calibration
+
+    return load_calibration().get("results_file", RESULTS_FILE)
 
 
 def _io_provenance(path: Path) -> dict:
