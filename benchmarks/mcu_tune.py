@@ -78,7 +78,8 @@ def main(argv=None) -> int:
     ap.add_argument("--target", default="stm32u5a9j-dk")
     ap.add_argument("--out", type=Path, default=Path("/tmp/edgekit-mcu-tune"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--search", default="mobilenet_v2", help="comma-separated models to tune (one search each)")
+    ap.add_argument("--search", default="mobilenet_v2",
+                    help="comma-separated models to tune, one search each; model:N gives that search N trials")
     args = ap.parse_args(argv)
 
     from rich.console import Console
@@ -113,10 +114,11 @@ def main(argv=None) -> int:
 
     # 2. the searches under that budget (the first keeps the folder name of single-search runs)
     trials, search_error = [], {}
-    for i, model in enumerate(args.search.split(",")):
+    searches = [(s.split(":")[0], int(s.split(":")[1]) if ":" in s else args.trials) for s in args.search.split(",")]
+    for i, (model, n_trials) in enumerate(searches):
         out_dir = args.out / ("search" if i == 0 else f"search_{model}")
         try:
-            res = tune(model, "digits", out=out_dir, config=config(args.trials, {}),
+            res = tune(model, "digits", out=out_dir, config=config(n_trials, {}),
                        budgets=Budgets(target=args.target, max_mcu_latency_ms=budget), console=console)
             found = res.trials
         except EdgekitError as e:  # e.g. no trial within the budget: recorded, not hidden
@@ -150,7 +152,7 @@ def main(argv=None) -> int:
            and all(claim["baselines_fit"].values()))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%MZ")
     doc = {
-        "target": args.target, "search": args.search.split(","), "trials_per_search": args.trials,
+        "target": args.target, "search": dict(searches),
         "epochs": args.epochs, "seed": args.seed, "training": TRAINING,
         "chosen_on": "validation split (tune's objective: validation accuracy among feasible trials)",
         "measured_on": "test split, once, after the search (int8 TFLite, LiteRT)",
@@ -166,7 +168,8 @@ def main(argv=None) -> int:
           provenance_line({"provenance": {**_io_provenance(out)}}),
           f"Load average (1 min) {load_start[0]:.1f} at the start, {doc['load_average_end'][0]:.1f} at the end; "
           f"{doc['seconds']:.0f} s on a shared 2-core machine.", "",
-          f"Searches: {args.search} ({args.trials} trials each) x up to {args.epochs} epochs (early stopping, "
+          "Searches: " + ", ".join(f"{m} ({n} trials)" for m, n in searches)
+          + f" x up to {args.epochs} epochs (early stopping, "
           f"patience 3), seed {args.seed}; training "
           f"pinned for every model: {TRAINING}. Chosen on the validation split; accuracy below is int8 on the test "
           "split, measured once after the search. Latencies are the analytic Cortex-M estimate"
