@@ -345,5 +345,5 @@ def _mcu_figures(int8_row: ArtifactRow | None, out_dir: Path, ds, console, targe
         agree = "—" if rep.tflm_agreement is None else f"{rep.tflm_agreement:.4f}"
         console.print(f"  arena {rep.arena_bytes:,} B, flash {rep.flash_bytes:,} B, TFLM/LiteRT agreement {agree}")
     if rep.estimate:  # the Cortex-M latency estimate (edgekit.benchmarking.mcu_estimate)
-        console.print(f"  estimated {rep.estimate['latency_ms']:.2f} ms on {rep.estimate['target']}")
+        console.print(f"  estimated {rep.estimate['summary']}")
     return fig

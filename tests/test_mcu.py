@@ -100,6 +100,9 @@ def test_bundle_constants_equal_the_model(tmp_path):
     assert j["array_name"] == "g_digits" and j["labels"] == labels and j["normalization"] == norm
     assert j["input"]["shape"] == list(ind["shape"]) and j["input"]["zero_point"] == ind["quantization"][1]
     assert j["estimate"]["target"] == "ek-ra6m4" and j["estimate"]["latency_ms"] > 0
+    assert j["estimate"]["basis"] == "analytic" and 0 < j["estimate"]["expected_error"] < 1
+    assert f"± {j['estimate']['expected_error']:.0%}" in j["estimate"]["summary"]
+    assert j["estimate"]["summary"] in (out / "README.md").read_text()
     assert j["estimate"]["fits"]["arena_bytes"] == rep.arena_bytes
     h = (out / "model_data.h").read_text()
     assert "extern const unsigned char g_digits[];" in h

@@ -1,30 +1,31 @@
-"""How many milliseconds one inference takes on a Cortex-M board: a cost model fitted on MLPerf Tiny.
+"""How many milliseconds one inference takes on a Cortex-M board, from how CMSIS-NN's kernels work.
 
-    estimate_mcu("model_int8.tflite", "nucleo-l4r5zi") -> McuEstimate   # latency_ms, per_op, fits, calibration
+    estimate_mcu("model_int8.tflite", "nucleo-l4r5zi") -> McuEstimate
+        # latency_ms, expected_error, basis, per_op, fits
 
-The cost of one operator of an int8 .tflite on TFLM + CMSIS-NN (board ``b``, core class ``c``)::
+The model, per operator of an int8 .tflite run by TFLM + CMSIS-NN on board ``b`` of SIMD family ``f``::
 
-    MAC ops (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ...):
-        F_b * k_kind * MACs / (peak_macs_c * lane_use(vec, lanes_c))  +  M_b * weight_bytes  +  o
-    other ops (ADD, MEAN, SOFTMAX, pooling, reshapes):
-        F_b * K_ELEM * activation_bytes / peak_macs_c                   +  o
+    cycles = F_b * work_f(op) + W_b * dense_weight_bytes(op)
 
-- ``k_kind``: relative cost per MAC of a general conv (im2col), a depthwise conv and a fully
-  connected layer, with a 1x1 conv at 1 (shared by all boards, fitted).
-- ``lane_use``: the share of SIMD lanes the vectorised dimension fills (im2col depth
-  ``kh*kw*cin`` for a conv, ``cin`` for 1x1, channels for depthwise, input features for dense):
-  8 depthwise channels fill half of a 16-lane Helium vector and all of a 4-lane DSP word.
-- ``F_b``: the board's software/memory-system factor (compiler, kernel generation, wait states
-  on activations); ``M_b``: cycles per weight byte streamed from flash (a dense layer reads each
-  weight once, so it is bound by this). Both per calibrated board, shrunk toward pooled values
-  ``F0``/``M0``, which are what uncalibrated core classes get.
-- ``o``: fixed cycles per operator (TFLM dispatch, kernel prologue, requantisation setup).
+- ``work_f(op)``: the kernel's instruction-stream cycles, counted before any fit from CMSIS-NN's
+  source (:mod:`edgekit.benchmarking.mcu_kernels`): MACs at the kernel's cycles per MAC, divided by
+  the share of SIMD lanes the reduced dimension fills (``kh*kw*cin`` of an im2col conv, ``cin`` of a
+  1x1 conv and of a dense layer over 4 (DSP) or 16 (Helium) int8 lanes; channels of a depthwise conv
+  over 4 lanes on both, since both widen to 32-bit); im2col elements and copy calls; one
+  requantisation per output element; pooling/elementwise bytes; a fixed cost per operator.
+- ``F_b``: the board's factor on that count (compiler, flash wait states on code and constants,
+  bus contention, the kernel generation of its TFLM): one number per measured board.
+- ``W_b``: cycles per weight byte of a dense layer (each weight is read exactly once per inference,
+  so no cache holds it: a stream from flash): one number per measured board, never negative.
 
-Fitted by least squares on log latency (relative error) with a ridge pull toward stated priors
-(:data:`PRIORS`), because nine published rows cannot pin eleven numbers alone; the ridge and the
-leave-one-out error are reported with the fit. What it cannot know: caches and flash wait
-states of a given clock setting, where the linker put the arena and weights, the compiler and
-its flags, the CMSIS-NN version. A board's own measurement beats this estimate.
+Two numbers per board, three boards: six fitted numbers on nine published rows
+(:data:`edgekit.benchmarking.mcu_targets.ANCHORS`). ``calibrate`` also refits with each row, each
+benchmark and each board left out; the leave-one-benchmark-out error of a core class (a model the fit
+never saw, on a board it did) is the expected error shown beside every estimate of that class, and
+the leave-one-board-out error is the one shown for boards nobody measured.
+
+``basis`` says what a figure rests on: ``"analytic"`` (this model). An estimate from instruction
+counts of an emulated core carries ``"emulated counts"``; :data:`BASES` lists both.
 
 No TensorFlow here: ops and shapes come from :mod:`edgekit.tflite_file`.
 """
@@ -32,6 +33,7 @@ No TensorFlow here: ops and shapes come from :mod:`edgekit.tflite_file`.
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,24 +41,23 @@ import numpy as np
 from pydantic import BaseModel
 
 from edgekit import tflite_file
+from edgekit.benchmarking.mcu_kernels import CORE_ISSUE, KERNELS, KernelCosts
 from edgekit.benchmarking.mcu_targets import (ANCHORS, CORES, REFERENCE_KERNEL_ANCHORS, REFERENCE_KERNEL_MHZ, Target,
-                                       get_target)
+                                              get_target)
 from edgekit.errors import EdgekitError
 
 CALIBRATION_FILE = Path(__file__).with_name("mcu_calibration.json")
-KINDS = ("conv", "pw", "dw", "fc")
-K_ELEM = 0.5  # cycles (x F_b / peak) per activation byte of a non-MAC op: not identifiable from the anchors
-# Prior guesses the fit is pulled toward (log-space ridge): conv via im2col ~1.5x a 1x1 conv per
-# MAC, depthwise ~2x (little reuse), dense ~1x plus its weight stream; F0 ~8 (a DSP core at ~4
-# cycles/MAC on 1x1 convs), a flash weight byte ~2 cycles, ~2000 cycles per operator.
-PRIORS = {"k_conv": 1.5, "k_dw": 2.0, "k_fc": 1.0, "o": 2000.0, "F0": 8.0, "M0": 2.0}
-RIDGE_SHARED = 0.2
-RIDGE_BOARD = 0.2
+BASES = ("analytic", "emulated counts")
+RESULTS_FILE = "benchmarks/results/mcu_estimates.md"
+# Rows with fewer dense-layer weight bytes than this carry no information on W_b (the kws/vww
+# classifiers hold < 1 KB): a fold without such a row keeps W_b = 0 instead of fitting noise.
+MIN_DENSE_BYTES = 16 * 1024
 # RAM TFLM needs beyond the arena: interpreter and allocator objects, op registrations,
 # persistent buffers outside the arena and the stack of the deepest kernel; flash for the
 # TFLM + CMSIS-NN code of a typical model's kernels. Order-of-magnitude figures, stated here.
 RUNTIME_RAM_OVERHEAD = 16 * 1024
 RUNTIME_FLASH_OVERHEAD = 96 * 1024
+MVE_DW_CH_BLOCK = 124  # CH_IN_BLOCK_MVE of arm_depthwise_conv_s8_opt: channels per column-buffer pass
 
 
 class OpCost(BaseModel):
@@ -66,74 +67,103 @@ class OpCost(BaseModel):
     op: str
     kind: str  # conv | pw | dw | fc | other
     macs: int
-    vec: int  # length of the dimension the SIMD kernel vectorises (0 for other ops)
-    weight_bytes: int
+    outputs: int  # output elements (one requantisation each)
+    vec: int  # the reduced dimension the matrix kernels vectorise (kh*kw*cin, cin, in_features)
+    channels: int  # depthwise: channels (the lanes of its kernel)
+    pixels: int  # output positions of a conv / depthwise conv (one im2col column each)
+    kh: int  # kernel rows (one contiguous copy per row and output position for an im2col conv)
+    taps: int  # kernel positions (one copy per tap and output position for a depthwise conv)
+    dense_weight_bytes: int  # int8 weights of a dense layer, read once per inference
+    weight_bytes: int  # all constant bytes the op reads (weights, bias)
     act_bytes: int  # int8 activations read and written
 
 
-def _nelem(t) -> int:
-    return int(np.prod([max(d, 1) for d in tflite_file.tensor_shape(t)] or [1]))
+def _shape(sg, i) -> list[int]:
+    return [max(d, 1) for d in tflite_file.tensor_shape(sg.tensors[i])]
+
+
+def _nelem(sg, i) -> int:
+    return int(np.prod(_shape(sg, i) or [1]))
 
 
 def op_costs(tflite_path: str | Path) -> list[OpCost]:
-    """Per operator of the main subgraph (execution order): kind, MACs, vector length, bytes."""
+    """Per operator of the main subgraph (execution order): its kind and units of work."""
     model = tflite_file.read_model(tflite_path)
     sg = model.subgraphs[0]
     rows = []
     for o in tflite_file.operators(model):
         ins = [i for i in o.inputs if i >= 0]
         const = {i for i in ins if tflite_file.buffer_array(model, sg.tensors[i]) is not None}
-        wbytes = sum(_nelem(sg.tensors[i]) * (4 if tflite_file.tensor_type_name(sg.tensors[i].type) == "INT32" else 1)
+        wbytes = sum(_nelem(sg, i) * (4 if tflite_file.tensor_type_name(sg.tensors[i].type) == "INT32" else 1)
                      for i in const)
-        act = sum(_nelem(sg.tensors[i]) for i in ins if i not in const) + sum(_nelem(sg.tensors[i]) for i in o.outputs)
-        kind, macs, vec = "other", 0, 0
+        out = _nelem(sg, o.outputs[0]) if o.outputs else 0
+        act = sum(_nelem(sg, i) for i in ins if i not in const) + out
+        r = dict(kind="other", macs=0, vec=0, channels=0, pixels=0, kh=0, taps=0, dense=0)
         try:
-            out = _nelem(sg.tensors[o.outputs[0]])
-            w = [max(d, 1) for d in tflite_file.tensor_shape(sg.tensors[ins[1]])] if len(ins) > 1 else []
-            if o.op == "CONV_2D":  # filter [cout, kh, kw, cin]
-                vec = w[1] * w[2] * w[3]
-                kind, macs = ("pw" if w[1] * w[2] == 1 else "conv"), out * vec
+            if o.op in ("CONV_2D", "TRANSPOSE_CONV"):  # filter [cout, kh, kw, cin]
+                cout, kh, kw, cin = _shape(sg, ins[1])
+                pix = out // cout
+                macs = out * kh * kw * cin if o.op == "CONV_2D" else _nelem(sg, ins[2]) * cout * kh * kw
+                r.update(kind="pw" if kh * kw == 1 else "conv", macs=macs, vec=kh * kw * cin, pixels=pix, kh=kh,
+                         taps=kh * kw)
             elif o.op == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, cout]
-                kind, macs, vec = "dw", out * w[1] * w[2], w[3]
+                _, kh, kw, ch = _shape(sg, ins[1])
+                r.update(kind="dw", macs=out * kh * kw, channels=ch, pixels=out // ch, kh=kh, taps=kh * kw)
             elif o.op == "FULLY_CONNECTED":  # weights [units, in_features]
-                kind, macs, vec = "fc", out * w[-1], w[-1]
-            elif o.op == "TRANSPOSE_CONV":  # filter [cout, kh, kw, cin], activation ins[2]
-                kind, vec = "conv", w[1] * w[2] * w[3]
-                macs = _nelem(sg.tensors[ins[2]]) * w[0] * w[1] * w[2]
+                units, feats = _shape(sg, ins[1])[-2:]
+                r.update(kind="fc", macs=out * feats, vec=feats, dense=units * feats if ins[1] in const else 0)
             elif o.op == "BATCH_MATMUL":
-                vec = tflite_file.tensor_shape(sg.tensors[ins[0]])[-1]
-                kind, macs = "fc", out * vec
-        except (IndexError, TypeError):
-            kind, macs, vec = "other", 0, 0
-        rows.append(OpCost(index=o.index, op=o.op, kind=kind, macs=int(macs), vec=int(vec),
-                           weight_bytes=int(wbytes), act_bytes=int(act)))
+                feats = _shape(sg, ins[0])[-1]
+                r.update(kind="fc", macs=out * feats, vec=feats)
+        except (IndexError, ValueError, ZeroDivisionError):
+            r = dict(kind="other", macs=0, vec=0, channels=0, pixels=0, kh=0, taps=0, dense=0)
+        rows.append(OpCost(index=o.index, op=o.op, kind=r["kind"], macs=int(r["macs"]), outputs=int(out),
+                           vec=int(r["vec"]), channels=int(r["channels"]), pixels=int(r["pixels"]), kh=int(r["kh"]),
+                           taps=int(r["taps"]), dense_weight_bytes=int(r["dense"]), weight_bytes=int(wbytes),
+                           act_bytes=int(act)))
     return rows
 
 
 def lane_use(vec: int, lanes: int) -> float:
-    """Share of SIMD lanes filled when a dimension of ``vec`` int8 values is processed ``lanes`` at a time."""
+    """Share of SIMD lanes filled when a dimension of ``vec`` values is processed ``lanes`` at a time."""
     if vec <= 0 or lanes <= 1:
         return 1.0
     return vec / (lanes * -(-vec // lanes))
 
 
+def op_work(op: OpCost, k: KernelCosts) -> float:
+    """Instruction-stream cycles of one operator on a SIMD family, from the kernel costs alone (no fit)."""
+    cycles = k.op
+    if op.kind in ("pw", "conv", "fc"):
+        cycles += k.mat_mac * op.macs / lane_use(op.vec, k.mat_lanes) + k.requant * op.outputs
+        if op.kind == "conv":
+            cycles += k.im2col_elem * op.pixels * op.vec + k.im2col_call * op.pixels * op.kh
+    elif op.kind == "dw":
+        passes = -(-op.channels // MVE_DW_CH_BLOCK) if k.family == "mve" else 1
+        cycles += (k.dw_mac * op.macs / lane_use(op.channels, k.dw_lanes) + k.requant * op.outputs
+                   + k.im2col_elem * op.macs + k.im2col_call * op.pixels * op.taps * passes)
+    else:
+        cycles += k.elem * op.act_bytes
+    return cycles
+
+
+def family(core: str) -> str:
+    return CORES[core].family
+
+
 # ---------------------------------------------------------------------------------------------
-# The cost model
+# The fitted numbers
 
 
 class BoardFactors(BaseModel):
-    F: float  # compute factor
-    M: float  # cycles per weight byte
+    F: float  # multiplies the kernels' instruction-stream cycles
+    W: float  # cycles per dense-layer weight byte
 
 
 class CostParams(BaseModel):
-    k_conv: float
-    k_dw: float
-    k_fc: float
-    o: float
-    pooled: BoardFactors
     boards: dict[str, BoardFactors]
-    # --kernels reference: cycles per MAC (conv-like, dense) and per activation byte, on the RV32 rows
+    pooled: BoardFactors  # geometric mean of F, mean of W: what a board nobody measured gets
+    # --kernels reference: cycles per MAC (conv-like, dense) of TFLM's portable kernels, on the RV32 rows
     ref_mac: float = 0.0
     ref_fc: float = 0.0
 
@@ -141,54 +171,68 @@ class CostParams(BaseModel):
         return self.boards.get(target.calibrated_on or "", self.pooled)
 
 
-def op_cycles(op: OpCost, core: str, p: CostParams, f: BoardFactors, kernels: str = "cmsis-nn") -> float:
+def model_work(ops: list[OpCost], core: str) -> tuple[float, int]:
+    """(kernel-count cycles, dense weight bytes) of a whole model on ``core``."""
+    k = KERNELS[family(core)]
+    return float(sum(op_work(o, k) for o in ops)), int(sum(o.dense_weight_bytes for o in ops))
+
+
+def op_cycles(op: OpCost, core: str, f: BoardFactors, p: CostParams, kernels: str = "cmsis-nn",
+              issue: float = 1.0) -> float:
     if kernels == "reference":
         if op.kind == "fc":
-            return p.ref_fc * op.macs + p.o
+            return p.ref_fc * op.macs + KERNELS["scalar"].op
         if op.kind != "other":
-            return p.ref_mac * op.macs + p.o
-        return K_ELEM * 8 * op.act_bytes + p.o  # reference elementwise loops: ~4 cycles per byte
-    c = CORES[core]
-    if op.kind == "other":
-        return f.F * K_ELEM * op.act_bytes / c.peak_macs + p.o
-    k = {"conv": p.k_conv, "pw": 1.0, "dw": p.k_dw, "fc": p.k_fc}[op.kind]
-    return f.F * k * op.macs / (c.peak_macs * lane_use(op.vec, c.lanes)) + f.M * op.weight_bytes + p.o
+            return p.ref_mac * op.macs + KERNELS["scalar"].op
+        return KERNELS["scalar"].elem * op.act_bytes + KERNELS["scalar"].op
+    return f.F * issue * op_work(op, KERNELS[family(core)]) + f.W * op.dense_weight_bytes
 
 
-def model_cycles(ops: list[OpCost], core: str, p: CostParams, f: BoardFactors, kernels: str = "cmsis-nn") -> float:
-    return float(sum(op_cycles(o, core, p, f, kernels) for o in ops))
+Row = tuple[str, list[OpCost], float]  # (target name, op costs, published ms)
 
 
-# ---------------------------------------------------------------------------------------------
-# Fitting
+def _fit_board(rows: list[Row]) -> BoardFactors:
+    """F and W of one board by least squares on log latency (relative error), W >= 0.
 
-
-def _unpack(theta: np.ndarray, boards: list[str]) -> CostParams:
-    e = np.exp(theta)
-    k_conv, k_dw, k_fc, o, F0, M0 = e[:6]
-    n = len(boards)
-    return CostParams(
-        k_conv=k_conv, k_dw=k_dw, k_fc=k_fc, o=o, pooled=BoardFactors(F=F0, M=M0),
-        boards={b: BoardFactors(F=F0 * e[6 + i], M=M0 * e[6 + n + i]) for i, b in enumerate(boards)},
-    )
-
-
-def fit(rows: list[tuple[str, list[OpCost], float]]) -> CostParams:
-    """Fit the cmsis-nn parameters to ``(target name, op costs, published ms)`` rows."""
+    With no dense-heavy row among ``rows`` W is not identifiable and stays 0."""
     from scipy.optimize import least_squares
 
-    boards = sorted({t for t, _, _ in rows})
-    prior = np.log([PRIORS[k] for k in ("k_conv", "k_dw", "k_fc", "o", "F0", "M0")])
-    x0 = np.concatenate([prior, np.zeros(2 * len(boards))])
-    targets = [get_target(t) for t, _, _ in rows]
+    t = get_target(rows[0][0])
+    work = [model_work(ops, t.core) for _, ops, _ in rows]
+    cycles = [ms * t.mhz * 1e3 for _, _, ms in rows]
+    has_dense = any(w >= MIN_DENSE_BYTES for _, w in work)
 
     def residuals(theta):
-        p = _unpack(theta, boards)
-        r = [np.log(model_cycles(ops, t.core, p, p.boards[t.name]) / (ms * t.mhz * 1e3))
-             for t, (_, ops, ms) in zip(targets, rows)]
-        return np.concatenate([r, RIDGE_SHARED * (theta[:6] - prior), RIDGE_BOARD * theta[6:]])
+        F, W = math.exp(theta[0]), (math.exp(theta[1]) if has_dense else 0.0)
+        return [math.log((F * c + W * w) / y) for (c, w), y in zip(work, cycles)]
 
-    return _unpack(least_squares(residuals, x0).x, boards)
+    x0 = [math.log(np.median([y / c for (c, _), y in zip(work, cycles)])), 0.0]
+    if not has_dense:
+        x0 = x0[:1] + [0.0]
+        sol = least_squares(lambda th: residuals([th[0], 0.0]), x0[:1], bounds=(-20, 20)).x
+        return BoardFactors(F=math.exp(sol[0]), W=0.0)
+    sol = least_squares(residuals, x0, bounds=([-20, -30], [20, 20])).x
+    return BoardFactors(F=math.exp(sol[0]), W=math.exp(sol[1]))
+
+
+def fit(rows: list[Row]) -> CostParams:
+    """F_b and W_b of every board in ``rows`` (each board fitted on its own rows)."""
+    boards = {}
+    for name in sorted({r[0] for r in rows}):
+        boards[name] = _fit_board([r for r in rows if r[0] == name])
+    pooled = BoardFactors(F=float(np.exp(np.mean([math.log(f.F) for f in boards.values()]))),
+                          W=float(np.mean([f.W for f in boards.values()])))
+    return CostParams(boards=boards, pooled=pooled)
+
+
+def n_fitted(params: CostParams) -> int:
+    """Numbers the CMSIS-NN fit takes from the rows: F and W per board."""
+    return 2 * len(params.boards)
+
+
+def predict_ms(ops: list[OpCost], target: Target, params: CostParams, board: str | None = None) -> float:
+    f = params.boards[board] if board else params.factors(target)
+    return sum(op_cycles(o, target.core, f, params) for o in ops) / (target.mhz * 1e3)
 
 
 def fit_reference(rows: list[tuple[list[OpCost], float]], mhz: float) -> tuple[float, float]:
@@ -197,39 +241,79 @@ def fit_reference(rows: list[tuple[list[OpCost], float]], mhz: float) -> tuple[f
 
     def residuals(theta):
         rm, rf = np.exp(theta)
-        p = CostParams(k_conv=1, k_dw=1, k_fc=1, o=PRIORS["o"], pooled=BoardFactors(F=1, M=0), boards={},
-                       ref_mac=rm, ref_fc=rf)
-        return [np.log(model_cycles(ops, "cortex-m4", p, p.pooled, "reference") / (ms * mhz * 1e3)) for ops, ms in rows]
+        p = CostParams(boards={}, pooled=BoardFactors(F=1, W=0), ref_mac=rm, ref_fc=rf)
+        return [np.log(sum(op_cycles(o, "cortex-m4", p.pooled, p, "reference") for o in ops) / (ms * mhz * 1e3))
+                for ops, ms in rows]
 
     rm, rf = np.exp(least_squares(residuals, np.log([30.0, 15.0])).x)
     return float(rm), float(rf)
 
 
+# ---------------------------------------------------------------------------------------------
+# Calibration and its out-of-sample errors
+
+
 class CalibrationRow(BaseModel):
     target: str
+    core: str
     bench: str
     published_ms: float
     fitted_ms: float  # with all rows in the fit
-    loo_ms: float  # with this row left out of the fit
-    loo_error: float  # loo_ms / published_ms - 1
+    loo_ms: float  # this row left out
+    lobo_ms: float  # this row's benchmark left out on every board (a model the fit never saw)
+    loboard_ms: float  # this row's board left out (pooled factors of the other boards)
     source: str
+
+    def error(self, which: str) -> float:
+        return getattr(self, f"{which}_ms") / self.published_ms - 1
+
+
+class ExpectedError(BaseModel):
+    """The error to expect of an estimate, from refits that left the relevant rows out."""
+
+    median: float  # median |error|
+    worst: float  # largest |error|
+    n: int
+    how: str  # which refits, which rows
 
 
 def calibrate(features: dict[str, list[OpCost]]) -> tuple[CostParams, list[CalibrationRow]]:
-    """Fit on every anchor row and leave each out once; ``features`` maps bench -> op costs."""
-    rows = [(a.target, features[a.bench], a.ms) for a in ANCHORS]
+    """Fit on every anchor row, then refit leaving out each row, each benchmark, each board."""
+    rows: list[Row] = [(a.target, features[a.bench], a.ms) for a in ANCHORS]
     params = fit(rows)
+    lobo = {b: fit([r for r, a in zip(rows, ANCHORS) if a.bench != b]) for b in {a.bench for a in ANCHORS}}
     out = []
     for i, a in enumerate(ANCHORS):
-        loo = fit(rows[:i] + rows[i + 1:])
         t = get_target(a.target)
-        ms_all = model_cycles(features[a.bench], t.core, params, params.boards[t.name]) / (t.mhz * 1e3)
-        ms_loo = model_cycles(features[a.bench], t.core, loo, loo.boards[t.name]) / (t.mhz * 1e3)
-        out.append(CalibrationRow(target=a.target, bench=a.bench, published_ms=a.ms, fitted_ms=ms_all,
-                                  loo_ms=ms_loo, loo_error=ms_loo / a.ms - 1, source=a.source))
+        ops = features[a.bench]
+        loo = fit(rows[:i] + rows[i + 1:])
+        others = fit([r for r in rows if r[0] != a.target])
+        out.append(CalibrationRow(
+            target=a.target, core=t.core, bench=a.bench, published_ms=a.ms,
+            fitted_ms=predict_ms(ops, t, params, a.target), loo_ms=predict_ms(ops, t, loo, a.target),
+            lobo_ms=predict_ms(ops, t, lobo[a.bench], a.target),
+            loboard_ms=predict_ms(ops, t.model_copy(update={"calibrated_on": None}), others),
+            source=a.source))
     rm, rf = fit_reference([(features[a.bench], a.ms) for a in REFERENCE_KERNEL_ANCHORS], REFERENCE_KERNEL_MHZ)
     params.ref_mac, params.ref_fc = rm, rf
     return params, out
+
+
+def summarise(rows: list[CalibrationRow], which: str, how: str) -> ExpectedError:
+    errs = [abs(r.error(which)) for r in rows]
+    return ExpectedError(median=float(np.median(errs)), worst=float(max(errs)), n=len(errs), how=how)
+
+
+def expected_errors(rows: list[CalibrationRow]) -> dict[str, ExpectedError]:
+    """Per core class with a measured board: its leave-one-benchmark-out error; ``"unmeasured"``: the
+    leave-one-board-out error over all rows (what a board the fit never saw can expect)."""
+    out = {}
+    for core in sorted({r.core for r in rows}):
+        sel = [r for r in rows if r.core == core]
+        out[core] = summarise(sel, "lobo", f"leave-one-benchmark-out on {', '.join(sorted({r.target for r in sel}))} "
+                                           f"({', '.join(r.bench for r in sel)})")
+    out["unmeasured"] = summarise(rows, "loboard", "leave-one-board-out over all measured boards")
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -270,20 +354,64 @@ class McuEstimate(BaseModel):
     mhz: float
     kernels: str
     latency_ms: float
+    expected_error: float | None  # median |error| of this kind of estimate out of sample (0.2 = 20%)
+    expected_error_worst: float | None  # the largest such error
+    expected_error_from: str  # which refits gave it
+    basis: str  # one of BASES
+    basis_detail: str  # one line: what the figure rests on
+    summary: str  # the one line every user-facing place prints
     cycles: int
     macs: int
     per_op: list[OpEstimate]
     fits: Fits
     calibrated: bool  # the target's factors come from its own published measurements
-    basis: str  # one line: what the figure rests on
-    calibration: dict  # the anchor rows, their leave-one-out errors, the median
+    calibration: dict  # where the fit and its errors are written down
     cannot_know: str = ("caches and flash wait states at the chosen clock, where the linker puts weights and "
                         "arena, the compiler and its flags, the CMSIS-NN version")
 
 
+def format_estimate(latency_ms: float, expected: float | None, basis: str, target: str) -> str:
+    """``"12.3 ms ± 14% on ek-ra6m4 (analytic)"``: a latency never printed without its expected error."""
+    err = "± ?" if expected is None else f"± {expected:.0%}"
+    ms = f"{latency_ms:.3g}" if latency_ms < 100 else f"{latency_ms:,.0f}"
+    return f"{ms} ms {err} on {target} ({basis})"
+
+
+def _expected(cal: dict, t: Target, kernels: str) -> ExpectedError | None:
+    table = {k: ExpectedError.model_validate(v) for k, v in cal.get("expected_error", {}).items()}
+    if kernels == "reference":
+        return table.get("reference")
+    if t.calibrated:
+        return table.get(t.core)
+    # a board nobody measured, even of a measured core class: the board-to-board spread dominates
+    return table.get("unmeasured")
+
+
+def target_expected_error(target: str | Target, kernels: str = "cmsis-nn") -> ExpectedError | None:
+    """The expected error of an estimate on ``target`` (what `edgekit targets` lists)."""
+    t = target if isinstance(target, Target) else get_target(target)
+    return _expected(load_calibration(), t, kernels)
+
+
+def _basis_detail(t: Target, kernels: str) -> str:
+    if kernels == "reference":
+        return ("TFLM reference kernels, fitted on the only published reference-kernel rows (an RV32 core at "
+                "336 MHz), applied per clock to this Arm core: a rough figure")
+    if t.calibrated:
+        return (f"CMSIS-NN kernel instruction counts x {t.name}'s own factors, fitted on its published MLPerf Tiny "
+                f"rows (TFLM + CMSIS-NN)")
+    if t.calibrated_on:
+        return (f"CMSIS-NN kernel instruction counts x the factors of {t.calibrated_on} (same core class, "
+                f"{t.core}), scaled by clock: this board was never measured")
+    extra = " and dual issue (CoreMark/MHz)" if t.core in CORE_ISSUE else ""
+    return (f"CMSIS-NN kernel instruction counts for {t.core}'s SIMD family{extra} x the pooled factors of the "
+            "measured boards: an extrapolation")
+
+
 def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi", *, kernels: str = "cmsis-nn",
                  arena_bytes: int | None = None, measure_arena: bool = True) -> McuEstimate:
-    """Estimated latency of one inference of an int8 .tflite on ``target``, per op, and whether it fits.
+    """Estimated latency of one inference of an int8 .tflite on ``target``, its expected error, per op, and
+    whether it fits.
 
     ``arena_bytes``: TFLM's arena when already measured (mcu.json); otherwise measured here with
     the real TFLM interpreter in a child process unless ``measure_arena`` is False.
@@ -300,9 +428,10 @@ def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi"
     cal = load_calibration()
     p = CostParams.model_validate(cal["params"])
     f = p.factors(t)
+    issue = CORE_ISSUE.get(t.core, 1.0) if t.calibrated_on is None else 1.0
     ops = op_costs(path)
-    per_op = [OpEstimate(index=o.index, op=o.op, macs=o.macs, cycles=int(round(op_cycles(o, t.core, p, f, kernels))))
-              for o in ops]
+    per_op = [OpEstimate(index=o.index, op=o.op, macs=o.macs,
+                         cycles=int(round(op_cycles(o, t.core, f, p, kernels, issue)))) for o in ops]
     cycles = sum(r.cycles for r in per_op)
     if arena_bytes is None and measure_arena:
         from edgekit.runtime.tflm import measure_arena as _measure
@@ -316,20 +445,16 @@ def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi"
         arena_bytes=arena_bytes, ram_needed_bytes=ram_needed, ram_bytes=t.ram_bytes,
         model_bytes=len(data), flash_needed_bytes=flash_needed, flash_bytes=t.flash_bytes,
     )
-    if kernels == "reference":
-        basis = ("TFLM reference kernels, fitted on the only published reference-kernel rows (an RV32 core at "
-                 "336 MHz), applied per clock to this Arm core: a rough figure")
-    elif t.calibrated:
-        basis = f"calibrated on {t.name}'s published MLPerf Tiny results (TFLM + CMSIS-NN)"
-    elif t.calibrated_on:
-        basis = f"extrapolated by clock from {t.calibrated_on} (same core class, {t.core})"
-    else:
-        basis = f"extrapolated: {t.core}'s SIMD width and peak MACs/cycle with the pooled factors of all boards"
-    rows = cal["rows"]
+    exp = _expected(cal, t, kernels)
+    latency = cycles / (t.mhz * 1e3)
     return McuEstimate(
-        target=t.name, board=t.board, core=t.core, mhz=t.mhz, kernels=kernels,
-        latency_ms=cycles / (t.mhz * 1e3), cycles=cycles, macs=sum(o.macs for o in ops), per_op=per_op, fits=fits,
-        calibrated=t.calibrated and kernels == "cmsis-nn", basis=basis,
-        calibration={"rows": rows, "median_loo_error": cal["median_loo_error"], "commit": cal["provenance"]["commit"],
-                     "file": "benchmarks/results/mcu_estimates.md"},
+        target=t.name, board=t.board, core=t.core, mhz=t.mhz, kernels=kernels, latency_ms=latency,
+        expected_error=None if exp is None else exp.median, expected_error_worst=None if exp is None else exp.worst,
+        expected_error_from="no out-of-sample figure recorded" if exp is None else exp.how,
+        basis="analytic", basis_detail=_basis_detail(t, kernels),
+        summary=format_estimate(latency, None if exp is None else exp.median, "analytic", t.name),
+        cycles=cycles, macs=sum(o.macs for o in ops), per_op=per_op, fits=fits,
+        calibrated=t.calibrated and kernels == "cmsis-nn",
+        calibration={"commit": cal["provenance"]["commit"], "file": cal.get("results_file", RESULTS_FILE),
+                     "fitted_numbers": cal.get("fitted_numbers"), "rows": len(cal.get("rows", []))},
     )

@@ -2,10 +2,9 @@
 
 Three tables, all facts with a source, no fitted numbers (those are in ``mcu_calibration.json``):
 
-- ``CORES``: per Cortex-M core class, the int8 multiply-accumulates one SIMD instruction stream
-  retires per cycle at best (``peak_macs``) and the int8 lanes of one vector (``lanes``), from
-  the architecture (DSP extension: SMLAD = 2 MACs on int16 pairs from one 32-bit word of 4 int8;
-  Helium/MVE: 128-bit vectors of 16 int8, executed in two beats per cycle on M55/M85).
+- ``CORES``: per Cortex-M core class, which CMSIS-NN code path it builds (``family``: the DSP
+  extension's SMLAD kernels, Helium/MVE's vector kernels, or plain C); the cycles of each path's
+  kernels are counted in :mod:`edgekit.benchmarking.mcu_kernels`.
 - ``TARGETS``: boards users name, with clock, SRAM and flash from the vendors' datasheets, and
   which published board calibrates them (``calibrated_on``; ``None``: extrapolated by core class
   and clock).
@@ -27,19 +26,18 @@ class CoreClass(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str  # "cortex-m4"
-    peak_macs: float  # int8 MACs per cycle the SIMD path can retire at best
-    lanes: int  # int8 elements per SIMD vector: channel counts that are not a multiple waste lanes
-    simd: str  # what the figures come from
+    family: str  # the CMSIS-NN code path it builds: dsp (ARM_MATH_DSP), mve (ARM_MATH_MVEI), scalar
+    simd: str  # what the family's kernels have to work with
 
 
 CORES: dict[str, CoreClass] = {c.name: c for c in [
-    CoreClass(name="cortex-m0plus", peak_macs=0.25, lanes=1, simd="no DSP extension: scalar MULS, loads dominate"),
-    CoreClass(name="cortex-m3", peak_macs=0.5, lanes=1, simd="no DSP extension: scalar MLA"),
-    CoreClass(name="cortex-m4", peak_macs=2.0, lanes=4, simd="DSP extension: SMLAD, 2 int16 MACs/cycle, 4 int8 per word"),
-    CoreClass(name="cortex-m33", peak_macs=2.0, lanes=4, simd="DSP extension: SMLAD, 2 int16 MACs/cycle, 4 int8 per word"),
-    CoreClass(name="cortex-m7", peak_macs=4.0, lanes=4, simd="DSP extension, dual-issue: up to 2 SMLAD/cycle"),
-    CoreClass(name="cortex-m55", peak_macs=8.0, lanes=16, simd="Helium (MVE): 16 int8 lanes, dual-beat: 8 MACs/cycle"),
-    CoreClass(name="cortex-m85", peak_macs=8.0, lanes=16, simd="Helium (MVE): 16 int8 lanes, dual-beat: 8 MACs/cycle"),
+    CoreClass(name="cortex-m0plus", family="scalar", simd="no DSP extension: C kernels, MULS, loads dominate"),
+    CoreClass(name="cortex-m3", family="scalar", simd="no DSP extension: C kernels, MLA"),
+    CoreClass(name="cortex-m4", family="dsp", simd="DSP extension: SMLAD, 2 int16 MACs per instruction, 4 int8 per word"),
+    CoreClass(name="cortex-m33", family="dsp", simd="DSP extension: SMLAD, 2 int16 MACs per instruction, 4 int8 per word"),
+    CoreClass(name="cortex-m7", family="dsp", simd="DSP extension, dual issue"),
+    CoreClass(name="cortex-m55", family="mve", simd="Helium (MVE): 16 int8 lanes per vector, two beats per cycle"),
+    CoreClass(name="cortex-m85", family="mve", simd="Helium (MVE): 16 int8 lanes per vector, two beats per cycle"),
 ]}
 
 
@@ -73,6 +71,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            ram_bytes=1376 * _K, flash_bytes=2048 * _K),
     Target(name="nucleo-u575zi", board="ST NUCLEO-U575ZI-Q (STM32U575ZI)", core="cortex-m33", mhz=160,
            ram_bytes=786 * _K, flash_bytes=2048 * _K, calibrated_on="ek-ra6m4"),
+    # A board whose flash holds a MobileNetV2 1.0 (2.2 M int8 weights): STM32U5A9, 4 MB flash, 2514 KB SRAM.
+    Target(name="stm32u5a9j-dk", board="ST STM32U5A9J-DK (STM32U5A9NJ)", core="cortex-m33", mhz=160,
+           ram_bytes=2514 * _K, flash_bytes=4096 * _K, calibrated_on="ek-ra6m4"),
     Target(name="nrf5340-dk", board="Nordic nRF5340 DK (application core)", core="cortex-m33", mhz=128,
            ram_bytes=512 * _K, flash_bytes=1024 * _K, calibrated_on="ek-ra6m4"),
     Target(name="arduino-nano-33-ble", board="Arduino Nano 33 BLE (nRF52840)", core="cortex-m4", mhz=64,

@@ -86,11 +86,12 @@ def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
     yes = {True: "[green]yes[/]", False: "[red]NO[/]", None: "unknown"}
     ram = (f"RAM {yes[f.ram]} (arena {f.arena_bytes:,} + runtime {f.runtime_ram_overhead_bytes:,} = "
            f"{f.ram_needed_bytes:,} of {_fmt(f.ram_bytes, '{:,}')} B)") if f.ram_needed_bytes else "RAM unknown (arena not measured)"
-    out.print(f"[bold]{e.latency_ms:.2f} ms[/] ({e.cycles:,} cycles, {e.macs:,} MACs); {ram}; flash {yes[f.flash]} "
+    out.print(f"[bold]{e.summary}[/] ({e.cycles:,} cycles, {e.macs:,} MACs); {ram}; flash {yes[f.flash]} "
               f"(model {f.model_bytes:,} + code {f.runtime_flash_overhead_bytes:,} of {_fmt(f.flash_bytes, '{:,}')} B)"
               + ("" if f.ram_bytes else "; the board's RAM/flash are unknown for a generic core@MHz target"))
-    out.print(f"basis: {e.basis}; leave-one-out median error on the published rows "
-              f"{e.calibration['median_loo_error']:.0%}; cannot know: {e.cannot_know}", soft_wrap=True)
+    worst = "" if e.expected_error_worst is None else f", worst {e.expected_error_worst:.0%}"
+    out.print(f"expected error: {e.expected_error_from}{worst}; basis: {e.basis} ({e.basis_detail}); "
+              f"see {e.calibration['file']}; cannot know: {e.cannot_know}", soft_wrap=True)
     if json_out:
         _io.write_json(json_out, e.model_dump())
         out.print(f"wrote {json_out}")
@@ -101,11 +102,16 @@ def targets():
     """Microcontroller targets for `estimate`, `export --to mcu --target` and `tune --target`."""
     from edgekit.benchmarking.mcu_targets import CORES, TARGETS
 
-    table = Table("target", "board", "core", "MHz", "RAM", "flash", "latency basis", title="edgekit targets")
+    from edgekit.benchmarking.mcu_estimate import target_expected_error
+
+    table = Table("target", "board", "core", "MHz", "RAM", "flash", "latency basis", "expected error",
+                  title="edgekit targets")
     for t in TARGETS.values():
-        basis = ("calibrated (MLPerf Tiny)" if t.calibrated else f"by clock from {t.calibrated_on}" if t.calibrated_on
-                 else "extrapolated by core class")
-        table.add_row(t.name, t.board, t.core, f"{t.mhz:g}", _size(t.ram_bytes), _size(t.flash_bytes), basis)
+        basis = ("calibrated (MLPerf Tiny)" if t.calibrated else f"factors of {t.calibrated_on}" if t.calibrated_on
+                 else "pooled factors, by core class")
+        exp = target_expected_error(t)
+        table.add_row(t.name, t.board, t.core, f"{t.mhz:g}", _size(t.ram_bytes), _size(t.flash_bytes), basis,
+                      "?" if exp is None else f"± {exp.median:.0%} (worst {exp.worst:.0%})")
     out.print(table)
     out.print(f"generic targets: <core>@<MHz>, core one of {', '.join(c.removeprefix('cortex-') for c in CORES)} "
               "(e.g. cortex-m4@80); RAM and flash unknown")

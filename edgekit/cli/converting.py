@@ -54,7 +54,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
             out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu.unsupported_ops)}")
         if mcu.estimate:
             e = mcu.estimate
-            out.print(f"estimated {e['latency_ms']:.2f} ms on {e['target']} ({e['core']}, {e['mhz']:g} MHz; {e['basis']}); "
+            out.print(f"estimated {e['summary']} ({e['core']}, {e['mhz']:g} MHz; {e['basis_detail']}); "
                       f"fits RAM {e['fits']['ram']}, flash {e['fits']['flash']}")
         out.print(f"bundle: {out_dir} ({', '.join(mcu.files)})")
         return

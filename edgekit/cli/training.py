@@ -183,8 +183,9 @@ def tune(ctx: typer.Context,
                       "yes" if t.feasible else "no", "*" if t.id in pareto else "")
     out.print(table)
     if budgets.target:  # the estimate each trial carries
-        out.print("estimated on " + budgets.target + ": " + ", ".join(
-            f"trial {t.id} {t.mcu_latency_ms:.1f} ms" for t in res.trials if t.mcu_latency_ms))
+        err = next((t.mcu_estimate.get("expected_error") for t in res.trials if t.mcu_estimate), None)
+        out.print("estimated on " + budgets.target + (f" (analytic, expected error ± {err:.0%})" if err else "") + ": "
+                  + ", ".join(f"trial {t.id} {t.mcu_latency_ms:.1f} ms" for t in res.trials if t.mcu_latency_ms))
     b = res.best
     out.print(f"best: trial {b.id}, val accuracy [bold]{b.val_accuracy:.4f}[/], {b.latency_ms:.4f} ms, "
               f"{_size(b.bytes)}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")

@@ -397,7 +397,6 @@ def build_mcu_bundle(
         try:
             est = estimate_mcu(path, target, arena_bytes=arena, measure_arena=False)
             estimate = est.model_dump()
-            estimate["calibration"] = {k: v for k, v in est.calibration.items() if k != "rows"}
         except EdgekitError as e:
             estimate_error = str(e)
 

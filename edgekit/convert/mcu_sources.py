@@ -235,10 +235,9 @@ def readme(name: str, model_file: str, inp: IoSpec, outp: IoSpec, arena: int | N
         f"- operators: {', '.join(ops)}",
     ]
     if estimate:
-        lines.append(f"- estimated latency on {estimate['target']} ({estimate['core']}, {estimate['mhz']:g} MHz, "
-                     f"{estimate['kernels']}): {estimate['latency_ms']:.2f} ms ({estimate['basis']}; median "
-                     f"leave-one-out error of the model on published boards "
-                     f"{estimate['calibration']['median_loo_error']:.0%}). `edgekit estimate {model_file} --target NAME` for another board.")
+        lines.append(f"- estimated latency ({estimate['core']}, {estimate['mhz']:g} MHz, {estimate['kernels']}): "
+                     f"{estimate['summary']}; expected error from {estimate['expected_error_from']} "
+                     f"({estimate['basis_detail']}). `edgekit estimate {model_file} --target NAME` for another board.")
     lines += [
         "", "## Build", "",
         "1. Add TensorFlow Lite Micro to your project (https://github.com/tensorflow/tflite-micro; for Cortex-M",

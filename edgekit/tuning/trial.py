@@ -215,7 +215,8 @@ def _mcu_estimate(tflite_path, target: str | None, arena: int | None) -> dict:
     except EdgekitError as err:  # e.g. an fp32 trial: the estimate is for full-int8 models
         return {"target": target, "error": str(err)}
     return {"target": e.target, "core": e.core, "mhz": e.mhz, "kernels": e.kernels, "latency_ms": e.latency_ms,
-            "cycles": e.cycles, "fits": e.fits.model_dump(), "basis": e.basis}
+            "cycles": e.cycles, "fits": e.fits.model_dump(), "basis": e.basis, "expected_error": e.expected_error,
+            "summary": e.summary}
 
 
 def _jsonable(d: dict) -> dict:
