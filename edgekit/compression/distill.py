@@ -67,8 +67,8 @@ def distill_fit(student, data, epochs: int, teacher=None, learning_rate: float =
     label in the target, so an ordinary ``fit`` does the work. With ``augment`` the student sees the
     training images randomly shifted as ``train`` shows them (:func:`edgekit.training.batches.training_batches`),
     each with its unshifted image's soft targets: a shift of 1/16 of the side hardly moves the teacher's
-    answer, and without it a thinned model memorises the ~1,300 training images of digits within a few
-    epochs. The student is compiled again with a plain loss afterwards: the packed-target loss is not
+    answer, and a small training set (digits: ~1,300 images) is otherwise seen unchanged every epoch
+    (benchmarks/results/channel_recovery.md has the one comparison made, with its caveats). The student is compiled again with a plain loss afterwards: the packed-target loss is not
     meant to be saved. Returns what happened: validation accuracy per epoch and the epoch kept.
     """
     from edgekit._tf import tf

@@ -31,7 +31,8 @@ class CompressConfig(BaseModel):
     cluster_epochs: int = Field(2, ge=1)
     qat_epochs: int = Field(2, ge=1)
     channel_ratio: float = Field(0.5, gt=0, lt=1, description="fraction of prunable channels removed")
-    # 6 epochs left MobileNetV1 0.5/96 (digits) 2.5-2.8 points below its parent, 20 with shifted images 0.28
+    # 6 epochs left MobileNetV1 0.5/96 (digits) 2.5-2.8 points below its parent, 20 with shifted images 0.28;
+    # one run each, about 1.4 points of run-to-run spread
     # (benchmarks/results/channel_recovery.md)
     channel_epochs: int = Field(20, ge=0, description="fine-tuning of the thinner model, distilled from the input")
     learning_rate: float = Field(5e-4, gt=0, description="fine-tuning rate (QAT uses a fifth of it)")
