@@ -48,7 +48,7 @@ def test_early_stopping_line_names_the_kept_epoch(random_label_run):
                   r"epochs\); the saved model is epoch (\d+)'s", res.stderr)
     assert m, res.stderr[-2000:]
     stopped, best = int(m.group(1)), int(m.group(2))
-    assert best == stopped - 2  # patience 2, watched from the first epoch at 30 epochs
+    assert best == stopped - 2 and best > 15  # patience 2, watched from epoch 16 (half of 30: small data)
     training = json.loads((out / "report.json").read_text())["training"]
     assert training["stopped_early"] is True and training["best_epoch"] == best and training["epochs_run"] == stopped
     # the kept epoch's validation loss is the lowest of the run
@@ -88,11 +88,14 @@ def test_recipe_scales_with_data_size():
 
     small, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet")
     assert (small.epochs, small.batch_size, small.patience) == (179, 16, 44)
-    assert early_stopping_start(small) == 89 and "224 training samples" in recipe.rule
+    assert early_stopping_start(small, recipe.small_data) == 89 and "224 training samples" in recipe.rule
     # the built-in digits (1,257 training images) keep the settings they were tuned with
     digits, recipe = scaled_config(TrainConfig(), n_train=1257, family="mobilenet")
     assert (digits.epochs, digits.batch_size, digits.patience, digits.learning_rate) == (40, 32, 10, 2e-3)
-    assert early_stopping_start(digits) == 0 and recipe.from_rule == []
+    assert early_stopping_start(digits, recipe.small_data) == 0 and recipe.from_rule == []
+    # edgekit demo's 60 epochs on digits keep patience 10, watched from epoch 1
+    demo, recipe = scaled_config(TrainConfig(epochs=60), n_train=1257, family="mobilenet")
+    assert demo.patience == 10 and early_stopping_start(demo, recipe.small_data) == 0
     # what the user gave is kept; transformers get a warm-up and a lower rate
     given, recipe = scaled_config(TrainConfig(epochs=5, batch_size=8), n_train=224, family="transformer")
     assert (given.epochs, given.batch_size, given.warmup_epochs, given.learning_rate) == (5, 8, 3, 5e-4)

@@ -168,7 +168,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stopper = early_stopping(config)
+    stopper = early_stopping(config, recipe)
     callbacks = [
         stopper,
         *lr_callbacks(config, steps),

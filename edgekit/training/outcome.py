@@ -76,13 +76,15 @@ def _tries(config, dataset, model: str, more_epochs: bool) -> str:
 
 def _near_chance_line(val, chance, dataset, train, tries: str) -> str:
     n = len(dataset.x_train)
-    if train is not None and train - val >= OVERFIT_GAP:
-        cause = (f"it fits the training samples (training accuracy {train:.2f}) but learned nothing that "
-                 f"carries over: too few samples ({n}) for this model, or labels that do not follow the inputs")
-    else:
+    margin = chance_margin(chance, len(dataset.y_val))
+    if train is None:
+        cause = "the model did not learn"
+    elif train <= chance + margin:
         cause = (f"it did not fit even the training samples (training accuracy {train:.2f}): too few steps for "
-                 f"this model from scratch, or labels that do not follow the inputs" if train is not None else
-                 "the model did not learn")
+                 f"this model from scratch, or labels that do not follow the inputs")
+    else:
+        cause = (f"what it learned from its {n} training samples (training accuracy {train:.2f}) does not carry "
+                 f"over: too few samples for this model, or labels that do not follow the inputs")
     return (f"validation accuracy {val:.2f} is near chance ({chance:.2f}, {len(dataset.y_val)} validation "
             f"samples): {cause}. Try {tries}.")
 

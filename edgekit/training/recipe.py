@@ -17,8 +17,8 @@ says the same):
   ``--config`` where a mirrored image is another class, e.g. arrows). On 224 shape images
   MobileNetV2 without augmentation fit the training images (0.64) while validation stayed at
   chance; with shifts and mirrors it generalised (0.75 at epoch 73 and rising).
-* **Patience grows with the epochs** (a quarter of them, at least 10), and **early stopping only
-  starts once a model has had time to start learning** (after :data:`WARMUP_SHARE` of the epochs): on
+* On small data, **patience grows with the epochs** (a quarter of them, at least 10), and **early
+  stopping only starts once a model has had time to start learning** (after :data:`WARMUP_SHARE` of the epochs): on
   224 images the validation loss is lowest in epoch 1 or 2, before anything is learned, and a
   patience of 10 ended the run at epoch 12 with those weights. Early stopping can therefore only
   trim the second half of the planned epochs.
@@ -75,7 +75,7 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
     fill.update(FAMILY_DEFAULTS.get(family or "", {}))
     fill = {k: v for k, v in fill.items() if k not in given and v != getattr(config, k)}
     config = config.model_copy(update=fill)
-    if "patience" not in given:
+    if "patience" not in given and small:
         patience = max(MIN_PATIENCE, int(config.epochs * PATIENCE_SHARE))
         if patience != config.patience:
             fill["patience"] = patience
@@ -86,22 +86,25 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
     rule = f"{what}: {set_here}" if set_here else f"{what}: the settings as given"
     return config, TrainRecipe(epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
                                learning_rate=config.learning_rate, warmup_epochs=config.warmup_epochs,
-                               augment=config.augment, flip=bool(config.flip), rule=rule, from_rule=sorted(fill))
+                               augment=config.augment, flip=bool(config.flip), small_data=small, rule=rule,
+                               from_rule=sorted(fill))
 
 
-def early_stopping(config):
+def early_stopping(config, recipe: TrainRecipe):
     """The EarlyStopping callback of a run: the validation loss, watched from
     :func:`early_stopping_start`, the best epoch's weights restored at the end."""
     from edgekit._tf import keras
 
     return keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=MIN_DELTA,
-                                         restore_best_weights=True, start_from_epoch=early_stopping_start(config))
+                                         restore_best_weights=True,
+                                         start_from_epoch=early_stopping_start(config, recipe.small_data))
 
 
-def early_stopping_start(config) -> int:
-    """The epoch (0-based) from which early stopping watches the validation loss."""
-    return max(config.warmup_epochs, int(config.epochs * WARMUP_SHARE)) if config.epochs > MIN_EPOCHS \
-        else config.warmup_epochs
+def early_stopping_start(config, small_data: bool) -> int:
+    """The epoch (0-based) from which early stopping watches the validation loss: on small data,
+    after :data:`WARMUP_SHARE` of the epochs; else after the warm-up (the built-in digits and
+    ``edgekit demo`` keep the early stopping they were timed with)."""
+    return max(config.warmup_epochs, int(config.epochs * WARMUP_SHARE)) if small_data else config.warmup_epochs
 
 
 def zero_head(net) -> bool:
