@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from edgekit import tflite_file
-from edgekit._native import quiet_stderr
+from edgekit._native import quiet_converter
 from edgekit._tf import keras, tf
 from edgekit.formats import TFLITE_PRECISIONS
 from edgekit.errors import EdgekitError
@@ -23,21 +23,24 @@ _RNN_BATCH_ERROR = "TensorListReserve"
 
 
 def _converter(loaded: LoadedModel, fixed_batch: bool = False, via_saved_model: bool = False):
-    if loaded.model is not None and not fixed_batch:
-        if loaded.flavour == "tf_keras" and not via_saved_model:
+    if loaded.flavour != "tf_keras" or loaded.model is None or len(loaded.inputs) > 1:
+        # Keras 3 models, SavedModels and models with several inputs: the call frozen into
+        # constants (see LoadedModel.frozen_function), its inputs and outputs named in the
+        # file's signature. The tracked module gives the converter a place to write that signature.
+        fn = loaded.frozen_function(batch=1 if fixed_batch else None)
+        return tf.lite.TFLiteConverter.from_concrete_functions([fn], tf.Module())
+    if not fixed_batch:
+        if not via_saved_model:
             # One traced call of the model, not ``from_keras_model``: that saves the whole model as
             # a SavedModel first, tracing every layer's functions (836 traces for the demo's
             # MobileNetV2), ~95% of a conversion and minutes of `edgekit demo` on 2 shared cores.
             # The converter still saves the object it is given, so it gets a bare module holding
             # only the variables (7 s instead of 41-68 s for the demo's model under load).
-            # (Keras 3 models keep ``from_keras_model``: a traced call of a loaded Keras 3 model
-            # converted to NaNs here.)
             holder = tf.Module()
             holder.model_variables = list(loaded.model.variables)
             return tf.lite.TFLiteConverter.from_concrete_functions([_keras_function(loaded)], holder)
         return tf.lite.TFLiteConverter.from_keras_model(loaded.model)
-    keepalive = loaded._keepalive if loaded.model is None else loaded.model
-    return tf.lite.TFLiteConverter.from_concrete_functions([loaded.concrete_function(batch=1)], keepalive)
+    return tf.lite.TFLiteConverter.from_concrete_functions([loaded.concrete_function(batch=1)], loaded.model)
 
 
 def _keras_function(loaded: LoadedModel):
@@ -55,22 +58,26 @@ def _keras_function(loaded: LoadedModel):
     return tf.function(call, input_signature=[spec]).get_concrete_function()
 
 
+def _sublayers(layer):
+    """``layer`` and every layer inside it (nested models, Bidirectional, TimeDistributed), in
+    either Keras."""
+    yield layer
+    for sub in getattr(layer, "layers", None) or []:
+        yield from _sublayers(sub)
+    for attr in ("layer", "forward_layer", "backward_layer"):
+        sub = getattr(layer, attr, None)
+        if sub is not None and hasattr(sub, "get_config"):
+            yield from _sublayers(sub)
+
+
 def _has_rolled_rnn(loaded: LoadedModel) -> bool:
     """A Keras model with a recurrent layer that is not unrolled: the converter needs a fixed
-    batch for its TensorList ops (found beforehand, so no failed conversion is paid for)."""
+    batch for its TensorList ops (found beforehand, so no failed conversion is paid for). The
+    class is matched by name so a Keras 3 RNN counts as much as a tf_keras one."""
     if loaded.model is None:
         return False
-
-    def walk(layer):
-        yield layer
-        for sub in getattr(layer, "layers", None) or []:
-            yield from walk(sub)
-        for attr in ("layer", "forward_layer", "backward_layer"):  # Bidirectional, TimeDistributed
-            sub = getattr(layer, attr, None)
-            if isinstance(sub, keras.layers.Layer):
-                yield from walk(sub)
-
-    return any(isinstance(l, keras.layers.RNN) and not getattr(l, "unroll", False) for l in walk(loaded.model))
+    return any(any(c.__name__ == "RNN" for c in type(l).__mro__) and not getattr(l, "unroll", False)
+               for l in _sublayers(loaded.model))
 
 
 def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.ndarray | None = None,
@@ -106,10 +113,12 @@ def _convert_with_retries(loaded: LoadedModel, fixed: bool, convert) -> bytes:
     try:
         return convert(_converter(loaded, fixed))
     except EdgekitError as e:
-        if fixed or loaded.model is None or loaded.flavour != "tf_keras":
+        if fixed:
             raise
         if _RNN_BATCH_ERROR in str(e):
             return convert(_converter(loaded, True))
+        if loaded.model is None or loaded.flavour != "tf_keras" or len(loaded.inputs) > 1:
+            raise
         # A model whose traced call the converter rejects: the slower SavedModel route, as before.
         return convert(_converter(loaded, via_saved_model=True))
 
@@ -143,6 +152,8 @@ def calibration_data(representative, input_dtype: str):
     """The converter's representative dataset: one sample at a time, cast to the model's input
     dtype (token ids stay integers, everything else float32), so a converter never sees a dtype
     its input signature does not have. Raises without samples."""
+    if isinstance(representative, dict):  # several inputs: one array per input name
+        return _calibration_by_name(representative, input_dtype)
     rep = None if representative is None else np.asarray(representative)
     if rep is None or len(rep) == 0:
         raise EdgekitError("full-integer conversion needs calibration data: pass --data "
@@ -152,6 +163,24 @@ def calibration_data(representative, input_dtype: str):
     def gen():
         for i in range(len(rep)):
             yield [rep[i : i + 1]]
+
+    return gen
+
+
+def _calibration_by_name(representative: dict, input_dtype) -> object:
+    """One dict of samples per step, keyed by the signature's input names (a model with several
+    inputs). ``input_dtype``: one dtype for all, or a dict per name."""
+    reps = {k: np.asarray(v) for k, v in representative.items()}
+    n = min((len(v) for v in reps.values()), default=0)
+    if n == 0:
+        raise EdgekitError("full-integer conversion needs calibration data: pass --data "
+                           "(samples of the training split).")
+    dtype = lambda k: tf.as_dtype(input_dtype[k] if isinstance(input_dtype, dict) else input_dtype).as_numpy_dtype
+    reps = {k: v.astype(dtype(k), copy=False) for k, v in reps.items()}
+
+    def gen():
+        for i in range(n):
+            yield {k: v[i : i + 1] for k, v in reps.items()}
 
     return gen
 
@@ -201,7 +230,7 @@ def keras_converter(model):
 def run_converter(conv, precision: str) -> bytes:
     """``conv.convert()`` with the converter's noise kept off the terminal and its failure as one line."""
     try:
-        with quiet_stderr():  # "fully_quantize: 0, inference_type: 6 ..." and the converter's warnings
+        with quiet_converter():  # "fully_quantize: 0, inference_type: 6 ..." and the converter's warnings
             return conv.convert()
     except Exception as e:  # noqa: BLE001 - the converter raises ConverterError with a long MLIR dump
         raise EdgekitError(f"TFLite {precision} conversion failed: {converter_reason(e)}") from e
