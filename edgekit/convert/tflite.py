@@ -80,6 +80,36 @@ def _has_rolled_rnn(loaded: LoadedModel) -> bool:
                for l in _sublayers(loaded.model))
 
 
+def unrolled(loaded: LoadedModel) -> LoadedModel:
+    """A Keras 3 model whose recurrent layers loop (``unroll=False``) as the same model with them
+    unrolled, weights shared: the converter turns Keras 3's loop into a WHILE op (tf_keras' LSTM
+    and GRU are fused into one TFLite op instead), and TensorFlow 2.21's int8 calibration of that
+    loop ends the process with a segmentation fault (seen here). Unrolled, the cell is plain ops
+    that quantize like any other. Needs a fixed sequence length; other models come back as given."""
+    if loaded.flavour != "keras3" or not _has_rolled_rnn(loaded):
+        return loaded
+    import keras as keras3
+
+    def unroll(config: dict) -> dict:
+        config = dict(config)
+        if "unroll" in config:
+            config["unroll"] = True
+        for key in ("layer", "backward_layer"):  # Bidirectional's (and TimeDistributed's) inner layers
+            if isinstance(config.get(key), dict) and isinstance(config[key].get("config"), dict):
+                config[key] = dict(config[key], config=unroll(config[key]["config"]))
+        return config
+
+    def clone(layer):
+        return type(layer).from_config(unroll(layer.get_config()))
+
+    if any(i.shape[1] is None for i in loaded.inputs if len(i.shape) == 3):
+        raise EdgekitError("TFLite int8 of a Keras 3 recurrent layer needs it unrolled, which needs a fixed sequence "
+                           "length: give the model Input((steps, features)), or build the layer with unroll=True.")
+    model = keras3.models.clone_model(loaded.model, clone_function=clone)
+    model.set_weights(loaded.model.get_weights())
+    return LoadedModel(loaded.path, loaded.flavour, model=model)
+
+
 def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.ndarray | None = None,
               fixed_batch: bool = False, allow_float_ops: bool = False) -> bytes:
     """Convert to TFLite (the one conversion path: ``edgekit export`` and ``edgekit compress``).
@@ -88,7 +118,10 @@ def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.n
     converter rejects its TensorList ops with a free batch); any other model that fails that way
     is retried so. ``fixed_batch`` converts every model so, which folds the run-time shape
     arithmetic (SHAPE, STRIDED_SLICE) a phone's GPU delegate has no kernel for. ``precision`` and
-    ``allow_float_ops``: see :func:`configure`."""
+    ``allow_float_ops``: see :func:`configure`. A Keras 3 model's loops are unrolled for the
+    quantized precisions (:func:`unrolled`)."""
+    if precision != "fp32":
+        loaded = unrolled(loaded)
     fixed = fixed_batch or _has_rolled_rnn(loaded)
 
     def convert(conv) -> bytes:
