@@ -23,10 +23,15 @@ _RNN_BATCH_ERROR = "TensorListReserve"
 
 
 def _converter(loaded: LoadedModel, fixed_batch: bool = False, via_saved_model: bool = False):
-    if loaded.flavour != "tf_keras" or loaded.model is None or len(loaded.inputs) > 1:
+    if (loaded.flavour != "tf_keras" or loaded.model is None or len(loaded.inputs) > 1
+            or (fixed_batch and _has_rolled_rnn(loaded))):
         # Keras 3 models, SavedModels and models with several inputs: the call frozen into
         # constants (see LoadedModel.frozen_function), its inputs and outputs named in the
         # file's signature. The tracked module gives the converter a place to write that signature.
+        # A tf_keras LSTM/GRU too: traced with its variables, the converter fuses it into
+        # UNIDIRECTIONAL_SEQUENCE_LSTM, whose state tensors are variables that keep the last
+        # sample's state for the next invoke (seen here: a trained LSTM's second sample off by 0.97
+        # unless the app resets the interpreter's variables). Frozen, the loop is a stateless WHILE.
         fn = loaded.frozen_function(batch=1 if fixed_batch else None)
         return tf.lite.TFLiteConverter.from_concrete_functions([fn], tf.Module())
     if not fixed_batch:
@@ -81,14 +86,17 @@ def _has_rolled_rnn(loaded: LoadedModel) -> bool:
 
 
 def unrolled(loaded: LoadedModel) -> LoadedModel:
-    """A Keras 3 model whose recurrent layers loop (``unroll=False``) as the same model with them
-    unrolled, weights shared: the converter turns Keras 3's loop into a WHILE op (tf_keras' LSTM
-    and GRU are fused into one TFLite op instead), and TensorFlow 2.21's int8 calibration of that
-    loop ends the process with a segmentation fault (seen here). Unrolled, the cell is plain ops
-    that quantize like any other. Needs a fixed sequence length; other models come back as given."""
-    if loaded.flavour != "keras3" or not _has_rolled_rnn(loaded):
+    """A Keras model whose recurrent layers loop (``unroll=False``) as the same model with them
+    unrolled, weights shared: frozen, the loop is a WHILE op, and TensorFlow 2.21's int8
+    calibration of it ends the process with a segmentation fault (seen here). Unrolled, the cell is
+    plain ops that quantize like any other. Needs a fixed sequence length; other models come back
+    as given."""
+    if loaded.model is None or not _has_rolled_rnn(loaded):
         return loaded
-    import keras as keras3
+    if loaded.flavour == "keras3":
+        import keras as flavour
+    else:
+        flavour = keras
 
     def unroll(config: dict) -> dict:
         config = dict(config)
@@ -103,9 +111,9 @@ def unrolled(loaded: LoadedModel) -> LoadedModel:
         return type(layer).from_config(unroll(layer.get_config()))
 
     if any(i.shape[1] is None for i in loaded.inputs if len(i.shape) == 3):
-        raise EdgekitError("TFLite int8 of a Keras 3 recurrent layer needs it unrolled, which needs a fixed sequence "
+        raise EdgekitError("TFLite int8 of a recurrent layer needs it unrolled, which needs a fixed sequence "
                            "length: give the model Input((steps, features)), or build the layer with unroll=True.")
-    model = keras3.models.clone_model(loaded.model, clone_function=clone)
+    model = flavour.models.clone_model(loaded.model, clone_function=clone)
     model.set_weights(loaded.model.get_weights())
     return LoadedModel(loaded.path, loaded.flavour, model=model)
 
@@ -118,7 +126,7 @@ def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.n
     converter rejects its TensorList ops with a free batch); any other model that fails that way
     is retried so. ``fixed_batch`` converts every model so, which folds the run-time shape
     arithmetic (SHAPE, STRIDED_SLICE) a phone's GPU delegate has no kernel for. ``precision`` and
-    ``allow_float_ops``: see :func:`configure`. A Keras 3 model's loops are unrolled for the
+    ``allow_float_ops``: see :func:`configure`. A recurrent layer's loop is unrolled for the
     quantized precisions (:func:`unrolled`)."""
     if precision != "fp32":
         loaded = unrolled(loaded)
@@ -144,16 +152,24 @@ def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.n
 def _convert_with_retries(loaded: LoadedModel, fixed: bool, convert) -> bytes:
     """``convert(converter)`` on the fast route first, then on the routes a failure points to."""
     try:
-        return convert(_converter(loaded, fixed))
+        try:
+            return convert(_converter(loaded, fixed))
+        except EdgekitError as e:
+            if fixed:
+                raise
+            if _RNN_BATCH_ERROR in str(e):
+                return convert(_converter(loaded, True))
+            if loaded.model is None or loaded.flavour != "tf_keras" or len(loaded.inputs) > 1:
+                raise
+            # A model whose traced call the converter rejects: the slower SavedModel route, as before.
+            return convert(_converter(loaded, via_saved_model=True))
     except EdgekitError as e:
-        if fixed:
-            raise
-        if _RNN_BATCH_ERROR in str(e):
-            return convert(_converter(loaded, True))
-        if loaded.model is None or loaded.flavour != "tf_keras" or len(loaded.inputs) > 1:
-            raise
-        # A model whose traced call the converter rejects: the slower SavedModel route, as before.
-        return convert(_converter(loaded, via_saved_model=True))
+        if loaded.model is None and _RNN_BATCH_ERROR in str(e):
+            # A SavedModel's signature keeps the batch free inside, so batch 1 does not help.
+            raise EdgekitError("TFLite conversion failed: the SavedModel's recurrent loop has no static shape "
+                               "(TensorListReserve); export the Keras model (.keras or .h5) it was saved from, "
+                               "or build its RNN layers with unroll=True.") from e
+        raise
 
 
 # A tfmot QAT model converted to full integer: the same setup as "int8" (its fake-quant ranges set

@@ -54,7 +54,9 @@ class Note:
 
 
 _RNN_BATCH1 = Note("batch 1: the converter needs a static batch for a rolled LSTM's TensorList ops, so "
-                   "edgekit converts it from a batch-1 function (or build it with unroll=True)")
+                   "edgekit converts it from a batch-1 function with its weights frozen: the loop is a stateless "
+                   "WHILE (the fused UNIDIRECTIONAL_SEQUENCE_LSTM would carry one sample's state into the next "
+                   "invoke); int8 unrolls it first (or build it with unroll=True)")
 _TOKENS_INT8 = Note("the input stays int32 token ids (an Embedding lookup, GATHER); everything after it is int8")
 _GELU_ONNX = Note("exact GELU is written with erf (`gelu_erf`): Keras' own form goes through erfc, which "
                   "tf2onnx emits as an Erfc node that onnxruntime has no kernel for")
@@ -89,13 +91,13 @@ MCU_OP_REASONS: dict[str, str] = {
 # tests/test_zoo_export.py checks them for every model. They run on the CPU beside the delegated rest.
 GPU_UNSUPPORTED: dict[str, tuple[str, ...]] = {
     "autoencoder_conv": ("SHAPE", "STRIDED_SLICE"),
-    "bilstm": ("GATHER", "REVERSE_V2", "STRIDED_SLICE", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+    "bilstm": ("GATHER", "REVERSE_V2", "STRIDED_SLICE", "WHILE"),
     "cgan_generator": ("SHAPE", "STRIDED_SLICE"),
     "ds_cnn": ("EXPAND_DIMS",),
     "gan_generator": ("SHAPE", "STRIDED_SLICE"),
-    "lstm": ("GATHER", "STRIDED_SLICE", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+    "lstm": ("GATHER", "STRIDED_SLICE", "WHILE"),
     "mobilenet_v1": ("SHAPE", "STRIDED_SLICE"),
-    "seq_attention": ("GATHER", "REVERSE_V2", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+    "seq_attention": ("GATHER", "REVERSE_V2", "WHILE"),
     "siamese": ("L2_NORMALIZATION",),
     "transformer_encoder": ("GATHER", "SHAPE"),
     "vit_tiny": ("GATHER", "SHAPE", "STRIDED_SLICE"),
