@@ -231,8 +231,24 @@ class Refused:
     around: str
 
 
+# Keras 3's LayerNormalization computes -mean with a NEG op, which TFLite's int8 quantizer leaves float.
+_KERAS3_LAYERNORM_INT8 = Refused(
+    "have no int8 kernel and would stay float (NEG",
+    "Keras 3's LayerNormalization negates its mean (NEG), which TFLite cannot quantize: export "
+    "`--precision dynamic` (int8 weights, float activations) or fp32, or build the model with tf_keras, "
+    "whose LayerNormalization quantizes")
+# A SavedModel's serving signature keeps the batch free inside, so a rolled RNN loop has no static shape.
+_SAVED_MODEL_RNN = Refused(
+    "the SavedModel's recurrent loop has no static shape",
+    "export the `.keras`/`.h5` model the SavedModel was made from (edgekit converts its loop at batch 1, "
+    "or unrolled for int8), or build the RNN layers with `unroll=True`; ONNX converts the SavedModel as is")
+
 # Every (case, export) not listed here must verify.
-EXPECTED: dict[tuple[str, str], Refused] = {}
+EXPECTED: dict[tuple[str, str], Refused] = {
+    ("k3_conv1d_layernorm_gelu", "tflite_int8"): _KERAS3_LAYERNORM_INT8,
+    ("k3_attention", "tflite_int8"): _KERAS3_LAYERNORM_INT8,
+    ("k3_gru", "tflite_fp32"): _SAVED_MODEL_RNN,
+}
 
 
 # ---- the CLI, in this process
