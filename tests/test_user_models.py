@@ -243,11 +243,17 @@ _SAVED_MODEL_RNN = Refused(
     "export the `.keras`/`.h5` model the SavedModel was made from (edgekit converts its loop at batch 1, "
     "or unrolled for int8), or build the RNN layers with `unroll=True`; ONNX converts the SavedModel as is")
 
+_MCU_GELU = Refused(
+    "TFLM has no kernel for GELU",
+    "TensorFlow Lite Micro has no GELU kernel: build the model with relu or swish for a microcontroller; "
+    "the TFLite int8 file itself runs on phones and NPUs")
+
 # Every (case, export) not listed here must verify.
 EXPECTED: dict[tuple[str, str], Refused] = {
     ("k3_conv1d_layernorm_gelu", "tflite_int8"): _KERAS3_LAYERNORM_INT8,
     ("k3_attention", "tflite_int8"): _KERAS3_LAYERNORM_INT8,
     ("k3_gru", "tflite_fp32"): _SAVED_MODEL_RNN,
+    ("k3_mlp_swish_gelu", "mcu"): _MCU_GELU,
 }
 
 

@@ -237,7 +237,11 @@ def export_mcu(model, data, out: str | Path = "export", name: str | None = None,
     dataset, _ = _resolve_data(data, loaded, seed, card, user_scaling(input_range, mean, std), warn)
     art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model), seed=seed,
                  card=card, labels=labels, warn=warn, input_range=input_range, mean=mean, std=std)
-    report = build_mcu_bundle(art.path, out, dataset.x_test, name=array_name, target=target)
+    try:
+        report = build_mcu_bundle(art.path, out, dataset.x_test, name=array_name, target=target)
+    except EdgekitError:
+        Path(art.path).unlink(missing_ok=True)  # no bundle: its int8 file is not left behind as if it were one
+        raise
     return art, report
 
 

@@ -45,14 +45,17 @@ def _converter(loaded: LoadedModel, fixed_batch: bool = False, via_saved_model: 
             holder.model_variables = list(loaded.model.variables)
             return tf.lite.TFLiteConverter.from_concrete_functions([_keras_function(loaded)], holder)
         return tf.lite.TFLiteConverter.from_keras_model(loaded.model)
-    return tf.lite.TFLiteConverter.from_concrete_functions([loaded.concrete_function(batch=1)], loaded.model)
+    holder = tf.Module()
+    holder.model_variables = list(loaded.model.variables)
+    return tf.lite.TFLiteConverter.from_concrete_functions([_keras_function(loaded, batch=1)], holder)
 
 
-def _keras_function(loaded: LoadedModel):
-    """The Keras model's inference call with a free batch, its outputs named after the model's
-    output layers (as ``from_keras_model`` names them in the ``serving_default`` signature)."""
+def _keras_function(loaded: LoadedModel, batch: int | None = None):
+    """The Keras model's inference call (batch free unless given), its outputs named after the
+    model's output layers (as ``from_keras_model`` names them in the ``serving_default`` signature),
+    so a file with several outputs keeps them apart by name."""
     model = loaded.model
-    spec = tf.TensorSpec((None,) + tuple(loaded.input_shape[1:]), tf.as_dtype(loaded.input_dtype), name="input")
+    spec = tf.TensorSpec((batch,) + tuple(loaded.input_shape[1:]), tf.as_dtype(loaded.input_dtype), name="input")
     names = list(getattr(model, "output_names", None) or [])
 
     def call(x):
