@@ -130,8 +130,8 @@ def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.n
     is retried so. ``fixed_batch`` converts every model so, which folds the run-time shape
     arithmetic (SHAPE, STRIDED_SLICE) a phone's GPU delegate has no kernel for. ``precision`` and
     ``allow_float_ops``: see :func:`configure`. A recurrent layer's loop is unrolled for the
-    quantized precisions (:func:`unrolled`)."""
-    if precision != "fp32":
+    calibrated precisions (:func:`unrolled`)."""
+    if precision in CALIBRATED:
         loaded = unrolled(loaded)
     fixed = fixed_batch or _has_rolled_rnn(loaded)
 
@@ -178,6 +178,8 @@ def _convert_with_retries(loaded: LoadedModel, fixed: bool, convert) -> bytes:
 # A tfmot QAT model converted to full integer: the same setup as "int8" (its fake-quant ranges set
 # the scales; the representative data calibrates what QAT left float). Not a precision of its own.
 QAT_INT8 = "qat_int8"
+# The precisions calibrated on representative data (a QAT model keeps its own graph: not unrolled).
+CALIBRATED = ("int8", "int8_per_tensor", "int16x8")
 # The precisions whose file is meant to be integer from end to end (int16x8 keeps float in and out).
 FULL_INTEGER = ("int8", "int8_per_tensor", QAT_INT8)
 
