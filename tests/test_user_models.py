@@ -460,3 +460,21 @@ def test_support_matrix_carries_the_corpus_table():
         text = (text[:at] if at >= 0 else text + "\n") + table
         DOC.write_text(text, encoding="utf-8")
     assert text.endswith(table), "docs/support_matrix.md's your-model table is stale: EDGEKIT_WRITE_DOCS=1 pytest " + __file__
+
+
+def test_keras3_conversions_match_on_random_inputs(corpus, tmp_path):
+    """The Keras 3 routes on their own, without the data path: verify's random inputs in the
+    model's range, fp32 gate. A Keras 3 Conv1D + LayerNormalization + gelu to ONNX (its Erfc
+    rewritten), a Keras 3 LSTM to TFLite (frozen at batch 1) and ONNX, Keras 3's `model.export()`
+    SavedModel with a Normalization layer to ONNX (its mean and variance constants, not inputs)."""
+    cases = [("k3_conv1d_layernorm_gelu", "onnx"), ("k3_lstm", "tflite"), ("k3_lstm", "onnx"),
+             ("k3_cnn_normalization_export", "onnx")]
+    for name, to in cases:
+        model, _ = corpus[name]
+        out = tmp_path / f"{name}_{to}"
+        res = _cli("export", model, "--to", to, "--out", out)
+        assert res.exit_code == 0, (name, to, res.output[-1500:])
+        made = next(out.glob(f"*{SUFFIX[to]}"))
+        _no_variables_left(made, f"{name} {to}")
+        ver = _cli("verify", made, "--reference", model, "--min-cosine", "0.9999")
+        assert ver.exit_code == 0, (name, to, ver.output[-1500:])
