@@ -71,3 +71,17 @@ def quiet_stderr():
             captured["text"] = tmp.read().decode("utf-8", "replace")
             _append_log(captured["text"] + "".join(
                 f"{w.category.__name__}: {w.message} ({Path(str(w.filename)).name}:{w.lineno})\n" for w in caught))
+
+
+@contextlib.contextmanager
+def quiet_converter():
+    """:func:`quiet_stderr` plus Python's stdout: Keras 3's export path ``print``s a ~20-line
+    "Saved artifact at ..." block; under :func:`native_log` it goes to the log with the rest."""
+    import io
+
+    buf = io.StringIO()
+    try:
+        with quiet_stderr() as text, contextlib.redirect_stdout(buf):
+            yield text
+    finally:
+        _append_log(buf.getvalue())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from edgekit._deps import require
-from edgekit._native import quiet_stderr
+from edgekit._native import quiet_converter
 from edgekit._tf import tf
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
@@ -15,29 +15,27 @@ from edgekit.convert.metadata import METADATA_NAME  # noqa: E402 - the one defin
 
 
 def to_onnx(loaded: LoadedModel, opset: int = DEFAULT_OPSET, meta: dict | None = None):
-    """Return an ``onnx.ModelProto`` with one input named ``input`` (batch dimension free)."""
+    """Return an ``onnx.ModelProto`` whose inputs are the model's (one input is named ``input``),
+    with a free batch dimension and every weight a constant."""
     tf2onnx = require("tf2onnx", "ONNX export")
 
-    from edgekit.models.signature import is_multi_io, keras_function
-
-    spec = (tf.TensorSpec((None,) + tuple(loaded.input_shape[1:]), tf.as_dtype(loaded.input_dtype), name="input"),)
+    specs = tuple(tf.TensorSpec((None,) + i.shape[1:], tf.as_dtype(i.dtype), name=i.name) for i in loaded.inputs)
     try:
-        with quiet_stderr():  # tf2onnx logs every rewrite pass
-            if is_multi_io(loaded):  # graph inputs and outputs named after the model's (mapped by name later)
-                fn = keras_function(loaded)
-                proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=fn.structured_input_signature[0],
-                                                         opset=opset)
-                _name_outputs(proto, list(fn.structured_outputs), [t.name for t in fn.outputs])
-            elif loaded.flavour == "tf_keras":
-                proto, _ = tf2onnx.convert.from_keras(loaded.model, input_signature=spec, opset=opset)
+        with quiet_converter():  # tf2onnx logs every rewrite pass
+            if loaded.flavour == "tf_keras" and len(specs) == 1:
+                proto, _ = tf2onnx.convert.from_keras(loaded.model, input_signature=specs, opset=opset)
             else:
-                # Keras 3 models and bare SavedModels go through a traced function: tf2onnx's
-                # from_keras looks up Keras 3 output tensors by names that no longer exist.
-                fn = loaded.concrete_function(batch=None)
-                proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=spec, opset=opset)
+                # Keras 3 models, bare SavedModels and several inputs: the call frozen first. tf2onnx's
+                # from_keras looks Keras 3 output tensors up by names that no longer exist, and given
+                # a traced Keras 3 call it makes graph inputs of the tensors the call captures (a
+                # Normalization layer's mean and variance).
+                fn = loaded.frozen_function(batch=None)
+                proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=specs, opset=opset)
+                _name_outputs(proto, list(fn.structured_outputs), [t.name for t in fn.outputs])
     except Exception as e:  # noqa: BLE001 - tf2onnx raises many types for unsupported ops
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise EdgekitError(f"ONNX conversion failed: {first}") from e
+    erfc_as_erf(proto)
     if meta:
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_NAME, json.dumps(meta, default=str)
@@ -46,13 +44,47 @@ def to_onnx(loaded: LoadedModel, opset: int = DEFAULT_OPSET, meta: dict | None =
 
 
 def _name_outputs(proto, names: list[str], tensor_names: list[str]) -> None:
-    """Rename graph outputs ``Identity:0``... to the model's output names (same order as traced)."""
+    """Rename graph outputs ``Identity:0``... to the model's output names (same order as traced):
+    runtimes then map them to the Keras outputs by name."""
     rename = dict(zip(tensor_names, names))
     for node in proto.graph.node:
         node.output[:] = [rename.get(o, o) for o in node.output]
         node.input[:] = [rename.get(i, i) for i in node.input]
     for out in proto.graph.output:
         out.name = rename.get(out.name, out.name)
+
+
+def erfc_as_erf(proto) -> int:
+    """Rewrite every ``Erfc`` node as ``1 - Erf``; returns how many. TensorFlow's exact GELU
+    (``tf.nn.gelu``, Keras 3's ``gelu`` activation) is ``0.5 x erfc(-x / sqrt 2)``; tf2onnx copies
+    the Erfc op through, and ONNX has no such operator, so onnxruntime refuses the whole graph
+    (INVALID_GRAPH)."""
+    from onnx import TensorProto, helper
+
+    graphs = [proto.graph]
+    count = 0
+    while graphs:
+        graph = graphs.pop()
+        nodes = list(graph.node)
+        for node in nodes:
+            graphs.extend(a.g for a in node.attribute if a.type == a.GRAPH)  # Loop and If bodies
+        if not any(n.op_type == "Erfc" and n.domain in ("", "ai.onnx") for n in nodes):
+            continue
+        one = "edgekit_erfc_one"
+        if not any(i.name == one for i in graph.initializer):
+            graph.initializer.append(helper.make_tensor(one, TensorProto.FLOAT, [], [1.0]))
+        rewritten = []
+        for node in nodes:
+            if node.op_type != "Erfc" or node.domain not in ("", "ai.onnx"):
+                rewritten.append(node)
+                continue
+            erf = node.output[0] + "_erf"
+            rewritten.append(helper.make_node("Erf", list(node.input), [erf], name=node.name + "_erf"))
+            rewritten.append(helper.make_node("Sub", [one, erf], list(node.output), name=node.name + "_one_minus"))
+            count += 1
+        del graph.node[:]
+        graph.node.extend(rewritten)
+    return count
 
 
 # onnxruntime static quantization settings. "before" is what edgekit used until issue 20; "default"
@@ -119,7 +151,7 @@ def quantize_onnx_int8(fp32_path, out_path, representative, **settings) -> dict:
 
     src, pre = os.path.abspath(fp32_path), os.path.abspath(str(out_path) + ".pre.onnx")
     try:
-        with quiet_stderr():  # the quantizer logs through Python's root logger
+        with quiet_converter():  # the quantizer logs through Python's root logger
             try:
                 # On failure the symbolic pass saves sym_shape_infer_temp.onnx (+ .data files) in the
                 # working directory: run it in a scratch one so nothing lands in the user's.

@@ -9,12 +9,11 @@ import json
 import numpy as np
 
 from edgekit import tflite_file
-from edgekit._native import quiet_stderr
+from edgekit._native import quiet_converter
 from edgekit._tf import keras, tf
 from edgekit.formats import TFLITE_PRECISIONS
 from edgekit.errors import EdgekitError
 from edgekit.models.load import LoadedModel
-from edgekit.models.signature import is_multi_io, keras_function
 
 from edgekit.convert.metadata import METADATA_NAME  # noqa: E402 - the one definition
 
@@ -24,32 +23,39 @@ _RNN_BATCH_ERROR = "TensorListReserve"
 
 
 def _converter(loaded: LoadedModel, fixed_batch: bool = False, via_saved_model: bool = False):
-    if loaded.model is not None and not fixed_batch:
-        if loaded.flavour == "tf_keras" and not via_saved_model:
+    if (loaded.flavour != "tf_keras" or loaded.model is None or len(loaded.inputs) > 1
+            or (fixed_batch and _has_rolled_rnn(loaded))):
+        # Keras 3 models, SavedModels and models with several inputs: the call frozen into
+        # constants (see LoadedModel.frozen_function), its inputs and outputs named in the
+        # file's signature. The tracked module gives the converter a place to write that signature.
+        # A tf_keras LSTM/GRU too: traced with its variables, the converter fuses it into
+        # UNIDIRECTIONAL_SEQUENCE_LSTM, whose state tensors are variables that keep the last
+        # sample's state for the next invoke (seen here: a trained LSTM's second sample off by 0.97
+        # unless the app resets the interpreter's variables). Frozen, the loop is a stateless WHILE.
+        fn = loaded.frozen_function(batch=1 if fixed_batch else None)
+        return tf.lite.TFLiteConverter.from_concrete_functions([fn], tf.Module())
+    if not fixed_batch:
+        if not via_saved_model:
             # One traced call of the model, not ``from_keras_model``: that saves the whole model as
             # a SavedModel first, tracing every layer's functions (836 traces for the demo's
             # MobileNetV2), ~95% of a conversion and minutes of `edgekit demo` on 2 shared cores.
             # The converter still saves the object it is given, so it gets a bare module holding
             # only the variables (7 s instead of 41-68 s for the demo's model under load).
-            # (Keras 3 models keep ``from_keras_model``: a traced call of a loaded Keras 3 model
-            # converted to NaNs here.)
             holder = tf.Module()
             holder.model_variables = list(loaded.model.variables)
             return tf.lite.TFLiteConverter.from_concrete_functions([_keras_function(loaded)], holder)
         return tf.lite.TFLiteConverter.from_keras_model(loaded.model)
-    keepalive = loaded._keepalive if loaded.model is None else loaded.model
-    if is_multi_io(loaded):  # inputs and outputs keep their names in the signature (mapped by name later)
-        return tf.lite.TFLiteConverter.from_concrete_functions([keras_function(loaded, batch=1)], keepalive)
-    return tf.lite.TFLiteConverter.from_concrete_functions([loaded.concrete_function(batch=1)], keepalive)
+    holder = tf.Module()
+    holder.model_variables = list(loaded.model.variables)
+    return tf.lite.TFLiteConverter.from_concrete_functions([_keras_function(loaded, batch=1)], holder)
 
 
-def _keras_function(loaded: LoadedModel):
-    """The Keras model's inference call with a free batch, its outputs named after the model's
-    output layers (as ``from_keras_model`` names them in the ``serving_default`` signature)."""
-    if is_multi_io(loaded):  # one named input per model input, one named output per model output
-        return keras_function(loaded)
+def _keras_function(loaded: LoadedModel, batch: int | None = None):
+    """The Keras model's inference call (batch free unless given), its outputs named after the
+    model's output layers (as ``from_keras_model`` names them in the ``serving_default`` signature),
+    so a file with several outputs keeps them apart by name."""
     model = loaded.model
-    spec = tf.TensorSpec((None,) + tuple(loaded.input_shape[1:]), tf.as_dtype(loaded.input_dtype), name="input")
+    spec = tf.TensorSpec((batch,) + tuple(loaded.input_shape[1:]), tf.as_dtype(loaded.input_dtype), name="input")
     names = list(getattr(model, "output_names", None) or [])
 
     def call(x):
@@ -60,22 +66,59 @@ def _keras_function(loaded: LoadedModel):
     return tf.function(call, input_signature=[spec]).get_concrete_function()
 
 
+def _sublayers(layer):
+    """``layer`` and every layer inside it (nested models, Bidirectional, TimeDistributed), in
+    either Keras."""
+    yield layer
+    for sub in getattr(layer, "layers", None) or []:
+        yield from _sublayers(sub)
+    for attr in ("layer", "forward_layer", "backward_layer"):
+        sub = getattr(layer, attr, None)
+        if sub is not None and hasattr(sub, "get_config"):
+            yield from _sublayers(sub)
+
+
 def _has_rolled_rnn(loaded: LoadedModel) -> bool:
     """A Keras model with a recurrent layer that is not unrolled: the converter needs a fixed
-    batch for its TensorList ops (found beforehand, so no failed conversion is paid for)."""
+    batch for its TensorList ops (found beforehand, so no failed conversion is paid for). The
+    class is matched by name so a Keras 3 RNN counts as much as a tf_keras one."""
     if loaded.model is None:
         return False
+    return any(any(c.__name__ == "RNN" for c in type(l).__mro__) and not getattr(l, "unroll", False)
+               for l in _sublayers(loaded.model))
 
-    def walk(layer):
-        yield layer
-        for sub in getattr(layer, "layers", None) or []:
-            yield from walk(sub)
-        for attr in ("layer", "forward_layer", "backward_layer"):  # Bidirectional, TimeDistributed
-            sub = getattr(layer, attr, None)
-            if isinstance(sub, keras.layers.Layer):
-                yield from walk(sub)
 
-    return any(isinstance(l, keras.layers.RNN) and not getattr(l, "unroll", False) for l in walk(loaded.model))
+def unrolled(loaded: LoadedModel) -> LoadedModel:
+    """A Keras model whose recurrent layers loop (``unroll=False``) as the same model with them
+    unrolled, weights shared: frozen, the loop is a WHILE op, and TensorFlow 2.21's int8
+    calibration of it ends the process with a segmentation fault (seen here). Unrolled, the cell is
+    plain ops that quantize like any other. Needs a fixed sequence length; other models come back
+    as given."""
+    if loaded.model is None or not _has_rolled_rnn(loaded):
+        return loaded
+    if loaded.flavour == "keras3":
+        import keras as flavour
+    else:
+        flavour = keras
+
+    def unroll(config: dict) -> dict:
+        config = dict(config)
+        if "unroll" in config:
+            config["unroll"] = True
+        for key in ("layer", "backward_layer"):  # Bidirectional's (and TimeDistributed's) inner layers
+            if isinstance(config.get(key), dict) and isinstance(config[key].get("config"), dict):
+                config[key] = dict(config[key], config=unroll(config[key]["config"]))
+        return config
+
+    def clone(layer):
+        return type(layer).from_config(unroll(layer.get_config()))
+
+    if any(i.shape[1] is None for i in loaded.inputs if len(i.shape) == 3):
+        raise EdgekitError("TFLite int8 of a recurrent layer needs it unrolled, which needs a fixed sequence "
+                           "length: give the model Input((steps, features)), or build the layer with unroll=True.")
+    model = flavour.models.clone_model(loaded.model, clone_function=clone)
+    model.set_weights(loaded.model.get_weights())
+    return LoadedModel(loaded.path, loaded.flavour, model=model)
 
 
 def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.ndarray | None = None,
@@ -86,7 +129,10 @@ def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.n
     converter rejects its TensorList ops with a free batch); any other model that fails that way
     is retried so. ``fixed_batch`` converts every model so, which folds the run-time shape
     arithmetic (SHAPE, STRIDED_SLICE) a phone's GPU delegate has no kernel for. ``precision`` and
-    ``allow_float_ops``, ``io``: see :func:`configure`."""
+    ``allow_float_ops``, ``io``: see :func:`configure`. A recurrent layer's loop is unrolled for the
+    calibrated precisions (:func:`unrolled`)."""
+    if precision in CALIBRATED:
+        loaded = unrolled(loaded)
     fixed = fixed_batch or _has_rolled_rnn(loaded)
 
     def convert(conv) -> bytes:
@@ -110,19 +156,31 @@ def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.n
 def _convert_with_retries(loaded: LoadedModel, fixed: bool, convert) -> bytes:
     """``convert(converter)`` on the fast route first, then on the routes a failure points to."""
     try:
-        return convert(_converter(loaded, fixed))
+        try:
+            return convert(_converter(loaded, fixed))
+        except EdgekitError as e:
+            if fixed:
+                raise
+            if _RNN_BATCH_ERROR in str(e):
+                return convert(_converter(loaded, True))
+            if loaded.model is None or loaded.flavour != "tf_keras" or len(loaded.inputs) > 1:
+                raise
+            # A model whose traced call the converter rejects: the slower SavedModel route, as before.
+            return convert(_converter(loaded, via_saved_model=True))
     except EdgekitError as e:
-        if fixed or loaded.model is None or loaded.flavour != "tf_keras":
-            raise
-        if _RNN_BATCH_ERROR in str(e):
-            return convert(_converter(loaded, True))
-        # A model whose traced call the converter rejects: the slower SavedModel route, as before.
-        return convert(_converter(loaded, via_saved_model=True))
+        if loaded.model is None and _RNN_BATCH_ERROR in str(e):
+            # A SavedModel's signature keeps the batch free inside, so batch 1 does not help.
+            raise EdgekitError("TFLite conversion failed: the SavedModel's recurrent loop has no static shape "
+                               "(TensorListReserve); export the Keras model (.keras or .h5) it was saved from, "
+                               "or build its RNN layers with unroll=True.") from e
+        raise
 
 
 # A tfmot QAT model converted to full integer: the same setup as "int8" (its fake-quant ranges set
 # the scales; the representative data calibrates what QAT left float). Not a precision of its own.
 QAT_INT8 = "qat_int8"
+# The precisions calibrated on representative data (a QAT model keeps its own graph: not unrolled).
+CALIBRATED = ("int8", "int8_per_tensor", "int16x8")
 # The precisions whose file is meant to be integer from end to end (int16x8 keeps float in and out).
 FULL_INTEGER = ("int8", "int8_per_tensor", QAT_INT8)
 
@@ -149,8 +207,8 @@ def calibration_data(representative, input_dtype: str):
     """The converter's representative dataset: one sample at a time, cast to the model's input
     dtype (token ids stay integers, everything else float32), so a converter never sees a dtype
     its input signature does not have. Raises without samples."""
-    if isinstance(representative, dict):  # several inputs: one sample per signature input name
-        return _named_calibration_data(representative)
+    if isinstance(representative, dict):  # several inputs: one array per input name
+        return _calibration_by_name(representative, input_dtype)
     rep = None if representative is None else np.asarray(representative)
     if rep is None or len(rep) == 0:
         raise EdgekitError("full-integer conversion needs calibration data: pass --data "
@@ -164,15 +222,20 @@ def calibration_data(representative, input_dtype: str):
     return gen
 
 
-def _named_calibration_data(arrays: dict):
-    n = min(len(v) for v in arrays.values())
-    if not n:
+def _calibration_by_name(representative: dict, input_dtype) -> object:
+    """One dict of samples per step, keyed by the signature's input names (a model with several
+    inputs). ``input_dtype``: one dtype for all, or a dict per name."""
+    reps = {k: np.asarray(v) for k, v in representative.items()}
+    n = min((len(v) for v in reps.values()), default=0)
+    if n == 0:
         raise EdgekitError("full-integer conversion needs calibration data: pass --data "
                            "(samples of the training split).")
+    dtype = lambda k: tf.as_dtype(input_dtype[k] if isinstance(input_dtype, dict) else input_dtype).as_numpy_dtype
+    reps = {k: v.astype(dtype(k), copy=False) for k, v in reps.items()}
 
     def gen():
         for i in range(n):
-            yield {k: np.asarray(v[i : i + 1]) for k, v in arrays.items()}
+            yield {k: v[i : i + 1] for k, v in reps.items()}
 
     return gen
 
@@ -231,7 +294,7 @@ def keras_converter(model):
 def run_converter(conv, precision: str) -> bytes:
     """``conv.convert()`` with the converter's noise kept off the terminal and its failure as one line."""
     try:
-        with quiet_stderr():  # "fully_quantize: 0, inference_type: 6 ..." and the converter's warnings
+        with quiet_converter():  # "fully_quantize: 0, inference_type: 6 ..." and the converter's warnings
             return conv.convert()
     except Exception as e:  # noqa: BLE001 - the converter raises ConverterError with a long MLIR dump
         raise EdgekitError(f"TFLite {precision} conversion failed: {converter_reason(e)}") from e

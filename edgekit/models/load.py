@@ -18,6 +18,18 @@ from edgekit.errors import EdgekitError
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    name: str
+    shape: tuple  # with the batch dimension (None when free)
+    dtype: str
+
+
+def _tensor_name(name: str) -> str:
+    """``"image:0"`` -> ``"image"``: the name a file's signature can carry."""
+    return str(name).split(":")[0]
+
+
 @dataclass
 class LoadedModel:
     path: str
@@ -64,6 +76,73 @@ class LoadedModel:
         if self.function is None:
             return None
         return list(self.function.structured_input_signature[1].keys())[0]
+
+    @property
+    def inputs(self) -> list[ModelInput]:
+        """Every input in the model's order. A single input is named ``input`` (the name every
+        exported file gives it); several keep the model's own names, by which data and runtimes
+        find them."""
+        if self.model is not None:
+            names = list(getattr(self.model, "input_names", None) or [t.name for t in self.model.inputs])
+            found = [(n, t.shape, tf.as_dtype(t.dtype).name) for n, t in zip(names, self.model.inputs)]
+        else:
+            found = [(k, s.shape, s.dtype.name) for k, s in self.function.structured_input_signature[1].items()]
+        if len(found) == 1:
+            found = [("input",) + found[0][1:]]
+        return [ModelInput(_tensor_name(n), tuple(None if d is None else int(d) for d in shape), dtype)
+                for n, shape, dtype in found]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The outputs' names in the model's order: Keras' output names (a Sequential's last layer),
+        or the SavedModel signature's keys. Exported files name their outputs so."""
+        if self.model is None:
+            return list(self.function.structured_outputs)
+        names = list(getattr(self.model, "output_names", None) or [])
+        if len(names) != len(self.model.outputs) or len(set(names)) != len(names):
+            names = [self.model.layers[-1].name] if len(self.model.outputs) == 1 else [
+                _tensor_name(t.name) for t in self.model.outputs]
+        return [_tensor_name(n) for n in names]
+
+    def frozen_function(self, batch: int | None = None, lower_control_flow: bool = False):
+        """The model's inference call over every input (named as :attr:`inputs`), its outputs a
+        dict keyed by :attr:`output_names`, with every variable folded into a constant.
+
+        What converters get for Keras 3 models and SavedModels: a traced Keras 3 call keeps its
+        variables as resource handles, which the TFLite converter writes as VAR_HANDLE /
+        READ_VARIABLE ops (a file that outputs NaN) and tf2onnx turns into extra graph inputs
+        (a Normalization layer's mean and variance). Control flow stays functional (``While``,
+        ``If``) unless ``lower_control_flow``: the TFLite converter and tf2onnx's loop rewriter
+        both want it so for a recurrent layer."""
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+        specs = [tf.TensorSpec((batch,) + i.shape[1:], tf.as_dtype(i.dtype), name=i.name) for i in self.inputs]
+        names = self.output_names
+        call = tf.function(self._flat_call(names), input_signature=specs).get_concrete_function()
+        frozen = convert_variables_to_constants_v2(call, lower_control_flow=lower_control_flow)
+
+        def named(*xs):  # the frozen function returns a flat list; a dict keeps the names in the file
+            return dict(zip(names, frozen(*xs)))
+
+        return tf.function(named, input_signature=specs).get_concrete_function()
+
+    def _flat_call(self, names: list[str]):
+        """``call(*inputs) -> [outputs in the order of names]`` for a Keras model or a signature."""
+        if self.model is not None:
+            model = self.model
+
+            def call(*xs):
+                y = model(list(xs) if len(xs) > 1 else xs[0], training=False)
+                if isinstance(y, dict):
+                    return [y[k] for k in y]
+                return list(y) if isinstance(y, (list, tuple)) else [y]
+        else:
+            sig, keys = self.function, list(self.function.structured_input_signature[1])
+
+            def call(*xs):
+                y = sig(**dict(zip(keys, xs)))
+                return [y[k] for k in names]
+        return call
 
     def concrete_function(self, batch: int | None = None):
         """A concrete function with one input named 'input' (for tf2onnx and the TFLite converter)."""
@@ -159,7 +238,8 @@ def _load_saved_model(p: Path) -> LoadedModel:
     if sig is None:
         raise EdgekitError(f"{p}: the SavedModel has no 'serving_default' signature to convert.")
     if len(sig.structured_input_signature[1]) != 1:
-        raise EdgekitError(f"{p}: only single-input SavedModels are supported (found {len(sig.structured_input_signature[1])}).")
+        raise EdgekitError(f"{p}: only single-input SavedModels are supported (found {len(sig.structured_input_signature[1])}); "
+                           "give the Keras model (.keras or .h5) instead.")
     lm = LoadedModel(str(p), "saved_model", function=sig)
     lm._keepalive = obj  # the signature needs its object alive
     return lm
