@@ -127,6 +127,13 @@ def _given(ctx: typer.Context, values: dict, to: dict[str, tuple[str, ...]] | No
 
 
 
+def _typed(ctx: typer.Context, **values) -> dict:
+    """The options as the Python verb takes them: a value typed on the command line, else ``None``
+    ("not given": the verb applies ``--config``'s file, then its documented default)."""
+    return {k: (v if getattr(ctx.get_parameter_source(k), "name", None) in ("COMMANDLINE", "ENVIRONMENT") else None)
+            for k, v in values.items()}
+
+
 def _plain(text: str) -> None:
     """One result line: Rich on a terminal, unwrapped plain text in a pipe or CI log."""
     if sys.stdout.isatty():

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit._io import atomic_path, write_bytes
-from edgekit.records import CompressionBaseline, CompressionVariant
+from edgekit.records import CompressionBaseline, CompressionVariant, Tabular, compression_rows
 
 
 class CompressConfig(BaseModel):
@@ -60,8 +60,9 @@ class _Variant:
 
 
 @dataclass
-class CompressionReport:
-    """What :func:`~edgekit.compression.compress` returns: the records of compression.json and where it went."""
+class CompressionReport(Tabular):
+    """What :func:`~edgekit.compression.compress` returns: the records of compression.json and where it went.
+    ``rows()`` / ``to_dataframe()`` / Jupyter show the compression table."""
 
     baseline: CompressionBaseline
     variants: list[CompressionVariant]
@@ -79,6 +80,12 @@ class CompressionReport:
         from edgekit.errors import failure_exit_code
 
         return failure_exit_code(v.status or "ok" for v in self.variants)
+
+    def rows(self) -> list[dict]:
+        return compression_rows(self.baseline, self.variants)
+
+    def table_title(self) -> str:
+        return f"compression of {self.out} ({(self.metric or {}).get('name', 'accuracy')})"
 
     def variant(self, name: str) -> CompressionVariant:
         for v in self.variants:
