@@ -1,6 +1,6 @@
 """The Python verbs: one function per ``edgekit`` command, with the command's name and options.
 
-Each verb checks its arguments before any slow work, raises :class:`~edgekit.errors.EdgekitError`
+Each verb checks its arguments before any slow work, raises `edgekit.EdgekitError`
 with the same one-line message the command prints, writes the same files, and returns the typed
 record the command prints. The CLI (``edgekit/cli/``) parses flags, calls these and prints; nothing
 else. Options named after a flag take the flag's name in snake case (``--batch-size`` is
@@ -13,18 +13,23 @@ settings file (``config``) or the documented default applies, as when the flag i
     >>> art = edgekit.export(result.model_path, to="tflite", precision="int8", data="digits", out="export/cnn")
     >>> edgekit.verify(art.path, reference=result.model_path, data="digits").parity.cosine
 
-Progress goes to ``console`` (a :class:`rich.console.Console`; default: stderr), which renders in
-Jupyter; TensorFlow's log lines are silenced by :mod:`edgekit._tf` before TensorFlow is imported.
+Progress goes to ``console`` (a ``rich.console.Console``; default: stderr), which renders in
+Jupyter; TensorFlow's log lines are silenced by ``edgekit._tf`` before TensorFlow is imported.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from edgekit.errors import EdgekitError
 
 if TYPE_CHECKING:  # the return types, without importing TensorFlow to read this module
+    import tf_keras
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from edgekit.data.scaling import Scaling
     from edgekit.artifact import Artifact
     from edgekit.benchmarking.compare import CompareResult
     from edgekit.benchmarking.mcu_estimate import McuEstimate
@@ -37,6 +42,9 @@ if TYPE_CHECKING:  # the return types, without importing TensorFlow to read this
     from edgekit.verification import VerifyResult
 
 PathLike = str | Path
+Shape = str | Sequence[int]  # (96, 96, 3) or "96x96x3"
+Range = str | tuple[float, float]  # (0, 1) or "0,1"
+Warn = Callable[[str], None]
 
 __all__ = ["create_model", "list_models", "load_dataset", "train", "export", "verify", "bench", "compare",
            "compress", "tune", "estimate", "targets", "demo", "check", "run"]
@@ -63,15 +71,25 @@ def _paths(files) -> list[Path]:
 
 # ----------------------------------------------------------------------------- the model zoo
 
-def create_model(name: str, input_shape=None, num_classes: int | None = None, weights: PathLike | None = None,
-                 **knobs):
-    """Build a registered model (a ``tf_keras`` model); ``None`` values keep the model's defaults.
+def create_model(name: str, input_shape: Shape | None = None, num_classes: int | None = None, weights: PathLike | None = None,
+                 **knobs: Any) -> "tf_keras.Model":
+    """Build a registered model (a `tf_keras` model); `None` values keep the model's own defaults.
 
-    ``weights``: ``"imagenet"`` (keras.applications' file, looked up in ``~/.keras/models``; nothing is
-    downloaded) or the path of a Keras ``.h5`` weight file. ``knobs`` are the builder's arguments
-    (``alpha``, ``filters``, ...; see ``edgekit models``).
+    Args:
+        name: a registered model (see `list_models()` or `edgekit models`).
+        input_shape: `(height, width, channels)` for images, `(features,)` for vectors; default: the model's.
+        num_classes: size of the classifier; default: the model's.
+        weights: `"imagenet"` (keras.applications' file, looked up in `~/.keras/models`; nothing is
+            downloaded) or the path of a Keras `.h5` weight file.
+        **knobs: the builder's own arguments (`alpha`, `filters`, ...).
 
-    Example:
+    Returns:
+        The built, uncompiled `tf_keras` model.
+
+    Raises:
+        EdgekitError: an unknown name (with the closest ones), a bad knob, or a weight file that is missing.
+
+    Examples:
         >>> model = edgekit.create_model("cnn", input_shape=(16, 16, 1), num_classes=10, filters=(8, 16))
         >>> model.count_params()
     """
@@ -81,23 +99,41 @@ def create_model(name: str, input_shape=None, num_classes: int | None = None, we
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style ``pattern`` (``edgekit models PATTERN``), naturally sorted.
+    """Registered model names matching a shell-style pattern, naturally sorted (`edgekit models PATTERN`).
 
-    Example:
+    Args:
+        pattern: e.g. `"mobilenet*"`; `"*"` lists every model.
+
+    Returns:
+        The matching names.
+
+    Examples:
         >>> edgekit.list_models("resnet*")
-        ['resnet8', 'resnet18', ...]
+        ['resnet8', 'resnet18', 'resnet20', ...]
     """
     from edgekit.models.registry import list_models as _list
 
     return _list(pattern)
 
 
-def load_dataset(source: PathLike, input_shape=None, seed: int = 0, val_fraction: float = 0.1,
-                 test_fraction: float = 0.2, scaling=None, **options) -> "Dataset":
-    """Load a dataset (``"digits"``, an image folder, an archive, an .npz, a CSV, audio or text folders)
-    and split it into training, validation and test sets with ``seed``.
+def load_dataset(source: PathLike, input_shape: Shape | None = None, seed: int = 0, val_fraction: float = 0.1,
+                 test_fraction: float = 0.2, scaling: "Scaling | None" = None, **options: Any) -> "Dataset":
+    """Load a dataset and split it into training, validation and test sets.
 
-    Example:
+    Args:
+        source: `"digits"` (or another built-in), an image folder, a .zip/.tar/.tar.gz of one, an .npz
+            with `x` and `y`, a .csv, or a folder of .wav or .txt class subfolders.
+        input_shape: `(height, width, channels)` to resize images to.
+        seed: the split's seed.
+        val_fraction: share of the data in the validation split.
+        test_fraction: share of the data in the test split.
+        scaling: an `edgekit.data.scaling.Scaling` replacing the default normalization.
+        **options: audio, text and table options (`frontend`, `augmentation`, `target`, `task`, `kind`).
+
+    Returns:
+        The `Dataset` (`x_train`, `y_train`, `x_val`, ..., `normalization`, `class_names`).
+
+    Examples:
         >>> ds = edgekit.load_dataset("digits", input_shape=(16, 16, 1))
         >>> ds.x_train.shape, ds.num_classes
     """
@@ -112,24 +148,52 @@ def load_dataset(source: PathLike, input_shape=None, seed: int = 0, val_fraction
 def train(name: str, data: Any, *, out: PathLike, params: dict | None = None, epochs: int | None = None,
           batch_size: int | None = None, learning_rate: float | None = None, seed: int | None = None,
           config: PathLike | None = None, target: str | None = None, task: str | None = None,
-          frontend: dict | None = None, audio_augment: dict | None = None, input_shape=None,
+          frontend: dict | None = None, audio_augment: dict | None = None, input_shape: Shape | None = None,
           resolution: int | None = None, weights: PathLike | None = None, freeze_backbone: bool | None = None,
           unfreeze: int | None = None, optimizer: str | None = None, momentum: float | None = None,
           nesterov: bool | None = None, weight_decay: float | None = None, schedule: str | None = None,
           label_smoothing: float | None = None, loss: str | None = None, huber_delta: float | None = None,
-          console=None) -> "TrainResult":
-    """Train a registered model on ``data`` and save ``model.keras`` (with its normalization and
-    labels in ``model.json``) and ``metrics.json`` in ``out`` (``edgekit train``).
+          console: "Console | None" = None) -> "TrainResult":
+    """Train a registered model and save `model.keras`, `model.json` and `metrics.json` in `out` (`edgekit train`).
 
-    ``data``: a source (``"digits"``, a folder, an archive, .npz, .csv, ...) or a loaded Dataset.
-    ``params``: the model's knobs (``{"alpha": 0.35}``). ``config``: a TOML/JSON file of
-    :class:`~edgekit.training.TrainConfig` keys; options given here override it. ``target``/``task``:
-    CSV tables; ``frontend``/``audio_augment``: audio folders (dicts of their knobs).
-    ``input_shape`` (``(96, 96, 3)`` or ``"96x96x3"``) or ``resolution`` (square side) size the input;
-    ``weights``: ``"imagenet"`` or a Keras .h5 file to start from. Returns the
-    :class:`~edgekit.training.fit.TrainResult` (``model_path``, ``metrics``, ``history``, ``headline``).
+    Options left at `None` take the `config` file's value, then `TrainConfig`'s default.
 
-    Example:
+    Args:
+        name: a registered model (`list_models()`).
+        data: a source (`"digits"`, a folder, an archive, .npz, .csv, ...) or a loaded `Dataset`.
+        out: folder for `model.keras`, `model.json`, `metrics.json` and TensorBoard logs.
+        params: the model's knobs, e.g. `{"alpha": 0.35}` (`--param alpha=0.35`).
+        epochs: the most epochs (early stopping may end sooner).
+        batch_size: batch size.
+        learning_rate: the optimizer's rate (`--lr`).
+        seed: seed of the split, the initialization and the shuffling (default 0).
+        config: a TOML or JSON file of `TrainConfig` keys; options given here override it.
+        target: a CSV table's column to predict, or a text CSV's label column.
+        task: `"classification"` or `"regression"` for a CSV table (default: from the target column).
+        frontend: audio folders: the front end's knobs (`{"window_ms": 30, "mel_bins": 40}`).
+        audio_augment: audio folders: augmentation knobs (`{"copies": 1, "snr_db": 10}`).
+        input_shape: the model input, `(96, 96, 3)` or `"96x96x3"`.
+        resolution: a square image side (channels: the model's).
+        weights: `"imagenet"` or a Keras `.h5` weight file to start from.
+        freeze_backbone: train only the head of a pretrained model.
+        unfreeze: then also train the last N backbone blocks at a tenth of the rate.
+        optimizer: `"adam"`, `"adamw"`, `"sgd"` or `"rmsprop"`.
+        momentum: SGD/RMSprop momentum.
+        nesterov: Nesterov momentum (SGD).
+        weight_decay: AdamW's weight decay.
+        schedule: `"plateau"`, `"cosine"`, `"exponential"` or `"constant"`.
+        label_smoothing: classification label smoothing, e.g. 0.1.
+        loss: regression loss, `"mse"`, `"mae"` or `"huber"`.
+        huber_delta: the Huber loss's delta.
+        console: a `rich.console.Console` for progress (default: stderr; it renders in Jupyter).
+
+    Returns:
+        The `TrainResult` (`model_path`, `metrics`, `history`, `headline`, the model and its dataset).
+
+    Raises:
+        EdgekitError: a bad option, model, data or config file, before any training.
+
+    Examples:
         >>> result = edgekit.train("cnn", "digits", out="runs/cnn", epochs=2, params={"filters": (8, 16)})
         >>> result.metrics["accuracy"], result.model_path
     """
@@ -155,20 +219,41 @@ def train(name: str, data: Any, *, out: PathLike, params: dict | None = None, ep
 # ----------------------------------------------------------------------------- export and verify
 
 def export(model: PathLike, to: str = "tflite", precision: str = "fp32", data: Any = None, out: PathLike = "export",
-           opset: int | None = None, unsafe: bool = False, input_range=None, mean: float | None = None,
+           opset: int | None = None, unsafe: bool = False, input_range: Range | None = None, mean: float | None = None,
            std: float | None = None, target: str = "nucleo-l4r5zi", array_name: str = "g_model",
            label_file: PathLike | None = None, name: str | None = None, description: str | None = None,
-           author: str | None = None, license: str | None = None, batch1: bool = False, warn=None) -> "Artifact":
-    """Convert a Keras model (.keras, .h5 or a SavedModel folder) to ``to`` at ``precision`` in
-    ``out`` and return its :class:`~edgekit.artifact.Artifact` record (``edgekit export``).
+           author: str | None = None, license: str | None = None, batch1: bool = False, warn: Warn | None = None) -> "Artifact":
+    """Convert a Keras model to TFLite, ONNX or a microcontroller bundle, and record it (`edgekit export`).
 
-    ``data`` calibrates int8 (its training split). ``input_range`` (``(0, 1)`` or ``"0,1"``) or
-    ``mean``/``std``: the model's input scaling when it declares none. ``to="mcu"`` writes the
-    microcontroller bundle (int8 .tflite, C array, op resolver, mcu.json) for board ``target``; its
-    figures are in ``artifact.extra["mcu"]``. ``name``/``description``/``author``/``license`` go into
-    the TFLite metadata; ``label_file`` packs class names; ``batch1`` fixes the batch at 1.
+    Args:
+        model: a `.keras` (Keras 3 or tf_keras), `.h5` or SavedModel folder.
+        to: `"tflite"`, `"onnx"` or `"mcu"` (`edgekit.formats.FORMATS`).
+        precision: `"fp32"`, `"fp16"`, `"dynamic"`, `"int8"`, ... (the format's precisions).
+        data: calibration data for int8 (its training split is used): a source or a `Dataset`.
+        out: the output folder.
+        opset: the ONNX opset (default 17).
+        unsafe: allow Lambda layers' code in `.keras` files (trusted files only).
+        input_range: the range the model's input expects, `(0, 1)` or `"0,1"`, when the model declares none.
+        mean: model input = (raw - mean) / std, instead of `input_range`.
+        std: see `mean`.
+        target: `to="mcu"`: the board of the latency estimate (`targets()`).
+        array_name: `to="mcu"`: the C identifier of the model array.
+        label_file: class names, one per line in output order (packed as labels.txt).
+        name: the model name in the TFLite metadata.
+        description: the description in the TFLite metadata.
+        author: the author in the TFLite metadata.
+        license: the license in the TFLite metadata.
+        batch1: a TFLite with a fixed batch of 1 (GPU-delegate friendly).
+        warn: called with each warning line (default: printed on stderr).
 
-    Example:
+    Returns:
+        The `Artifact` (path, format, precision, bytes, sha256, input spec, normalization, labels,
+        provenance); for `to="mcu"` the int8 .tflite's, with the bundle's figures in `extra["mcu"]`.
+
+    Raises:
+        EdgekitError: an unknown format or precision, int8 without data, a model that does not load.
+
+    Examples:
         >>> art = edgekit.export("runs/cnn/model.keras", to="tflite", precision="int8", data="digits", out="export/cnn")
         >>> art.bytes, art.sha256, art.input.scale, art.normalization
     """
@@ -200,17 +285,33 @@ def _stderr_warning(msg: str) -> None:
 
 def verify(artifact: PathLike, reference: PathLike, data: Any = None, seed: int = 0, json: PathLike | None = None,
            min_cosine: float | None = None, min_top1_agreement: float | None = None,
-           max_accuracy_drop: float | None = None, input_range=None, mean: float | None = None,
-           std: float | None = None, warn=None) -> "VerifyResult":
-    """Run ``artifact`` (.tflite/.onnx path or Artifact) in its runtime and compare its outputs with the
-    Keras ``reference`` on ``data``'s test split (random inputs without ``data``) (``edgekit verify``).
+           max_accuracy_drop: float | None = None, input_range: Range | None = None, mean: float | None = None,
+           std: float | None = None, warn: Warn | None = None) -> "VerifyResult":
+    """Run an artifact in its real runtime and compare its outputs with the Keras model's (`edgekit verify`).
 
-    The gates (``min_cosine``, ``min_top1_agreement``, ``max_accuracy_drop``) are evaluated into the
-    ``json`` file and :meth:`~edgekit.verification.VerifyResult.gates`; a failed gate is a result,
-    not an exception (the command exits 3). Returns the :class:`~edgekit.verification.VerifyResult`.
+    Args:
+        artifact: the .tflite or .onnx file (or its `Artifact`).
+        reference: the Keras model it came from.
+        data: use this dataset's test split, scaled as the model declares (else random inputs).
+        seed: split / random-input seed.
+        json: write cosine, max abs, top-1 agreement, accuracies with 95% intervals and the gates here.
+        min_cosine: gate: fails below this output cosine.
+        min_top1_agreement: gate: fails below this top-1 agreement (0..1).
+        max_accuracy_drop: gate: fails when reference minus artifact accuracy exceeds this (needs `data`).
+        input_range: the model's input range when it declares none, `(0, 1)` or `"0,1"`.
+        mean: model input = (raw - mean) / std, instead of `input_range`.
+        std: see `mean`.
+        warn: called with each warning line (default: printed on stderr).
 
-    Example:
-        >>> check = edgekit.verify("export/cnn/model_int8.tflite", reference="runs/cnn/model.keras", data="digits")
+    Returns:
+        The `VerifyResult` (parity, accuracies, the number of samples and their source). A failed gate is
+        a result, not an exception: `result.gates(min_cosine=...)` (the command exits 3).
+
+    Raises:
+        EdgekitError: a file that does not load, an artifact that does not fit the reference.
+
+    Examples:
+        >>> check = edgekit.verify("export/cnn/model_int8.tflite", "runs/cnn/model.keras", data="digits")
         >>> check.parity.cosine, check.accuracy, check.gates(min_cosine=0.99)
     """
     if max_accuracy_drop is not None and data is None:
@@ -234,16 +335,33 @@ def verify(artifact: PathLike, reference: PathLike, data: Any = None, seed: int 
 def bench(files: PathLike | Sequence[PathLike], runtime: str | None = None, threads: str | int | Sequence[int] = "1",
           runs: int = 100, warmup: int = 10, xnnpack: bool = True, profile: bool = False, roofline: bool = True,
           macs: int | None = None, json: PathLike | None = None, interleave: bool = False, rounds: int = 10,
-          threshold: float = 0.10, progress=None) -> "BenchFile":
-    """Time single-sample inference of each file at each thread count (``edgekit bench``): init, first
-    run, mean, p50, p90, p99, std (ms), peak memory, roofline, and a per-op ``profile``.
+          threshold: float = 0.10, progress: "Progress | None" = None) -> "BenchFile":
+    """Time single-sample inference of each file at each thread count (`edgekit bench`).
 
-    ``threads``: ``"1"``, ``"1,2"``, ``"1-4"``, an int or a list. ``interleave``: time the files in
-    ``rounds`` alternating rounds of one run (compare them with :func:`compare_bench`). ``json``: write
-    the :class:`~edgekit.records.BenchFile` (the return value) there. ``progress``: a Rich Progress to
-    draw on (default: a transient bar on stderr; it renders in Jupyter too).
+    Args:
+        files: one .tflite, .onnx or Keras file, or a list of them.
+        runtime: `"litert"`, `"onnxruntime"` or `"keras"` (default: from the suffix).
+        threads: thread counts, a row each: `"1"`, `"1,2"`, `"1-4"`, an int or a list.
+        runs: timed single-sample runs.
+        warmup: untimed runs first.
+        xnnpack: LiteRT: apply the XNNPACK delegate.
+        profile: add per-operator times.
+        roofline: add GMAC/s and the fraction of this CPU's measured matmul ceiling.
+        macs: multiply-adds per inference (default: counted from the graph).
+        json: write the returned `BenchFile` here.
+        interleave: time the files in alternating rounds of one run (then `compare_bench`).
+        rounds: `interleave`: the alternating rounds.
+        threshold: `interleave`: the slow-down fraction `compare_bench` fails on.
+        progress: a `rich.progress.Progress` to draw on (default: a transient bar on stderr).
 
-    Example:
+    Returns:
+        The `BenchFile` `edgekit bench --json` writes: machine, run id, one `BenchRow` per file and
+        thread count (init, first, mean, p50, p90, p99, std in ms, raw timings, peak memory, roofline).
+
+    Raises:
+        EdgekitError: a missing or unreadable file, a bad thread count or run count.
+
+    Examples:
         >>> doc = edgekit.bench("export/cnn/model_int8.tflite", threads="1,2", runs=50)
         >>> [(r.threads, r.latency_ms.p50) for r in doc.results]
     """
@@ -325,10 +443,20 @@ def _run_stamp(**extra) -> dict:
 
 
 def compare_bench(doc: "BenchFile", files: Sequence[PathLike], threshold: float = 0.10) -> "CompareResult":
-    """The comparison of an interleaved :func:`bench` (``bench(..., interleave=True)``): every file
-    against the first, rows paired by thread count. Raises when nothing could be compared.
+    """The comparison of an interleaved `bench` run: every file against the first, paired by thread count.
 
-    Example:
+    Args:
+        doc: what `bench(files, interleave=True)` returned.
+        files: the same files, the baseline first.
+        threshold: a significant slow-down beyond this fraction is a regression.
+
+    Returns:
+        The `CompareResult`; `edgekit.benchmarking.compare.has_regression(result)` is the gate.
+
+    Raises:
+        NothingCompared: no row could be compared.
+
+    Examples:
         >>> doc = edgekit.bench(["a.tflite", "b.tflite"], interleave=True, runs=200)
         >>> edgekit.api.compare_bench(doc, ["a.tflite", "b.tflite"]).rows[0].ratio
     """
@@ -346,7 +474,7 @@ def compare_bench(doc: "BenchFile", files: Sequence[PathLike], threshold: float 
 
 
 class NothingCompared(EdgekitError):
-    """:func:`compare` found nothing to compare (no row paired, or no raw timings); ``result`` holds
+    """`compare` found nothing to compare (no row paired, or no raw timings); ``result`` holds
     the rows that did not pair and the notes that say why."""
 
     def __init__(self, message: str, result: "CompareResult"):
@@ -356,12 +484,23 @@ class NothingCompared(EdgekitError):
 
 def compare(files: Sequence[PathLike], threshold: float = 0.10, markdown: PathLike | None = None,
             match: str = "name+format+precision+runtime+threads") -> "CompareResult":
-    """Side-by-side latency of two or more ``bench(..., json=...)`` files (the first is the baseline),
-    with bootstrap confidence intervals (``edgekit compare``). Raises :class:`NothingCompared` when
-    nothing could be compared (no row paired, or a paired row without raw timings); a regression is a result:
-    ``edgekit.benchmarking.compare.has_regression(result)``. ``markdown``: also write the table there.
+    """Side-by-side latency of two or more bench JSON files, with bootstrap confidence intervals (`edgekit compare`).
 
-    Example:
+    Args:
+        files: `bench(..., json=...)` files; the first is the baseline.
+        threshold: a significant slow-down beyond this fraction is a regression.
+        markdown: also write the table as Markdown here.
+        match: the fields that pair rows, joined by `+`: name, format, precision, runtime, threads.
+
+    Returns:
+        The `CompareResult`. A regression is a result, not an exception:
+        `edgekit.benchmarking.compare.has_regression(result)` (the command exits 1).
+
+    Raises:
+        NothingCompared: no row paired, or a paired row has no raw timings (`.result` says which).
+        EdgekitError: fewer than two files, a bad threshold or `match`, an unreadable file.
+
+    Examples:
         >>> result = edgekit.compare(["before.json", "after.json"], threshold=0.10)
         >>> [(r.model, r.ratio, r.status) for r in result.rows]
     """
@@ -389,18 +528,42 @@ def compare(files: Sequence[PathLike], threshold: float = 0.10, markdown: PathLi
 def compress(model: PathLike, data: Any, *, out: PathLike, only: Iterable[str] | None = None,
              skip: Iterable[str] | None = None, max_drop: float | None = None, sparsity: float | None = None,
              channel_ratio: float | None = None, epochs: int | None = None, seed: int | None = None,
-             config: PathLike | None = None, input_range=None, mean: float | None = None, std: float | None = None,
-             input_shape=None, resolution: int | None = None, console=None) -> "CompressionReport":
-    """Compress a tf_keras model every standard way and measure each variant (``edgekit compress``):
-    PTQ, QAT, pruning, clustering, channel pruning, mixed precision. Writes every variant's file,
-    ``compression.json`` and ``compression.md`` to ``out``.
+             config: PathLike | None = None, input_range: Range | None = None, mean: float | None = None, std: float | None = None,
+             input_shape: Shape | None = None, resolution: int | None = None, console: "Console | None" = None) -> "CompressionReport":
+    """Compress a tf_keras model every standard way and measure each variant (`edgekit compress`).
 
-    ``only``/``skip``: variant names (a list, or comma-separated). ``epochs`` sets the fine-tuning
-    epochs of pruning, clustering, channel pruning and QAT. ``config``: a TOML/JSON file of
-    :class:`~edgekit.compression.CompressConfig` keys; options given here override it. A variant that
-    fails is recorded with its ``status``, not raised (``report.exit_code`` is the command's exit code).
+    PTQ, QAT, pruning, clustering, channel pruning and mixed precision; every variant's file,
+    `compression.json` and `compression.md` go to `out`. Options left at `None` take the `config`
+    file's value, then `CompressConfig`'s default.
 
-    Example:
+    Args:
+        model: a tf_keras `.keras` or `.h5` model.
+        data: a source such as `"digits"` (training split fine-tunes and calibrates, test split scores).
+        out: the folder for every variant's file, `compression.json` and `compression.md`.
+        only: run only these variants (a list, or comma-separated names).
+        skip: skip these variants.
+        max_drop: the accuracy budget (fraction) of the mixed-precision fallback (default 0.01).
+        sparsity: the magnitude pruning target (default 0.75).
+        channel_ratio: the fraction of prunable channels removed (default 0.5).
+        epochs: fine-tuning epochs of pruning, clustering, channel pruning and QAT.
+        seed: split and calibration seed (default 0).
+        config: a TOML or JSON file of `CompressConfig` keys; options given here override it.
+        input_range: the model's input range when it declares none, `(0, 1)` or `"0,1"`.
+        mean: model input = (raw - mean) / std, instead of `input_range`.
+        std: see `mean`.
+        input_shape: load `data` at this size, `(96, 96, 3)` or `"96x96x3"`.
+        resolution: load `data` as square images of this side.
+        console: a `rich.console.Console` for progress (default: stderr).
+
+    Returns:
+        The `CompressionReport`: baseline, variants, where the files went; `rows()`, `to_dataframe()`
+        and, in Jupyter, the table. A variant that fails is recorded with its `status`, not raised
+        (`report.exit_code` is the command's exit code).
+
+    Raises:
+        EdgekitError: an unknown variant, a bad option, a model that is not tf_keras.
+
+    Examples:
         >>> rep = edgekit.compress("runs/cnn/model.keras", "digits", out="compressed", only=["ptq_int8"])
         >>> rep.variant("ptq_int8").bytes, rep.to_dataframe()
     """
@@ -434,19 +597,47 @@ def tune(name: str, data: Any = "digits", *, out: PathLike, trials: int | None =
          max_latency_ms: float | None = None, max_flash_kb: float | None = None, max_ram_kb: float | None = None,
          target: str | None = None, max_mcu_latency_ms: float | None = None, oracle: str | None = None,
          workers: int | None = None, precision: str | None = None, epochs: int | None = None,
-         params: dict | None = None, seed: int | None = None, config: PathLike | None = None, input_range=None,
-         mean: float | None = None, std: float | None = None, input_shape=None, resolution: int | None = None,
-         console=None) -> "TuneResult":
-    """Hardware-aware search (``edgekit tune``): train, export and measure every trial, keep the best
-    model within the budgets, write ``trials.json``, ``pareto.json``, a report and the ``best/`` bundle.
+         params: dict | None = None, seed: int | None = None, config: PathLike | None = None, input_range: Range | None = None,
+         mean: float | None = None, std: float | None = None, input_shape: Shape | None = None, resolution: int | None = None,
+         console: "Console | None" = None) -> "TuneResult":
+    """Hardware-aware search: train, export and measure every trial; keep the best model within budget (`edgekit tune`).
 
-    Defaults (as the command's): ``trials=10``, ``oracle="random"``, ``workers=1``,
-    ``precision="int8"``, ``epochs=20`` per trial, ``seed=0``. ``params`` pins hyperparameters.
-    ``config``: a TOML/JSON file of :class:`~edgekit.tuning.TuneConfig` and
-    :class:`~edgekit.tuning.Budgets` keys; options given here override it. Calling it again with the same
-    arguments resumes the search up to ``trials``.
+    Writes `trials.json`, `pareto.json`, `report.md` and the `best/` bundle to `out`. Calling it again
+    with the same arguments resumes the search up to `trials`. Options left at `None` take the
+    `config` file's value, then the default given.
 
-    Example:
+    Args:
+        name: a registered model of a tunable family (mobilenet*, resnet*, mlp, cnn, vit_tiny, ...).
+        data: a source such as `"digits"`.
+        out: the search folder.
+        trials: trials in total (default 10).
+        max_latency_ms: LiteRT p50 budget at one thread.
+        max_flash_kb: model file size budget.
+        max_ram_kb: TFLM tensor arena budget.
+        target: an MCU board; every trial carries its estimated latency there.
+        max_mcu_latency_ms: budget on the estimated latency on `target`.
+        oracle: `"random"` (default), `"bayesian"` or `"hyperband"`.
+        workers: parallel worker processes (default 1).
+        precision: the TFLite precision each trial exports (default `"int8"`).
+        epochs: epochs per trial (default 20).
+        params: hyperparameters pinned to one value, e.g. `{"alpha": 0.35}`.
+        seed: seed of the splits, initialization and oracle (default 0).
+        config: a TOML or JSON file of `TuneConfig` and `Budgets` keys; options given here override it.
+        input_range: train every trial on inputs in this range, `(0, 1)` or `"0,1"`.
+        mean: model input = (raw - mean) / std, instead of `input_range`.
+        std: see `mean`.
+        input_shape: pin the square image input, `(96, 96, 3)` or `"96x96x3"`.
+        resolution: pin the square image side.
+        console: a `rich.console.Console` for progress (default: stderr).
+
+    Returns:
+        The `TuneResult` (trials, the Pareto front, the best trial, the bundle's folder); `rows()`,
+        `to_dataframe()` and, in Jupyter, the trials table.
+
+    Raises:
+        EdgekitError: an unknown model, family, board or option, before any training.
+
+    Examples:
         >>> res = edgekit.tune("cnn", "digits", out="runs/search", trials=4, epochs=3, max_latency_ms=1.0)
         >>> res.best.val_accuracy, res.bundle, res.to_dataframe()
     """
@@ -484,14 +675,22 @@ def tune(name: str, data: Any = "digits", *, out: PathLike, trials: int | None =
 
 def estimate(model: PathLike, target: str = "nucleo-l4r5zi", kernels: str = "cmsis-nn", arena: int | None = None,
              json: PathLike | None = None) -> "McuEstimate":
-    """Estimated milliseconds per inference of a full-int8 .tflite on a Cortex-M board running TFLM,
-    per op, and whether it fits the board's RAM and flash (``edgekit estimate``).
+    """Estimated time per inference of a full-int8 .tflite on a Cortex-M board running TFLM, per op, and whether it fits (`edgekit estimate`).
 
-    ``target``: a board from :func:`targets` or ``"cortex-m4@80"``; ``kernels``: ``"cmsis-nn"`` or
-    ``"reference"``; ``arena``: TFLM's arena in bytes if known (measured otherwise); ``json``: write
-    the :class:`~edgekit.benchmarking.mcu_estimate.McuEstimate` there.
+    Args:
+        model: a full-int8 .tflite model.
+        target: a board from `targets()`, or a generic `"cortex-m4@80"` (core@MHz).
+        kernels: `"cmsis-nn"` or `"reference"` (TFLM's portable C kernels).
+        arena: TFLM's arena in bytes if known (`mcu.json`); measured otherwise.
+        json: write the estimate here.
 
-    Example:
+    Returns:
+        The `McuEstimate` (latency_ms, cycles, MACs, per-op costs, `fits` for RAM and flash, its basis).
+
+    Raises:
+        EdgekitError: a model that is not full int8, an unknown board or kernel set.
+
+    Examples:
         >>> e = edgekit.estimate("export/cnn/model_int8.tflite", target="nucleo-l4r5zi")
         >>> e.latency_ms, e.fits.ram, e.fits.flash
     """
@@ -506,11 +705,17 @@ def estimate(model: PathLike, target: str = "nucleo-l4r5zi", kernels: str = "cms
 
 
 def targets() -> list["Target"]:
-    """The microcontroller boards known to :func:`estimate`, ``export(to="mcu")`` and ``tune(target=...)``
-    (``edgekit targets``); a generic ``"<core>@<MHz>"`` target works too.
+    """The microcontroller boards `estimate`, `export(to="mcu")` and `tune(target=...)` know (`edgekit targets`).
 
-    Example:
-        >>> [(t.name, t.core, t.mhz) for t in edgekit.targets()][:2]
+    A generic `"<core>@<MHz>"` target (e.g. `"cortex-m4@80"`) works too, with RAM and flash unknown.
+
+    Returns:
+        One `Target` per board (name, board, core, MHz, RAM and flash bytes, calibration).
+
+    Examples:
+        >>> names = [t.name for t in edgekit.targets()]
+        >>> "nucleo-l4r5zi" in names
+        True
     """
     from edgekit.benchmarking.mcu_targets import TARGETS
 
@@ -520,18 +725,36 @@ def targets() -> list["Target"]:
 # ----------------------------------------------------------------------------- the whole pipeline
 
 def demo(out: PathLike | None = None, epochs: int = 60, target: str = "nucleo-l4r5zi", model: str = "mobilenet_v2",
-         data: Any = "digits", params: dict | None = None, input_shape=None, resolution: int | None = None,
-         console=None, **options) -> "RunReport":
-    """Train, export (TFLite fp32/int8, ONNX), verify, benchmark and report one model (``edgekit demo``);
-    default MobileNetV2 0.35 at 32x32 on the built-in digits. Writes the bundle (``report.json``,
-    ``report.md``, ``report.html``, the models, ``mcu/``, ``manifest.json``) to ``out`` (default
-    ``export/<model>-<time>``) and returns its :class:`~edgekit.records.RunReport`; a step that failed
-    is listed in ``report.failures``, not raised. ``options`` go to :func:`edgekit.pipeline.run`
-    (``npu=False``, ``mcu=False``, ``profile=False``, ``bench=BenchConfig(runs=20)``, ``patience=...``).
+         data: Any = "digits", params: dict | None = None, input_shape: Shape | None = None, resolution: int | None = None,
+         console: "Console | None" = None, **options: Any) -> "RunReport":
+    """Train, export, verify, benchmark and report one model (`edgekit demo`; also `edgekit.run`).
 
-    Example:
+    Exports TFLite fp32 and int8 and ONNX, runs each in its runtime against the Keras model, times
+    it, and writes the bundle (`report.json`, `report.md`, `report.html`, the models, `mcu/`,
+    `manifest.json`). A step that fails is listed in `report.failures`, not raised.
+
+    Args:
+        out: the bundle folder (default `export/<model>-<time>`).
+        epochs: the most training epochs.
+        target: the board of the MCU latency estimate (`targets()`).
+        model: a registered model of any task.
+        data: a dataset of the model's task.
+        params: the model's knobs (default for mobilenet_v2: `{"alpha": 0.35}`).
+        input_shape: the model input, `(96, 96, 3)` or `"96x96x3"`.
+        resolution: a square image side.
+        console: a `rich.console.Console` for progress (default: stderr).
+        **options: passed to `edgekit.pipeline.run`: `npu=False`, `mcu=False`, `profile=False`,
+            `html=False`, `bench=BenchConfig(runs=20)`, training settings such as `patience=3`.
+
+    Returns:
+        The `RunReport` (`report.json`); `rows()`, `to_dataframe()` and, in Jupyter, the run's table.
+
+    Raises:
+        EdgekitError: an unknown model, board, data or option, before training.
+
+    Examples:
         >>> report = edgekit.demo(model="cnn", epochs=2, out="export/demo", npu=False)
-        >>> report.to_dataframe()          # one row per artifact; report shows as a table in Jupyter
+        >>> report.to_dataframe()
     """
     from edgekit.benchmarking.mcu_targets import get_target
     from edgekit.shapes import params_with_input_shape
@@ -551,12 +774,20 @@ run = demo  # the name the first Python API gave the demo
 
 
 def check(run_dir: PathLike) -> "BundleCheck":
-    """Check a run bundle against its manifest: every file present, same size and sha256 (``edgekit check``).
-    Raises an :class:`~edgekit.errors.EdgekitError` naming the problems when the bundle does not match.
+    """Check a run bundle against its manifest: every file present, same size and sha256 (`edgekit check`).
 
-    Example:
+    Args:
+        run_dir: a bundle folder, e.g. `export/mobilenet_v2-<time>`.
+
+    Returns:
+        The `BundleCheck`: the files that matched.
+
+    Raises:
+        EdgekitError: the folder has no manifest, or a file is missing, changed or unlisted (named in the message).
+
+    Examples:
         >>> edgekit.check("export/demo").files
-        ['model.keras', 'model.json', 'model_fp32.tflite', ...]
+        ['manifest.json', 'model.json', 'model.keras', ...]
     """
     import json as _json
 
