@@ -59,26 +59,42 @@ def folder_shape(folder: Path) -> dict[str, list[str]]:
 def session() -> dict:
     """Run this file in a fresh process once; its session.json (with ``seconds`` and the output tail)."""
     work = Path(tempfile.mkdtemp(prefix="edgekit-api-"))
-    t0 = time.time()
+    t0, cpu0 = time.time(), _children_cpu()
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(work)], capture_output=True,
                           text=True, timeout=900, cwd=work, env={**os.environ, "PYTHONPATH": str(ROOT)})
     out = work / "session.json"
     doc = json.loads(out.read_text()) if out.is_file() else {}
     doc.update(returncode=proc.returncode, stderr=proc.stderr, stderr_tail=proc.stderr[-3000:], stdout=proc.stdout,
-               seconds=time.time() - t0, work=str(work))
+               seconds=time.time() - t0, cpu_seconds=_children_cpu() - cpu0, work=str(work))
     return doc
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of finished child processes: the session's cost without the load of others."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 # ----------------------------------------------------------------------------- the child process
 
+def module_names() -> list[str]:
+    """Every module under edgekit/, from the files (pkgutil skips folders without __init__.py)."""
+    names = []
+    for p in sorted((ROOT / "edgekit").rglob("*.py")):
+        parts = list(p.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts[-1] != "__main__":  # a script: `python -m edgekit.cli` runs the CLI when imported
+            names.append(".".join(parts))
+    return names
+
+
 def _import_everything() -> list[str]:
     import importlib
-    import pkgutil
 
-    import edgekit
-
-    # ``__main__`` modules are scripts (``python -m edgekit.cli`` runs the CLI when imported)
-    names = [m.name for m in pkgutil.walk_packages(edgekit.__path__, "edgekit.") if not m.name.endswith("__main__")]
+    names = module_names()
     for name in names:
         importlib.import_module(name)
     return names
