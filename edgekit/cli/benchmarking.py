@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from edgekit.cli._app import (_file_column, _fmt, _print_gpu, _warn, app, err, out)
-from edgekit.errors import EdgekitError
 
 
 @app.command()
