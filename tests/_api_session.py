@@ -66,6 +66,9 @@ def session() -> dict:
     doc = json.loads(out.read_text()) if out.is_file() else {}
     doc.update(returncode=proc.returncode, stderr=proc.stderr, stderr_tail=proc.stderr[-3000:], stdout=proc.stdout,
                seconds=time.time() - t0, cpu_seconds=_children_cpu() - cpu0, work=str(work))
+    # what the session cost, beside its outputs (the CPU figure does not depend on other processes' load)
+    (work / "cost.json").write_text(json.dumps({k: doc[k] for k in ("seconds", "cpu_seconds")} | {
+        "load_1min": os.getloadavg()[0], "timings": doc.get("timings")}))
     return doc
 
 
