@@ -172,6 +172,12 @@ def _verbs(doc: dict, work: Path) -> None:
                 ((), dict(out=work / "export" / "run2", **quick)))
     _call_twice(doc, "check", ((work / "export" / "run",), {}), ((work / "export" / "run2",), {}))
     doc["run_is_demo"] = edgekit.run is edgekit.demo
+    for weights in ("imagenet", work / "missing.h5"):  # README: a pretrained start without the file here
+        try:
+            edgekit.create_model("mobilenet_v2", input_shape=(96, 96, 3), num_classes=2, alpha=0.35, weights=weights)
+            doc["weights_errors"].append(None)  # the file is on this machine
+        except edgekit.EdgekitError as e:
+            doc["weights_errors"].append(str(e))
 
 
 def _placeholders(work: Path) -> dict:
@@ -205,7 +211,7 @@ def _docs(doc: dict, work: Path) -> None:
 
 
 def main(work: Path) -> None:
-    doc = {"verbs": {}, "cli": {}, "shapes": {}, "docs": {}, "timings": {}}
+    doc = {"verbs": {}, "cli": {}, "shapes": {}, "docs": {}, "timings": {}, "weights_errors": []}
     t0 = time.time()
     try:
         doc["modules"] = _import_everything()

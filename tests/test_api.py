@@ -7,6 +7,7 @@ edgekit/, then calls each verb twice with tiny models and the built-in digits.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,12 @@ def test_every_module_imports_then_each_verb_twice_returns_its_record(run):
         assert got["types"] == [want, want], verb
         assert got["callable"] == [True], verb
     assert run["run_is_demo"]
+
+
+def test_a_missing_weight_file_names_the_python_keyword(run):
+    imagenet, missing = run["weights_errors"]
+    assert missing and 'weights=' in missing and "missing.h5" in missing
+    assert imagenet is None or ('weights="path/to/weights.h5"' in imagenet and "~/.keras" not in imagenet)
 
 
 @pytest.mark.parametrize("order", ["packages first", "verbs first"])
@@ -124,6 +131,13 @@ def test_results_show_as_tables_in_a_notebook(run):
     assert [r["variant"] for r in comp.rows()] == ["baseline", "ptq_dynamic"]
     rep = CompressionReport(baseline=comp.baseline, variants=comp.variants, json_path=work, md_path=work, out=work)
     assert rep.rows() == comp.rows() and "<table>" in rep._repr_html_()
+    from edgekit.records import TuneTrial
+    from edgekit.tuning.config import TuneResult
+
+    trials = [TuneTrial.model_validate(t) for t in json.loads((work / "tune_py" / "trials.json").read_text())]
+    search = TuneResult(out=work / "tune_py", trials=trials, pareto=trials[:1], best=trials[0], bundle=None)
+    assert [r["trial"] for r in search.rows()] == [t.id for t in trials] and search.rows()[0]["pareto"]
+    assert len(search.to_dataframe()) == len(trials) and trials[0].id in search._repr_html_()
     # a repr a person can read: no hundred raw timings
     assert len(repr(report)) < 400 and len(repr(bench)) < 3000 and "items]" in repr(bench)
 
