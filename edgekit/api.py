@@ -64,6 +64,13 @@ def _given(**values) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _shape_text(input_shape: Shape | None) -> str | None:
+    """``(96, 96, 3)`` as the ``"96x96x3"`` that ``--input-shape`` takes (one parser checks both)."""
+    if input_shape is None or isinstance(input_shape, str):
+        return input_shape
+    return "x".join(map(str, input_shape))
+
+
 def _paths(files) -> list[Path]:
     """One path or several, as a list (``bench("m.tflite")`` and ``bench(["a", "b"])`` both work)."""
     return [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
@@ -206,8 +213,7 @@ def train(name: str, data: Any, *, out: PathLike, params: dict | None = None, ep
                        nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
                        label_smoothing=label_smoothing, loss=loss, huber_delta=huber_delta)
     cfg = load_config(config, TrainConfig, overrides=overrides, flags={"learning_rate": "--lr"})
-    shape = None if input_shape is None or isinstance(input_shape, str) else "x".join(map(str, input_shape))
-    params = params_with_input_shape(dict(params or {}), input_shape if shape is None else shape, resolution)
+    params = params_with_input_shape(dict(params or {}), _shape_text(input_shape), resolution)
     options = _given(target=target, task=task, frontend=dict(frontend) if frontend else None,
                      augmentation=dict(audio_augment) if audio_augment else None)
     from edgekit.training.fit import train as _train  # TensorFlow starts here, after the settings are checked
@@ -528,8 +534,9 @@ def compare(files: Sequence[PathLike], threshold: float = 0.10, markdown: PathLi
 def compress(model: PathLike, data: Any, *, out: PathLike, only: Iterable[str] | None = None,
              skip: Iterable[str] | None = None, max_drop: float | None = None, sparsity: float | None = None,
              channel_ratio: float | None = None, epochs: int | None = None, seed: int | None = None,
-             config: PathLike | None = None, input_range: Range | None = None, mean: float | None = None, std: float | None = None,
-             input_shape: Shape | None = None, resolution: int | None = None, console: "Console | None" = None) -> "CompressionReport":
+             config: PathLike | None = None, input_range: Range | None = None, mean: float | None = None,
+             std: float | None = None, input_shape: Shape | None = None, resolution: int | None = None,
+             console: "Console | None" = None) -> "CompressionReport":
     """Compress a tf_keras model every standard way and measure each variant (`edgekit compress`).
 
     PTQ, QAT, pruning, clustering, channel pruning and mixed precision; every variant's file,
@@ -576,8 +583,7 @@ def compress(model: PathLike, data: Any, *, out: PathLike, only: Iterable[str] |
     if epochs is not None:
         overrides.update(dict.fromkeys(epoch_keys, epochs))
     cfg = load_config(config, CompressConfig, overrides=overrides, flags=dict.fromkeys(epoch_keys, "--epochs"))
-    text = None if input_shape is None or isinstance(input_shape, str) else "x".join(map(str, input_shape))
-    shape = params_with_input_shape({}, input_shape if text is None else text, resolution).get("input_shape")
+    shape = params_with_input_shape({}, _shape_text(input_shape), resolution).get("input_shape")
     from edgekit.compression.api import compress as _compress
 
     return _compress(str(model), data, out=out, only=_names(only), skip=_names(skip), max_drop=cfg.max_drop,
@@ -646,8 +652,7 @@ def tune(name: str, data: Any = "digits", *, out: PathLike, trials: int | None =
     from edgekit.tuning.config import Budgets, TuneConfig
 
     fixed = dict(params or {})
-    text = None if input_shape is None or isinstance(input_shape, str) else "x".join(map(str, input_shape))
-    side = square_side(input_shape if text is None else text, resolution)
+    side = square_side(_shape_text(input_shape), resolution)
     if side is not None:
         fixed["resolution"] = side
     if isinstance(input_range, str):
@@ -761,9 +766,7 @@ def demo(out: PathLike | None = None, epochs: int = 60, target: str = "nucleo-l4
 
     get_target(target)  # an unknown board fails now, not after training
     default = {"alpha": 0.35} if model == "mobilenet_v2" else {}  # the default demo's width; others keep theirs
-    text = None if input_shape is None or isinstance(input_shape, str) else "x".join(map(str, input_shape))
-    params = params_with_input_shape(dict(params) if params else default, input_shape if text is None else text,
-                                     resolution)
+    params = params_with_input_shape(dict(params) if params else default, _shape_text(input_shape), resolution)
     from edgekit.pipeline import run as _run
 
     return _run(model, data, params=params, out=out, epochs=epochs, console=_console(console), mcu_target=target,
