@@ -18,7 +18,84 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgekit.artifact import Artifact, Latency, LatencySummary, Parity, TrainingOutcome, TrainRecipe
+from edgekit.artifact import Artifact, Latency, LatencySummary, Parity, TrainingOutcome
+
+
+# ----------------------------------------------------------------------------- notebooks and pandas
+
+class Tabular:
+    """A result with rows: ``rows()`` (plain dicts, one per table row), ``to_dataframe()`` (pandas,
+    imported only when asked for), a table in Jupyter (``_repr_html_``) and a readable ``print()``.
+
+        >>> report.to_dataframe()          # or pandas.DataFrame(report.rows())
+    """
+
+    def rows(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def table_title(self) -> str:
+        return type(self).__name__
+
+    def to_dataframe(self):
+        """The rows as a :class:`pandas.DataFrame` (pandas is not an edgekit dependency: install it to use this)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            from edgekit.errors import EdgekitError
+
+            raise EdgekitError("to_dataframe() needs pandas: `pip install pandas`, or use .rows() "
+                               "(a list of dicts any table library takes).") from None
+        return pd.DataFrame(self.rows())
+
+    def _repr_html_(self) -> str:
+        return html_table(self.rows(), self.table_title())
+
+    def __str__(self) -> str:
+        return text_table(self.rows(), self.table_title())
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
+def text_table(rows: list[dict], title: str = "") -> str:
+    """Rows as an aligned plain-text table (what ``print(result)`` shows)."""
+    cols = _columns(rows)
+    cells = [cols] + [[_cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cols))]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in cells]
+    return "\n".join(([title] if title else []) + lines[:1] + ["  ".join("-" * w for w in widths)] + lines[1:])
+
+
+def html_table(rows: list[dict], title: str = "") -> str:
+    """Rows as an HTML table (what Jupyter shows for a result), every cell escaped."""
+    from html import escape
+
+    cols = _columns(rows)
+    head = "".join(f"<th>{escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{escape(_cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
+    caption = f"<caption>{escape(title)}</caption>" if title else ""
+    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class _Elided:
+    """How a long list shows in a record's repr: its length, not its hundred timings."""
+
+    def __init__(self, items: list):
+        self.items = items
+
+    def __repr__(self) -> str:
+        return f"[... {len(self.items)} items]"
 
 
 class Record(BaseModel):
@@ -26,6 +103,11 @@ class Record(BaseModel):
     keys never set stay out of the JSON."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def __repr_args__(self):
+        # raw timings and per-op lists would make a repr thousands of characters long
+        for k, v in super().__repr_args__():
+            yield k, (_Elided(v) if isinstance(v, list) and len(v) > 8 else v)
 
     def model_dump(self, **kw) -> dict[str, Any]:
         kw.setdefault("exclude_unset", True)
@@ -205,7 +287,7 @@ class BenchSettings(Record):
     warmup: int
 
 
-class RunReport(Record):
+class RunReport(Tabular, Record):
     """``report.json`` of a run bundle (``edgekit demo``/``train --export``, and tune's ``best/``)."""
 
     model: ModelSummary
@@ -241,6 +323,29 @@ class TrainReport(Record):
     test_accuracy: float
     seconds: float
     training: TrainingOutcome
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per artifact: file, format, precision, bytes, the task's figures, parity, p50/p99 ms."""
+        cols = (self.metric or {"columns": ["accuracy"]})["columns"]
+        out = []
+        for a in self.artifacts:
+            figures = a.metrics or {"accuracy": a.accuracy}
+            lat = a.latency_ms
+            out.append({"file": a.name, "format": a.format, "precision": a.precision, "bytes": a.bytes,
+                        **{c: figures.get(c) for c in cols},
+                        "cosine": a.parity.cosine if a.parity else None,
+                        "top1_agreement": a.parity.top1_agreement if a.parity else None,
+                        "p50_ms": lat.p50 if lat else None, "p99_ms": lat.p99 if lat else None,
+                        "error": a.error})
+        return out
+
+    def table_title(self) -> str:
+        m = self.model
+        return f"{m.name} {m.knobs or ''}: {m.params or 0:,} params, {(m.macs or 0) / 1e6:.1f} M MACs ({self.run_dir})"
+
+    def __repr__(self) -> str:
+        return (f"RunReport(model={self.model.name!r}, dataset={self.dataset.name!r}, "
+                f"artifacts={[a.name for a in self.artifacts]}, failures={len(self.failures)}, run_dir={self.run_dir!r})")
 
 
 # ----------------------------------------------------------------------------- compression.json
@@ -295,7 +400,24 @@ class CompressionVariant(Record):
         return self.status in (None, "ok") and not self.error
 
 
-class CompressionFile(Record):
+def compression_rows(baseline: CompressionBaseline, variants: list[CompressionVariant]) -> list[dict[str, Any]]:
+    """The compression table: the baseline, then one row per variant (size against fp32, the task's
+    score and its drop, p50 and speedup, top-1 agreement with the float parent, status)."""
+    rows = [{"variant": "baseline", "precision": baseline.precision, "bytes": baseline.bytes, "x_fp32": 1.0,
+             "gzip_x_fp32": None, "sparsity": baseline.sparsity, "score": baseline.score, "drop": None,
+             "p50_ms": baseline.p50_ms, "speedup": 1.0, "top1_agreement": None, "status": "ok"}]
+    for v in variants:
+        ok = v.ok and v.bytes is not None
+        rows.append({"variant": v.name, "precision": v.precision, "bytes": v.bytes,
+                     "x_fp32": v.bytes / baseline.bytes if ok else None,
+                     "gzip_x_fp32": v.gzip_bytes / baseline.bytes if ok and v.gzip_bytes else None,
+                     "sparsity": v.sparsity, "score": v.score, "drop": v.drop, "p50_ms": v.p50_ms,
+                     "speedup": v.speedup, "top1_agreement": v.parity.top1_agreement if v.parity else None,
+                     "status": v.status or ("failed" if v.error else "ok")})
+    return rows
+
+
+class CompressionFile(Tabular, Record):
     """``compression.json``."""
 
     metric: dict
@@ -307,6 +429,12 @@ class CompressionFile(Record):
     selection_note: Optional[str] = None  # why the selection split is not "validation", when it is not
     measure_split: Optional[SplitName] = None  # what every figure of the table is measured on, once
     measure_n: Optional[int] = None
+
+    def rows(self) -> list[dict[str, Any]]:
+        return compression_rows(self.baseline, self.variants)
+
+    def table_title(self) -> str:
+        return f"compression ({self.metric.get('name', 'accuracy')})"
 
 
 # ----------------------------------------------------------------------------- trials.json
@@ -382,7 +510,7 @@ class BenchRow(Record):
         return Path(self.artifact).name
 
 
-class BenchFile(Record):
+class BenchFile(Tabular, Record):
     """``edgekit bench --json``: the machine, the run's id and date, the rows, the ceilings."""
 
     machine: dict
@@ -436,3 +564,24 @@ class VerifyFile(Record):
     outputs: list[OutputParity] = Field(default_factory=list)
     gates: dict[str, GateResult] = Field(default_factory=dict)
     passed: bool
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per file and thread count: latency summary (ms), peak memory, roofline."""
+        out = []
+        for r in self.results:
+            lat, mem, roof = r.latency_ms, r.memory_mb or {}, r.roofline or {}
+            out.append({"file": r.name, "runtime": r.runtime, "precision": r.precision, "threads": r.threads,
+                        **{f"{k}_ms": getattr(lat, k) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")},
+                        "peak_mb": mem.get("peak_delta"), "gmacs_per_s": roof.get("gmacs_per_s"),
+                        "of_ceiling": roof.get("fraction")})
+        return out
+
+    def table_title(self) -> str:
+        return "latency (ms)"
+
+
+class BundleCheck(Record):
+    """What :func:`edgekit.check` returns for a bundle that matches its manifest: the files checked."""
+
+    run_dir: str
+    files: list[str]

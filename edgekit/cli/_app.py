@@ -45,13 +45,6 @@ _MEAN_HELP = "model input = (raw - MEAN) / STD, instead of --input-range"
 _STD_HELP = "see --mean"
 
 
-def _range_pair(text: str | None):
-    """`--input-range 0,1` as a (low, high) pair, checked (None when not given)."""
-    from edgekit.data.scaling import user_scaling
-
-    return None if text is None else user_scaling(text).input_range
-
-
 def _file_column(header: str = "file"):
     """A table column for file names that folds a long name instead of cutting it to `model_fp32…`."""
     from rich.table import Column
@@ -121,23 +114,14 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version_cal
     """Keras models to verified, benchmarked TFLite and ONNX artifacts for phones, MCUs and NPUs."""
 
 
-def _given(ctx: typer.Context, values: dict, to: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, dict]:
-    """Split option values into (typed on the command line, the command's defaults) by config key.
 
-    ``values`` is keyed by option (parameter) name; ``to`` maps an option to the config keys
-    it sets (``--epochs`` of compress sets four). ``None`` values are dropped. With
-    ``--config``, the file sits between the two: typed flags override it, defaults do not.
-    """
-    given, defaults = {}, {}
-    for k, v in values.items():
-        if v is None:
-            continue
-        # click's ParameterSource enum (typer vendors click, so compare by name)
-        explicit = getattr(ctx.get_parameter_source(k), "name", None) in ("COMMANDLINE", "ENVIRONMENT")
-        for key in (to or {}).get(k, (k,)):
-            (given if explicit else defaults)[key] = v
-    return given, defaults
 
+
+def _typed(ctx: typer.Context, **values) -> dict:
+    """The options as the Python verb takes them: a value typed on the command line, else ``None``
+    ("not given": the verb applies ``--config``'s file, then its documented default)."""
+    return {k: (v if getattr(ctx.get_parameter_source(k), "name", None) in ("COMMANDLINE", "ENVIRONMENT") else None)
+            for k, v in values.items()}
 
 
 def _plain(text: str) -> None:

@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from edgekit.cli._app import (_file_column, _fmt, _print_gpu, _warn, app, err, out)
-from edgekit.errors import EdgekitError
 
 
 @app.command()
@@ -29,22 +28,15 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     """Time single-sample inference: init, first run, mean, p50, p90, p99, std (ms), peak memory, roofline."""
     from rich.progress import Progress
 
-    from edgekit._io import write_json
-    from edgekit.benchmarking.harness import bench as _bench
-    from edgekit.benchmarking.harness import machine_info, parse_threads
-    from edgekit.records import BenchFile
+    from edgekit.api import bench as _bench
 
-    counts = parse_threads(threads)
-    if interleave:
-        return _bench_interleaved(files, runtime, counts, runs, warmup, rounds, threshold, xnnpack, json_out)
-    results = []
     with Progress(console=err, transient=True) as prog:
-        for f in files:
-            opts = {"xnnpack": False} if (not xnnpack and (runtime or "litert") == "litert" and f.suffix == ".tflite") else {}
-            for t in counts:
-                task = prog.add_task(f"{f.name} ({t} thread{'s' if t > 1 else ''})", total=runs)
-                results.append(_bench(f, runtime, t, runs, warmup, progress=lambda i, n, k=task: prog.update(k, completed=i),
-                                      roofline=roofline, macs=macs, profile=profile, **opts))
+        doc = _bench(files, runtime=runtime, threads=threads, runs=runs, warmup=warmup, xnnpack=xnnpack,
+                     profile=profile, roofline=roofline, macs=macs, json=json_out, interleave=interleave,
+                     rounds=rounds, threshold=threshold, progress=prog)
+    if interleave:
+        return _print_interleaved(doc, files, threshold, json_out)
+    results = doc.results
     table = Table(_file_column(), "runtime", "precision", "threads", "init", "first", "mean", "p50", "p90", "p99", "std",
                   "peak MB", "GMAC/s", "of ceiling", title="latency (ms)")
     for r in results:
@@ -57,7 +49,7 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     for r in results:
         if r.options.get("xnnpack_fallback"):
             _warn(f"{r.name}: {r.options['xnnpack_fallback']}")
-    _print_gpu(files, results)
+    _print_gpu(files)
     if profile:
         from edgekit.benchmarking.profile import by_op_type
 
@@ -77,54 +69,22 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
                   f"{c.gmacs_per_s:.1f} GMAC/s ({c.blas}); int8 MatMulInteger {c8.n}², 1 thread: "
                   f"{c8.gmacs_per_s:.1f} GMAC/s ({c8.blas})")
     if json_out:
-        doc = BenchFile(machine=machine_info(), run=_run_stamp(), results=results)
-        if roofline:
-            from edgekit.benchmarking.ceiling import int8_matmul_ceiling, matmul_ceiling
-
-            doc.set(ceiling=matmul_ceiling().model_dump(), ceiling_int8=int8_matmul_ceiling().model_dump())
-        write_json(json_out, doc.model_dump())
         out.print(f"wrote {json_out}")
 
 
-def _run_stamp(**extra) -> dict:
-    """One id per `edgekit bench` run: `compare` says when two files come from different runs."""
-    import datetime
-    import uuid
+def _print_interleaved(doc, files, threshold, json_out):
+    """`bench A B --interleave`: the compare table (first file = baseline); exit 1 on a regression."""
+    from edgekit.api import NothingCompared, compare_bench
+    from edgekit.benchmarking.compare import has_regression, rich_table
 
-    return {"id": uuid.uuid4().hex, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            **extra}
-
-
-def _bench_interleaved(files, runtime, counts, runs, warmup, rounds, threshold, xnnpack, json_out):
-    """`bench A B --interleave`: alternating rounds in one run, then the compare table (first file = baseline)."""
-    from rich.progress import Progress
-
-    from edgekit._io import write_json
-    from edgekit.benchmarking.compare import compare_docs, gate_problems, has_regression, rich_table
-    from edgekit.benchmarking.harness import machine_info
-    from edgekit.benchmarking.interleave import bench_interleaved
-    from edgekit.records import BenchFile
-
-    if threshold <= 0:
-        raise EdgekitError(f"--threshold must be a positive fraction (0.10 = 10%), got {threshold}.")
-    opts = {} if xnnpack else {"xnnpack": False}
-    machine, stamp, results = machine_info(), _run_stamp(interleaved=True), []
-    with Progress(console=err, transient=True) as prog:
-        for t in counts:
-            task = prog.add_task(f"{len(files)} files interleaved ({t} thread{'s' if t > 1 else ''})", total=runs)
-            results += bench_interleaved(files, runtime, t, runs, warmup, rounds,
-                                         progress=lambda i, n, k=task: prog.update(k, completed=i), **opts)
     if json_out:
-        write_json(json_out, BenchFile(machine=machine, run=stamp, results=results).model_dump())
         out.print(f"wrote {json_out}")
-    # one in-memory bench document per file (as its JSON), all from this run; rows paired by thread count
-    docs = [(Path(f), BenchFile(machine=machine, run=stamp,
-                                results=[r for r in results if r.artifact == str(f)]).model_dump()) for f in files]
-    result = compare_docs(docs, threshold, match="threads")
+    try:
+        result = compare_bench(doc, files, threshold)
+    except NothingCompared as e:
+        out.print(rich_table(e.result))
+        raise
     out.print(rich_table(result))
-    problems = gate_problems(result)
-    if problems:
-        raise EdgekitError(problems[0])
     if has_regression(result):
         err.print(f"[red]regression[/]: slower than {Path(files[0]).name} by more than {threshold:.0%} with confidence")
         raise typer.Exit(1)
@@ -138,41 +98,38 @@ def compare(files: List[Path] = typer.Argument(..., help="two or more `edgekit b
             match: str = typer.Option("name+format+precision+runtime+threads", "--match", help="fields that pair rows, joined by '+': name (artifact file stem), format, precision, runtime, threads; e.g. format+precision+runtime+threads to compare a renamed file")):
     """Side-by-side latency with bootstrap confidence intervals; exits 1 on a significant regression,
     and when nothing could be compared (no row paired, or a paired row without raw timings)."""
-    from edgekit._io import write_text
-    from edgekit.benchmarking.compare import compare as _compare
-    from edgekit.benchmarking.compare import gate_problems, has_regression, rich_table, to_markdown
+    from edgekit.api import NothingCompared
+    from edgekit.api import compare as _compare
+    from edgekit.benchmarking.compare import has_regression
 
-    if len(files) < 2:
-        raise EdgekitError("compare needs at least two bench JSON files (baseline first).")
-    if threshold <= 0:
-        raise EdgekitError(f"--threshold must be a positive fraction (0.10 = 10%), got {threshold}.")
-    result = _compare(files, threshold=threshold, match=match)
+    try:
+        result = _compare(files, threshold=threshold, markdown=markdown, match=match)
+    except NothingCompared as e:
+        _print_compare(e.result)  # what did not pair says why
+        raise
+    _print_compare(result)
+    if has_regression(result):
+        err.print(f"[red]regression[/]: slower by more than {threshold:.0%} with confidence")
+        raise typer.Exit(1)
+
+
+def _print_compare(result) -> None:
+    from edgekit.benchmarking.compare import rich_table
+
     if result.rows:
         out.print(rich_table(result))
     for u in result.unmatched:
         out.print(f"[yellow]unmatched[/] {u}", highlight=False)
     for n in result.notes:
         out.print(f"[dim]note:[/] {n}", highlight=False)
-    if markdown:
-        write_text(markdown, to_markdown(result))
-    problems = gate_problems(result)
-    if problems:
-        raise EdgekitError(problems[0] if len(problems) == 1 else " ".join(problems))
-    if has_regression(result):
-        err.print(f"[red]regression[/]: slower by more than {threshold:.0%} with confidence")
-        raise typer.Exit(1)
 
 
 @app.command()
 def check(run_dir: Path = typer.Argument(..., help="a run bundle folder, e.g. export/mobilenet_v2-<time>")):
     """Verify a bundle against its manifest (every file present, same size and sha256)."""
-    from edgekit.report.manifest import check_bundle
+    from edgekit.api import check as _check
 
-    problems = check_bundle(run_dir)
-    if problems:
-        for p in problems:
-            err.print(f"[red]{p}[/]", highlight=False)
-        raise EdgekitError(f"{run_dir}: {len(problems)} problem(s); the bundle does not match its manifest.")
-    out.print(f"{run_dir}: every file matches manifest.json")
+    done = _check(run_dir)
+    out.print(f"{run_dir}: every file matches manifest.json ({len(done.files)} files)")
 
 

@@ -74,10 +74,9 @@ def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
              arena: Optional[int] = typer.Option(None, "--arena", help="TFLM arena bytes if known (mcu.json); measured otherwise"),
              json_out: Optional[Path] = typer.Option(None, "--json", help="write the estimate as JSON here")):
     """Estimated milliseconds per inference on a Cortex-M board (TFLM), per op, and whether it fits."""
-    from edgekit import _io
-    from edgekit.benchmarking.mcu_estimate import estimate_mcu
+    from edgekit.api import estimate as _estimate
 
-    e = estimate_mcu(model, target, kernels=kernels, arena_bytes=arena)
+    e = _estimate(model, target=target, kernels=kernels, arena=arena, json=json_out)
     table = Table("#", "op", "MACs", "cycles", "share", title=f"{model.name} on {e.target} ({e.core}, {e.mhz:g} MHz, {e.kernels})")
     for r in sorted(e.per_op, key=lambda r: -r.cycles)[:15]:
         table.add_row(str(r.index), r.op, f"{r.macs:,}", f"{r.cycles:,}", f"{r.cycles / max(e.cycles, 1):.1%}")
@@ -93,20 +92,20 @@ def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
     out.print(f"expected error: {e.expected_error_from}{worst}; basis: {e.basis} ({e.basis_detail}); "
               f"see {e.calibration['file']}; cannot know: {e.cannot_know}", soft_wrap=True)
     if json_out:
-        _io.write_json(json_out, e.model_dump())
         out.print(f"wrote {json_out}")
 
 
 @app.command()
 def targets():
     """Microcontroller targets for `estimate`, `export --to mcu --target` and `tune --target`."""
-    from edgekit.benchmarking.mcu_targets import CORES, TARGETS
+    from edgekit.api import targets as _targets
+    from edgekit.benchmarking.mcu_targets import CORES
 
     from edgekit.benchmarking.mcu_estimate import target_expected_error
 
     table = Table("target", "board", "core", "MHz", "RAM", "flash", "latency basis", "expected error",
                   title="edgekit targets")
-    for t in TARGETS.values():
+    for t in _targets():
         basis = ("calibrated (MLPerf Tiny)" if t.calibrated else f"factors of {t.calibrated_on}" if t.calibrated_on
                  else "pooled factors, by core class")
         exp = target_expected_error(t)

@@ -9,7 +9,6 @@ import typer
 
 from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _fmt, _plain, _print_gpu, _size, _warn, app, out)
 from edgekit.formats import format_help, io_help, precision_help
-from edgekit.errors import EdgekitError
 
 
 @app.command()
@@ -37,33 +36,25 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     TFLite files carry the standard metadata (TFLITE_METADATA) that the Android Task Library and
     MediaPipe read: normalization, image size, for a classifier a packed labels.txt, for a text model
     its tokenizer; int8 files are uint8 in and out unless --io says otherwise (the libraries refuse int8)."""
-    from edgekit.convert import export as _export
-    from edgekit.formats import check_format, check_io
+    from edgekit.api import export as _export
 
-    scaling = dict(input_range=input_range, mean=mean, std=std, labels=label_file, warn=_warn)
+    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe,
+                  input_range=input_range, mean=mean, std=std, target=target, array_name=array_name,
+                  label_file=label_file, name=name, description=description, author=author, license=license_,
+                  batch1=batch1, io=io, warn=_warn)
     if to == "mcu":
-        check_io(check_format(to, "int8" if precision == "fp32" else precision), "int8", io)  # the bundle is int8; fp32 is the flag's default
-        from edgekit.convert import export_mcu
-
-        art, mcu = export_mcu(model, data, out=out_dir, unsafe=unsafe, target=target, array_name=array_name,
-                              io=io, **scaling)
-        agree = "—" if mcu.tflm_agreement is None else f"{mcu.tflm_agreement:.4f}"
-        out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu.arena_bytes:,} bytes, flash "
-                  f"{mcu.flash_bytes:,} bytes, ops {', '.join(mcu.ops)}; TFLM/LiteRT top-1 agreement {agree}")
-        if mcu.unsupported_ops:
-            out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu.unsupported_ops)}")
-        if mcu.estimate:
-            e = mcu.estimate
+        mcu = art.extra["mcu"]
+        agree = "—" if mcu["tflm_agreement"] is None else f"{mcu['tflm_agreement']:.4f}"
+        out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu['arena_bytes']:,} bytes, flash "
+                  f"{mcu['flash_bytes']:,} bytes, ops {', '.join(mcu['ops'])}; TFLM/LiteRT top-1 agreement {agree}")
+        if mcu["unsupported_ops"]:
+            out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu['unsupported_ops'])}")
+        if mcu.get("estimate"):
+            e = mcu["estimate"]
             out.print(f"estimated {e['summary']} ({e['core']}, {e['mhz']:g} MHz; {e['basis_detail']}); "
                       f"fits RAM {e['fits']['ram']}, flash {e['fits']['flash']}")
-        out.print(f"bundle: {out_dir} ({', '.join(mcu.files)})")
+        out.print(f"bundle: {out_dir} ({', '.join(mcu['files'])})")
         return
-    check_io(check_format(to, precision), precision, io)
-    from edgekit.convert.tflite_metadata import ModelInfo
-
-    info = ModelInfo(name=name, description=description, author=author, license=license_)
-    art = _export(model, to=to, precision=precision, data=data, out=out_dir, opset=opset, unsafe=unsafe,
-                  info=info, fixed_batch=batch1, io=io, **scaling)
     q = (f", {art.input.dtype} input scale {art.input.scale:.6g} zero point {art.input.zero_point}"
          if art.input.scale else "")
     out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
@@ -99,14 +90,13 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
            mean: Optional[float] = typer.Option(None, "--mean", help=_MEAN_HELP),
            std: Optional[float] = typer.Option(None, "--std", help=_STD_HELP)):
     """Run an artifact in its real runtime and compare its outputs with the Keras model; gate on thresholds."""
+    from edgekit.api import verify as _verify
     from edgekit.errors import EXIT_STEP_FAILED
-    from edgekit.verification import verify as _verify
     from edgekit.verification.stats import fmt_accuracy
 
-    if max_accuracy_drop is not None and data is None:
-        raise EdgekitError("--max-accuracy-drop needs labelled data: pass --data (random inputs have no accuracy).")
     thresholds = dict(min_cosine=min_cosine, min_top1_agreement=min_top1_agreement, max_accuracy_drop=max_accuracy_drop)
-    r = _verify(artifact, reference, data=data, seed=seed, input_range=input_range, mean=mean, std=std, warn=_warn)
+    r = _verify(artifact, reference, data=data, seed=seed, json=json_out, input_range=input_range, mean=mean, std=std,
+                warn=_warn, **thresholds)
     p = r.parity
     _plain(f"{artifact.name} vs {reference.name} on {r.n} {r.source}: cosine {p.cosine:.6f}, "
            f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
@@ -117,11 +107,7 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
             _plain(f"  output {o.name} (file: {o.file_name}): cosine {o.cosine:.6f}, max abs {o.max_abs:.3g}, "
                    f"top-1 agreement {_fmt(o.top1_agreement, '{:.4f}')}")
     _print_gpu([artifact])
-    doc = r.as_dict(**thresholds)
-    if json_out:
-        from edgekit._io import write_json
-
-        write_json(json_out, r.record(reference=str(reference), **thresholds))
+    doc = {"gates": r.gates(**thresholds)}
     failed = [k for k, g in doc["gates"].items() if not g["passed"]]
     for k, g in doc["gates"].items():
         _plain(f"gate {k.replace('_', '-')} {g['threshold']!r}: {_fmt(g['value'], '{:.10g}')} "

@@ -9,11 +9,9 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _fmt, _given, _parse_params,
-                              _range_pair, _size, app, err, out)
+from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _fmt, _parse_params, _size,
+                              _typed, app, err, out)
 from edgekit.formats import FORMATS
-from edgekit.errors import EdgekitError
-from edgekit.shapes import params_with_input_shape, square_side
 
 
 @app.command()
@@ -45,24 +43,15 @@ def train(ctx: typer.Context,
           loss: Optional[str] = typer.Option(None, "--loss", help="regression loss: mse | mae | huber"),
           huber_delta: Optional[float] = typer.Option(None, "--huber-delta", help="Huber delta (1.0)")):
     """Train a model from the registry (without a name: the one `edgekit suggest` picks); saves model.keras, model.json and report.json."""
-    from edgekit.config import load_config
-    from edgekit.training import TrainConfig
+    from edgekit.api import train as _train
 
-    given, defaults = _given(ctx, dict(
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, freeze_backbone=freeze_backbone,
-        unfreeze=unfreeze, optimizer=optimizer, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
-        schedule=schedule, label_smoothing=label_smoothing, loss=loss, huber_delta=huber_delta))
-    cfg = load_config(config, TrainConfig, overrides=given, defaults=defaults, flags={"learning_rate": "--lr"})
-    params = params_with_input_shape(_parse_params(param), input_shape, resolution)
-    if name is None:
-        pick = _suggestion(data, target)
-        err.print(f"[bold]model[/]: {pick.model} {_knobs(pick.params)} ({pick.reason})", highlight=False)
-        name, params = pick.model, {**pick.params, **params}  # a --param or --resolution given still wins
-        target = pick.options.get("target")
-    from edgekit.training import train as _train  # TensorFlow starts here, after the settings are checked
-
-    res = _train(name, data, params=params, config=cfg, out=out_dir, console=err, weights=weights,
-                 data_options=_data_options(target, task, frontend, audio_augment))
+    res = _train(name, data, out=out_dir, params=_parse_params(param), config=config, target=target, task=task,
+                 frontend=_parse_params(frontend) or None, audio_augment=_parse_params(audio_augment) or None,
+                 input_shape=input_shape, resolution=resolution, weights=weights, console=err,
+                 **_typed(ctx, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                          freeze_backbone=freeze_backbone, unfreeze=unfreeze, optimizer=optimizer,
+                          momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
+                          label_smoothing=label_smoothing, loss=loss, huber_delta=huber_delta))
     out.print(f"test [bold]{res.headline}[/]; model: {res.model_path}")
 
 
@@ -70,37 +59,12 @@ def train(ctx: typer.Context,
 def suggest(data: str = typer.Option(..., "--data", help="an image, audio (.wav) or text (.txt) folder with one subfolder per class, a .csv table or an .npz"),
             target: Optional[str] = typer.Option(None, "--target", help="a CSV table's column to predict; for a folder, an MCU board (`edgekit targets`) the model must suit")):
     """Pick a registry model and input size for your data, say why, and print the `edgekit train` line."""
-    pick = _suggestion(data, target)
-    out.print(f"{pick.model} {_knobs(pick.params)}", highlight=False)
+    from edgekit.api import suggest as _suggest
+
+    pick = _suggest(data, target)
+    out.print(f"{pick.model} {pick.knobs_text()}", highlight=False)
     out.print(f"why: {pick.reason}", highlight=False)
     out.print(pick.command(data) + " --out runs/mine", highlight=False)
-
-
-def _suggestion(data: str, target: Optional[str]):
-    from edgekit.training.suggest import suggest as _suggest
-
-    board = None
-    if target and not data.lower().endswith(".csv"):
-        from edgekit.benchmarking.mcu_targets import get_target
-
-        board = get_target(target).name  # an unknown board fails here, with the list
-        target = None
-    return _suggest(data, target=target, board=board)
-
-
-def _knobs(params: dict) -> str:
-    return " ".join(f"{k}={'x'.join(map(str, v)) if k == 'input_shape' else v}" for k, v in params.items())
-
-
-def _data_options(target, task, frontend, audio_augment) -> dict:
-    """--target/--task (CSV) and --frontend/--audio-augment (audio folders) for load_dataset."""
-    opts = {"target": target, "task": task}
-    if frontend:
-        opts["frontend"] = {k: v for k, v in _parse_params(frontend).items()}
-    if audio_augment:
-        opts["augmentation"] = _parse_params(audio_augment)
-    return {k: v for k, v in opts.items() if v is not None}
-
 
 
 @app.command()
@@ -113,13 +77,10 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="bundle fold
          input_shape: Optional[str] = typer.Option(None, "--input-shape", help="model input as HxWxC, e.g. 96x96x3"),
          resolution: Optional[int] = typer.Option(None, "--resolution", help="square image side, e.g. 96")):
     """Train, export, verify, bench and report one model (default: MobileNetV2 0.35, 32x32, on the built-in digits)."""
-    from edgekit.benchmarking.mcu_targets import get_target
-    from edgekit.pipeline import run
+    from edgekit.api import demo as _demo
 
-    get_target(target)  # an unknown board fails now, not after training
-    default = {"alpha": 0.35} if model == "mobilenet_v2" else {}  # the default demo's width; others keep theirs
-    params = params_with_input_shape(_parse_params(param) or default, input_shape, resolution)
-    report = run(model, data, params=params, out=out_dir, epochs=epochs, console=err, mcu_target=target)
+    report = _demo(out=out_dir, epochs=epochs, target=target, model=model, data=data,
+                   params=_parse_params(param) or None, input_shape=input_shape, resolution=resolution, console=err)
     _print_report(report)
     for f in report.failures:
         if not f.step.startswith("export/verify/bench"):  # those rows were printed with the table
@@ -151,28 +112,13 @@ def tune(ctx: typer.Context,
          input_shape: Optional[str] = typer.Option(None, "--input-shape", help="pin the input of image models, e.g. 96x96x3 (square; the search's resolution)"),
          resolution: Optional[int] = typer.Option(None, "--resolution", help="pin the square image side, e.g. 96 (else searched)")):
     """Hardware-aware search: train, export and measure every trial; keep the best model within budget."""
-    from edgekit.config import load_config
-    from edgekit.tuning import Budgets, TuneConfig
-    from edgekit.tuning import tune as _tune
+    from edgekit.api import tune as _tune
 
-    fixed = _parse_params(param)
-    side = square_side(input_shape, resolution)
-    if side is not None:
-        fixed["resolution"] = side
-    given, defaults = _given(ctx, dict(trials=trials, oracle=oracle, workers=workers, precision=precision, epochs=epochs,
-                                       seed=seed, param=fixed, max_latency_ms=max_latency_ms,
-                                       max_flash_kb=max_flash_kb, max_ram_kb=max_ram_kb, mean=mean, std=std,
-                                       input_range=_range_pair(input_range), target=target,
-                                       max_mcu_latency_ms=max_mcu_latency_ms), to={"param": ("fixed",)})
-    cfg, budgets = load_config(config, (TuneConfig, Budgets), overrides=given, defaults=defaults,
-                               flags={"fixed": "--param"}, merge=("fixed",))
-    if budgets.max_mcu_latency_ms is not None and not budgets.target:
-        raise EdgekitError("--max-mcu-latency-ms needs --target (a board from `edgekit targets`).")
-    if budgets.target:
-        from edgekit.benchmarking.mcu_targets import get_target
-
-        get_target(budgets.target)  # an unknown board fails before any training
-    res = _tune(name, data, out=out_dir, config=cfg, budgets=budgets, console=err)
+    res = _tune(name, data, out=out_dir, params=_parse_params(param) if param else None, config=config,
+                input_range=input_range, input_shape=input_shape, resolution=resolution, console=err,
+                **_typed(ctx, trials=trials, max_latency_ms=max_latency_ms, max_flash_kb=max_flash_kb,
+                         max_ram_kb=max_ram_kb, target=target, max_mcu_latency_ms=max_mcu_latency_ms, oracle=oracle,
+                         workers=workers, precision=precision, epochs=epochs, seed=seed, mean=mean, std=std))
     pareto = {t.id for t in res.pareto}
     table = Table("trial", "status", "knobs", "res", "val acc", "p50 ms", "size", "arena", "feasible", "Pareto",
                   title=f"{name}: {len(res.trials)} trials")
@@ -182,9 +128,10 @@ def tune(ctx: typer.Context,
                       _size(t.bytes) if t.bytes else "—", _size(t.arena_bytes) if t.arena_bytes else "—",
                       "yes" if t.feasible else "no", "*" if t.id in pareto else "")
     out.print(table)
-    if budgets.target:  # the estimate each trial carries
-        err = next((t.mcu_estimate.get("expected_error") for t in res.trials if t.mcu_estimate), None)
-        out.print("estimated on " + budgets.target + (f" (analytic, expected error ± {err:.0%})" if err else "") + ": "
+    board = next(((t.mcu_estimate or {}).get("target") for t in res.trials if t.mcu_latency_ms), None)
+    if board:  # the estimate each trial carries (--target)
+        err_ = next((t.mcu_estimate.get("expected_error") for t in res.trials if t.mcu_estimate), None)
+        out.print("estimated on " + board + (f" (analytic, expected error ± {err_:.0%})" if err_ else "") + ": "
                   + ", ".join(f"trial {t.id} {t.mcu_latency_ms:.1f} ms" for t in res.trials if t.mcu_latency_ms))
     b = res.best
     out.print(f"best: trial {b.id}, val accuracy [bold]{b.val_accuracy:.4f}[/], {b.latency_ms:.4f} ms, "
@@ -235,19 +182,12 @@ def compress(ctx: typer.Context,
     Variants: ptq_dynamic, ptq_fp16, ptq_int8, ptq_int8_per_tensor, ptq_int16x8, onnx_int8, prune,
     prune_per_tensor, prune_2of4, cluster, qat, prune_qat, cluster_qat, channel, channel_int8, mixed.
     """
-    from edgekit.compression import CompressConfig
-    from edgekit.compression import compress as _compress
-    from edgekit.config import load_config
+    from edgekit.api import compress as _compress
 
-    split = lambda xs: [n.strip() for x in (xs or []) for n in x.split(",") if n.strip()] or None  # noqa: E731
-    epoch_keys = ("prune_epochs", "qat_epochs", "channel_epochs", "cluster_epochs")
-    given, defaults = _given(ctx, dict(max_drop=max_drop, sparsity=sparsity, channel_ratio=channel_ratio, seed=seed,
-                                       epochs=epochs), to={"epochs": epoch_keys})
-    cfg = load_config(config, CompressConfig, overrides=given, defaults=defaults,
-                      flags=dict.fromkeys(epoch_keys, "--epochs"))
-    shape = params_with_input_shape({}, input_shape, resolution).get("input_shape")
-    rep = _compress(str(model), data, out=out_dir, only=split(only), skip=split(skip), max_drop=cfg.max_drop,
-                    config=cfg, console=err, input_range=input_range, mean=mean, std=std, input_shape=shape)
+    rep = _compress(model, data, out=out_dir, only=only, skip=skip, config=config, input_range=input_range,
+                    input_shape=input_shape, resolution=resolution, console=err,
+                    **_typed(ctx, max_drop=max_drop, sparsity=sparsity, channel_ratio=channel_ratio, epochs=epochs,
+                             seed=seed, mean=mean, std=std))
     from edgekit.verification.stats import format_drop
     from edgekit.verification.stats import fmt_accuracy
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit._io import atomic_path, write_bytes
 from edgekit.compression.splits import selection
-from edgekit.records import CompressionBaseline, CompressionVariant
+from edgekit.records import CompressionBaseline, CompressionVariant, Tabular, compression_rows
 
 
 class CompressConfig(BaseModel):
@@ -66,8 +66,9 @@ class _Variant:
 
 
 @dataclass
-class CompressionReport:
-    """What :func:`~edgekit.compression.compress` returns: the records of compression.json and where it went."""
+class CompressionReport(Tabular):
+    """What :func:`~edgekit.compression.compress` returns: the records of compression.json and where it went.
+    ``rows()`` / ``to_dataframe()`` / Jupyter show the compression table."""
 
     baseline: CompressionBaseline
     variants: list[CompressionVariant]
@@ -85,6 +86,12 @@ class CompressionReport:
         from edgekit.errors import failure_exit_code
 
         return failure_exit_code(v.status or "ok" for v in self.variants)
+
+    def rows(self) -> list[dict]:
+        return compression_rows(self.baseline, self.variants)
+
+    def table_title(self) -> str:
+        return f"compression of {self.out} ({(self.metric or {}).get('name', 'accuracy')})"
 
     def variant(self, name: str) -> CompressionVariant:
         for v in self.variants:

@@ -110,7 +110,8 @@ def imagenet_files(name: str, knobs: dict, input_shape, include_top: bool) -> tu
 def _check_alpha(name, alpha, allowed):
     if alpha not in allowed:
         raise EdgekitError(f"{name}: ImageNet weights exist for alpha {', '.join(f'{a:g}' for a in allowed)} only "
-                           f"(got {alpha:g}); pick one of those or pass --weights PATH.")
+                           f"(got {alpha:g}); pick one of those or pass a weight file: weights=\"path/to/weights.h5\" "
+                           "(CLI: --weights PATH).")
 
 
 def resolve_weights(name: str, weights: str | os.PathLike, knobs: dict, input_shape, num_classes) -> Path:
@@ -119,7 +120,8 @@ def resolve_weights(name: str, weights: str | os.PathLike, knobs: dict, input_sh
     if str(weights) != "imagenet":
         p = Path(weights).expanduser()
         if not p.is_file():
-            raise EdgekitError(f"{p}: no such weight file; give a Keras .h5 weight file or --weights imagenet.")
+            raise EdgekitError(f"{p}: no such weight file; give a Keras .h5 weight file or \"imagenet\" "
+                               "(weights=... in Python, --weights on the command line).")
         return p
     if input_shape is not None and int(input_shape[-1]) != 3:
         raise EdgekitError(f"{name}: ImageNet weights take 3-channel images; the input has {input_shape[-1]} "
@@ -132,7 +134,7 @@ def resolve_weights(name: str, weights: str | os.PathLike, knobs: dict, input_sh
             return folder / fname
     raise EdgekitError(f"ImageNet weights for {name} not found: put keras.applications' {candidates[0]} in {folder} "
                        f"(download {url}{candidates[0]} on a machine with network; no download is tried here), "
-                       "or pass --weights PATH.")
+                       "or pass a weight file: weights=\"path/to/weights.h5\" (CLI: --weights PATH).")
 
 
 def _key(layer_name: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit._io import atomic_path, write_json, write_text
@@ -31,12 +31,14 @@ from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape,
 
 @dataclass
 class TrainResult:
+    """What :func:`edgekit.train` returns (the model and its data stay out of the repr: they are large)."""
+
     model_path: Path
-    model: object
-    card: ModelCard
-    dataset: Dataset
+    model: object = field(repr=False)
+    card: ModelCard = field(repr=False)
+    dataset: Dataset = field(repr=False)
     metrics: dict
-    history: dict
+    history: dict = field(repr=False)
     seconds: float
 
     @property

@@ -34,6 +34,10 @@ class Suggestion:
     reason: str = ""
     options: dict = field(default_factory=dict)  # load_dataset options (a CSV table's target)
 
+    def knobs_text(self) -> str:
+        """The knobs as ``alpha=0.35 input_shape=64x64x3``."""
+        return " ".join(f"{k}={'x'.join(map(str, v)) if k == 'input_shape' else v}" for k, v in self.params.items())
+
     def command(self, data: str) -> str:
         """The equivalent ``edgekit train`` line."""
         flags = []

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgekit.formats import FORMATS
-from edgekit.records import TuneTrial
+from edgekit.records import Tabular, TuneTrial
 
 ORACLES = ("random", "bayesian", "hyperband")
 # the one arena source a RAM budget is judged on (see Budgets.violations)
@@ -97,10 +97,22 @@ class Budgets(BaseModel):
 
 
 @dataclass
-class TuneResult:
+class TuneResult(Tabular):
+    """What :func:`edgekit.tune` returns; ``rows()`` / ``to_dataframe()`` / Jupyter show the trials."""
+
     out: Path
     trials: list[TuneTrial]  # trials.json is their model_dump()
     pareto: list[TuneTrial]  # the non-dominated ones
     best: TuneTrial | None
     bundle: Path | None
     report: dict = field(default_factory=dict)
+
+    def rows(self) -> list[dict]:
+        front = {t.id for t in self.pareto}
+        return [{"trial": t.id, "status": t.status, "knobs": t.knobs, "resolution": t.resolution,
+                 "val_accuracy": t.val_accuracy, "latency_ms": t.latency_ms, "bytes": t.bytes,
+                 "arena_bytes": t.arena_bytes, "mcu_latency_ms": t.mcu_latency_ms, "feasible": t.feasible,
+                 "pareto": t.id in front} for t in self.trials]
+
+    def table_title(self) -> str:
+        return f"search in {self.out}: {len(self.trials)} trials"
