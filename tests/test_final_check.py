@@ -181,7 +181,7 @@ def test_sequence_npz_calibrates_int8_and_verifies(made, tmp_path):
     from edgekit.verification import verify
 
     data = str(made / "sensors.npz")  # (N, 64, 6): sensor windows, not images
-    art = export(made / "sensors.keras", to="tflite", precision="int8", data=data, out=tmp_path)
+    art = export(made / "sensors.keras", to="tflite", precision="int8", data=data, out=tmp_path, io="int8")
     assert art.input.dtype == "int8"
     r = verify(art.path, made / "sensors.keras", data=data)
     assert r.n == 48 and r.parity.top1_agreement >= 0.97 and r.accuracy > 0.5  # learnt, not chance
