@@ -313,17 +313,6 @@ class RunReport(Tabular, Record):
     measure_split: Optional[SplitName] = None  # what the artifacts' task figures are measured on
 
 
-class TrainReport(Record):
-    """``report.json`` of ``edgekit train``'s folder (a run bundle's report.json, a :class:`RunReport`,
-    carries the same ``training_outcome``)."""
-
-    model: str
-    knobs: dict = Field(default_factory=dict)
-    dataset: DatasetSummary
-    test_accuracy: float
-    seconds: float
-    training: TrainingOutcome
-
     def rows(self) -> list[dict[str, Any]]:
         """One row per artifact: file, format, precision, bytes, the task's figures, parity, p50/p99 ms."""
         cols = (self.metric or {"columns": ["accuracy"]})["columns"]
@@ -346,6 +335,18 @@ class TrainReport(Record):
     def __repr__(self) -> str:
         return (f"RunReport(model={self.model.name!r}, dataset={self.dataset.name!r}, "
                 f"artifacts={[a.name for a in self.artifacts]}, failures={len(self.failures)}, run_dir={self.run_dir!r})")
+
+
+class TrainReport(Record):
+    """``report.json`` of ``edgekit train``'s folder (a run bundle's report.json, a :class:`RunReport`,
+    carries the same ``training_outcome``)."""
+
+    model: str
+    knobs: dict = Field(default_factory=dict)
+    dataset: DatasetSummary
+    test_accuracy: float
+    seconds: float
+    training: TrainingOutcome
 
 
 # ----------------------------------------------------------------------------- compression.json
@@ -520,6 +521,28 @@ class BenchFile(Tabular, Record):
     ceiling_int8: Optional[dict] = None
 
 
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per file and thread count: latency summary (ms), peak memory, roofline."""
+        out = []
+        for r in self.results:
+            lat, mem, roof = r.latency_ms, r.memory_mb or {}, r.roofline or {}
+            out.append({"file": r.name, "runtime": r.runtime, "precision": r.precision, "threads": r.threads,
+                        **{f"{k}_ms": getattr(lat, k) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")},
+                        "peak_mb": mem.get("peak_delta"), "gmacs_per_s": roof.get("gmacs_per_s"),
+                        "of_ceiling": roof.get("fraction")})
+        return out
+
+    def table_title(self) -> str:
+        return "latency (ms)"
+
+
+class BundleCheck(Record):
+    """What :func:`edgekit.check` returns for a bundle that matches its manifest: the files checked."""
+
+    run_dir: str
+    files: list[str]
+
+
 # ----------------------------------------------------------------------------- verify --json and the final check
 
 class OutputParity(Record):
@@ -564,24 +587,3 @@ class VerifyFile(Record):
     outputs: list[OutputParity] = Field(default_factory=list)
     gates: dict[str, GateResult] = Field(default_factory=dict)
     passed: bool
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One row per file and thread count: latency summary (ms), peak memory, roofline."""
-        out = []
-        for r in self.results:
-            lat, mem, roof = r.latency_ms, r.memory_mb or {}, r.roofline or {}
-            out.append({"file": r.name, "runtime": r.runtime, "precision": r.precision, "threads": r.threads,
-                        **{f"{k}_ms": getattr(lat, k) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")},
-                        "peak_mb": mem.get("peak_delta"), "gmacs_per_s": roof.get("gmacs_per_s"),
-                        "of_ceiling": roof.get("fraction")})
-        return out
-
-    def table_title(self) -> str:
-        return "latency (ms)"
-
-
-class BundleCheck(Record):
-    """What :func:`edgekit.check` returns for a bundle that matches its manifest: the files checked."""
-
-    run_dir: str
-    files: list[str]
