@@ -1,0 +1,122 @@
+"""The MCU bundle's cross-build on emulated Cortex-M boards, without the TFLM sources.
+
+A bare-metal program built with the bundle's own ``startup.c``, counter header and linker scripts
+runs in qemu-system-arm on each of the three boards; SysTick under ``-icount shift=0`` must count
+a loop of known length to within one tick. The toolchain and QEMU are Debian packages: they are
+installed here when missing (CI runs as root), and the test fails with the command to run when
+that is not possible.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgekit.convert import mcu_build
+from edgekit.errors import EdgekitError
+
+PACKAGES = ["gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "libstdc++-arm-none-eabi-newlib", "qemu-system-arm"]
+
+LOOP_C = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include "edgekit_counter.h"
+/* Two instructions per iteration (subs, bne): n iterations are 2n instructions. */
+static void spin(uint32_t n) { __asm__ volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n)); }
+int main(void) {
+  edgekit_counter_start();
+  uint64_t t0 = edgekit_ticks(); spin(100000); uint64_t t1 = edgekit_ticks();
+  spin(1100000); uint64_t t2 = edgekit_ticks();
+  /* 1,000,000 more iterations in the second loop: the difference is 2,000,000 instructions,
+     with the counter's own overhead cancelled. */
+  printf("edgekit ticks %llu %llu\n", (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1));
+  return 7;
+}
+"""
+
+FAULT_C = r"""
+int main(void) {
+  __asm__ volatile(".inst.n 0xde00");  /* a permanently undefined instruction: UsageFault */
+  return 0;
+}
+"""
+
+
+def _ensure_packages():
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm") and Path(
+            "/usr/lib/arm-none-eabi/newlib").exists():
+        return
+    cmd = f"apt-get update && apt-get install -y {' '.join(PACKAGES)}"
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(f"the Cortex-M toolchain and QEMU are missing; install them: {cmd}")
+    r = subprocess.run(["sh", "-c", f"apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                        f"{' '.join(PACKAGES)}"], capture_output=True, text=True, timeout=900)
+    if r.returncode != 0 or not shutil.which("arm-none-eabi-gcc") or not shutil.which("qemu-system-arm"):
+        pytest.fail(f"could not install the Cortex-M toolchain and QEMU ({r.stderr.strip()[-200:]}); run: {cmd}")
+
+
+@pytest.fixture(scope="module")
+def board_dir(tmp_path_factory):
+    _ensure_packages()
+    d = tmp_path_factory.mktemp("boards")
+    for name, text in mcu_build.build_files().items():
+        (d / name).write_text(text)
+    (d / "loop.c").write_text(LOOP_C)
+    (d / "fault.c").write_text(FAULT_C)
+    return d
+
+
+def _build(d: Path, b: mcu_build.Board, src: str) -> Path:
+    elf = d / f"{Path(src).stem}-{b.core}.elf"
+    cmd = ["arm-none-eabi-gcc", *b.cpu_flags.split(), "-mthumb", "-O2", f"-I{d}", "--specs=rdimon.specs",
+           "-nostartfiles", "-T", str(d / f"{b.machine}.ld"), str(d / "startup.c"), str(d / src), "-o", str(elf)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return elf
+
+
+@pytest.mark.parametrize("core", list(mcu_build.BOARDS))
+def test_bare_metal_loop_counts_instructions(board_dir, core):
+    b = mcu_build.BOARDS[core]
+    elf = _build(board_dir, b, "loop.c")
+    r = subprocess.run(mcu_build.qemu_command(core, str(elf)), capture_output=True, text=True, timeout=60,
+                       cwd=board_dir)
+    # main's return value comes back as QEMU's exit status through semihosting.
+    assert r.returncode == 7, (r.returncode, r.stdout, r.stderr)
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("edgekit ticks")]
+    assert line, r.stdout
+    short, long = map(int, line[0].split()[2:])
+    n_long = mcu_build.instructions(long, core)
+    n_short = mcu_build.instructions(short, core)
+    one_tick = 1e9 / b.clock_hz
+    assert abs(n_long - n_short - 2_000_000) <= 2 * one_tick + 10, (n_short, n_long)
+    assert abs(n_short - 200_000) <= 200, n_short  # the counter's own reads cost a few dozen instructions
+
+
+def test_fault_exits_nonzero_with_its_name(board_dir):
+    b = mcu_build.BOARDS["cortex-m4"]
+    elf = _build(board_dir, b, "fault.c")
+    r = subprocess.run(mcu_build.qemu_command(b.core, str(elf)), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "UsageFault" in r.stdout + r.stderr
+
+
+def test_linker_scripts_follow_the_boards_memory_maps():
+    m33 = mcu_build.linker_script(mcu_build.BOARDS["cortex-m33"])
+    assert "ORIGIN = 0x10000000" in m33 and "ORIGIN = 0x38000000" in m33  # secure aliases
+    m55 = mcu_build.linker_script(mcu_build.BOARDS["cortex-m55"])
+    assert "CODE (rx) : ORIGIN = 0x00000000, LENGTH = 0x80000" in m55  # ITCM
+    assert "RAM (rw) : ORIGIN = 0x20000000, LENGTH = 0x80000" in m55  # DTCM
+    mk = mcu_build.makefile(["main.cc", "model_data.cc", "startup.c"])
+    assert "-DTF_LITE_STATIC_MEMORY" in mk and "\nrun:" in mk and "arm-none-eabi-size" in mk
+
+
+def test_missing_tflm_sources_say_what_to_get(tmp_path):
+    from edgekit.benchmarking import tflm_build
+
+    with pytest.raises(EdgekitError, match="not a tflite-micro checkout"):
+        tflm_build.require_sources(tmp_path)
