@@ -193,38 +193,131 @@ def cache_root() -> Path:
     return Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit")) / "tflm"
 
 
-def build_library(tflm_dir: str | Path, core: str, kernels: str = "cmsis-nn", *, jobs: int = 2,
-                  nice: int = 15, log=None) -> Library:
-    """``libtensorflow-microlite.a`` for ``core`` built by TFLM's own Makefile, cached per TFLM
-    commit, core and kernels (a second call returns at once)."""
+# TFLM kernel files (tensorflow/lite/micro/kernels/[cmsis_nn/]<stem>.cc) of a builtin op, where the
+# stem is not the op's name in lower case; <stem>_common.cc comes with it.
+_KERNEL_STEMS = {
+    "AVERAGE_POOL_2D": "pooling", "MAX_POOL_2D": "pooling", "RELU": "activations", "RELU6": "activations",
+    "MEAN": "reduce", "SUM": "reduce", "REDUCE_MAX": "reduce", "REDUCE_MIN": "reduce", "MAXIMUM": "maximum_minimum",
+    "MINIMUM": "maximum_minimum", "DEPTHWISE_CONV_2D": "depthwise_conv", "CONV_2D": "conv",
+    "LOGISTIC": "logistic", "TANH": "tanh", "ARG_MAX": "arg_min_max", "ARG_MIN": "arg_min_max",
+    "EQUAL": "comparisons", "NOT_EQUAL": "comparisons", "GREATER": "comparisons", "LESS": "comparisons",
+    "GREATER_EQUAL": "comparisons", "LESS_EQUAL": "comparisons", "UNIDIRECTIONAL_SEQUENCE_LSTM":
+    "unidirectional_sequence_lstm", "L2_NORMALIZATION": "l2norm", "SELECT_V2": "select", "PADV2": "pad",
+    "ABS": "elementwise", "SQRT": "elementwise", "RSQRT": "elementwise", "SQUARE": "elementwise",
+    "SIN": "elementwise", "COS": "elementwise", "LOG": "elementwise",
+}
+# CMSIS-NN source folders (Source/<folder>/) the CMSIS-NN version of a kernel calls into.
+_CMSIS_NN_DIRS = {
+    "conv": ["ConvolutionFunctions"], "depthwise_conv": ["ConvolutionFunctions"],
+    "transpose_conv": ["ConvolutionFunctions"], "fully_connected": ["FullyConnectedFunctions"],
+    "batch_matmul": ["FullyConnectedFunctions"], "pooling": ["PoolingFunctions"], "softmax": ["SoftmaxFunctions"],
+    "add": ["BasicMathFunctions"], "mul": ["BasicMathFunctions"], "maximum_minimum": ["BasicMathFunctions"],
+    "pad": ["PadFunctions"], "transpose": ["TransposeFunctions"], "svdf": ["SVDFunctions"],
+    "unidirectional_sequence_lstm": ["LSTMFunctions"],
+}
+_ALWAYS = {"kernel_util", "micro_tensor_utils"}
+# Core files only tests and the recording allocator use: a program never links them.
+_TEST_ONLY = {"test_helpers", "test_helper_custom_ops", "mock_micro_graph", "recording_micro_allocator",
+              "recording_single_arena_buffer_allocator", "linear_memory_planner", "fake_micro_context"}
+_ALWAYS_CMSIS_NN = {"NNSupportFunctions", "ActivationFunctions"}
+
+
+def _stems(ops) -> set[str]:
+    return {_KERNEL_STEMS.get(op, op.lower()) for op in ops}
+
+
+def _objects(tflm: Path, make_args: list[str]) -> dict[str, list[str]]:
+    """The object files TFLM's Makefile would archive, by its own variables."""
+    names = ["MICROLITE_LIB_OBJS", "MICROLITE_KERNEL_OBJS", "MICROLITE_THIRD_PARTY_OBJS",
+             "MICROLITE_THIRD_PARTY_KERNEL_OBJS"]
+    with tempfile.NamedTemporaryFile("w", suffix=".mk", delete=False) as f:
+        f.write("print-%:\n\t@echo $($*)\n")
+    try:
+        # One invocation: reading TFLM's Makefile runs scripts and takes seconds.
+        r = subprocess.run(["make", "-s", "-f", f"{MAKE_DIR}/Makefile", "-f", f.name, *make_args,
+                            *[f"print-{n}" for n in names]], cwd=tflm, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise EdgekitError(f"TFLM's Makefile did not load: {r.stderr.strip()[-300:]}")
+        lines = [ln for ln in r.stdout.splitlines() if ".o" in ln or not ln.strip()][-len(names):]
+        return {n: ln.split() for n, ln in zip(names, lines)}
+    finally:
+        os.unlink(f.name)
+
+
+def _select(objs: dict[str, list[str]], ops) -> list[str]:
+    """Core objects, the kernels of ``ops`` and the CMSIS-NN folders those kernels call."""
+    stems = _stems(ops)
+    keep = set(stems) | {f"{s}_common" for s in stems} | _ALWAYS
+    kernels = [o for o in objs["MICROLITE_KERNEL_OBJS"]
+               if "/micro/kernels/" in o and "/signal/" not in o and Path(o).stem in keep]
+    dirs = set(_ALWAYS_CMSIS_NN) | {d for s in stems for d in _CMSIS_NN_DIRS.get(s, [])}
+    third = [o for o in objs["MICROLITE_THIRD_PARTY_KERNEL_OBJS"] if any(f"/Source/{d}/" in o for d in dirs)]
+    core = [o for o in objs["MICROLITE_LIB_OBJS"] if Path(o).stem not in _TEST_ONLY]
+    return core + objs["MICROLITE_THIRD_PARTY_OBJS"] + kernels + third
+
+
+def build_library(tflm_dir: str | Path, core: str, kernels: str = "cmsis-nn", *, ops=None, jobs: int = 2,
+                  nice: int = 15) -> Library:
+    """``libtensorflow-microlite.a`` for ``core``, compiled by TFLM's own Makefile rules and flags,
+    cached per TFLM commit, core and kernels.
+
+    ``ops`` (builtin op names): compile only TFLM's core, those operators' kernels and the CMSIS-NN
+    functions they call, not all ~300 files (about a tenth of the time on a loaded machine); the
+    archive holds every object compiled so far, so a later model with other ops adds to it.
+    ``ops=None`` builds TFLM's whole ``microlite`` target.
+    """
     if core not in TARGET_ARCH:
         raise EdgekitError(f"--core must be one of {', '.join(TARGET_ARCH)}, got {core!r}.")
     if kernels not in KERNELS:
         raise EdgekitError(f"--kernels must be one of {', '.join(KERNELS)}, got {kernels!r}.")
     t = Path(tflm_dir).expanduser().resolve()
     require_sources(t)
-    commit = source_commits(t)["tflite-micro"][:12]
-    gen = cache_root() / f"{commit}-{core}-{kernels}"
-    lib = _lib_in(gen)
-    if lib is not None:
-        return Library(lib, t, core, kernels, TARGET_ARCH[core])
     try:
         import PIL  # noqa: F401  (TFLM's Makefile runs a script that imports it while the Makefile is read)
     except ImportError as e:
         raise EdgekitError("TFLM's Makefile needs Pillow importable: pip install pillow.") from e
-    cmd = ["nice", "-n", str(nice), "make", "-f", f"{MAKE_DIR}/Makefile", f"-j{jobs}",
-           "TARGET=cortex_m_generic", f"TARGET_ARCH={TARGET_ARCH[core]}", f"BUILD_TYPE={BUILD_TYPE}",
-           f"BASE_GENDIR={gen}", "microlite"]
-    if KERNELS[kernels]:
-        cmd.insert(-1, f"OPTIMIZED_KERNEL_DIR={KERNELS[kernels]}")
+    commit = source_commits(t)["tflite-micro"][:12]
+    gen = cache_root() / f"{commit}-{core}-{kernels}"
     gen.mkdir(parents=True, exist_ok=True)
-    with open(gen / "build.log", "w") as f:
-        r = subprocess.run(cmd, cwd=t, stdout=f, stderr=subprocess.STDOUT)
+    args = ["TARGET=cortex_m_generic", f"TARGET_ARCH={TARGET_ARCH[core]}", f"BUILD_TYPE={BUILD_TYPE}",
+            f"BASE_GENDIR={gen}"]
+    if KERNELS[kernels]:
+        args.append(f"OPTIMIZED_KERNEL_DIR={KERNELS[kernels]}")
+    if ops is None:
+        targets = ["microlite"]
+    else:
+        targets = [o for o in _select(_objects(t, args), ops) if not Path(o).is_file()]
+    if targets:
+        # Python on PATH must be the one with Pillow: TFLM's Makefile calls `python3`.
+        env = dict(os.environ, PATH=f"{Path(os.sys.executable).parent}:{os.environ.get('PATH', '')}")
+        cmd = ["nice", "-n", str(nice), "make", "-f", f"{MAKE_DIR}/Makefile", f"-j{jobs}", *args, *targets]
+        with open(gen / "build.log", "a") as f:
+            r = subprocess.run(cmd, cwd=t, stdout=f, stderr=subprocess.STDOUT, env=env)
+        if r.returncode != 0:
+            tail = (gen / "build.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise EdgekitError(f"building TFLM for {core} failed (log {gen / 'build.log'}): {' | '.join(tail)[:300]}")
     lib = _lib_in(gen)
-    if r.returncode != 0 or lib is None:
-        tail = (gen / "build.log").read_text(errors="replace").strip().splitlines()[-3:]
-        raise EdgekitError(f"building TFLM for {core} failed (log {gen / 'build.log'}): {' | '.join(tail)[:300]}")
+    if ops is not None:
+        lib = _archive(gen, core)
+    if lib is None:
+        raise EdgekitError(f"TFLM's build for {core} left no library (log {gen / 'build.log'}).")
     return Library(lib, t, core, kernels, TARGET_ARCH[core])
+
+
+def _archive(gen: Path, core: str) -> Path:
+    """Every object compiled so far under ``gen`` in one archive (rebuilt when one is newer)."""
+    objs = sorted(gen.glob("*/obj/**/*.o"))
+    lib = gen / "edgekit" / "libtensorflow-microlite.a"
+    if lib.is_file() and all(o.stat().st_mtime <= lib.stat().st_mtime for o in objs):
+        return lib
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    part = lib.with_suffix(".partial")
+    part.unlink(missing_ok=True)
+    r = subprocess.run(["arm-none-eabi-ar", "rcs", str(part), *map(str, objs)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise EdgekitError(f"arm-none-eabi-ar failed: {r.stderr.strip()[:200]}")
+    os.replace(part, lib)
+    return lib
 
 
 def _lib_in(gen: Path) -> Path | None:
