@@ -120,3 +120,58 @@ def test_missing_tflm_sources_say_what_to_get(tmp_path):
 
     with pytest.raises(EdgekitError, match="not a tflite-micro checkout"):
         tflm_build.require_sources(tmp_path)
+
+
+def _git_repo(path: Path, files: dict[str, str], tag: str | None = None) -> str:
+    path.mkdir(parents=True)
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"]):
+        subprocess.run(["git", *cmd], cwd=path, check=True, env=env)
+    (path / "later.txt").write_text("a later commit that must not be extracted\n")
+    first = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
+    if tag:
+        subprocess.run(["git", "tag", tag, first], cwd=path, check=True)
+    subprocess.run(["git", "add", "."], cwd=path, check=True)
+    subprocess.run(["git", "commit", "-qm", "two"], cwd=path, check=True, env=env)
+    return first
+
+
+def test_prepare_downloads_extracts_the_pinned_commits_and_patches(tmp_path):
+    """The offline preparation of a TFLM checkout from local clones, on small stand-in repositories
+    laid out as TFLM's download scripts pin them."""
+    from edgekit.benchmarking import tflm_build
+
+    repos = tmp_path / "repos"
+    sha = {n: _git_repo(repos / n, {"src.h": f"// {n}\n"}) for n in ("gemmlowp", "ruy", "CMSIS_6", "Cortex_DFP", "CMSIS-NN")}
+    _git_repo(repos / "flatbuffers", {"include/fb.h": "int fb = 1;\n", "BUILD": "x\n"}, tag="v25.9.23")
+    _git_repo(repos / "kissfft", {"kiss_fft.h": "int k = 1;\n"}, tag="v130")
+    t = tmp_path / "tflite-micro"
+    mk = t / tflm_build.MAKE_DIR
+    (mk / "ext_libs").mkdir(parents=True)
+    (mk / "third_party_downloads.inc").write_text(
+        f'GEMMLOWP_URL := "https://github.com/google/gemmlowp/archive/{sha["gemmlowp"]}.zip"\n'
+        f'RUY_URL="https://github.com/google/ruy/archive/{sha["ruy"]}.zip"\n'
+        'KISSFFT_URL := "https://github.com/mborgerding/kissfft/archive/refs/tags/v130.zip"\n')
+    (mk / "flatbuffers_download.sh").write_text('  ZIP_PREFIX="v25.9.23"\n')
+    (mk / "ext_libs" / "cmsis_download.sh").write_text(f'  ZIP_PREFIX="{sha["CMSIS_6"]}"\n  ZIP_PREFIX="{sha["Cortex_DFP"]}"\n')
+    (mk / "ext_libs" / "cmsis_nn_download.sh").write_text(f'ZIP_PREFIX_NN="{sha["CMSIS-NN"]}"\n')
+    (mk / "flatbuffers.patch").write_text(
+        "--- a/include/fb.h\n+++ b/include/fb.h\n@@ -1 +1 @@\n-int fb = 1;\n+int fb = 2;  // TFLM's patch\n")
+    (t / "third_party" / "kissfft").mkdir(parents=True)
+    (t / "third_party" / "kissfft" / "kissfft.patch").write_text(
+        "--- a/kiss_fft.h\n+++ b/kiss_fft.h\n@@ -1 +1 @@\n-int k = 1;\n+int k = 2;\n")
+
+    assert "flatbuffers" in tflm_build.missing_sources(t)
+    added = tflm_build.prepare_downloads(t, repos)
+    d = t / tflm_build.DOWNLOADS
+    assert tflm_build.missing_sources(t) == [] and len(added) == 9
+    assert (d / "flatbuffers" / "include" / "fb.h").read_text() == "int fb = 2;  // TFLM's patch\n"
+    assert not (d / "flatbuffers" / "BUILD").exists()  # TFLM's script deletes Bazel files
+    assert (d / "kissfft" / "kiss_fft.h").read_text() == "int k = 2;\n"
+    assert (d / "cmsis" / "Cortex_DFP" / "src.h").is_file() and (d / "cmsis_nn" / "src.h").is_file()
+    assert not (d / "ruy" / "later.txt").exists()  # the pinned commit, not the newest
+    assert tflm_build.prepare_downloads(t, repos) == []  # what exists is kept
