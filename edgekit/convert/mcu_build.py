@@ -291,7 +291,8 @@ all: $(BUILD)/app.elf
 lib: $(TFLM_LIB)
 
 $(TFLM_LIB):
-\tcd $(TFLM) && $(MAKE) -f {MAKE_DIR}/Makefile TARGET=cortex_m_generic TARGET_ARCH=$(TFLM_ARCH) \\
+\t# env -u: this Makefile's command-line variables (CORE, ...) must not reach TFLM's, which has its own CORE.
+\tcd $(TFLM) && env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES $(MAKE) -f {MAKE_DIR}/Makefile TARGET=cortex_m_generic TARGET_ARCH=$(TFLM_ARCH) \\
 \t  BUILD_TYPE={BUILD_TYPE} $(TFLM_KERNEL_ARG) BASE_GENDIR=$(TFLM_GEN) microlite
 
 $(BUILD)/%.cc.o: %.cc
