@@ -148,9 +148,11 @@ static void semihost_fail(const char* what) {
   }
 }
 
-/* -nostartfiles leaves out crti/crtn; __libc_init_array still calls these. */
+/* -nostartfiles leaves out crti/crtn and crtbegin: __libc_init_array still calls _init/_fini, and
+ * C++ static objects register their destructors against __dso_handle. */
 void _init(void) {}
 void _fini(void) {}
+void* __dso_handle = &__dso_handle;
 
 void Reset_Handler(void) {
   SCB_CPACR |= (0xFu << 20); /* CP10/CP11 full access: FPU, and MVE on Armv8.1-M */
