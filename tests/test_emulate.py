@@ -175,3 +175,27 @@ def test_prepare_downloads_extracts_the_pinned_commits_and_patches(tmp_path):
     assert (d / "cmsis" / "Cortex_DFP" / "src.h").is_file() and (d / "cmsis_nn" / "src.h").is_file()
     assert not (d / "ruy" / "later.txt").exists()  # the pinned commit, not the newest
     assert tflm_build.prepare_downloads(t, repos) == []  # what exists is kept
+
+
+def test_count_latency_fit_recovers_known_coefficients():
+    from edgekit.benchmarking import mcu_counts
+
+    cpi, cw = 1.7, 0.9
+    rows = [{"bench": b, "instructions": n, "weight_bytes": w, "cycles": cpi * n + cw * w}
+            for b, n, w in (("kws", 8e6, 22e3), ("vww", 2.4e7, 2.1e5), ("ad", 1.1e6, 2.7e5), ("kws", 8.1e6, 22e3))]
+    p = mcu_counts.fit_class(rows)
+    assert abs(p["cpi"] - cpi) < 1e-6 and abs(p["cycles_per_weight_byte"] - cw) < 1e-6
+    cv = mcu_counts.cross_validate(rows)
+    assert max(abs(e) for e in cv["loo"] + cv["lobo"]) < 1e-6
+    # One number cannot follow a weight-bound row: its errors are not zero.
+    assert max(abs(e) for e in mcu_counts.cross_validate(rows, with_weights=False)["lobo"]) > 0.05
+
+
+def test_latency_from_counts_needs_the_targets_core():
+    from edgekit.benchmarking import mcu_counts
+
+    counts = {"core": "cortex-m4", "kernels": "cmsis-nn", "instructions": 1_000_000, "weight_bytes": 10_000}
+    with pytest.raises(EdgekitError, match="cortex-m55"):
+        mcu_counts.latency_from_counts(counts, "ek-ra8d1")  # an M85 board: counts from the M55
+    with pytest.raises(EdgekitError, match="no count-based latency for cortex-m7"):
+        mcu_counts.latency_from_counts(counts, "nucleo-h743zi")

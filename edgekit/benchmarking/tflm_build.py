@@ -283,6 +283,10 @@ def build_library(tflm_dir: str | Path, core: str, kernels: str = "cmsis-nn", *,
             f"BASE_GENDIR={gen}"]
     if KERNELS[kernels]:
         args.append(f"OPTIMIZED_KERNEL_DIR={KERNELS[kernels]}")
+    built = gen / "edgekit" / "ops.txt"  # the ops whose kernels the archive already holds
+    done = set(built.read_text().split()) if built.is_file() else set()
+    if ops is not None and set(ops) <= done and (gen / "edgekit" / "libtensorflow-microlite.a").is_file():
+        return Library(gen / "edgekit" / "libtensorflow-microlite.a", t, core, kernels, TARGET_ARCH[core])
     if ops is None:
         targets = ["microlite"]
     else:
@@ -299,6 +303,7 @@ def build_library(tflm_dir: str | Path, core: str, kernels: str = "cmsis-nn", *,
     lib = _lib_in(gen)
     if ops is not None:
         lib = _archive(gen, core)
+        built.write_text("\n".join(sorted(done | set(ops))) + "\n")
     if lib is None:
         raise EdgekitError(f"TFLM's build for {core} left no library (log {gen / 'build.log'}).")
     return Library(lib, t, core, kernels, TARGET_ARCH[core])
