@@ -386,6 +386,8 @@ class EmulationResult(Record):
     n_samples: int
     outputs_equal: bool  # every output byte equal to LiteRT's reference kernels'
     max_abs_diff_q: int  # largest |TFLM - LiteRT| in quantized steps
+    values_differing: int  # output values (over all samples) that are not equal
+    values_compared: int
     instructions: int  # per inference (the median over samples)
     instructions_per_sample: list[int]
     tick_instructions: float  # one SysTick tick in instructions: the resolution of every count

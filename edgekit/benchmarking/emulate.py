@@ -169,7 +169,8 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
         identical = all(run_program(elf, core, xq) == run for _ in range(runs - 1))
         ref = litert_reference(path, xq)
         got = np.stack([np.frombuffer(o, np.uint8 if rep.output.dtype == "uint8" else np.int8) for o in run["outputs"]])
-        diff = int(np.max(np.abs(got.astype(np.int32) - ref.reshape(got.shape).astype(np.int32))))
+        delta = np.abs(got.astype(np.int32) - ref.reshape(got.shape).astype(np.int32))
+        diff = int(delta.max())
         per_sample = [mcu_build.instructions(t, core) for t in run["ticks"]]
         first = run["ops"].get(0, [])
         ops = [OpInstructions(index=i, op=tag, instructions=mcu_build.instructions(t, core)) for i, tag, t in first]
@@ -178,7 +179,8 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
             totals[o.op] += o.instructions
         return EmulationResult(
             model=str(path), core=core, machine=board.machine, kernels=kernels, inputs=note, n_samples=len(xq),
-            outputs_equal=diff == 0, max_abs_diff_q=diff, instructions=int(np.median(per_sample)),
+            outputs_equal=diff == 0, max_abs_diff_q=diff, values_differing=int((delta > 0).sum()),
+            values_compared=int(delta.size), instructions=int(np.median(per_sample)),
             instructions_per_sample=per_sample, tick_instructions=1e9 / board.clock_hz, ops=ops,
             op_totals=dict(totals), weight_bytes=weight_bytes(path), arena_bytes=rep.arena_bytes,
             arena_used_bytes=run["arena_used"] or 0, flash_bytes=flash, ram_bytes=ram,
