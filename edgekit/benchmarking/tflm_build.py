@@ -208,7 +208,8 @@ _KERNEL_STEMS = {
 }
 # CMSIS-NN source folders (Source/<folder>/) the CMSIS-NN version of a kernel calls into.
 _CMSIS_NN_DIRS = {
-    "conv": ["ConvolutionFunctions"], "depthwise_conv": ["ConvolutionFunctions"],
+    # The depthwise wrapper transposes weights on Helium cores (arm_transpose_s8).
+    "conv": ["ConvolutionFunctions"], "depthwise_conv": ["ConvolutionFunctions", "TransposeFunctions"],
     "transpose_conv": ["ConvolutionFunctions"], "fully_connected": ["FullyConnectedFunctions"],
     "batch_matmul": ["FullyConnectedFunctions"], "pooling": ["PoolingFunctions"], "softmax": ["SoftmaxFunctions"],
     "add": ["BasicMathFunctions"], "mul": ["BasicMathFunctions"], "maximum_minimum": ["BasicMathFunctions"],
@@ -218,7 +219,7 @@ _CMSIS_NN_DIRS = {
 _ALWAYS = {"kernel_util", "micro_tensor_utils"}
 # Core files only tests and the recording allocator use: a program never links them.
 _TEST_ONLY = {"test_helpers", "test_helper_custom_ops", "mock_micro_graph", "recording_micro_allocator",
-              "recording_single_arena_buffer_allocator", "linear_memory_planner", "fake_micro_context"}
+              "recording_single_arena_buffer_allocator", "fake_micro_context"}
 _ALWAYS_CMSIS_NN = {"NNSupportFunctions", "ActivationFunctions"}
 
 
