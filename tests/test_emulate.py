@@ -199,3 +199,10 @@ def test_latency_from_counts_needs_the_targets_core():
         mcu_counts.latency_from_counts(counts, "ek-ra8d1")  # an M85 board: counts from the M55
     with pytest.raises(EdgekitError, match="no count-based latency for cortex-m7"):
         mcu_counts.latency_from_counts(counts, "nucleo-h743zi")
+
+
+def test_emulate_command_without_tflm_sources_is_one_line(cli, tmp_path):
+    r = cli("emulate", tmp_path / "model.tflite", "--core", "cortex-m4", "--tflm", tmp_path)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a tflite-micro checkout" in lines[0] and "clone https://github.com/tensorflow/tflite-micro" in lines[0]
