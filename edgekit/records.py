@@ -395,7 +395,7 @@ class EmulationResult(Record):
     op_totals: dict[str, int]  # instructions by operator type, first sample
     weight_bytes: int  # constant buffers of the model (what a board streams from flash per inference)
     arena_bytes: int | None  # measured on the host (bisection with TFLM)
-    arena_used_bytes: int  # what the interpreter on the target reports after AllocateTensors
+    arena_used_bytes: int  # what the interpreter on the target reports after AllocateTensors (CMSIS-NN's scratch included)
     flash_bytes: int  # text + data of the program (arm-none-eabi-size): code, TFLM, model
     ram_bytes: int  # data + bss: the arena, TFLM's state, 16 KiB heap and 16 KiB stack
     program: str  # the bundle's main.cc that ran

@@ -78,11 +78,21 @@ def _size(elf: Path) -> tuple[int, int]:
     return text + data, data + bss
 
 
-def link(bundle: Path, lib, core: str, kernels: str) -> Path:
+def emulation_arena(host_arena: int | None, core: str) -> int:
+    """The arena the emulated program gets: twice the host-measured one plus 16 KiB (CMSIS-NN's
+    scratch buffers, absent from the host measurement with reference kernels), within the board's RAM."""
+    b = mcu_build.board(core)
+    room = b.ram.length - mcu_build.STACK_BYTES - mcu_build.HEAP_BYTES - (64 << 10)  # TFLM's own state, stdio
+    want = 2 * (host_arena or 64 << 10) + (16 << 10)
+    return max(16, min(want, room) // 16 * 16)
+
+
+def link(bundle: Path, lib, core: str, kernels: str, arena: int) -> Path:
     """The bundle's program for ``core`` with its own Makefile, against a prebuilt TFLM library."""
     build = f"build/{core}-{kernels}-emulate"
     cmd = ["make", "-C", str(bundle), f"CORE={core}", f"KERNELS={'reference' if kernels == 'reference' else 'cmsis_nn'}",
-           f"TFLM={lib.tflm_dir}", f"TFLM_LIB={lib.path}", f"BUILD={build}", "EXTRA_DEFS=-DEDGEKIT_EMULATE", "all"]
+           f"TFLM={lib.tflm_dir}", f"TFLM_LIB={lib.path}", f"BUILD={build}",
+           f"EXTRA_DEFS=-DEDGEKIT_EMULATE -DEDGEKIT_ARENA_BYTES={arena}", "all"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         missing = sorted(set(re.findall(r"undefined reference to `tflite::(Register_\w+)", r.stderr)))
@@ -157,7 +167,7 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
         if rep.unsupported_ops:
             raise EdgekitError(f"TFLM has no kernel for {', '.join(rep.unsupported_ops)}; the model cannot run on TFLM.")
         lib = tflm_build.build_library(tflm_dir, core, kernels, ops=rep.ops)
-        elf = link(bundle, lib, core, kernels)
+        elf = link(bundle, lib, core, kernels, emulation_arena(rep.arena_bytes, core))
         flash, ram = _size(elf)
         if x is not None and len(x):
             xq = quantize_inputs(np.asarray(x)[:n], rep.input.scale or 1.0, rep.input.zero_point or 0, rep.input.dtype)

@@ -166,7 +166,13 @@ def main_cc(name: str, inp: IoSpec, outp: IoSpec, has_arena: bool) -> str:
 #endif
 
 namespace {{
+#ifdef EDGEKIT_ARENA_BYTES
+// Set by edgekit emulate: CMSIS-NN's scratch buffers can need more than the arena measured on the
+// host with TFLM's reference kernels; the program prints what it used.
+alignas(16) uint8_t tensor_arena[EDGEKIT_ARENA_BYTES];
+#else
 alignas(16) uint8_t tensor_arena[{arena}];
+#endif
 
 // Fill `raw` with {k}InputElements values in the raw range [{k}RawMin, {k}RawMax].
 void read_input(float* raw) {{
