@@ -388,6 +388,9 @@ class EmulationResult(Record):
     max_abs_diff_q: int  # largest |TFLM - LiteRT| in quantized steps
     values_differing: int  # output values (over all samples) that are not equal
     values_compared: int
+    # The same inputs through TFLM's reference kernels on the host: where TFLM itself and LiteRT
+    # round differently, the emulated target sides with TFLM (None: tflite-micro not installed).
+    values_differing_host_tflm: int | None
     instructions: int  # per inference (the median over samples)
     instructions_per_sample: list[int]
     tick_instructions: float  # one SysTick tick in instructions: the resolution of every count

@@ -65,6 +65,22 @@ def litert_reference(path: str | Path, xq: np.ndarray) -> np.ndarray:
     return np.stack(rows)
 
 
+def host_tflm(path: str | Path, xq: np.ndarray, arena: int) -> np.ndarray | None:
+    """Raw outputs of TFLM on the host (its reference kernels, the Python tflite-micro package),
+    or None when that package is not installed."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError:
+        return None
+    it = runtime.Interpreter.from_file(str(path), arena_size=int(arena))
+    rows = []
+    for s in xq:
+        it.set_input(s.reshape(it.get_input_details(0)["shape"]), 0)
+        it.invoke()
+        rows.append(it.get_output(0).reshape(-1).copy())
+    return np.stack(rows)
+
+
 def weight_bytes(path: str | Path) -> int:
     """Bytes of the model's constant buffers (weights and biases)."""
     model = tflite_file.read_model(path)
@@ -181,6 +197,8 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
         got = np.stack([np.frombuffer(o, np.uint8 if rep.output.dtype == "uint8" else np.int8) for o in run["outputs"]])
         delta = np.abs(got.astype(np.int32) - ref.reshape(got.shape).astype(np.int32))
         diff = int(delta.max())
+        host = host_tflm(path, xq, 2 * (rep.arena_bytes or 1 << 20))
+        host_diff = None if host is None else int((got.astype(np.int32) != host.reshape(got.shape).astype(np.int32)).sum())
         per_sample = [mcu_build.instructions(t, core) for t in run["ticks"]]
         first = run["ops"].get(0, [])
         ops = [OpInstructions(index=i, op=tag, instructions=mcu_build.instructions(t, core)) for i, tag, t in first]
@@ -190,7 +208,7 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
         return EmulationResult(
             model=str(path), core=core, machine=board.machine, kernels=kernels, inputs=note, n_samples=len(xq),
             outputs_equal=diff == 0, max_abs_diff_q=diff, values_differing=int((delta > 0).sum()),
-            values_compared=int(delta.size), instructions=int(np.median(per_sample)),
+            values_compared=int(delta.size), values_differing_host_tflm=host_diff, instructions=int(np.median(per_sample)),
             instructions_per_sample=per_sample, tick_instructions=1e9 / board.clock_hz, ops=ops,
             op_totals=dict(totals), weight_bytes=weight_bytes(path), arena_bytes=rep.arena_bytes,
             arena_used_bytes=run["arena_used"] or 0, flash_bytes=flash, ram_bytes=ram,
