@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -146,9 +147,16 @@ def fit(rows: list[dict], anchors) -> dict:
                 p[f"{variant}_lobo_error"] = lobo
             out[variant] = {"params": params, "loo_median_abs_error": float(np.median(np.abs(cv["loo"]))),
                             "lobo_median_abs_error": float(np.median(np.abs(cv["lobo"])))}
-        out["params"] = out["two_numbers"]["params"]
-        out["lobo_median_abs_error"] = out["two_numbers"]["lobo_median_abs_error"]
-        out["loo_median_abs_error"] = out["two_numbers"]["loo_median_abs_error"]
+        for variant in ("two_numbers", "cpi_only"):
+            out[variant]["lobo_max_abs_error"] = float(max(abs(p[f"{variant}_lobo_error"]) for p in pts))
+        # The second number is used only where it helps the median and never extrapolates wildly:
+        # fitted exactly on two benchmarks, it can miss the third by more than 100%.
+        two = out["two_numbers"]
+        use = ("two_numbers" if two["lobo_median_abs_error"] < out["cpi_only"]["lobo_median_abs_error"]
+               and two["lobo_max_abs_error"] <= 1.0 else "cpi_only")
+        out["used"] = use
+        for k in ("params", "lobo_median_abs_error", "loo_median_abs_error", "lobo_max_abs_error"):
+            out[k] = out[use][k]
         classes[cls] = out
     return classes
 
@@ -162,15 +170,18 @@ def _md(doc: dict) -> str:
          f"CMSIS_6 {doc['sources'].get('CMSIS_6', '?')[:12]}; QEMU {doc['qemu']}, {doc['gcc']}. Instructions counted by "
          "SysTick under `-icount shift=0` (exact to one tick: 40 instructions on the M4 board, 50 on the M33, 31.25 on "
          "the M55). The program is each bundle's own `main.cc` (`export --to mcu`) built with `-DEDGEKIT_EMULATE`.", "",
-         "| model | core | instructions / inference | outputs = LiteRT reference (inputs) | same in 2 runs | flash B | RAM B | arena B (target / host) |",
-         "|---|---|---|---|---|---|---|---|"]
+         "Outputs are compared byte for byte with LiteRT's reference kernels (`BUILTIN_REF`) and with TFLM's reference "
+         "kernels on the host (the Python tflite-micro package): where those two disagree, the value is TFLM's own "
+         "rounding, not the emulated target's.", "",
+         "| model | core | instructions / inference | outputs = LiteRT reference (inputs) | values differing from host TFLM | same in 2 runs | flash B | RAM B | arena B (target / host) |",
+         "|---|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
         if "error" in r:
-            L.append(f"| {r['bench']} | {r['core']} | failed: {r['error']} | | | | | |")
+            L.append(f"| {r['bench']} | {r['core']} | failed: {r['error']} | | | | | | |")
             continue
         L.append(f"| {r['bench']} ({r['model_name']}) | {r['core']} | {r['instructions']:,} | "
-                 f"{'yes' if r['outputs_equal'] else 'NO (max ' + str(r['max_abs_diff_q']) + ')'} ({r['n_samples']}) | "
-                 f"{'yes' if r['identical_runs'] else 'NO'} | {r['flash_bytes']:,} | {r['ram_bytes']:,} | "
+                 f"{'yes' if r['outputs_equal'] else 'NO: ' + str(r.get('values_differing')) + ' of ' + str(r.get('values_compared')) + ' values by ' + str(r['max_abs_diff_q'])} ({r['n_samples']}) | "
+                 f"{r.get('values_differing_host_tflm')} | {'yes' if r['identical_runs'] else 'NO'} | {r['flash_bytes']:,} | {r['ram_bytes']:,} | "
                  f"{r['arena_used_bytes']:,} / {r['arena_bytes'] or 0:,} |")
     L += ["", "## Instructions per op type (first input)", "", "| model | core | " + " | ".join(["op", "instructions", "share"]) + " |",
           "|---|---|---|---|---|"]
@@ -190,8 +201,13 @@ def _md(doc: dict) -> str:
         p2, p1 = c["two_numbers"], c["cpi_only"]
         L += [f"### {cls}", "",
               f"two numbers: cpi {p2['params']['cpi']:.3f}, {p2['params']['cycles_per_weight_byte']:.2f} cycles per weight "
-              f"byte; LOO median error {p2['loo_median_abs_error']:.1%}, **LOBO median error {p2['lobo_median_abs_error']:.1%}**. "
-              f"cpi only: {p1['params']['cpi']:.3f}; LOO {p1['loo_median_abs_error']:.1%}, LOBO {p1['lobo_median_abs_error']:.1%}.", "",
+              f"byte; LOO median error {p2['loo_median_abs_error']:.1%}, LOBO median {p2['lobo_median_abs_error']:.1%} "
+              f"(max {p2['lobo_max_abs_error']:.0%}). One number (cpi {p1['params']['cpi']:.3f}): LOO median "
+              f"{p1['loo_median_abs_error']:.1%}, LOBO median {p1['lobo_median_abs_error']:.1%} (max {p1['lobo_max_abs_error']:.0%}).",
+              "",
+              f"**Used by `latency_from_counts`: {'two numbers' if c['used'] == 'two_numbers' else 'one number (cpi)'}; "
+              f"LOBO median error {c['lobo_median_abs_error']:.1%}** (the second number is kept only where it lowers the "
+              "LOBO median and no left-out benchmark misses by more than 100%; chosen on these same rows).", "",
               "| board | core (emulated) | bench | published ms | instructions | weight B | fitted | LOO | LOBO | cpi-only LOBO |",
               "|---|---|---|---|---|---|---|---|---|---|"]
         for p in c["rows"]:
@@ -206,6 +222,43 @@ def _md(doc: dict) -> str:
     return "\n".join(L) + "\n"
 
 
+def analyse(rows: list[dict]) -> dict:
+    """Fit the count-based latency on the emulated rows, write edgekit/benchmarking/mcu_counts.json,
+    and predict every emulated model on the three calibrated boards."""
+    from edgekit import _io
+    from edgekit.benchmarking.mcu_counts import CALIBRATION_FILE, latency_from_counts, load_calibration
+    from edgekit.benchmarking.mcu_targets import ANCHORS
+
+    ok = [r for r in rows if "error" not in r]
+    classes = fit(ok, ANCHORS)
+    keys = ("params", "used", "loo_median_abs_error", "lobo_median_abs_error", "lobo_max_abs_error", "rows")
+    cal = {"model": "cycles = cpi * instructions [+ cycles_per_weight_byte * weight_bytes] (edgekit/benchmarking/mcu_counts.py)",
+           "classes": {k: {kk: v[kk] for kk in keys if kk in v} for k, v in classes.items() if "params" in v},
+           "fitted_on": "MLPerf Tiny kws/vww/ad TFLM + CMSIS-NN rows of nucleo-l4r5zi, ek-ra6m4, ek-ra8d1 "
+                        "(benchmarks/results/mcu_emulated.json)"}
+    _io.write_json(CALIBRATION_FILE, cal)
+    load_calibration.cache_clear()
+    preds = []
+    for r in ok:
+        for target in ("nucleo-l4r5zi", "ek-ra6m4", "ek-ra8d1"):
+            try:
+                ms, err = latency_from_counts(r, target)
+            except Exception:  # counts of another core than the board's
+                continue
+            preds.append({"bench": r["bench"], "target": target, "core": r["core"], "ms": ms, "expected_error": err})
+    return {"fit": classes, "predictions": preds}
+
+
+def render(path: Path) -> None:
+    """Re-run the analysis of a results file (its rows unchanged) and rewrite it and its Markdown."""
+    from edgekit import _io
+
+    doc = json.loads(path.read_text())
+    doc.update(analyse(doc["rows"]))
+    _io.write_json(path, doc)
+    path.with_suffix(".md").write_text(_md(doc))
+
+
 def _stamped(path: Path) -> Path:
     if not path.exists():
         return path
@@ -215,13 +268,18 @@ def _stamped(path: Path) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tflm", required=True)
+    ap.add_argument("--tflm", help="tflite-micro checkout (with its downloads/ prepared)")
     ap.add_argument("--cores", default=",".join(CORES))
     ap.add_argument("--work", default=None, help="keep models, bundles and builds here")
     ap.add_argument("--demo-epochs", type=int, default=8)
+    ap.add_argument("--render", default=None, help="only re-analyse this results JSON (rows kept) and rewrite its .md")
     a = ap.parse_args()
+    if a.render:
+        render(Path(a.render))
+        return 0
+    if not a.tflm:
+        ap.error("--tflm is required")
 
-    import json
     import subprocess
 
     from _provenance import write_results
@@ -229,8 +287,7 @@ def main() -> int:
     from edgekit import _io
     from edgekit.benchmarking import tflm_build
     from edgekit.benchmarking.emulate import emulate
-    from edgekit.benchmarking.mcu_counts import CALIBRATION_FILE, latency_from_counts, load_calibration
-    from edgekit.benchmarking.mcu_targets import ANCHORS, REFERENCE_MODELS
+    from edgekit.benchmarking.mcu_targets import REFERENCE_MODELS
 
     work = Path(a.work or tempfile.mkdtemp(prefix="mcu-emulated-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -259,33 +316,13 @@ def main() -> int:
                 print(f"  failed: {row['error']}", flush=True)
             rows.append(row)
 
-    ok = [r for r in rows if "error" not in r]
-    classes = fit(ok, ANCHORS)
-    cal = {"model": "cycles = cpi * instructions + cycles_per_weight_byte * weight_bytes (edgekit/benchmarking/mcu_counts.py)",
-           "classes": {k: {kk: v[kk] for kk in ("params", "loo_median_abs_error", "lobo_median_abs_error", "rows")
-                           if kk in v} for k, v in classes.items() if "params" in v},
-           "fitted_on": "MLPerf Tiny kws/vww/ad TFLM + CMSIS-NN rows of nucleo-l4r5zi, ek-ra6m4, ek-ra8d1"}
-    _io.write_json(CALIBRATION_FILE, cal)
-    load_calibration.cache_clear()
-
-    preds = []
-    for r in ok:
-        for target in ("nucleo-l4r5zi", "ek-ra6m4", "ek-ra8d1"):
-            try:
-                ms, err = latency_from_counts(r, target)
-            except Exception:
-                continue
-            preds.append({"bench": r["bench"], "target": target, "core": r["core"], "ms": ms, "expected_error": err})
-
     qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     gcc = subprocess.run(["arm-none-eabi-gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    doc = {"rows": rows, "fit": classes, "predictions": preds, "sources": tflm_build.source_commits(a.tflm),
-           "qemu": qemu, "gcc": gcc, "n_inputs": N_INPUTS}
-    res = HERE / "results"
-    jpath = _stamped(res / "mcu_emulated.json")
+    doc = {"rows": rows, "sources": tflm_build.source_commits(a.tflm), "qemu": qemu, "gcc": gcc, "n_inputs": N_INPUTS}
+    doc.update(analyse(rows))
+    jpath = _stamped(HERE / "results" / "mcu_emulated.json")
     write_results(jpath, doc)
-    doc = json.loads(jpath.read_text())
-    jpath.with_suffix(".md").write_text(_md(doc))
+    jpath.with_suffix(".md").write_text(_md(json.loads(jpath.read_text())))
     print(f"wrote {jpath} and {jpath.with_suffix('.md')}", flush=True)
     return 0
 
