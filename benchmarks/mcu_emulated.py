@@ -80,7 +80,9 @@ def _as_reference(model):
     def swap(layer):
         if type(layer).__name__ == "GlobalAveragePooling2D":
             hw = tuple(layer.input_shape[1:3])
-            return K.Sequential([K.layers.AveragePooling2D(pool_size=hw), K.layers.Flatten()], name=layer.name)
+            pool = [K.layers.AveragePooling2D(pool_size=hw)]
+            return K.Sequential(pool if layer.get_config().get("keepdims") else [*pool, K.layers.Flatten()],
+                                name=layer.name)
         return layer.__class__.from_config(layer.get_config())
 
     return K.models.clone_model(model, clone_function=swap)
