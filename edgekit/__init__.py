@@ -24,7 +24,7 @@ VERBS = ("create_model", "list_models", "load_dataset", "train", "export", "veri
          "compress", "tune", "estimate", "targets", "demo", "check")
 
 _API = {
-    **dict.fromkeys(VERBS + ("run", "suggest"), "edgekit.api"),
+    **dict.fromkeys(VERBS + ("run", "suggest", "emulate"), "edgekit.api"),
     "get_spec": "edgekit.models.registry",
     "count_macs": "edgekit.models.macs",
     "load_runner": "edgekit.runtime.base",
@@ -34,6 +34,8 @@ _API = {
     "RunReport": "edgekit.records",
     "BenchFile": "edgekit.records",
     "BundleCheck": "edgekit.records",
+    "EmulationResult": "edgekit.records",
+    "VerifyFile": "edgekit.records",
     "CompressionFile": "edgekit.records",
     "TuneTrial": "edgekit.records",
     "TrainResult": "edgekit.training.fit",

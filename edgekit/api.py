@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the return types, without importing TensorFlow to read this
     from edgekit.benchmarking.compare import CompareResult
     from edgekit.benchmarking.mcu_estimate import McuEstimate
     from edgekit.benchmarking.mcu_targets import Target
+    from edgekit.records import EmulationResult
     from edgekit.compression.records import CompressionReport
     from edgekit.data.datasets import Dataset
     from edgekit.records import BenchFile, BundleCheck, RunReport
@@ -741,6 +742,58 @@ def estimate(model: PathLike, target: str = "nucleo-l4r5zi", kernels: str = "cms
 
         write_json(json, e.model_dump())
     return e
+
+
+def emulate(model: PathLike | None, core: str = "cortex-m4", *, tflm: PathLike, kernels: str = "cmsis-nn",
+            data: Any = None, samples: int = 10, json: PathLike | None = None,
+            prepare_from: PathLike | None = None) -> "EmulationResult | None":
+    """Run a model's MCU bundle (its own main.cc) on an emulated Cortex-M in QEMU (`edgekit emulate`).
+
+    Args:
+        model: a full-int8 .tflite; `None` with `prepare_from` only prepares the TFLM checkout.
+        core: `"cortex-m4"` (mps2-an386), `"cortex-m33"` (mps2-an505) or `"cortex-m55"` (mps3-an547, Helium).
+        tflm: a tflite-micro checkout whose tools/make/downloads/ holds the pinned third-party trees.
+        kernels: `"cmsis-nn"` or `"reference"` (TFLM's portable C kernels).
+        data: where the inputs come from (its validation split); default: random int8 inputs.
+        samples: inputs to run and compare with LiteRT's reference kernels.
+        json: write the `EmulationResult` here.
+        prepare_from: a folder of local git clones to fill the checkout's downloads/ from (pinned commits).
+
+    Returns:
+        The `EmulationResult` (instructions per inference and per op, outputs equal to LiteRT's or not,
+        flash and RAM), or `None` when only preparing.
+
+    Raises:
+        EdgekitError: no model and nothing to prepare, a missing toolchain or TFLM tree (the line says what to get).
+
+    Examples:
+        >>> r = edgekit.emulate("export/mcu/model_int8.tflite", "cortex-m55", tflm="/src/tflite-micro", data="digits")
+        >>> r.instructions, r.outputs_equal, [(o.op, o.instructions) for o in r.ops]
+    """
+    from edgekit.benchmarking import tflm_build
+    from edgekit.benchmarking.emulate import emulate as _emulate
+
+    if prepare_from is not None:
+        tflm_build.prepare_downloads(Path(tflm), Path(prepare_from))
+    if model is None:
+        if prepare_from is None:
+            raise EdgekitError("give a .tflite model (or only --prepare-from FOLDER --tflm DIR to prepare TFLM).")
+        return None
+    x = note = None
+    if data is not None:
+        from edgekit.convert.mcu_sources import io_specs
+        from edgekit.data import load_dataset as _load
+        from edgekit.tflite_file import read_model
+
+        shape = io_specs(read_model(model))[0].shape[1:]
+        ds = _load(data, input_shape=tuple(shape) if len(shape) == 3 else None)
+        x, note = ds.x_val[:samples], f"{min(samples, len(ds.x_val))} samples of {data}'s validation split"
+    r = _emulate(Path(model), core, Path(tflm), kernels=kernels, x=x, n=samples, inputs_note=note)
+    if json is not None:
+        from edgekit._io import write_json
+
+        write_json(json, r)
+    return r
 
 
 def targets() -> list["Target"]:

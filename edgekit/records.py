@@ -587,3 +587,47 @@ class VerifyFile(Record):
     outputs: list[OutputParity] = Field(default_factory=list)
     gates: dict[str, GateResult] = Field(default_factory=dict)
     passed: bool
+
+
+# ----------------------------------------------------------------------------- emulated Cortex-M
+
+class OpInstructions(Record):
+    """One operator of one inference on an emulated core (TFLM's profiler events, in graph order)."""
+
+    index: int
+    op: str  # the kernel's tag: CONV_2D, DEPTHWISE_CONV_2D, ...
+    instructions: int
+
+
+class EmulationResult(Record):
+    """``edgekit emulate``'s answer: the MCU bundle's own main.cc, built with TFLM for one core,
+    run in QEMU on quantized inputs; its outputs against LiteRT's reference kernels, and the
+    instructions it executed (SysTick under ``-icount shift=0``: exact to one tick)."""
+
+    model: str
+    core: str  # cortex-m4 | cortex-m33 | cortex-m55
+    machine: str  # the QEMU machine
+    kernels: str  # cmsis-nn | reference
+    inputs: str  # where the inputs came from
+    n_samples: int
+    outputs_equal: bool  # every output byte equal to LiteRT's reference kernels'
+    max_abs_diff_q: int  # largest |TFLM - LiteRT| in quantized steps
+    values_differing: int  # output values (over all samples) that are not equal
+    values_compared: int
+    # The same inputs through TFLM's reference kernels on the host: where TFLM itself and LiteRT
+    # round differently, the emulated target sides with TFLM (None: tflite-micro not installed).
+    values_differing_host_tflm: int | None
+    instructions: int  # per inference (the median over samples)
+    instructions_per_sample: list[int]
+    tick_instructions: float  # one SysTick tick in instructions: the resolution of every count
+    ops: list[OpInstructions]  # of the first sample
+    op_totals: dict[str, int]  # instructions by operator type, first sample
+    weight_bytes: int  # constant buffers of the model (what a board streams from flash per inference)
+    arena_bytes: int | None  # measured on the host (bisection with TFLM)
+    arena_used_bytes: int  # what the interpreter on the target reports after AllocateTensors (CMSIS-NN's scratch included)
+    flash_bytes: int  # text + data of the program (arm-none-eabi-size): code, TFLM, model
+    ram_bytes: int  # data + bss: the arena, TFLM's state, 16 KiB heap and 16 KiB stack
+    program: str  # the bundle's main.cc that ran
+    sources: dict[str, str]  # tflite-micro commit and each third-party tree's pinned ref
+    runs: int  # QEMU runs of the same program on the same inputs
+    identical_runs: bool  # every count and output byte the same in all runs

@@ -53,8 +53,9 @@ def test_bundle_files_agreement_and_c_array(tmp_path):
     assert rep.arena_bytes == tflm.measure_arena(int8)
 
     out = tmp_path / "mcu"
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "main.cc", "mcu.json", "model_data.cc", "model_data.h",
-                                                     "model_ops.h"]
+    assert sorted(p.name for p in out.iterdir()) == ["Makefile", "README.md", "edgekit_counter.h", "main.cc", "mcu.json",
+                                                     "model_data.cc", "model_data.h", "model_ops.h", "mps2-an386.ld",
+                                                     "mps2-an505.ld", "mps3-an547.ld", "startup.c"]
     j = json.loads((out / "mcu.json").read_text())
     assert {"arena_bytes", "flash_bytes", "ops", "unsupported_ops", "tflm_agreement"} <= set(j)
     assert j["arena_bytes"] == rep.arena_bytes and j["tflm_agreement"] == rep.tflm_agreement

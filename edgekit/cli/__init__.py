@@ -6,7 +6,7 @@ One module per group of verbs; importing them registers their commands on :data:
 """
 
 from edgekit.cli._app import app, main, wrap_commands
-from edgekit.cli import catalog, training, converting, benchmarking  # noqa: E402,F401 - registers the commands
+from edgekit.cli import catalog, training, converting, benchmarking, emulating  # noqa: E402,F401 - registers the commands
 from edgekit.cli.training import _exit_for_steps  # noqa: F401 - used by tests and scripts
 
 wrap_commands()

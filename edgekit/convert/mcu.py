@@ -11,7 +11,9 @@ writes ``model_data.cc`` / ``model_data.h`` (a 16-byte aligned ``const unsigned 
 length and the constants to run it: input/output shape, type, scale, zero point, normalization,
 labels, measured arena size), ``model_ops.h`` (a ``MicroMutableOpResolver`` sized for exactly the
 model's ops), an example ``main.cc``, a ``README.md`` and ``mcu.json`` (paths relative to the
-bundle, with the Cortex-M latency estimate of :mod:`edgekit.benchmarking.mcu_estimate`).
+bundle, with the Cortex-M latency estimate of :mod:`edgekit.benchmarking.mcu_estimate`), and the
+cross-build of :mod:`edgekit.convert.mcu_build` (``Makefile``, ``startup.c``, one linker script
+per QEMU board) that ``edgekit emulate`` runs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from edgekit import _io, tflite_file
-from edgekit.convert import mcu_sources
+from edgekit.convert import mcu_build, mcu_sources
 from edgekit.convert.mcu_sources import resolver_header  # noqa: F401  (public here since the start)
 from edgekit.errors import EdgekitError
 
@@ -412,6 +414,8 @@ def build_mcu_bundle(
                                         [op.name for op in ops], estimate),
     }
     files.update(_preprocessing_files(path, model))
+    files.update(mcu_build.build_files())
+    files["Makefile"] = mcu_build.makefile(["main.cc", "model_data.cc", "startup.c"])
     report = McuReport(
         arena_bytes=arena,
         flash_bytes=len(data),

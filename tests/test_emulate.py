@@ -1,0 +1,208 @@
+"""The MCU bundle's cross-build on emulated Cortex-M boards, without the TFLM sources.
+
+A bare-metal program built with the bundle's own ``startup.c``, counter header and linker scripts
+runs in qemu-system-arm on each of the three boards; SysTick under ``-icount shift=0`` must count
+a loop of known length to within one tick. The toolchain and QEMU are Debian packages: they are
+installed here when missing (CI runs as root), and the test fails with the command to run when
+that is not possible.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgekit.convert import mcu_build
+from edgekit.errors import EdgekitError
+
+PACKAGES = ["gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "libstdc++-arm-none-eabi-newlib", "qemu-system-arm"]
+
+LOOP_C = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include "edgekit_counter.h"
+/* Two instructions per iteration (subs, bne): n iterations are 2n instructions. */
+static void spin(uint32_t n) { __asm__ volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n)); }
+int main(void) {
+  edgekit_counter_start();
+  uint64_t t0 = edgekit_ticks(); spin(100000); uint64_t t1 = edgekit_ticks();
+  spin(1100000); uint64_t t2 = edgekit_ticks();
+  /* 1,000,000 more iterations in the second loop: the difference is 2,000,000 instructions,
+     with the counter's own overhead cancelled. */
+  printf("edgekit ticks %llu %llu\n", (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1));
+  return 7;
+}
+"""
+
+FAULT_C = r"""
+int main(void) {
+  __asm__ volatile(".inst.n 0xde00");  /* a permanently undefined instruction: UsageFault */
+  return 0;
+}
+"""
+
+
+def _ensure_packages():
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm") and Path(
+            "/usr/lib/arm-none-eabi/newlib").exists():
+        return
+    cmd = f"apt-get update && apt-get install -y {' '.join(PACKAGES)}"
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(f"the Cortex-M toolchain and QEMU are missing; install them: {cmd}")
+    r = subprocess.run(["sh", "-c", f"apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                        f"{' '.join(PACKAGES)}"], capture_output=True, text=True, timeout=900)
+    if r.returncode != 0 or not shutil.which("arm-none-eabi-gcc") or not shutil.which("qemu-system-arm"):
+        pytest.fail(f"could not install the Cortex-M toolchain and QEMU ({r.stderr.strip()[-200:]}); run: {cmd}")
+
+
+@pytest.fixture(scope="module")
+def board_dir(tmp_path_factory):
+    _ensure_packages()
+    d = tmp_path_factory.mktemp("boards")
+    for name, text in mcu_build.build_files().items():
+        (d / name).write_text(text)
+    (d / "loop.c").write_text(LOOP_C)
+    (d / "fault.c").write_text(FAULT_C)
+    return d
+
+
+def _build(d: Path, b: mcu_build.Board, src: str) -> Path:
+    elf = d / f"{Path(src).stem}-{b.core}.elf"
+    cmd = ["arm-none-eabi-gcc", *b.cpu_flags.split(), "-mthumb", "-O2", f"-I{d}", "--specs=rdimon.specs",
+           "-nostartfiles", "-T", str(d / f"{b.machine}.ld"), str(d / "startup.c"), str(d / src), "-o", str(elf)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return elf
+
+
+@pytest.mark.parametrize("core", list(mcu_build.BOARDS))
+def test_bare_metal_loop_counts_instructions(board_dir, core):
+    b = mcu_build.BOARDS[core]
+    elf = _build(board_dir, b, "loop.c")
+    r = subprocess.run(mcu_build.qemu_command(core, str(elf)), capture_output=True, text=True, timeout=60,
+                       cwd=board_dir)
+    # main's return value comes back as QEMU's exit status through semihosting.
+    assert r.returncode == 7, (r.returncode, r.stdout, r.stderr)
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("edgekit ticks")]
+    assert line, r.stdout
+    short, long = map(int, line[0].split()[2:])
+    n_long = mcu_build.instructions(long, core)
+    n_short = mcu_build.instructions(short, core)
+    one_tick = 1e9 / b.clock_hz
+    assert abs(n_long - n_short - 2_000_000) <= 2 * one_tick + 10, (n_short, n_long)
+    assert abs(n_short - 200_000) <= 200, n_short  # the counter's own reads cost a few dozen instructions
+
+
+def test_fault_exits_nonzero_with_its_name(board_dir):
+    b = mcu_build.BOARDS["cortex-m4"]
+    elf = _build(board_dir, b, "fault.c")
+    r = subprocess.run(mcu_build.qemu_command(b.core, str(elf)), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "UsageFault" in r.stdout + r.stderr
+
+
+def test_linker_scripts_follow_the_boards_memory_maps():
+    m33 = mcu_build.linker_script(mcu_build.BOARDS["cortex-m33"])
+    assert "ORIGIN = 0x10000000" in m33 and "ORIGIN = 0x38000000" in m33  # secure aliases
+    m55 = mcu_build.linker_script(mcu_build.BOARDS["cortex-m55"])
+    assert "CODE (rx) : ORIGIN = 0x00000000, LENGTH = 0x80000" in m55  # ITCM
+    assert "RAM (rw) : ORIGIN = 0x20000000, LENGTH = 0x80000" in m55  # DTCM
+    mk = mcu_build.makefile(["main.cc", "model_data.cc", "startup.c"])
+    assert "-DTF_LITE_STATIC_MEMORY" in mk and "\nrun:" in mk and "arm-none-eabi-size" in mk
+
+
+def test_missing_tflm_sources_say_what_to_get(tmp_path):
+    from edgekit.benchmarking import tflm_build
+
+    with pytest.raises(EdgekitError, match="not a tflite-micro checkout"):
+        tflm_build.require_sources(tmp_path)
+
+
+def _git_repo(path: Path, files: dict[str, str], tag: str | None = None) -> str:
+    path.mkdir(parents=True)
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"]):
+        subprocess.run(["git", *cmd], cwd=path, check=True, env=env)
+    (path / "later.txt").write_text("a later commit that must not be extracted\n")
+    first = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
+    if tag:
+        subprocess.run(["git", "tag", tag, first], cwd=path, check=True)
+    subprocess.run(["git", "add", "."], cwd=path, check=True)
+    subprocess.run(["git", "commit", "-qm", "two"], cwd=path, check=True, env=env)
+    return first
+
+
+def test_prepare_downloads_extracts_the_pinned_commits_and_patches(tmp_path):
+    """The offline preparation of a TFLM checkout from local clones, on small stand-in repositories
+    laid out as TFLM's download scripts pin them."""
+    from edgekit.benchmarking import tflm_build
+
+    repos = tmp_path / "repos"
+    sha = {n: _git_repo(repos / n, {"src.h": f"// {n}\n"}) for n in ("gemmlowp", "ruy", "CMSIS_6", "Cortex_DFP", "CMSIS-NN")}
+    _git_repo(repos / "flatbuffers", {"include/fb.h": "int fb = 1;\n", "BUILD": "x\n"}, tag="v25.9.23")
+    _git_repo(repos / "kissfft", {"kiss_fft.h": "int k = 1;\n"}, tag="v130")
+    t = tmp_path / "tflite-micro"
+    mk = t / tflm_build.MAKE_DIR
+    (mk / "ext_libs").mkdir(parents=True)
+    (mk / "third_party_downloads.inc").write_text(
+        f'GEMMLOWP_URL := "https://github.com/google/gemmlowp/archive/{sha["gemmlowp"]}.zip"\n'
+        f'RUY_URL="https://github.com/google/ruy/archive/{sha["ruy"]}.zip"\n'
+        'KISSFFT_URL := "https://github.com/mborgerding/kissfft/archive/refs/tags/v130.zip"\n')
+    (mk / "flatbuffers_download.sh").write_text('  ZIP_PREFIX="v25.9.23"\n')
+    (mk / "ext_libs" / "cmsis_download.sh").write_text(f'  ZIP_PREFIX="{sha["CMSIS_6"]}"\n  ZIP_PREFIX="{sha["Cortex_DFP"]}"\n')
+    (mk / "ext_libs" / "cmsis_nn_download.sh").write_text(f'ZIP_PREFIX_NN="{sha["CMSIS-NN"]}"\n')
+    (mk / "flatbuffers.patch").write_text(
+        "--- a/include/fb.h\n+++ b/include/fb.h\n@@ -1 +1 @@\n-int fb = 1;\n+int fb = 2;  // TFLM's patch\n")
+    (t / "third_party" / "kissfft").mkdir(parents=True)
+    (t / "third_party" / "kissfft" / "kissfft.patch").write_text(
+        "--- a/kiss_fft.h\n+++ b/kiss_fft.h\n@@ -1 +1 @@\n-int k = 1;\n+int k = 2;\n")
+
+    assert "flatbuffers" in tflm_build.missing_sources(t)
+    added = tflm_build.prepare_downloads(t, repos)
+    d = t / tflm_build.DOWNLOADS
+    assert tflm_build.missing_sources(t) == [] and len(added) == 9
+    assert (d / "flatbuffers" / "include" / "fb.h").read_text() == "int fb = 2;  // TFLM's patch\n"
+    assert not (d / "flatbuffers" / "BUILD").exists()  # TFLM's script deletes Bazel files
+    assert (d / "kissfft" / "kiss_fft.h").read_text() == "int k = 2;\n"
+    assert (d / "cmsis" / "Cortex_DFP" / "src.h").is_file() and (d / "cmsis_nn" / "src.h").is_file()
+    assert not (d / "ruy" / "later.txt").exists()  # the pinned commit, not the newest
+    assert tflm_build.prepare_downloads(t, repos) == []  # what exists is kept
+
+
+def test_count_latency_fit_recovers_known_coefficients():
+    from edgekit.benchmarking import mcu_counts
+
+    cpi, cw = 1.7, 0.9
+    rows = [{"bench": b, "instructions": n, "weight_bytes": w, "cycles": cpi * n + cw * w}
+            for b, n, w in (("kws", 8e6, 22e3), ("vww", 2.4e7, 2.1e5), ("ad", 1.1e6, 2.7e5), ("kws", 8.1e6, 22e3))]
+    p = mcu_counts.fit_class(rows)
+    assert abs(p["cpi"] - cpi) < 1e-6 and abs(p["cycles_per_weight_byte"] - cw) < 1e-6
+    cv = mcu_counts.cross_validate(rows)
+    assert max(abs(e) for e in cv["loo"] + cv["lobo"]) < 1e-6
+    # One number cannot follow a weight-bound row: its errors are not zero.
+    assert max(abs(e) for e in mcu_counts.cross_validate(rows, with_weights=False)["lobo"]) > 0.05
+
+
+def test_latency_from_counts_needs_the_targets_core():
+    from edgekit.benchmarking import mcu_counts
+
+    counts = {"core": "cortex-m4", "kernels": "cmsis-nn", "instructions": 1_000_000, "weight_bytes": 10_000}
+    with pytest.raises(EdgekitError, match="cortex-m55"):
+        mcu_counts.latency_from_counts(counts, "ek-ra8d1")  # an M85 board: counts from the M55
+    with pytest.raises(EdgekitError, match="no count-based latency for cortex-m7"):
+        mcu_counts.latency_from_counts(counts, "nucleo-h743zi")
+
+
+def test_emulate_command_without_tflm_sources_is_one_line(cli, tmp_path):
+    r = cli("emulate", tmp_path / "model.tflite", "--core", "cortex-m4", "--tflm", tmp_path)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a tflite-micro checkout" in lines[0] and "clone https://github.com/tensorflow/tflite-micro" in lines[0]
