@@ -143,8 +143,10 @@ def make_tuner(model: str, data, out: str | Path, config: TuneConfig, budgets: B
 
         _kt_config.DEBUG = False
     hp = define_space(model, fixed=config.fixed)
+    # keras-tuner's oracle reads a seed of 0 as "no seed" (``seed or random.randint(...)``): shifted by
+    # one, every seed, 0 included, samples the same trials on every run.
     common = dict(work=_TrialWork(model, data, config, budgets, log), objective=kt.Objective("score", "max"),
-                  hyperparameters=hp, tune_new_entries=False, seed=config.seed, directory=str(Path(out) / "search"),
+                  hyperparameters=hp, tune_new_entries=False, seed=config.seed + 1, directory=str(Path(out) / "search"),
                   project_name=PROJECT, overwrite=False, max_consecutive_failed_trials=3)
     cls = _classes()[config.oracle]
     if config.oracle == "hyperband":
