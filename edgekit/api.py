@@ -714,7 +714,7 @@ def tune(name: str, data: Any = "digits", *, out: PathLike, trials: int | None =
 # ----------------------------------------------------------------------------- microcontrollers
 
 def estimate(model: PathLike, target: str = "nucleo-l4r5zi", kernels: str = "cmsis-nn", arena: int | None = None,
-             json: PathLike | None = None) -> "McuEstimate":
+             json: PathLike | None = None, counts: Any = None) -> "McuEstimate":
     """Estimated time per inference of a full-int8 .tflite on a Cortex-M board running TFLM, per op, and whether it fits (`edgekit estimate`).
 
     Args:
@@ -723,9 +723,12 @@ def estimate(model: PathLike, target: str = "nucleo-l4r5zi", kernels: str = "cms
         kernels: `"cmsis-nn"` or `"reference"` (TFLM's portable C kernels).
         arena: TFLM's arena in bytes if known (`mcu.json`); measured otherwise.
         json: write the estimate here.
+        counts: instructions counted on an emulated core (the JSON `emulate(..., json=...)` wrote, or its
+            `EmulationResult`): the latency then rests on them (basis `"emulated counts"`).
 
     Returns:
-        The `McuEstimate` (latency_ms, cycles, MACs, per-op costs, `fits` for RAM and flash, its basis).
+        The `McuEstimate` (latency_ms with its expected error and basis, cycles, MACs, per-op costs, `fits`
+        for RAM and flash).
 
     Raises:
         EdgekitError: a model that is not full int8, an unknown board or kernel set.
@@ -736,7 +739,7 @@ def estimate(model: PathLike, target: str = "nucleo-l4r5zi", kernels: str = "cms
     """
     from edgekit.benchmarking.mcu_estimate import estimate_mcu
 
-    e = estimate_mcu(model, target, kernels=kernels, arena_bytes=arena)
+    e = estimate_mcu(model, target, kernels=kernels, arena_bytes=arena, counts=counts)
     if json is not None:
         from edgekit._io import write_json
 

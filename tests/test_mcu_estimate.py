@@ -129,3 +129,22 @@ def test_zoo_reference_models_match_mlperf_tiny_macs(bench):
     name, kw = REFERENCE_MODELS[bench]
     macs = count_macs(create_model(name, **kw))
     assert abs(macs / REFERENCE_MACS[bench] - 1) <= 0.02, (bench, macs)
+
+
+def test_estimate_from_emulated_counts_says_its_basis_and_error(tmp_path):
+    """Counts from `edgekit emulate --json` turn the estimate's basis to "emulated counts", with the
+    count model's own leave-one-benchmark-out error; counts from another core are refused."""
+    from edgekit.benchmarking import mcu_counts
+
+    int8, _ = digits_models()
+    counts = {"core": "cortex-m4", "kernels": "cmsis-nn", "instructions": 6_000_000, "weight_bytes": 20_000}
+    path = tmp_path / "counts.json"
+    path.write_text(json.dumps(counts))
+    e = me.estimate_mcu(int8, "nucleo-l4r5zi", measure_arena=False, counts=path)
+    ms, err = mcu_counts.latency_from_counts(counts, "nucleo-l4r5zi")
+    assert e.basis == "emulated counts" and e.latency_ms == pytest.approx(ms) and e.expected_error == err > 0
+    assert f"± {err:.0%}" in e.summary and "(emulated counts)" in e.summary
+    analytic = me.estimate_mcu(int8, "nucleo-l4r5zi", measure_arena=False)
+    assert analytic.basis == "analytic" and analytic.latency_ms != e.latency_ms
+    with pytest.raises(EdgekitError, match="cortex-m33"):
+        me.estimate_mcu(int8, "ek-ra6m4", measure_arena=False, counts=path)  # an M33 board needs M33 counts

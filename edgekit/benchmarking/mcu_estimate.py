@@ -409,12 +409,15 @@ def _basis_detail(t: Target, kernels: str) -> str:
 
 
 def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi", *, kernels: str = "cmsis-nn",
-                 arena_bytes: int | None = None, measure_arena: bool = True) -> McuEstimate:
+                 arena_bytes: int | None = None, measure_arena: bool = True, counts=None) -> McuEstimate:
     """Estimated latency of one inference of an int8 .tflite on ``target``, its expected error, per op, and
     whether it fits.
 
     ``arena_bytes``: TFLM's arena when already measured (mcu.json); otherwise measured here with
-    the real TFLM interpreter in a child process unless ``measure_arena`` is False.
+    the real TFLM interpreter in a child process unless ``measure_arena`` is False. ``counts``: the
+    model's instructions counted on an emulated core (``edgekit emulate --json``, an
+    :class:`~edgekit.records.EmulationResult`): the latency then rests on them (basis
+    ``"emulated counts"``, :mod:`edgekit.benchmarking.mcu_counts`); the per-op split stays analytic.
     """
     if kernels not in ("cmsis-nn", "reference"):
         raise EdgekitError(f"--kernels must be cmsis-nn or reference, got {kernels!r}.")
@@ -447,12 +450,26 @@ def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi"
     )
     exp = _expected(cal, t, kernels)
     latency = cycles / (t.mhz * 1e3)
+    basis, detail = "analytic", _basis_detail(t, kernels)
+    if counts is not None:
+        from edgekit.benchmarking import mcu_counts
+
+        latency, median = mcu_counts.latency_from_counts(counts, t.name)
+        klass = mcu_counts.CORE_CLASS[t.core]
+        fitted = mcu_counts.load_calibration()["classes"][klass]
+        exp = ExpectedError(median=median, worst=fitted["lobo_max_abs_error"], n=len(fitted["rows"]),
+                            how=f"leave-one-benchmark-out of the count-based model for {klass} "
+                                "(benchmarks/results/mcu_emulated.md)")
+        cycles = int(round(latency * t.mhz * 1e3))
+        basis = "emulated counts"
+        detail = (f"instructions counted on QEMU's {mcu_counts.EMULATED_CORE[t.core]} running the model with TFLM + "
+                  f"CMSIS-NN, x cycles per instruction fitted for {klass} on MLPerf Tiny rows; per-op split analytic")
     return McuEstimate(
         target=t.name, board=t.board, core=t.core, mhz=t.mhz, kernels=kernels, latency_ms=latency,
         expected_error=None if exp is None else exp.median, expected_error_worst=None if exp is None else exp.worst,
         expected_error_from="no out-of-sample figure recorded" if exp is None else exp.how,
-        basis="analytic", basis_detail=_basis_detail(t, kernels),
-        summary=format_estimate(latency, None if exp is None else exp.median, "analytic", t.name),
+        basis=basis, basis_detail=detail,
+        summary=format_estimate(latency, None if exp is None else exp.median, basis, t.name),
         cycles=cycles, macs=sum(o.macs for o in ops), per_op=per_op, fits=fits,
         calibrated=t.calibrated and kernels == "cmsis-nn",
         calibration={"commit": cal["provenance"]["commit"], "file": cal.get("results_file", RESULTS_FILE),

@@ -72,11 +72,12 @@ def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
              target: str = typer.Option("nucleo-l4r5zi", "--target", help="board from `edgekit targets`, or core@MHz such as cortex-m4@80"),
              kernels: str = typer.Option("cmsis-nn", "--kernels", help="cmsis-nn | reference (TFLM's portable C kernels)"),
              arena: Optional[int] = typer.Option(None, "--arena", help="TFLM arena bytes if known (mcu.json); measured otherwise"),
-             json_out: Optional[Path] = typer.Option(None, "--json", help="write the estimate as JSON here")):
+             json_out: Optional[Path] = typer.Option(None, "--json", help="write the estimate as JSON here"),
+             counts: Optional[Path] = typer.Option(None, "--counts", help="instructions counted on an emulated core (`edgekit emulate --json`): the latency rests on them")):
     """Estimated milliseconds per inference on a Cortex-M board (TFLM), per op, and whether it fits."""
     from edgekit.api import estimate as _estimate
 
-    e = _estimate(model, target=target, kernels=kernels, arena=arena, json=json_out)
+    e = _estimate(model, target=target, kernels=kernels, arena=arena, json=json_out, counts=counts)
     table = Table("#", "op", "MACs", "cycles", "share", title=f"{model.name} on {e.target} ({e.core}, {e.mhz:g} MHz, {e.kernels})")
     for r in sorted(e.per_op, key=lambda r: -r.cycles)[:15]:
         table.add_row(str(r.index), r.op, f"{r.macs:,}", f"{r.cycles:,}", f"{r.cycles / max(e.cycles, 1):.1%}")
