@@ -55,31 +55,6 @@ def output_specs(loaded) -> list[TensorSpec]:
     return specs
 
 
-def is_multi_io(loaded) -> bool:
-    return len(input_specs(loaded)) > 1 or len(output_specs(loaded)) > 1
-
-
-def keras_function(loaded, batch: int | None = None):
-    """The inference call as a concrete function whose inputs are named after the model's inputs and
-    whose outputs are a dict keyed by the output names: a converter's signature then keeps them."""
-    ins, outs = input_specs(loaded), output_specs(loaded)
-    specs = [tf.TensorSpec((batch,) + tuple(s.shape[1:]), tf.as_dtype(s.dtype), name=s.name) for s in ins]
-    out_names = [s.name for s in outs]
-
-    if loaded.model is not None:
-        model = loaded.model
-
-        def call(*xs):
-            y = model(_feed(ins, xs), training=False)
-            ys = list(y.values()) if isinstance(y, dict) else list(y) if isinstance(y, (list, tuple)) else [y]
-            return dict(zip(out_names, ys))
-    else:
-        sig = loaded.function
-
-        def call(*xs):
-            return dict(sig(**{s.name: x for s, x in zip(ins, xs)}))
-
-    return tf.function(call, input_signature=specs).get_concrete_function()
 
 
 def _feed(ins, xs):
