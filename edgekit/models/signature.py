@@ -1,4 +1,4 @@
-"""A Keras model's inputs and outputs by name: what the converters trace and what the final check feeds.
+"""A Keras model's inputs and outputs by name: what the final check and the runners feed and compare.
 
 A model may take several inputs (an image and a feature vector) and give several outputs (a class
 softmax and a score). Every runtime names them differently (LiteRT's signature keys, ONNX graph
