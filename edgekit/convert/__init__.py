@@ -164,6 +164,7 @@ def _convert_and_check(loaded, source, fmt, precision, dataset, normalization, l
                                       steps=[f"{to}:{precision}"], versions=library_versions(),
                                       created=_dt.datetime.now(_dt.timezone.utc).isoformat()),
             )
+            art = art.model_copy(update={"extra": dict(art.extra, **extra)})  # e.g. raw_pixel_input, for the app line
             if to == "tflite":  # standard metadata for apps, written from the record (normalization, labels)
                 import dataclasses
 

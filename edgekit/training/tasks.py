@@ -44,14 +44,13 @@ EXTRA_PARAMS = {"embedding": ("margin",)}  # loss settings given with --param be
 
 def data_input_shape(spec, params: dict, input_shape, data=None):
     """The shape the data must have for ``spec``'s model (a generator's data are its images).
-    ``None`` lets a built-in feature dataset keep its own width (the model is built to fit it)."""
-    from edgekit.data.builtin import TASK_OF
-
+    ``None`` lets feature vectors (a built-in set, an .npz, a table) keep their own width: the model
+    is built to fit them."""
     if spec.task == "generation":
         return tuple(params.get("image_shape") or spec.knobs.get("image_shape"))
     if input_shape:
         return tuple(input_shape)
-    if spec.input_kind == "features" and str(data) in TASK_OF:
+    if spec.input_kind == "features":
         return None
     return spec.default_input_shape
 
