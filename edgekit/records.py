@@ -13,6 +13,7 @@ with a MAC count, ...) are left out of the dump when they were never set: :class
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -23,15 +24,16 @@ from edgekit.artifact import Artifact, Latency, LatencySummary, Parity, Training
 
 # ----------------------------------------------------------------------------- notebooks and pandas
 
-class Tabular:
+class Tabular(abc.ABC):
     """A result with rows: ``rows()`` (plain dicts, one per table row), ``to_dataframe()`` (pandas,
     imported only when asked for), a table in Jupyter (``_repr_html_``) and a readable ``print()``.
 
         >>> report.to_dataframe()          # or pandas.DataFrame(report.rows())
     """
 
+    @abc.abstractmethod
     def rows(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """One plain dict per table row."""
 
     def table_title(self) -> str:
         return type(self).__name__
