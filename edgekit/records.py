@@ -547,16 +547,14 @@ class BundleCheck(Record):
 
 # ----------------------------------------------------------------------------- verify --json and the final check
 
-class OutputParity(Record):
-    """One output of a file compared with the Keras output of the same name: ``name`` is the Keras
-    output's, ``file_name`` the file's own (a LiteRT signature key, an ONNX graph output)."""
+class OutputParity(RowParity):
+    """One output of a file compared with the Keras output of the same name (the parity figures of
+    :class:`RowParity`): ``name`` is the Keras output's, ``file_name`` the file's own (a LiteRT
+    signature key, an ONNX graph output)."""
 
     name: str
     file_name: str
     shape: list[Optional[int]]
-    cosine: float
-    max_abs: float
-    top1_agreement: Optional[float] = None
     n: int
     finite: bool  # every value the file gave was a number (no NaN, no inf)
     reference_finite: bool = True  # the same for the Keras model's output (False: the model itself is broken)
