@@ -20,6 +20,8 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit.artifact import Artifact, Latency, LatencySummary, Parity, TrainingOutcome
+from edgekit.benchmarking.npu import NpuEstimate
+from edgekit.convert.mcu import McuReport
 
 
 # ----------------------------------------------------------------------------- notebooks and pandas
@@ -182,6 +184,84 @@ class RowLatency(Record, LatencySummary):
         return None if lat is None else cls(**lat.model_dump(exclude={"raw"}))
 
 
+def timed(lat: Latency) -> dict[str, Any]:
+    """A report row's latency fields (``row.set(**timed(lat))``): the summary in ``latency_ms`` and the
+    raw timings beside it in ``raw_latency_ms``, the one shape of latency in report.json."""
+    return {"latency_ms": RowLatency.of(lat), "raw_latency_ms": list(lat.raw)}
+
+
+# ----------------------------------------------------------------------------- a row's deploy figures
+
+class StepError(Record):
+    """Where a step's figures would be (``memory_mb``, ``profile``, ``mcu``), the reason it has none."""
+
+    error: str
+    status: Optional[str] = None  # "failed" | "internal error" | "not applicable" (None: failed)
+
+
+class MemoryFigures(Record):
+    """``memory_mb``: resident memory in MB around loading and running one file
+    (:mod:`edgekit.benchmarking.harness`); ``peak_delta`` is what the model costs."""
+
+    rss_before: Optional[float] = None
+    rss_after_load: Optional[float] = None
+    rss_after_runs: Optional[float] = None
+    peak: Optional[float] = None
+    peak_delta: Optional[float] = None
+    method: str
+
+
+class Roofline(Record):
+    """``roofline``: achieved multiply-accumulates per second against this CPU's ceiling of the row's precision."""
+
+    macs: int
+    gmacs_per_s: float
+    ceiling_gmacs_per_s: Optional[float] = None
+    fraction: Optional[float] = None
+    ceiling_precision: Optional[str] = None  # "fp32" | "int8": which ceiling
+
+
+class OpTime(Record):
+    """One operator of a per-op profile."""
+
+    index: int
+    name: str
+    op: str
+    ms: float
+    macs: Optional[int] = None
+    share: float
+
+
+class Profile(Record):
+    """``profile``: per-operator times of one file (:mod:`edgekit.benchmarking.profile`)."""
+
+    runtime: str
+    threads: int
+    runs: int
+    method: str
+    rows: list[OpTime]
+    sum_ms: float
+    total_ms: float
+    sum_over_total: Optional[float] = None
+    xnnpack: Optional[bool] = None  # LiteRT: whether the profiled interpreter used XNNPACK
+
+
+class NpuFigures(Record, NpuEstimate):
+    """One item of ``npu``: vela's Arm Ethos-U estimate (:class:`~edgekit.benchmarking.npu.NpuEstimate`)."""
+
+
+class NpuFailure(StepError):
+    """One item of ``npu`` whose estimate failed."""
+
+    accelerator: str
+
+
+class McuFigures(Record, McuReport):
+    """``mcu``: the microcontroller bundle's ``mcu.json`` (:class:`~edgekit.convert.mcu.McuReport`) and its folder."""
+
+    dir: Optional[str] = None
+
+
 # ----------------------------------------------------------------------------- report.json
 
 class ArtifactRow(Record):
@@ -205,9 +285,9 @@ class ArtifactRow(Record):
     metrics: Optional[dict[str, Optional[float]]] = None  # the task's figures (accuracy, rmse, roc_auc, ...)
     options: Optional[dict] = None  # runtime options as they ran (xnnpack fallback)
     label: Optional[str] = None
-    memory_mb: Optional[dict] = None
-    roofline: Optional[dict] = None
-    profile: Optional[dict] = None
+    memory_mb: Optional[MemoryFigures | StepError] = None
+    roofline: Optional[Roofline] = None
+    profile: Optional[Profile | StepError] = None
     error: Optional[str] = None
     status: Optional[str] = None
 
@@ -221,7 +301,7 @@ class ArtifactRow(Record):
         if gpu is not None:
             row.gpu = gpu
         if latency is not None:
-            row.raw_latency_ms = latency.raw
+            row.raw_latency_ms = list(latency.raw)
         return row
 
     @classmethod
@@ -255,11 +335,13 @@ class RuntimeRow(Record):
 
 
 class StepFailure(Record):
-    """``report.json``'s ``failures``: every requested step that did not pass."""
+    """``report.json``'s ``failures``: every requested step that did not pass, as
+    :class:`edgekit.steps.StepLog` recorded it (an internal error's traceback is in ``edgekit-error.log``)."""
 
     step: str
-    status: str
-    error: str
+    status: str  # "failed" | "internal error" ("not applicable" steps are not failures)
+    error: str  # one line
+    exception: Optional[str] = None  # the exception's type name
 
 
 class ModelSummary(Record):
@@ -308,8 +390,8 @@ class RunReport(Tabular, Record):
     ceiling: Optional[dict] = None  # float32 sgemm ceiling (edgekit.benchmarking.ceiling)
     ceiling_int8: Optional[dict] = None  # int8 MatMulInteger ceiling: int8 rows' "of ceiling"
     runtimes: list[RuntimeRow] = Field(default_factory=list)
-    npu: Optional[list[dict]] = None  # Ethos-U estimates (vela), or per-accelerator errors
-    mcu: Optional[dict] = None  # the microcontroller bundle's figures (edgekit.convert.mcu.McuReport)
+    npu: Optional[list[NpuFigures | NpuFailure]] = None  # Ethos-U estimates (vela), or per-accelerator errors
+    mcu: Optional[McuFigures | StepError] = None  # the microcontroller bundle's figures, or why there are none
     failures: list[StepFailure] = Field(default_factory=list)
     selection_split: Optional[SplitName] = None  # what chose this model (early stopping, a search's best trial)
     measure_split: Optional[SplitName] = None  # what the artifacts' task figures are measured on
@@ -502,9 +584,9 @@ class BenchRow(Record):
     runs: int
     options: dict = Field(default_factory=dict)
     latency_ms: BenchLatency
-    memory_mb: Optional[dict] = None
-    roofline: Optional[dict] = None
-    profile: Optional[dict] = None
+    memory_mb: Optional[MemoryFigures] = None
+    roofline: Optional[Roofline] = None
+    profile: Optional[Profile] = None
     interleaved: Optional[dict] = None  # `bench --interleave`: rounds and block size
     gpu: Optional[dict] = None  # .tflite: the phone GPU delegate check (edgekit.runtime.gpu)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 
 def test_demo_meets_the_spine_targets(cli, tmp_path):
     res = cli("demo", cwd=tmp_path, timeout=900)
@@ -32,6 +34,11 @@ def test_demo_meets_the_spine_targets(cli, tmp_path):
     assert report["model"]["params"] > 0 and report["model"]["macs"] > 0
     assert report["dataset"]["name"] == "digits" and report["dataset"]["n_test"] == 360
     assert report["failures"] == []  # exit 0 means every requested step passed
+    # the same keys as the report main wrote before the step log and the typed sub-records (tests/fixtures)
+    from _report_keys import key_paths, saved_key_paths
+
+    keys, before = key_paths(report), saved_key_paths("demo_report_keys.json")
+    assert keys == before, f"new keys {sorted(keys - before)}, keys gone {sorted(before - keys)}"
 
     # int8 agrees with Keras on the test split's top-1 (parity, not only a similar accuracy)
     int8_parity = arts[("tflite", "int8")]["parity"]
@@ -61,18 +68,33 @@ def test_demo_meets_the_spine_targets(cli, tmp_path):
     assert res.returncode == 1 and "model_int8.tflite" in res.stderr
 
 
-def test_a_failing_step_is_reported_and_exits_3(tmp_path):
-    """A real failure from a real request (ONNX has no fp16 export here), no mocks: the run
-    finishes, the report lists the failure, and the exit code the CLI gives `demo` is 3."""
-    import pytest
+def _a_step_that_fails(bundle):
+    from edgekit.errors import EdgekitError
+
+    raise EdgekitError(f"the fake step found nothing to check in {bundle.run_dir.name}")
+
+
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory):
+    """A cheap run with two failures: a real one from a real request (ONNX has no fp16 export here, no
+    mocks) and a fake step added through the run's step log."""
+    from edgekit.pipeline import BenchConfig, run
+
+    out = tmp_path_factory.mktemp("failing_run")
+    rep = run("mlp", "digits_flat", out=out, exports=(("tflite", "fp32"), ("onnx", "fp16")),
+              bench=BenchConfig(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=False, epochs=2,
+              steps=[("fake step", _a_step_that_fails)])
+    return rep, out
+
+
+def test_a_failing_step_is_reported_and_exits_3(failing_run):
+    """The run finishes, the report lists the failure, and the exit code the CLI gives `demo` is 3."""
     import typer
 
     from edgekit.cli import _exit_for_steps
-    from edgekit.pipeline import BenchConfig, run
 
-    rep = run("mlp", "digits_flat", out=tmp_path, exports=(("tflite", "fp32"), ("onnx", "fp16")),
-              bench=BenchConfig(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=False, epochs=2)
-    (fail,) = rep["failures"]
+    rep, tmp_path = failing_run
+    (fail,) = [f for f in rep["failures"] if f["step"] != "fake step"]
     assert fail["status"] == "failed" and "onnx" in fail["step"] and "fp16" in fail["error"]
     from conftest import check_record_file
     from edgekit.records import RunReport
@@ -86,3 +108,23 @@ def test_a_failing_step_is_reported_and_exits_3(tmp_path):
     assert e.value.exit_code == 3
     ok = [a for a in rep["artifacts"] if a["format"] == "tflite"]
     assert ok and ok[0]["latency_ms"]["p50"] > 0 and "error" not in ok[0]
+
+
+def test_a_step_added_through_the_step_log_fails_the_run(failing_run):
+    """A new step needs no bookkeeping of its own: run through the step log, its failure is in
+    report.json and makes the exit code 3, and the steps after it still ran."""
+    import typer
+
+    from edgekit.cli import _exit_for_steps
+    from edgekit.records import StepFailure
+
+    rep, out = failing_run
+    saved = json.loads((out / "report.json").read_text())
+    fake = [f for f in saved["failures"] if f["step"] == "fake step"]
+    assert fake == [{"step": "fake step", "status": "failed", "exception": "EdgekitError",
+                     "error": f"the fake step found nothing to check in {out.name}"}]
+    assert rep.failures[-1] == StepFailure(**fake[0])
+    with pytest.raises(typer.Exit) as e:
+        _exit_for_steps("the requested steps", [(f["step"], f["status"]) for f in saved["failures"] if f in fake])
+    assert e.value.exit_code == 3
+    assert (out / "manifest.json").is_file() and (out / "report.md").is_file()  # the report was still written

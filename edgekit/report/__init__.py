@@ -1,4 +1,4 @@
-"""report.json and report.md for a run bundle, from records (no TensorFlow import)."""
+"""report.json, report.md, report.html and the manifest of a run bundle, from records (no TensorFlow import)."""
 
 from __future__ import annotations
 
@@ -47,3 +47,17 @@ def write_report(run_dir: str | Path, report: RunReport) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
     return (write_json(run_dir / "report.json", report.model_dump()),
             write_text(run_dir / "report.md", render_markdown(report)))
+
+
+def write_bundle(run_dir: str | Path, report: RunReport, html: bool = True) -> Path:
+    """Everything a bundle's report is: report.json and report.md, report.html (``html``), and the
+    manifest last (its presence means the bundle is complete). Returns ``run_dir``."""
+    from edgekit.report.manifest import write_manifest
+
+    write_report(run_dir, report)
+    if html:
+        from edgekit.report.html import write_html
+
+        write_html(run_dir, report)
+    write_manifest(run_dir)
+    return Path(run_dir)

@@ -20,7 +20,7 @@ from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
 from edgekit._io import write_text
-from edgekit.records import ArtifactRow, RunReport, RuntimeRow
+from edgekit.records import ArtifactRow, Profile, RunReport, RuntimeRow, StepError
 
 Row = ArtifactRow | RuntimeRow
 
@@ -137,7 +137,7 @@ def accuracy_chart(artifacts: list[ArtifactRow]) -> Markup | None:
 def profile_chart(artifacts: list[ArtifactRow], top: int = 8) -> Markup | None:
     from edgekit.benchmarking.profile import by_op_type
 
-    rows = [a for a in artifacts if a.profile and a.profile.get("rows")]
+    rows = [a for a in artifacts if isinstance(a.profile, Profile) and a.profile.rows]
     if not rows:
         return None
     plt = _pyplot()
@@ -208,11 +208,11 @@ def render_html(report: RunReport | dict) -> str:
     profiles = []
     for a in arts:
         prof = a.profile
-        if prof and prof.get("rows"):
+        if isinstance(prof, Profile) and prof.rows:
             profiles.append({"label": _label(a), "p": prof, "types": by_op_type(prof)[:10],
-                             "slowest": sorted(prof["rows"], key=lambda r: -r["ms"])[:8]})
-        elif prof and prof.get("error"):
-            profiles.append({"label": _label(a), "error": prof["error"]})
+                             "slowest": sorted(prof.rows, key=lambda r: -r.ms)[:8]})
+        elif isinstance(prof, StepError):
+            profiles.append({"label": _label(a), "error": prof.error})
     others = report.runtimes
     charts = {"latency": latency_chart(arts + others), "size": size_chart(arts), "accuracy": accuracy_chart(arts),
               "profile": profile_chart(arts)}
