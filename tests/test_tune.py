@@ -64,6 +64,13 @@ def test_search_writes_trials_pareto_and_bundle(tmp_path):
     report = json.loads((res.bundle / "report.json").read_text())
     assert report["training"]["tuning_trial"] == best["id"]
     assert report["artifacts"][1]["latency_ms"]["p50"] > 0
+    # the bundle demo assembles: the task's figures, memory and roofline, failures, the manifest
+    assert report["metric"]["name"] == "accuracy" and report["failures"] == []
+    assert report["artifacts"][1]["metrics"]["accuracy"] == report["artifacts"][1]["accuracy"] > 0.1
+    assert report["artifacts"][1]["memory_mb"]["peak_delta"] is not None and report["artifacts"][1]["roofline"]["macs"] > 0
+    from edgekit.report.manifest import check_bundle
+
+    assert check_bundle(res.bundle) == []
     assert (report["selection_split"], report["measure_split"]) == ("validation", "test")
     search = json.loads((tmp_path / "report.json").read_text())
     assert (search["selection_split"], search["measure_split"]) == ("validation", "test")

@@ -136,6 +136,7 @@ def tune(ctx: typer.Context,
     b = res.best
     out.print(f"best: trial {b.id}, val accuracy [bold]{b.val_accuracy:.4f}[/], {b.latency_ms:.4f} ms, "
               f"{_size(b.bytes)}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
+    _exit_for_steps("the best bundle's steps", [(f["step"], f["status"]) for f in res.report.get("bundle_failures", [])])
 
 
 

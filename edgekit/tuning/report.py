@@ -1,5 +1,6 @@
 """What a search leaves behind: trials.json, pareto.json, pareto.png, report.md, and the best
-feasible model as a spine bundle in ``<out>/best`` (model.keras, model_int8.tflite, report.json/md).
+feasible model as a run bundle in ``<out>/best`` (model.keras, model_int8.tflite, report.json/md/html,
+manifest.json), assembled by :class:`edgekit.bundle.Bundle` like ``edgekit demo``'s.
 
 Everything is read back from keras-tuner's own trial files (``trial_*/trial.json``: status,
 message, hyperparameters, metrics) plus the ``edgekit.json`` each trial writes beside them, so the
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from edgekit._io import atomic_path, write_json, write_text
 from edgekit.errors import EdgekitError
-from edgekit.records import BenchSettings, DatasetSummary, ModelSummary, RunReport, TuneTrial
+from edgekit.records import ModelSummary, RunReport, TuneTrial
 
 TRIAL_KEYS = ("id", "status", "hyperparameters", "val_accuracy", "latency_ms", "bytes", "arena_bytes", "feasible")
 
@@ -132,8 +133,11 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[Tun
     }
     bundle = None
     if best is not None:
-        bundle = export_bundle(best, data, config, out / "best", console)
+        bundle = out / "best"
+        failures = export_bundle(best, data, config, bundle, console).failures
         summary["bundle"] = str(bundle)
+        if failures:  # `edgekit tune` exits 3 on them, as `edgekit demo` does
+            summary["bundle_failures"] = [f.model_dump() for f in failures]
     write_json(out / "report.json", summary)
     write_text(out / "report.md", render_markdown(summary, trials, front))
     if best is None:
@@ -159,17 +163,15 @@ def _copy(src: Path, dest: Path):
         shutil.copyfile(src, tmp)
 
 
-def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> Path:
-    """The chosen trial as a spine bundle: its trained model (not retrained), the export, verify, bench, report."""
+def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> RunReport:
+    """The chosen trial as a run bundle (:class:`edgekit.bundle.Bundle`, as ``edgekit demo`` assembles
+    its own): its trained model (not retrained), the export at the search's precision, measured with the
+    task's figures, memory and roofline, the report with any failed step, and the manifest."""
     from edgekit.artifact import ModelCard
-    from edgekit.benchmarking.harness import bench_runner, machine_info
-    from edgekit.convert import export, keras_artifact
-    from edgekit.measure import BenchConfig, measure, reference_outputs
+    from edgekit.bundle import Bundle
+    from edgekit.measure import BenchConfig
     from edgekit.models.load import load_model
-    from edgekit.report import artifact_row, write_report
-    from edgekit.runtime.keras import KerasRunner
     from edgekit.tuning.trial import load_tune_dataset
-    from edgekit.verification import accuracy
 
     src = Path(best.dir)
     dest.mkdir(parents=True, exist_ok=True)
@@ -179,36 +181,21 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> Path:
         _copy(card_src, ModelCard.path_for(dest / "model.keras"))
     card = ModelCard.read_beside(dest / "model.keras")
     ds = load_tune_dataset(best.model, data, best.resolution, config.seed, scaling=config.input_scaling())
-    loaded = load_model(dest / "model.keras")
-    reference = KerasRunner(dest / "model.keras", threads=1, loaded=loaded)
     bench = BenchConfig(threads=1, runs=max(config.bench_runs, 100), warmup=config.bench_warmup)
-    ref_out = reference_outputs(reference, ds.x_test)
-    _, lat = bench_runner(lambda: reference, bench.runs, bench.warmup, x=ds.x_test[:1])
-    rows = [artifact_row(keras_artifact(dest / "model.keras", loaded, card), accuracy(ref_out, ds.y_test), None, lat)]
-    art = export(loaded, to="tflite", precision=config.precision, data=ds, out=dest, name="model", card=card,
-                 seed=config.seed)
-    m = measure(art, ref_out, ds, bench, task="classification")
-    rows.append(artifact_row(art, m.accuracy, m.parity, m.latency))
-    report = RunReport(
-        model=ModelSummary(name=best.model, params=card.params if card else None, macs=card.macs if card else None,
-                           knobs=best.knobs),
-        dataset=DatasetSummary.of(ds),
-        normalization=ds.normalization.model_dump(),
-        labels=ds.class_names,
-        training={"tuning_trial": best.id, "val_accuracy": best.val_accuracy,
-                  "hyperparameters": best.hyperparameters, "test_accuracy": rows[0].accuracy},
-        bench=BenchSettings(threads=bench.threads, runs=bench.runs, warmup=bench.warmup),
-        verify_source=f"{len(ds.x_test)} samples of the test split of {ds.name}",
-        machine=machine_info(),
-        artifacts=rows,
-        run_dir=str(dest),
-        selection_split="validation",  # early stopping and the choice of this trial
-        measure_split="test",
-    )
-    write_report(dest, report)
-    console.print(f"  best: trial {best.id} -> {dest} (test accuracy keras {rows[0].accuracy:.4f}, "
-                  f"{config.precision} tflite {m.accuracy:.4f}, p50 {m.latency.p50:.3f} ms)", highlight=False)
-    return dest
+    b = Bundle(dest, dest / "model.keras", load_model(dest / "model.keras"), card, ds, bench, console)
+    rows = [b.reference_row(), b.export_row("tflite", config.precision, profile=False, seed=config.seed)]
+    report = b.report(rows, model=ModelSummary(name=best.model, params=card.params if card else None,
+                                               macs=card.macs if card else None, knobs=best.knobs),
+                      training={"tuning_trial": best.id, "val_accuracy": best.val_accuracy,
+                                "hyperparameters": best.hyperparameters, "test_accuracy": rows[0].accuracy},
+                      selection_split="validation")  # early stopping and the choice of this trial
+    b.write(report)
+    exported = rows[1]
+    console.print(f"  best: trial {best.id} -> {dest} (test {b.scorer.line(rows[0].metrics)} keras"
+                  + (f", {config.precision} tflite failed: {exported.error}" if exported.error else
+                     f", {b.scorer.line(exported.metrics)} {config.precision} tflite, "
+                     f"p50 {exported.latency_ms.p50:.3f} ms") + ")", highlight=False)
+    return report
 
 
 def render_markdown(summary: dict, trials: list[TuneTrial], front: list[TuneTrial]) -> str:
