@@ -51,8 +51,8 @@ class TaskScorer:
 class Bundle:
     """One bundle folder being assembled: the Keras reference, the test split, bench settings, the step log."""
 
-    def __init__(self, run_dir: str | Path, model_path: str | Path, loaded, card, ds, bench: BenchConfig = BenchConfig(),
-                 console=None, *, threshold: float | None = None, task: str | None = None):
+    def __init__(self, run_dir: str | Path, model_path: str | Path, loaded, card, ds,
+                 bench: BenchConfig = BenchConfig(), console=None, *, threshold: float | None = None, task: str | None = None):
         from edgekit.measure import reference_outputs
         from edgekit.runtime.keras import KerasRunner
 
@@ -132,17 +132,19 @@ class Bundle:
             out["profile"] = figures("profile", Profile, op_profile, path, runtime, b.threads,
                                      runs=max(5, min(b.runs, 20)))
         mem, roof = out["memory_mb"], out["roofline"]
-        if getattr(mem, "peak_delta", None) is not None or roof:
-            self.console.print(f"  peak +{getattr(mem, 'peak_delta', 0) or 0:.1f} MB" + (
-                f", {roof.gmacs_per_s:.1f} GMAC/s = {roof.fraction:.0%} of the {roof.ceiling_precision or 'fp32'} ceiling"
-                if roof and roof.fraction is not None else ""))
+        peak = getattr(mem, "peak_delta", None)
+        if peak is not None or roof:
+            ceiling = roof and roof.fraction is not None
+            self.console.print(f"  peak +{peak or 0:.1f} MB" + (
+                f", {roof.gmacs_per_s:.1f} GMAC/s = {roof.fraction:.0%} of the "
+                f"{roof.ceiling_precision or 'fp32'} ceiling" if ceiling else ""))
         return out
 
     # ------------------------------------------------------------------------- the report
 
     def report(self, rows: list[ArtifactRow], *, model: ModelSummary, training: dict, runtimes=(), npu=None,
                mcu=None, selection_split: str = "validation") -> RunReport:
-        """``report.json``'s record; ``failures`` are every step the log saw fail (exit code: ``self.log.exit_code``)."""
+        """``report.json``'s record; its ``failures`` are every step the log saw fail (``self.log.exit_code``)."""
         from edgekit.benchmarking.ceiling import int8_matmul_ceiling, matmul_ceiling
         from edgekit.benchmarking.harness import machine_info
 
