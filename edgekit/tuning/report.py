@@ -1,5 +1,5 @@
 """What a search leaves behind: trials.json, pareto.json, pareto.png, report.md, and the best
-feasible model as a run bundle in ``<out>/best`` (model.keras, model_int8.tflite, report.json/md/html,
+feasible model as a run bundle in ``<out>/best`` (model.keras, model_int8.tflite, report.json/md,
 manifest.json), assembled by :class:`edgekit.bundle.Bundle` like ``edgekit demo``'s.
 
 Everything is read back from keras-tuner's own trial files (``trial_*/trial.json``: status,
@@ -189,7 +189,7 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> RunRepo
                       training={"tuning_trial": best.id, "val_accuracy": best.val_accuracy,
                                 "hyperparameters": best.hyperparameters, "test_accuracy": rows[0].accuracy},
                       selection_split="validation")  # early stopping and the choice of this trial
-    b.write(report)
+    b.write(report, html=False)  # the search's own report.md and pareto.png are its pages
     exported = rows[1]
     console.print(f"  best: trial {best.id} -> {dest} (test {b.scorer.line(rows[0].metrics)} keras"
                   + (f", {config.precision} tflite failed: {exported.error}" if exported.error else
