@@ -2,7 +2,9 @@
 
 Each file is the ``model_dump()`` of a record here, so the JSON keys are a contract kept in one place,
 and the CLI, the Markdown and HTML templates read attributes rather than string keys. The records sit
-beside :mod:`edgekit.artifact` (the file records they are built from) and import nothing heavier.
+beside :mod:`edgekit.artifact` (the file records they are built from), extend vela's and ``mcu.json``'s
+records (:class:`~edgekit.benchmarking.npu.NpuEstimate`, :class:`~edgekit.convert.mcu.McuReport`) and
+import no TensorFlow.
 
 Keys that a writer only adds in some cases (``error``, ``gpu`` for a .tflite, ``roofline`` for a row
 with a MAC count, ...) are left out of the dump when they were never set: :class:`Record` dumps with
