@@ -62,7 +62,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     ds = _task_dataset(task, result)  # what the deployed model takes (a generator: latent vectors)
     loaded = LoadedModel(str(result.model_path), "tf_keras", model=result.model)
     reference = KerasRunner(result.model_path, threads=bench.threads, loaded=loaded)
-    ref_out = reference_outputs(reference, ds.x_test)  # computed once: every export is compared with it
+    ref_out = result.test_outputs if result.test_outputs is not None else reference_outputs(reference, ds.x_test)
     scorer = _TaskScorer(task, ds, ref_out, result.metrics.get("threshold"))
 
     rows = []
