@@ -252,7 +252,7 @@ def render(doc: dict) -> str:
            "- The resume checkpoint (BackupAndRestore) costs ~0.2 s wall per save, a fifth of an epoch here; it "
            "was written whenever 5% of training time had passed, i.e. every few epochs, each of those epochs "
            "~0.2 s longer (more under load). It now saves after the first epoch and then at most 1% of training "
-           "time (fit.py, "
+           "time (training/loop.py, "
            "BACKUP_COST_SHARE); in these 8-epoch runs only the first, left-out epoch saves.",
            "- The tf.data batches were mapped by one thread with tf.data's autotuner on: on this loaded machine "
            "steps waited for batches beyond their CPU time. The map is now parallel and deterministic, single-"

@@ -197,7 +197,8 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
         console: a `rich.console.Console` for progress (default: stderr; it renders in Jupyter).
 
     Returns:
-        The `TrainResult` (`model_path`, `metrics`, `history`, `headline`, the model and its dataset).
+        The `TrainResult` (`model_path`, `metrics`, `history`, `headline`, `test_outputs`: the outputs
+        `metrics` were computed from, the model and its dataset).
 
     Raises:
         EdgekitError: a bad option, model, data or config file, before any training.

@@ -52,8 +52,9 @@ class Bundle:
     """One bundle folder being assembled: the Keras reference, the test split, bench settings, the step log."""
 
     def __init__(self, run_dir: str | Path, model_path: str | Path, loaded, card, ds,
-                 bench: BenchConfig = BenchConfig(), console=None, *, threshold: float | None = None, task: str | None = None):
-        from edgekit.measure import reference_outputs
+                 bench: BenchConfig = BenchConfig(), console=None, *, threshold: float | None = None, task: str | None = None,
+                 reference_outputs=None):
+        from edgekit.measure import reference_outputs as keras_outputs
         from edgekit.runtime.keras import KerasRunner
 
         self.run_dir, self.model_path = Path(run_dir), Path(model_path)
@@ -62,7 +63,9 @@ class Bundle:
         self.log = StepLog(self.run_dir, self.console)
         self.task = task or (card.task if card else None) or getattr(ds, "task", None) or "classification"
         self.reference = KerasRunner(self.model_path, threads=bench.threads, loaded=loaded)
-        self.ref_out = reference_outputs(self.reference, ds.x_test)  # computed once: every export is compared with it
+        # computed once (or handed over by training, which already ran the model on the test split):
+        # every export is compared with it
+        self.ref_out = reference_outputs if reference_outputs is not None else keras_outputs(self.reference, ds.x_test)
         self.scorer = TaskScorer(self.task, ds, self.ref_out, threshold)
 
     # ------------------------------------------------------------------------- rows

@@ -61,7 +61,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
     ds = _task_dataset(result.card.task, result)  # what the deployed model takes (a generator: latent vectors)
     loaded = LoadedModel(str(result.model_path), "tf_keras", model=result.model)
     b = Bundle(run_dir, result.model_path, loaded, result.card, ds, bench, console,
-               threshold=result.metrics.get("threshold"))
+               threshold=result.metrics.get("threshold"), reference_outputs=result.test_outputs)
     # 2. export, verify and bench every format against the Keras reference on the test split
     rows = [b.reference_row()] + [b.export_row(fmt, precision, profile=profile) for fmt, precision in exports]
     # 3. the int8 file on an NPU, a microcontroller and the other runtimes

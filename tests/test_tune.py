@@ -77,9 +77,16 @@ def test_search_writes_trials_pareto_and_bundle(tmp_path):
 
 
 def test_budget_marks_trials_infeasible(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=400)
     with pytest.raises(EdgekitError, match="none of the 1 completed trials meets the budgets"):
         tune("mlp", "digits", out=tmp_path, config=_cfg(trials=1, epochs=1),
-             budgets=Budgets(max_latency_ms=1e-6, max_flash_kb=1))
+             budgets=Budgets(max_latency_ms=1e-6, max_flash_kb=1), console=console)
+    # the trial's line says why it is infeasible (brackets in it are text, not Rich markup)
+    assert "[infeasible: latency" in console.file.getvalue()
     (t,) = json.loads((tmp_path / "trials.json").read_text())
     assert t["status"] == "COMPLETED" and t["feasible"] is False
     assert any("latency" in r for r in t["infeasible_because"]) and any("flash" in r for r in t["infeasible_because"])

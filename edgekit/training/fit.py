@@ -1,7 +1,8 @@
 """Fit a registered (or user) model on a dataset, evaluate it, save ``model.keras``.
 
 Early stopping restores the best weights; TensorBoard logs go to ``<out>/logs``;
-``BackupAndRestore`` keeps a checkpoint so a killed run resumes where it stopped.
+``BackupAndRestore`` keeps a checkpoint so a killed run resumes where it stopped (the loop and its
+callbacks: :mod:`edgekit.training.loop`, which tune's trials train through too).
 """
 
 from __future__ import annotations
@@ -11,22 +12,24 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit._io import atomic_path, write_json, write_text
-from edgekit._tf import keras, reproducible, tf
+import numpy as np
+
+from edgekit._io import write_json, write_text
+from edgekit._tf import keras, reproducible
 from edgekit.artifact import ModelCard
 from edgekit.data import Dataset, load_dataset
 from edgekit.errors import EdgekitError
 from edgekit.records import DatasetSummary, TrainReport
 from edgekit.models import count_macs, count_params, create_model, get_spec
 from edgekit.shapes import complete_shape
-from edgekit.training.batches import training_batches
+from edgekit.models.save import save_model
 from edgekit.training.config import TrainConfig
 from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
-from edgekit.training.metrics import classification_metrics
-from edgekit.training.optim import compile_classifier, lr_callbacks
+from edgekit.training.loop import EpochLine, fit
 from edgekit.training.outcome import diagnose, report_outcome
 from edgekit.training.recipe import early_stopping, scaled_config, zero_head
-from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, headline, save_extras
+from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, predict_outputs, save_extras
+from edgekit.verification.tasks import class_breakdown, headline, score_outputs
 
 
 @dataclass
@@ -40,70 +43,14 @@ class TrainResult:
     metrics: dict
     history: dict = field(repr=False)
     seconds: float
+    # The Keras model's outputs on dataset.x_test, which ``metrics`` were computed from; the end-to-end
+    # run reuses them as every export's reference. None for a generator (its test data are images).
+    test_outputs: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def headline(self) -> str:
         """The task's figures in one line (accuracy; RMSE/MAE/R^2; ROC AUC; ...)."""
         return headline(self.card.task, self.metrics)
-
-
-class _EpochLine(keras.callbacks.Callback):
-    """One line per epoch (Keras' own bar floods logs and non-terminals)."""
-
-    def __init__(self, console, epochs):
-        super().__init__()
-        self.console, self.epochs, self.t0 = console, epochs, time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        parts = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k not in ("lr", "learning_rate"))
-        self.console.print(f"  epoch {epoch + 1:>3}/{self.epochs}  {parts}  [{time.time() - self.t0:.0f}s]")
-
-
-def _backup_and_restore(backup: Path):
-    """``BackupAndRestore`` that also survives a kill landing while it saves.
-
-    TensorFlow writes a checkpoint's files (the ``.index`` last) and only then names it in the
-    ``checkpoint`` state file. A SIGKILL between the two leaves a complete checkpoint that the
-    callback does not see, and the rerun silently starts again from epoch 1. Before training,
-    point the state file at the newest complete checkpoint.
-    """
-    chief = backup / "chief"  # tf_keras' WorkerTrainingState keeps the checkpoints here
-    done = sorted(chief.glob("ckpt-*.index"), key=lambda p: int(p.stem.split("-")[-1]))
-    if done:
-        newest = str(done[-1].with_suffix(""))
-        state = tf.train.get_checkpoint_state(str(chief))
-        if state is None or Path(state.model_checkpoint_path).name != Path(newest).name:
-            tf.compat.v1.train.update_checkpoint_state(str(chief), newest, all_model_checkpoint_paths=[newest])
-    return _ThrottledBackup(str(backup))
-
-
-class _ThrottledBackup(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` that writes its checkpoint after the first epoch and then only once
-    :data:`BACKUP_COST_SHARE`'s worth of training time has passed since the last one.
-
-    A checkpoint of model and optimizer state takes ~0.2 s wall (~0.1 s CPU) for the demo's
-    MobileNetV2 0.35/32, a fifth of an epoch of ~1.1 s: written after every epoch it cost ~15% of
-    the trainer's throughput, and throttled to 5% it was still most of the gap to a plain
-    ``model.fit`` (benchmarks/results/train_overhead.md). At 1% a killed run loses at most
-    ~100 save-times of work (~20 s here) plus the epoch it was in; a checkpoint of the first
-    epoch is always there, so a rerun never starts again from scratch.
-    """
-
-    def __init__(self, backup_dir: str):
-        super().__init__(backup_dir)
-        self._next_save = 0.0  # monotonic time; the first epoch is always saved
-
-    def on_epoch_end(self, epoch, logs=None):
-        if time.monotonic() < self._next_save:
-            return
-        t0 = time.monotonic()
-        super().on_epoch_end(epoch, logs)
-        took = time.monotonic() - t0
-        self._next_save = time.monotonic() + took / BACKUP_COST_SHARE
-
-
-BACKUP_COST_SHARE = 0.01  # the most of training time the resume checkpoints may take
 
 
 def train(model, data, params: dict | None = None, config: TrainConfig | None = None,
@@ -165,38 +112,25 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune), images=images)
     if not finetune:
         zero_head(net)  # first predictions uniform: the first loss is ln(classes)
-    steps = -(-len(dataset.x_train) // config.batch_size)
-    compile_classifier(net, config, steps)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stopper = early_stopping(config, recipe)
-    callbacks = [
-        stopper,
-        *lr_callbacks(config, steps),
-        _backup_and_restore(out / "backup"),
-        _EpochLine(console, config.epochs),
-    ]
-    if config.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False))
     console.print(f"[bold]train[/] {model} {dict(params)} on {dataset.name}: "
                   f"{len(dataset.x_train)} train / {len(dataset.x_val)} val, input {dataset.input_shape}")
     console.print(f"  recipe: {recipe.rule}", highlight=False)
     t0 = time.time()
-    # Image shifts would scramble audio features (time x coefficient); audio has its own augmentation.
-    shift_images = config.augment and not dataset.preprocessing
-    batches = training_batches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images,
-                               flip=bool(config.flip))
-    hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val),
-                   epochs=config.epochs, callbacks=callbacks, verbose=0)
+    hist = fit(net, dataset, config, stopper=stopper, backup=out / "backup", console=console,
+               logs=out / "logs" if config.tensorboard else None)
     epochs_run = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
     outcome = diagnose(hist.history, stopper, config, dataset, recipe, epochs_run, model)
     report_outcome(outcome, console)
     if config.unfreeze:
-        epochs_run += _fit_unfrozen(net, config, dataset, steps, out, console)
+        epochs_run += _fit_unfrozen(net, config, dataset, out, console)
     seconds = time.time() - t0
-    probs = net.predict(dataset.x_test, batch_size=256, verbose=0)
-    metrics = classification_metrics(dataset.y_test, probs, dataset.class_names)
+    outputs = predict_outputs(net, dataset.x_test)
+    metrics = score_outputs("classification", outputs, dataset)
+    metrics.update(class_breakdown(dataset.y_test, outputs, dataset.class_names))
     metrics["epochs_run"] = epochs_run
     metrics["training"] = outcome.model_dump()
     metrics.update(finetune)
@@ -207,10 +141,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
                      normalization=dataset.normalization, labels=dataset.class_names, knobs=params,
                      metrics={"test_accuracy": metrics["accuracy"]}, preprocessing=dataset.preprocessing,
                      training=outcome)
-    model_path = out / "model.keras"
-    with atomic_path(model_path) as tmp:
-        net.save(str(tmp))
-    write_text(ModelCard.path_for(model_path), card.model_dump_json(indent=2))
+    model_path = save_model(net, card, out / "model.keras")
     write_json(out / "metrics.json", metrics)
     write_text(out / "report.json", TrainReport(model=model, knobs=params, dataset=DatasetSummary.of(dataset),
                                                 test_accuracy=metrics["accuracy"], seconds=round(seconds, 1),
@@ -218,7 +149,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     shutil.rmtree(out / "backup", ignore_errors=True)  # the run finished: nothing to resume
     console.print(f"  test accuracy {metrics['accuracy']:.4f} after {metrics['epochs_run']} epochs "
                   f"({seconds:.0f}s); saved {model_path}")
-    return TrainResult(model_path, net, card, dataset, metrics, hist.history, seconds)
+    return TrainResult(model_path, net, card, dataset, metrics, hist.history, seconds, outputs)
 
 
 def _native_image_shape(data, default: tuple) -> tuple:
@@ -264,16 +195,14 @@ def _pretrained_summary(net, model, config, console) -> dict:
     return {"weights": {"path": loaded.path, "layers_loaded": len(loaded.loaded), "new_layers": list(loaded.new)}}
 
 
-def _fit_unfrozen(net, config, dataset, steps, out, console) -> int:
+def _fit_unfrozen(net, config, dataset, out, console) -> int:
     """Phase 2 of fine-tuning: the last blocks train too, at a lower rate. Returns the epochs run."""
     lr, epochs = unfreeze_last_blocks(net, config, console)
-    compile_classifier(net, config, steps, epochs=epochs, learning_rate=lr)
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-                 *lr_callbacks(config), _backup_and_restore(out / "backup_unfreeze"), _EpochLine(console, epochs)]
-    batches = training_batches(dataset.x_train, dataset.y_train, config.batch_size, config.seed + 1,
-                               config.augment and not dataset.preprocessing)
-    hist = net.fit(batches, validation_data=(dataset.x_val, dataset.y_val), epochs=epochs, callbacks=callbacks,
-                   verbose=0)
+    # The head is trained already: no warm-up, no mirrored images, fresh batches (seed + 1).
+    phase2 = config.model_copy(update={"learning_rate": lr, "epochs": epochs, "warmup_epochs": 0, "flip": False,
+                                       "seed": config.seed + 1})
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    hist = fit(net, dataset, phase2, stopper=stopper, backup=out / "backup_unfreeze", console=console)
     shutil.rmtree(out / "backup_unfreeze", ignore_errors=True)
     return (hist.epoch[-1] + 1) if hist.epoch else 0
 
@@ -315,20 +244,15 @@ def _train_task(model, spec, dataset, params, config, out, console, input_shape)
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"[bold]train[/] {model} ({spec.task}) {dict(params)} on {dataset.name}: "
                   f"{len(dataset.x_train)} train / {len(dataset.x_val)} val, data {dataset.input_shape}")
-    line = _EpochLine(console, config.epochs)
-    net, history, metrics, card_metrics, extras, seconds = fit_task(spec.task, model, dataset, dict(params), config,
-                                                                  line, input_shape)
-    knobs = {k: v for k, v in params.items()}
+    done = fit_task(spec.task, model, dataset, dict(params), config, EpochLine(console, config.epochs), input_shape)
+    net, metrics = done.net, done.metrics
     card = ModelCard(name=model, task=spec.task, params=count_params(net), macs=count_macs(net),
                      input_shape=(None,) + tuple(int(d) for d in net.inputs[0].shape[1:]), dataset=dataset.name,
-                     normalization=dataset.normalization, labels=dataset.class_names, knobs=knobs,
-                     metrics=card_metrics, preprocessing=dataset.preprocessing)
-    model_path = out / "model.keras"
-    with atomic_path(model_path) as tmp:
-        net.save(str(tmp))
-    save_extras(out, extras)
-    write_text(ModelCard.path_for(model_path), card.model_dump_json(indent=2))
+                     normalization=dataset.normalization, labels=dataset.class_names, knobs=dict(params),
+                     metrics=done.card_metrics, preprocessing=dataset.preprocessing)
+    save_extras(out, done.extras)
+    model_path = save_model(net, card, out / "model.keras")
     write_json(out / "metrics.json", metrics)
-    console.print(f"  test {headline(spec.task, metrics)} after {metrics['epochs_run']} epochs ({seconds:.0f}s); "
+    console.print(f"  test {headline(spec.task, metrics)} after {metrics['epochs_run']} epochs ({done.seconds:.0f}s); "
                   f"saved {model_path}")
-    return TrainResult(model_path, net, card, dataset, metrics, history, seconds)
+    return TrainResult(model_path, net, card, dataset, metrics, done.history, done.seconds, done.outputs)

@@ -1,8 +1,10 @@
 """Training for the tasks other than classification: regression, anomaly detection,
 embeddings and generation. :func:`edgekit.training.train` dispatches here by the model's task.
 
-Each task fits the registered model the way its family is trained, scores it on the test split
-with the task's own figures, and saves what gets deployed as ``model.keras`` with its card:
+Each task fits the registered model the way its family is trained and scores its outputs on the
+test split with the task's own figures (:mod:`edgekit.verification.tasks`, the functions every
+export is scored with); :func:`edgekit.training.train` saves what gets deployed as ``model.keras``
+with its card:
 
 ==============  ======================================  =========================================
 task            fit                                     test figures (``metrics.json``)
@@ -23,6 +25,7 @@ generation      with its discriminator                  (c)GAN: a real-digit cla
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,8 @@ import numpy as np
 from edgekit._tf import keras
 from edgekit.errors import EdgekitError
 from edgekit.training.optim import lr_callbacks, make_optimizer, regression_loss
+from edgekit.verification.tasks import (anomaly_threshold, generated_image_figures, pair_indices,
+                                        score_outputs)
 
 # A model of this task trains on a dataset of the same task; these are the built-in ones.
 BUILTIN_DATA = {
@@ -55,6 +60,26 @@ def data_input_shape(spec, params: dict, input_shape, data=None):
     return spec.default_input_shape
 
 
+def predict_outputs(net, x) -> np.ndarray:
+    """A Keras model's outputs on ``x`` as the Keras reference gives them (the first output, float32):
+    scored here, and reused by the end-to-end run as every export's reference."""
+    out = net.predict(x, batch_size=256, verbose=0)
+    return np.asarray(out[0] if isinstance(out, (list, tuple)) else out, np.float32)
+
+
+@dataclass
+class TaskFit:
+    """What a task's training hands back: the deployed model and what it scored."""
+
+    net: object
+    history: dict
+    metrics: dict  # metrics.json
+    card_metrics: dict  # the model card's headline figures
+    outputs: np.ndarray | None  # the deployed model's outputs on the test split (None: a generator's data are images)
+    extras: dict = field(default_factory=dict)  # further models to save beside it, by file name
+    seconds: float = 0.0
+
+
 def _callbacks(config, line):
     return [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
@@ -65,16 +90,6 @@ def _callbacks(config, line):
 
 # ---------------------------------------------------------------------------------------------
 # regression
-
-
-def regression_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """RMSE, MAE and R^2 of predictions, in whatever units the arrays are in."""
-    y_true = np.asarray(y_true, np.float64).ravel()
-    y_pred = np.asarray(y_pred, np.float64).ravel()
-    err = y_pred - y_true
-    ss_res, ss_tot = float(np.sum(err**2)), float(np.sum((y_true - y_true.mean()) ** 2))
-    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
-            "r2": 1.0 - ss_res / ss_tot if ss_tot else 0.0}
 
 
 def fit_regression(name, dataset, params, config, line):
@@ -89,12 +104,11 @@ def fit_regression(name, dataset, params, config, line):
                 metrics=[keras.metrics.RootMeanSquaredError(name="rmse")])
     hist = net.fit(dataset.x_train, dataset.y_train, validation_data=(dataset.x_val, dataset.y_val),
                    epochs=config.epochs, batch_size=config.batch_size, callbacks=_callbacks(config, line), verbose=0)
-    pred = net.predict(dataset.x_test, batch_size=256, verbose=0)
-    to_units = getattr(dataset, "targets", lambda y: np.asarray(y, np.float64))
-    metrics = regression_report(to_units(dataset.y_test), to_units(pred))
+    outputs = predict_outputs(net, dataset.x_test)
+    metrics = score_outputs("regression", outputs, dataset)
     if hasattr(dataset, "target_mean"):
         metrics["target_normalization"] = {"mean": dataset.target_mean, "std": dataset.target_std}
-    return net, hist.history, metrics, {"test_rmse": metrics["rmse"], "test_r2": metrics["r2"]}
+    return TaskFit(net, hist.history, metrics, {"test_rmse": metrics["rmse"], "test_r2": metrics["r2"]}, outputs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,29 +116,20 @@ def fit_regression(name, dataset, params, config, line):
 
 
 def fit_anomaly(name, dataset, params, config, line):
-    from sklearn.metrics import roc_auc_score
-
     from edgekit.models import create_model
-    from edgekit.models.autoencoders import anomaly_scores
 
     net = create_model(name, input_shape=dataset.input_shape, **params)
     net.compile(optimizer=make_optimizer(config, -(-len(dataset.x_train) // config.batch_size)), loss="mse")
     hist = net.fit(dataset.x_train, dataset.x_train, validation_data=(dataset.x_val, dataset.x_val),
                    epochs=config.epochs, batch_size=config.batch_size, callbacks=_callbacks(config, line),
                    shuffle=True, verbose=0)
-    scores = anomaly_scores(net, dataset.x_test)
-    val_scores = anomaly_scores(net, dataset.x_val)
+    threshold = anomaly_threshold(predict_outputs(net, dataset.x_val), dataset.x_val)
+    outputs = predict_outputs(net, dataset.x_test)
+    metrics = score_outputs("anomaly", outputs, dataset, threshold=threshold)
     y = np.asarray(dataset.y_test).ravel()
-    if len(np.unique(y)) < 2:
-        raise EdgekitError(f"{dataset.name}: the test split needs normal and anomalous samples (y 0 and 1) "
-                           "to score an anomaly detector.")
-    threshold = float(np.quantile(val_scores, 0.99))
-    flagged = scores > threshold
-    metrics = {"roc_auc": float(roc_auc_score(y, scores)), "threshold": threshold,
-               "recall_at_threshold": float(flagged[y == 1].mean()),
-               "false_alarm_rate": float(flagged[y == 0].mean()),
-               "n_normal": int((y == 0).sum()), "n_anomaly": int((y == 1).sum())}
-    return net, hist.history, metrics, {"test_roc_auc": metrics["roc_auc"], "threshold": threshold}
+    metrics.update(n_normal=int((y == 0).sum()), n_anomaly=int((y == 1).sum()))
+    return TaskFit(net, hist.history, metrics, {"test_roc_auc": metrics["roc_auc"], "threshold": threshold},
+                   outputs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,9 +138,7 @@ def fit_anomaly(name, dataset, params, config, line):
 
 def make_pairs(x, y, n_pairs: int, seed: int = 0):
     """``n_pairs`` balanced pairs: ``(a, b, same)`` with same = 1 for a same-class pair (drawn by
-    :func:`edgekit.verification.tasks.pair_indices`, so a deployed model's pair AUC uses the same draw)."""
-    from edgekit.verification.tasks import pair_indices
-
+    :func:`edgekit.verification.tasks.pair_indices`, the draw the pair AUC is scored on)."""
     i, j, same = pair_indices(y, n_pairs, seed)
     return x[i], x[j], same
 
@@ -163,16 +166,6 @@ class _PairBatches(keras.utils.Sequence):
         self._draw()
 
 
-def pair_auc(tower, x, y, n_pairs: int = 4000, seed: int = 1) -> float:
-    """ROC AUC of -distance between embeddings for same-class (positive) vs different-class pairs."""
-    from sklearn.metrics import roc_auc_score
-
-    a, b, same = make_pairs(x, y, n_pairs, seed)
-    ea = tower.predict(a, batch_size=256, verbose=0)
-    eb = tower.predict(b, batch_size=256, verbose=0)
-    return float(roc_auc_score(same, -np.linalg.norm(ea - eb, axis=1)))
-
-
 def fit_embedding(name, dataset, params, config, line):
     from edgekit.models import create_model
     from edgekit.models.siamese import contrastive_loss, pair_model
@@ -186,9 +179,10 @@ def fit_embedding(name, dataset, params, config, line):
     hist = pairs.fit(_PairBatches(dataset.x_train, dataset.y_train, config.batch_size, config.seed),
                      validation_data=((va, vb), vsame), epochs=config.epochs, callbacks=_callbacks(config, line),
                      verbose=0)
-    auc = pair_auc(tower, dataset.x_test, dataset.y_test)
+    outputs = predict_outputs(tower, dataset.x_test)
+    auc = score_outputs("embedding", outputs, dataset)["pair_roc_auc"]
     metrics = {"pair_roc_auc": auc, "margin": margin}
-    return tower, hist.history, metrics, {"test_pair_roc_auc": auc}
+    return TaskFit(tower, hist.history, metrics, {"test_pair_roc_auc": auc}, outputs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,21 +229,15 @@ def fit_generation(name, dataset, params, config, line, input_shape=None):
         history["d_loss"].append(d_sum / max(steps, 1))
         history["g_loss"].append(g_sum / max(steps, 1))
         line.on_epoch_end(epoch, {"d_loss": history["d_loss"][-1], "g_loss": history["g_loss"][-1]})
-    metrics = generation_report(gen, dataset, classes, seed=config.seed)
+    metrics = generated_image_figures(*_generate(gen, classes, seed=config.seed), dataset)
     metrics.update(final_d_loss=history["d_loss"][-1], final_g_loss=history["g_loss"][-1])
     headline = {k: v for k, v in metrics.items() if k in ("class_accuracy", "classes_covered")}
-    return gen, history, metrics, headline, disc
+    # no test outputs: a generator's test data are images, not the latent vectors it takes
+    return TaskFit(gen, history, metrics, headline, None, {"discriminator.keras": disc})
 
 
-def generation_report(generator, dataset, num_classes=None, n: int = 1000, seed: int = 0) -> dict:
-    """Judge generated images with a classifier trained on the real training images
-    (scikit-learn logistic regression): for a conditional generator, the share of samples
-    classified as the class asked for; for any generator, how many classes its samples cover
-    (a collapsed GAN covers few)."""
-    from sklearn.linear_model import LogisticRegression
-
-    flat = lambda a: np.asarray(a, np.float32).reshape(len(a), -1)  # noqa: E731
-    clf = LogisticRegression(max_iter=500).fit(flat(dataset.x_train), np.asarray(dataset.y_train).ravel())
+def _generate(generator, num_classes=None, n: int = 1000, seed: int = 0):
+    """``n`` images from seeded latent vectors, and the class asked for each (None: not conditional)."""
     rng = np.random.default_rng(seed)
     dim = int(generator.input_shape[-1])
     if num_classes:
@@ -259,41 +247,24 @@ def generation_report(generator, dataset, num_classes=None, n: int = 1000, seed:
         z = cgan_inputs(rng.standard_normal((n, dim - num_classes)), asked, num_classes)
     else:
         asked, z = None, rng.standard_normal((n, dim)).astype(np.float32)
-    images = generator.predict(z, batch_size=256, verbose=0)
-    pred = clf.predict(flat(images))
-    counts = np.bincount(pred, minlength=len(dataset.class_names))
-    out = {"classes_covered": int((counts >= n * 0.02).sum()), "real_classifier_test_accuracy":
-           float(clf.score(flat(dataset.x_test), np.asarray(dataset.y_test).ravel()))}
-    if asked is not None:
-        out["class_accuracy"] = float(np.mean(pred == asked))
-    return out
+    return generator.predict(z, batch_size=256, verbose=0), asked
 
 
-def headline(task: str, metrics: dict) -> str:
-    """One line with the figures that matter for ``task``."""
-    keys = {"classification": ("accuracy",), "regression": ("rmse", "mae", "r2"), "anomaly": ("roc_auc",),
-            "embedding": ("pair_roc_auc",), "generation": ("class_accuracy", "classes_covered")}[task]
-    return ", ".join(f"{k} {metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k} {metrics[k]}"
-                     for k in keys if k in metrics)
-
-
-def fit_task(task, name, dataset, params, config, line, input_shape=None):
-    """Returns ``(deployed model, history, metrics, card metrics, extra models to save)``."""
+def fit_task(task, name, dataset, params, config, line, input_shape=None) -> TaskFit:
     t0 = time.time()
-    extras = {}
     if task == "regression":
-        net, hist, metrics, card_metrics = fit_regression(name, dataset, params, config, line)
+        fit = fit_regression(name, dataset, params, config, line)
     elif task == "anomaly":
-        net, hist, metrics, card_metrics = fit_anomaly(name, dataset, params, config, line)
+        fit = fit_anomaly(name, dataset, params, config, line)
     elif task == "embedding":
-        net, hist, metrics, card_metrics = fit_embedding(name, dataset, params, config, line)
+        fit = fit_embedding(name, dataset, params, config, line)
     elif task == "generation":
-        net, hist, metrics, card_metrics, disc = fit_generation(name, dataset, params, config, line, input_shape)
-        extras["discriminator.keras"] = disc
+        fit = fit_generation(name, dataset, params, config, line, input_shape)
     else:
         raise EdgekitError(f"no trainer for task {task!r}.")
-    metrics["epochs_run"] = len(next(iter(hist.values()), []))
-    return net, hist, metrics, card_metrics, extras, time.time() - t0
+    fit.metrics["epochs_run"] = len(next(iter(fit.history.values()), []))
+    fit.seconds = time.time() - t0
+    return fit
 
 
 def save_extras(out: Path, extras: dict):
@@ -304,5 +275,4 @@ def save_extras(out: Path, extras: dict):
             m.save(str(tmp))
 
 
-__all__ = ["fit_task", "headline", "regression_report", "make_pairs", "pair_auc", "generation_report",
-           "data_input_shape", "BUILTIN_DATA"]
+__all__ = ["fit_task", "TaskFit", "predict_outputs", "make_pairs", "data_input_shape", "BUILTIN_DATA"]

@@ -2,7 +2,8 @@
 
 A space is declared on a ``keras_tuner.HyperParameters`` object (so every oracle, random,
 Bayesian or Hyperband, can sample it) and read back with :func:`trial_config`, which turns
-one trial's values into what :func:`edgekit.models.create_model` and the optimizer need::
+one trial's values into what :func:`edgekit.models.create_model` and the trainer need
+(:func:`edgekit.tuning.trial.train_config` makes the trial's TrainConfig from it)::
 
     hp = define_space("mobilenet_v2", fixed={"alpha": 0.35})
     cfg = trial_config("mobilenet_v2", hp.values)   # TrialConfig(model, knobs, resolution, ...)
@@ -239,23 +240,3 @@ def trial_config(name: str, values: dict) -> TrialConfig:
     return TrialConfig(model=model, knobs=knobs, resolution=v.get("resolution"), optimizer=opt,
                        learning_rate=float(v[f"lr_{opt}"]), schedule=v["schedule"], batch_size=int(v["batch_size"]),
                        optimizer_options=options)
-
-
-def make_optimizer(cfg: TrialConfig, steps: int):
-    """The tf_keras optimizer for ``cfg``; ``steps`` (total training steps) sizes the schedule."""
-    from edgekit._tf import keras
-
-    lr = cfg.learning_rate
-    steps = max(1, int(steps))
-    if cfg.schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps, alpha=0.01)
-    elif cfg.schedule == "exponential":  # down to 1/10 by the end of the run
-        lr = keras.optimizers.schedules.ExponentialDecay(cfg.learning_rate, decay_steps=steps, decay_rate=0.1)
-    o = cfg.optimizer_options
-    if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=o["momentum"], nesterov=o["nesterov"])
-    if cfg.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(lr, momentum=o["momentum"])
-    if cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=o["weight_decay"])
-    return keras.optimizers.Adam(lr)

@@ -4,7 +4,6 @@ the measure gate that keeps several workers' timings apart (see :mod:`edgekit.tu
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import tempfile
 import time
@@ -82,14 +81,15 @@ class _TrialWork:
                                  scaling=self.config.input_scaling())
 
     def run(self, trial_id: str, values: dict, trial_dir: Path) -> dict:
-        from edgekit._io import atomic_path, write_text
         from edgekit._tf import keras
         from edgekit.artifact import ModelCard
         from edgekit.benchmarking.harness import bench_runner
         from edgekit.convert import export
         from edgekit.models import count_macs, count_params, create_model, get_spec
+        from edgekit.models.save import save_model
         from edgekit.runtime.base import load_runner
-        from edgekit.tuning.space import make_optimizer, trial_config
+        from edgekit.training.loop import fit
+        from edgekit.tuning.space import trial_config
 
         cfg = trial_config(self.model, values)
         ds = self.dataset(cfg.model, cfg.resolution)
@@ -109,17 +109,11 @@ class _TrialWork:
             net.set_weights(load_model(trial_dir.parent / f"trial_{parent}" / "model.keras").model.get_weights())
         else:
             initial_epoch = 0
-        steps_per_epoch = math.ceil(len(ds.x_train) / cfg.batch_size)
-        net.compile(optimizer=make_optimizer(cfg, steps_per_epoch * max(1, epochs - initial_epoch)),
-                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        from edgekit.training.batches import training_batches
-
-        stream = training_batches(ds.x_train, ds.y_train, cfg.batch_size, self.config.seed, self.config.augment)
-        callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.config.patience,
-                                                   restore_best_weights=True),
-                     _gate_callback(self.gate)]
-        hist = net.fit(stream, validation_data=(ds.x_val, ds.y_val), epochs=epochs, initial_epoch=initial_epoch,
-                       callbacks=callbacks, verbose=0)
+        # The oracle ranks validation accuracy: the trial keeps its best epoch by that figure.
+        stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.config.patience,
+                                                restore_best_weights=True)
+        hist = fit(net, ds, train_config(cfg, self.config, epochs, initial_epoch), stopper=stopper,
+                   callbacks=[_gate_callback(self.gate)], initial_epoch=initial_epoch)
         val_accuracy = float(net.evaluate(ds.x_val, ds.y_val, verbose=0)[1])
         train_seconds = time.time() - t0
 
@@ -127,10 +121,7 @@ class _TrialWork:
         card = ModelCard(name=cfg.model, task=spec.task, params=count_params(net), macs=count_macs(net),
                          input_shape=(None,) + ds.input_shape, dataset=ds.name, normalization=ds.normalization,
                          labels=ds.class_names, knobs=_jsonable(cfg.knobs), metrics={"val_accuracy": val_accuracy})
-        model_path = trial_dir / "model.keras"
-        with atomic_path(model_path) as tmp:
-            net.save(str(tmp))
-        write_text(ModelCard.path_for(model_path), card.model_dump_json(indent=2))
+        model_path = save_model(net, card, trial_dir / "model.keras")
 
         art = export(net, to="tflite", precision=self.config.precision, data=ds, out=trial_dir, name="model",
                      card=card, seed=self.config.seed)
@@ -177,6 +168,23 @@ class _TrialWork:
             est = _estimate_arena(tflite_path)
             why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
             return est, f"estimate (lower bound: largest op's input+output activations); TFLM could not run it: {why}"
+
+
+def train_config(cfg, config: TuneConfig, epochs: int, initial_epoch: int = 0):
+    """The :class:`~edgekit.training.TrainConfig` that trains a trial: its point in the space
+    (``cfg``, a :class:`~edgekit.tuning.space.TrialConfig`) and the search's settings. ``edgekit train``
+    with these settings trains the same way.
+
+    The space's exponential schedule decays to a tenth over the epochs the trial runs; TrainConfig
+    spells a decay per epoch, so that is ``0.1 ** (1 / epochs run)``."""
+    from edgekit.training.config import TrainConfig
+
+    runs = max(1, epochs - initial_epoch)
+    o = cfg.optimizer_options
+    return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                       patience=config.patience, seed=config.seed, augment=config.augment, tensorboard=False,
+                       optimizer=cfg.optimizer, schedule=cfg.schedule, decay_rate=0.1 ** (1 / runs),
+                       **{k: o[k] for k in ("momentum", "nesterov", "weight_decay") if k in o})
 
 
 def _estimate_arena(tflite_path) -> int | None:

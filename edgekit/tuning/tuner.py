@@ -214,14 +214,14 @@ def tune(model: str, data="digits", out: str | Path = "runs/tune", config: TuneC
             raise EdgekitError("a distributed search needs data given by name or path, not a Dataset object.")
         console.print(f"  this process is {role!r} of a distributed search (oracle at "
                       f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ.get('KERASTUNER_ORACLE_PORT')})")
-        tuner = make_tuner(model, data, out, config, budgets, log=lambda s: console.print("  " + s, highlight=False))
+        tuner = make_tuner(model, data, out, config, budgets, log=_trial_log(console))
         with _quiet_stdout():
             tuner.search(verbose=0)
         if role != "chief":
             trials = collect_trials(out / "search" / PROJECT)
             return TuneResult(out=out, trials=trials, pareto=[], best=None, bundle=None)
     elif config.workers == 1:
-        tuner = make_tuner(model, data, out, config, budgets, log=lambda s: console.print("  " + s, highlight=False))
+        tuner = make_tuner(model, data, out, config, budgets, log=_trial_log(console))
         try:
             with _quiet_stdout():
                 tuner.search(verbose=0)
@@ -234,6 +234,12 @@ def tune(model: str, data="digits", out: str | Path = "runs/tune", config: TuneC
     seconds = time.time() - t0
     trials = collect_trials(out / "search" / PROJECT)
     return write_outputs(out, model, data, config, budgets, trials, seconds, console, crash=crash)
+
+
+def _trial_log(console):
+    """The console line of each trial. Plain text, not Rich markup: a trial's reasons, like
+    ``[infeasible: latency 2.1 ms > 1 ms]``, would otherwise be read as a style tag and vanish."""
+    return lambda line: console.print("  " + line, highlight=False, markup=False)
 
 
 @contextlib.contextmanager
