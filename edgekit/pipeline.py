@@ -9,7 +9,6 @@ import datetime as _dt
 from pathlib import Path
 
 from edgekit.errors import step_error
-from edgekit.measure import BenchConfig  # noqa: F401 - part of this module's API (run(bench=BenchConfig(...)))
 from edgekit.records import (ArtifactRow, BenchSettings, DatasetSummary, ModelSummary, RowLatency, RunReport, RuntimeRow,
                               StepFailure)
 
@@ -29,7 +28,7 @@ def new_run_dir(root: str | Path, model: str) -> Path:
 
 
 def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None = None, out: str | Path | None = None,
-        exports=DEFAULT_EXPORTS, bench: BenchConfig = BenchConfig(), console=None, *, npu: bool = True,
+        exports=DEFAULT_EXPORTS, bench: BenchSettings = BenchSettings(), console=None, *, npu: bool = True,
         mcu: bool = True, profile: bool = True, html: bool = True, mcu_target: str = "nucleo-l4r5zi",
         **train_overrides) -> RunReport:
     """Train ``model`` on ``data``, export, verify and benchmark every artifact; return the report.
@@ -100,7 +99,7 @@ def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None =
         task=task,
         metric=scorer.metric.as_dict(),
         training=_training_section(task, result),
-        bench=BenchSettings(threads=bench.threads, runs=bench.runs, warmup=bench.warmup),
+        bench=bench,
         verify_source=f"{len(ds.x_test)} samples of the test split of {ds.name}",
         machine=machine_info(),
         artifacts=rows,
@@ -242,7 +241,7 @@ def step_failures(report: RunReport) -> list[StepFailure]:
     return found
 
 
-def _deploy_figures(path, runtime: str, lat, bench: BenchConfig, profile: bool, console, run_dir: Path,
+def _deploy_figures(path, runtime: str, lat, bench: BenchSettings, profile: bool, console, run_dir: Path,
                     precision=None) -> dict:
     """Peak memory, roofline and per-op profile of one exported file (each failure recorded, not raised)."""
     from edgekit.benchmarking.harness import child_memory, roofline_row
@@ -273,7 +272,7 @@ def _failed(e: BaseException, run_dir: Path, step: str, console) -> dict:
     return {"error": msg, "status": status}
 
 
-def _other_runtimes(int8_row: ArtifactRow, mcu_figures: dict | None, bench: BenchConfig, ds, console,
+def _other_runtimes(int8_row: ArtifactRow, mcu_figures: dict | None, bench: BenchSettings, ds, console,
                     run_dir: Path) -> list[RuntimeRow]:
     """The int8 .tflite on LiteRT without XNNPACK (its reference kernels) and on TFLM on this host."""
     from edgekit.benchmarking.harness import bench_runner

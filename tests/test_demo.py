@@ -68,10 +68,11 @@ def test_a_failing_step_is_reported_and_exits_3(tmp_path):
     import typer
 
     from edgekit.cli import _exit_for_steps
-    from edgekit.pipeline import BenchConfig, run
+    from edgekit.pipeline import run
+    from edgekit.records import BenchSettings
 
     rep = run("mlp", "digits_flat", out=tmp_path, exports=(("tflite", "fp32"), ("onnx", "fp16")),
-              bench=BenchConfig(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=False, epochs=2)
+              bench=BenchSettings(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=False, epochs=2)
     (fail,) = rep["failures"]
     assert fail["status"] == "failed" and "onnx" in fail["step"] and "fp16" in fail["error"]
     from conftest import check_record_file

@@ -164,7 +164,7 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> Path:
     from edgekit.artifact import ModelCard
     from edgekit.benchmarking.harness import bench_runner, machine_info
     from edgekit.convert import export, keras_artifact
-    from edgekit.measure import BenchConfig, measure, reference_outputs
+    from edgekit.measure import measure, reference_outputs
     from edgekit.models.load import load_model
     from edgekit.report import artifact_row, write_report
     from edgekit.runtime.keras import KerasRunner
@@ -181,7 +181,8 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> Path:
     ds = load_tune_dataset(best.model, data, best.resolution, config.seed, scaling=config.input_scaling())
     loaded = load_model(dest / "model.keras")
     reference = KerasRunner(dest / "model.keras", threads=1, loaded=loaded)
-    bench = BenchConfig(threads=1, runs=max(config.bench_runs, 100), warmup=config.bench_warmup)
+    # the best model is timed once, more closely than each trial
+    bench = BenchSettings(runs=max(config.bench_runs, 100), warmup=config.bench_warmup)
     ref_out = reference_outputs(reference, ds.x_test)
     _, lat = bench_runner(lambda: reference, bench.runs, bench.warmup, x=ds.x_test[:1])
     rows = [artifact_row(keras_artifact(dest / "model.keras", loaded, card), accuracy(ref_out, ds.y_test), None, lat)]
@@ -197,7 +198,7 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> Path:
         labels=ds.class_names,
         training={"tuning_trial": best.id, "val_accuracy": best.val_accuracy,
                   "hyperparameters": best.hyperparameters, "test_accuracy": rows[0].accuracy},
-        bench=BenchSettings(threads=bench.threads, runs=bench.runs, warmup=bench.warmup),
+        bench=bench,
         verify_source=f"{len(ds.x_test)} samples of the test split of {ds.name}",
         machine=machine_info(),
         artifacts=rows,

@@ -135,8 +135,9 @@ class _TrialWork:
         art = export(net, to="tflite", precision=self.config.precision, data=ds, out=trial_dir, name="model",
                      card=card, seed=self.config.seed)
         with self.gate.exclusive():
-            runner, lat = bench_runner(lambda: load_runner(art.path, "litert", 1), self.config.bench_runs,
-                                       self.config.bench_warmup, x=ds.x_val[:1])
+            bench = self.config.bench
+            runner, lat = bench_runner(lambda: load_runner(art.path, "litert", bench.threads), bench.runs,
+                                       bench.warmup, x=ds.x_val[:1])
         del runner
         arena, arena_source = self._arena(art.path)
         reasons = self.budgets.violations(lat.p50, art.bytes, arena, arena_source)
