@@ -87,7 +87,7 @@ def weight_bytes(path: str | Path) -> int:
     return int(sum(len(b.data) for b in (model.buffers or []) if b is not None and b.data is not None))
 
 
-def _size(elf: Path) -> tuple[int, int]:
+def _flash_and_ram(elf: Path) -> tuple[int, int]:
     """(flash, RAM) of a linked program: text + data, data + bss (arm-none-eabi-size, Berkeley)."""
     r = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True)
     text, data, bss = map(int, r.stdout.splitlines()[1].split()[:3])
@@ -184,7 +184,7 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
             raise EdgekitError(f"TFLM has no kernel for {', '.join(rep.unsupported_ops)}; the model cannot run on TFLM.")
         lib = tflm_build.build_library(tflm_dir, core, kernels, ops=rep.ops)
         elf = link(bundle, lib, core, kernels, emulation_arena(rep.arena_bytes, core))
-        flash, ram = _size(elf)
+        flash, ram = _flash_and_ram(elf)
         if x is not None and len(x):
             xq = quantize_inputs(np.asarray(x)[:n], rep.input.scale or 1.0, rep.input.zero_point or 0, rep.input.dtype)
             note = inputs_note or f"{len(xq)} samples of the data"

@@ -77,9 +77,6 @@ def _fmt(v, spec="{:.3f}"):
     return "—" if v is None else spec.format(v)
 
 
-def _size(n):
-    return f"{n / 1024:.1f} KB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MB"
-
 
 
 def _progress(total: int, what: str):

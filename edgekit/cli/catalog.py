@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from edgekit.cli._app import (_fmt, _progress, _size, app, out)
+from edgekit.units import format_bytes
+from edgekit.cli._app import (_fmt, _progress, app, out)
 from edgekit.errors import EdgekitError
 
 
@@ -49,7 +50,7 @@ def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mo
 
 def _arena_cell(row: dict) -> str:
     if row.get("tflm_arena_bytes"):
-        return _size(row["tflm_arena_bytes"])
+        return format_bytes(row["tflm_arena_bytes"])
     return "TFLM failed" if row.get("tflm_error") else "—"
 
 
@@ -110,7 +111,7 @@ def targets():
         basis = ("calibrated (MLPerf Tiny)" if t.calibrated else f"factors of {t.calibrated_on}" if t.calibrated_on
                  else "pooled factors, by core class")
         exp = target_expected_error(t)
-        table.add_row(t.name, t.board, t.core, f"{t.mhz:g}", _size(t.ram_bytes), _size(t.flash_bytes), basis,
+        table.add_row(t.name, t.board, t.core, f"{t.mhz:g}", format_bytes(t.ram_bytes), format_bytes(t.flash_bytes), basis,
                       "?" if exp is None else f"± {exp.median:.0%} (worst {exp.worst:.0%})")
     out.print(table)
     out.print(f"generic targets: <core>@<MHz>, core one of {', '.join(c.removeprefix('cortex-') for c in CORES)} "

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _fmt, _plain, _print_gpu, _size, _warn, app, out)
+from edgekit.units import format_bytes
+from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _fmt, _plain, _print_gpu, _warn, app, out)
 from edgekit.formats import format_help, io_help, precision_help
 
 
@@ -45,7 +46,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     if to == "mcu":
         mcu = art.extra["mcu"]
         agree = "—" if mcu["tflm_agreement"] is None else f"{mcu['tflm_agreement']:.4f}"
-        out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu['arena_bytes']:,} bytes, flash "
+        out.print(f"{art.path}  int8  {format_bytes(art.bytes)}; TFLM arena {mcu['arena_bytes']:,} bytes, flash "
                   f"{mcu['flash_bytes']:,} bytes, ops {', '.join(mcu['ops'])}; TFLM/LiteRT top-1 agreement {agree}")
         if mcu["unsupported_ops"]:
             out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu['unsupported_ops'])}")
@@ -57,7 +58,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
         return
     q = (f", {art.input.dtype} input scale {art.input.scale:.6g} zero point {art.input.zero_point}"
          if art.input.scale else "")
-    out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
+    out.print(f"{art.path}  {art.format} {art.precision}  {format_bytes(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
     if art.normalization is not None:
         n = art.normalization
         out.print(f"input: (raw - {n.mean:g}) / {n.std:g}, raw {n.raw_range[0]:g}..{n.raw_range[1]:g} -> "

@@ -9,7 +9,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _fmt, _parse_params, _size,
+from edgekit.units import format_bytes
+from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _fmt, _parse_params,
                               _typed, app, err, out)
 from edgekit.formats import FORMATS
 
@@ -125,7 +126,7 @@ def tune(ctx: typer.Context,
     for t in res.trials:
         table.add_row(str(t.id), t.status, json.dumps(t.knobs or {}), str(t.resolution or ""),
                       _fmt(t.val_accuracy, "{:.4f}"), _fmt(t.latency_ms, "{:.4f}"),
-                      _size(t.bytes) if t.bytes else "—", _size(t.arena_bytes) if t.arena_bytes else "—",
+                      format_bytes(t.bytes) if t.bytes else "—", format_bytes(t.arena_bytes) if t.arena_bytes else "—",
                       "yes" if t.feasible else "no", "*" if t.id in pareto else "")
     out.print(table)
     board = next(((t.mcu_estimate or {}).get("target") for t in res.trials if t.mcu_latency_ms), None)
@@ -135,7 +136,7 @@ def tune(ctx: typer.Context,
                   + ", ".join(f"trial {t.id} {t.mcu_latency_ms:.1f} ms" for t in res.trials if t.mcu_latency_ms))
     b = res.best
     out.print(f"best: trial {b.id}, val accuracy [bold]{b.val_accuracy:.4f}[/], {b.latency_ms:.4f} ms, "
-              f"{_size(b.bytes)}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
+              f"{format_bytes(b.bytes)}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
 
 
 
@@ -148,7 +149,7 @@ def _print_report(report):
     for a in report.artifacts:
         par, lat = a.parity, a.latency_ms
         figures = a.metrics or {"accuracy": a.accuracy}
-        table.add_row(a.name, a.format, a.precision, _size(a.bytes) if a.bytes else "—",
+        table.add_row(a.name, a.format, a.precision, format_bytes(a.bytes) if a.bytes else "—",
                       *(_fmt(figures.get(c), "{:.4f}") for c in cols),
                       _fmt(par.cosine, "{:.6f}") if par else "reference",
                       _fmt(par.top1_agreement, "{:.4f}") if par else "", _fmt(lat and lat.p50), _fmt(lat and lat.p99))
@@ -197,7 +198,7 @@ def compress(ctx: typer.Context,
     figure = (lambda v: fmt_accuracy(v, n_test)) if metric == "accuracy" else (lambda v: _fmt(v, "{:.4f}"))
     table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", metric, "drop",
                   "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")
-    table.add_row("baseline", "fp32", _size(b.bytes), "1.000", "", _fmt(b.sparsity, "{:.2f}"),
+    table.add_row("baseline", "fp32", format_bytes(b.bytes), "1.000", "", _fmt(b.sparsity, "{:.2f}"),
                   figure(b.score), "", _fmt(b.p50_ms), "1.00×", "")
     for v in rep.variants:
         if v.error:
@@ -206,7 +207,7 @@ def compress(ctx: typer.Context,
             what = v.error if status == "internal error" else f"{status}: {v.error}"
             table.add_row(v.name, f"[{colour}]{what}[/]", *[""] * 9)
             continue
-        table.add_row(v.name, v.precision, _size(v.bytes), f"{v.bytes / b.bytes:.3f}",
+        table.add_row(v.name, v.precision, format_bytes(v.bytes), f"{v.bytes / b.bytes:.3f}",
                       f"{v.gzip_bytes / b.bytes:.3f}", _fmt(v.sparsity, "{:.2f}"),
                       figure(v.score), format_drop(v.drop, metric), _fmt(v.p50_ms),
                       f"{v.speedup:.2f}×", _fmt(v.parity.top1_agreement if v.parity else None, "{:.4f}"))

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from edgekit._io import write_text
 from edgekit.records import ArtifactRow, RunReport, RuntimeRow
+from edgekit.units import format_bytes
 
 Row = ArtifactRow | RuntimeRow
 
@@ -177,17 +178,6 @@ def _fmt(v, spec="{:.3f}"):
         return str(v)
 
 
-def _size(n):
-    if n is None:
-        return "—"
-    n = float(n)
-    if n < 1024:
-        return f"{n:.0f} B"
-    if n < 1 << 20:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1 << 20):.2f} MB"
-
-
 def render_html(report: RunReport | dict) -> str:
     """The page as a string (see the module docstring); a dict is read as report.json."""
     from edgekit.benchmarking.profile import by_op_type
@@ -195,7 +185,7 @@ def render_html(report: RunReport | dict) -> str:
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["num"] = _fmt
-    env.filters["size"] = _size
+    env.filters["size"] = format_bytes
     env.filters["basename"] = lambda p: Path(str(p)).name
     env.filters["pct"] = lambda v: _fmt(None if v is None else v * 100, "{:.1f}%")
     env.filters["acc_ci"] = _acc_ci

@@ -135,7 +135,7 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[Tun
         bundle = export_bundle(best, data, config, out / "best", console)
         summary["bundle"] = str(bundle)
     write_json(out / "report.json", summary)
-    write_text(out / "report.md", render_markdown(summary, trials, front))
+    write_text(out / "report.md", search_markdown(summary, trials, front))
     if best is None:
         fastest = min(completed, key=lambda t: t.latency_ms)
         raise EdgekitError(f"none of the {len(completed)} completed trials meets the budgets (fastest: trial "
@@ -212,7 +212,7 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> Path:
     return dest
 
 
-def render_markdown(summary: dict, trials: list[TuneTrial], front: list[TuneTrial]) -> str:
+def search_markdown(summary: dict, trials: list[TuneTrial], front: list[TuneTrial]) -> str:
     """The search's report.md (``report/templates/tune.md.j2``)."""
     from edgekit.report.render import render_markdown_template
 

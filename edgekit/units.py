@@ -1,0 +1,17 @@
+"""How edgekit writes a quantity for people: one spelling in reports, pages and the console."""
+
+from __future__ import annotations
+
+
+def format_bytes(n) -> str:
+    """A byte count in binary units: ``812 B``, ``1.5 KB``, ``1.57 MB``, ``2.10 GB``; ``—`` for None."""
+    if n is None:
+        return "—"
+    n = float(n)
+    if n < 1024:
+        return f"{n:.0f} B"
+    if n < 1 << 20:
+        return f"{n / 1024:.1f} KB"
+    if n < 1 << 30:
+        return f"{n / (1 << 20):.2f} MB"
+    return f"{n / (1 << 30):.2f} GB"
