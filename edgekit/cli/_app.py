@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from edgekit.errors import EXIT_INTERNAL, EdgekitError
+from edgekit.errors import EXIT_INTERNAL, EdgekitError, first_line
 
 # Exit codes (edgekit/errors.py), shown under `edgekit --help` and in the README.
 EXIT_CODES_HELP = ("[bold]Exit codes:[/] 0 everything asked for ran and passed; 1 bad input or an error (one line on "
@@ -181,7 +181,7 @@ def wrap_commands():
                 out_dir = kw.get("out_dir")
                 folder = Path(out_dir) if out_dir and Path(out_dir).is_dir() else Path(tempfile.gettempdir())
                 log = write_text(folder / ERROR_LOG, traceback.format_exc())
-                first = (str(e).strip().splitlines() or [""])[0][:200]
+                first = first_line(str(e))  # the type is named already
                 err.print(f"[red]internal error[/] (a bug in edgekit): {type(e).__name__}: {first} (traceback in {log})",
                           highlight=False)
                 raise typer.Exit(EXIT_INTERNAL)

@@ -12,7 +12,7 @@ from edgekit import tflite_file
 from edgekit._native import quiet_converter
 from edgekit._tf import keras, tf
 from edgekit.formats import TFLITE_PRECISIONS
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.models.load import LoadedModel
 
 from edgekit.convert.metadata import METADATA_NAME  # noqa: E402 - the one definition
@@ -304,8 +304,8 @@ def converter_reason(e: Exception) -> str:
     text = str(e)
     for line in text.splitlines():
         if "error:" in line:
-            return line.split("error:", 1)[1].strip()[:300]
-    return (text.strip().splitlines() or [type(e).__name__])[0][:300]
+            return first_line(line.split("error:", 1)[1])
+    return first_line(e)
 
 
 def add_metadata(tflite: bytes, meta: dict) -> bytes:

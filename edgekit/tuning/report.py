@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from edgekit._io import atomic_path, write_json, write_text
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.records import BenchSettings, DatasetSummary, ModelSummary, RunReport, TuneTrial
 
 TRIAL_KEYS = ("id", "status", "hyperparameters", "val_accuracy", "latency_ms", "bytes", "arena_bytes", "feasible")
@@ -82,7 +82,7 @@ def collect_trials(project_dir: Path) -> list[TuneTrial]:
         err = _error_line(t.get("message"))
         ep = p.parent / "error.txt"
         if not err and ep.is_file():  # a worker's error (the chief's trial.json has no message then)
-            err = (ep.read_text().strip().splitlines() or [None])[0]
+            err = first_line(ep.read_text()) or None
         if err and status != "COMPLETED":
             row["error"] = err
         if not done:  # a failed trial keeps the point it tried, in trials.json and in the tables

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from edgekit._io import write_json
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.tuning.config import TFLM_MEASURED, Budgets, TuneConfig
 
 GATE_PATH = Path(tempfile.gettempdir()) / "edgekit-tune-measure.lock"
@@ -176,7 +176,7 @@ class _TrialWork:
             return measure_arena(tflite_path), TFLM_MEASURED
         except Exception as e:  # noqa: BLE001 - recorded; under --max-ram-kb the trial is then infeasible
             est = _estimate_arena(tflite_path)
-            why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            why = first_line(e)
             return est, f"estimate (lower bound: largest op's input+output activations); TFLM could not run it: {why}"
 
 
