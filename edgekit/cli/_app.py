@@ -38,7 +38,7 @@ out = Console(width=_out_width(), soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, soft_wrap=True)
 
 
-# ---- input scaling flags, shared by export, verify, compress and tune (issue 20)
+# ---- input scaling flags, shared by export, verify, compress and tune (one wording for one idea)
 _INPUT_RANGE_HELP = ("the range the model's input expects, LOW,HIGH (e.g. 0,1 or -1,1); raw data (0..255 images) "
                      "are mapped onto it. Needed only when the model has no Rescaling/Normalization layer or model.json")
 _MEAN_HELP = "model input = (raw - MEAN) / STD, instead of --input-range"

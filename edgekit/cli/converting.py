@@ -108,11 +108,11 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
             _plain(f"  output {o.name} (file: {o.file_name}): cosine {o.cosine:.6f}, max abs {o.max_abs:.3g}, "
                    f"top-1 agreement {_fmt(o.top1_agreement, '{:.4f}')}")
     _print_gpu([artifact])
-    doc = {"gates": r.gates(**thresholds)}
-    failed = [k for k, g in doc["gates"].items() if not g["passed"]]
-    for k, g in doc["gates"].items():
-        _plain(f"gate {k.replace('_', '-')} {g['threshold']!r}: {_fmt(g['value'], '{:.10g}')} "
-               f"{'passed' if g['passed'] else 'FAILED'}")
+    gates = r.gates(**thresholds)
+    failed = [k for k, g in gates.items() if not g.passed]
+    for k, g in gates.items():
+        _plain(f"gate {k.replace('_', '-')} {g.threshold!r}: {_fmt(g.value, '{:.10g}')} "
+               f"{'passed' if g.passed else 'FAILED'}")
     if failed:
         raise typer.Exit(EXIT_STEP_FAILED)
 

@@ -231,4 +231,4 @@ def _exit_for_steps(what: str, steps: list[tuple[str, str]]):
         raise typer.Exit(code)
 
 
-# --- Cortex-M latency estimate (issue 17) -------------------------------------------------------
+# --- Cortex-M latency estimate --------------------------------------------------------------------

@@ -165,7 +165,7 @@ def _convert_with_retries(loaded: LoadedModel, fixed: bool, convert) -> bytes:
                 return convert(_converter(loaded, True))
             if loaded.model is None or loaded.flavour != "tf_keras" or len(loaded.inputs) > 1:
                 raise
-            # A model whose traced call the converter rejects: the slower SavedModel route, as before.
+            # A model whose traced call the converter rejects: the slower SavedModel route accepts it.
             return convert(_converter(loaded, via_saved_model=True))
     except EdgekitError as e:
         if loaded.model is None and _RNN_BATCH_ERROR in str(e):

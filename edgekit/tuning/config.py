@@ -88,7 +88,7 @@ class Budgets(BaseModel):
                 out.append(f"arena {arena_bytes / 1024:.1f} KB > {self.max_ram_kb:g} KB")
         return out
 
-    # --- Cortex-M latency estimate as a budget (issue 17): the board and its limit ----------------
+    # --- Cortex-M latency estimate as a budget: the board and its limit ---------------------------
     target: str | None = Field(None, description="MCU board whose estimated latency each trial carries (`edgekit targets`)")
     max_mcu_latency_ms: float | None = Field(None, gt=0, description="estimated latency on `target`, TFLM + CMSIS-NN")
 

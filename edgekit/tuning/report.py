@@ -112,7 +112,7 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[Tun
         why = first.error if first else (crash or "no trial ran")
         raise EdgekitError(f"all {len(trials)} trials failed; first error (trial {first.id if first else '?'}): "
                            f"{why}. Details in {out}/trials.json.")
-    if getattr(budgets, "target", None):  # Pareto front against the estimated MCU latency (issue 17)
+    if getattr(budgets, "target", None):  # Pareto front against the estimated MCU latency (--target's board)
         from edgekit.tuning.pareto import MCU_OBJECTIVES
 
         front = pareto_front(completed, MCU_OBJECTIVES)
