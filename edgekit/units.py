@@ -15,3 +15,14 @@ def format_bytes(n) -> str:
     if n < 1 << 30:
         return f"{n / (1 << 20):.2f} MB"
     return f"{n / (1 << 30):.2f} GB"
+
+
+def format_number(v, spec: str = "{:.3f}") -> str:
+    """A figure as ``spec`` formats it; ``—`` when there is none (None or ""), and the value as text
+    when ``spec`` does not fit it (a status word in a numeric column)."""
+    if v is None or v == "":
+        return "—"
+    try:
+        return spec.format(v)
+    except (ValueError, TypeError):
+        return str(v)

@@ -73,10 +73,6 @@ def _parse_params(items: list[str] | None) -> dict:
     return params
 
 
-def _fmt(v, spec="{:.3f}"):
-    return "—" if v is None else spec.format(v)
-
-
 
 
 def _progress(total: int, what: str):

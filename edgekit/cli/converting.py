@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from edgekit.units import format_bytes
-from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _fmt, _plain, _print_gpu, _warn, app, out)
+from edgekit.cli._app import _INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _plain, _print_gpu, _warn, app, out
 from edgekit.formats import format_help, io_help, precision_help
+from edgekit.units import format_bytes, format_number
 
 
 @app.command()
@@ -100,18 +100,18 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
                 warn=_warn, **thresholds)
     p = r.parity
     _plain(f"{artifact.name} vs {reference.name} on {r.n} {r.source}: cosine {p.cosine:.6f}, "
-           f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
+           f"max abs {p.max_abs:.3g}, top-1 agreement {format_number(p.top1_agreement, '{:.4f}')}"
            + (f", accuracy {fmt_accuracy(r.accuracy, r.n)} (reference {fmt_accuracy(r.reference_accuracy, r.n)}, "
               f"95% Wilson)" if r.accuracy is not None else ""))
     if len(r.outputs) > 1:  # each output by name (the line above gives the worst of them)
         for o in r.outputs:
             _plain(f"  output {o.name} (file: {o.file_name}): cosine {o.cosine:.6f}, max abs {o.max_abs:.3g}, "
-                   f"top-1 agreement {_fmt(o.top1_agreement, '{:.4f}')}")
+                   f"top-1 agreement {format_number(o.top1_agreement, '{:.4f}')}")
     _print_gpu([artifact])
     gates = r.gates(**thresholds)
     failed = [k for k, g in gates.items() if not g.passed]
     for k, g in gates.items():
-        _plain(f"gate {k.replace('_', '-')} {g.threshold!r}: {_fmt(g.value, '{:.10g}')} "
+        _plain(f"gate {k.replace('_', '-')} {g.threshold!r}: {format_number(g.value, '{:.10g}')} "
                f"{'passed' if g.passed else 'FAILED'}")
     if failed:
         raise typer.Exit(EXIT_STEP_FAILED)
