@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -400,7 +400,7 @@ class SelectionTry(Record):
     accuracy: float
     drop: float
     worst_layers: Optional[int] = None
-    float_layers: Optional[list[str]] = None
+    float_layers: Optional[Union[list[str], int]] = None  # the layers; a count in the oldest saved runs
     int8_layers: Optional[list[str]] = None
     kl: Optional[float] = None  # mean KL of its class probabilities against the float model's
     bytes: Optional[int] = None
@@ -415,15 +415,16 @@ class LayerSensitivity(Record):
 
 
 class ChannelRecovery(Record):
-    """What fine-tuning the thinner model did (``edgekit.compression.channel.recover``)."""
+    """What fine-tuning the thinner model did (``edgekit.compression.channel.recover``). ``augmented`` and
+    ``kept_epoch`` are optional so that the saved benchmark runs that lack them still read back."""
 
     epochs: int
     distilled: bool
-    augmented: bool
+    augmented: Optional[bool] = None
     temperature: Optional[float] = None
     val_accuracy: list[float]
     best_val_accuracy: float
-    kept_epoch: int
+    kept_epoch: Optional[int] = None
 
 
 class CompressionVariant(Record):
