@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _parse_params, _typed, app, err,
                               out)
+from edgekit.compression.variants import variant_help
 from edgekit.formats import FORMATS
 from edgekit.units import format_bytes, format_number
 
@@ -165,7 +166,7 @@ def compress(ctx: typer.Context,
              model: Path = typer.Argument(..., help="tf_keras .keras or .h5 model to compress"),
              data: str = typer.Option(..., "--data", help="'digits', an image folder (or a .zip/.tar/.tar.gz of one) or an .npz (train split fine-tunes and calibrates, test split scores)"),
              out_dir: Path = typer.Option(..., "--out", help="folder for every variant's file, compression.json and compression.md"),
-             only: Optional[List[str]] = typer.Option(None, "--only", help="run only these variants (repeatable)"),
+             only: Optional[List[str]] = typer.Option(None, "--only", help=variant_help()),
              skip: Optional[List[str]] = typer.Option(None, "--skip", help="skip these variants (repeatable)"),
              max_drop: float = typer.Option(0.01, "--max-drop", help="accuracy budget (fraction) of the mixed-precision fallback"),
              sparsity: float = typer.Option(0.75, "--sparsity", help="magnitude pruning target"),

@@ -68,6 +68,11 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 )}
 
 
+def variant_help() -> str:
+    """``--only``'s help, from the table: every variant's name, in table order."""
+    return "run only these variants (repeatable, or comma-separated): " + ", ".join(VARIANTS)
+
+
 def register(variant: Variant) -> Variant:
     """Add a variant to the table (after the built-in ones); a name already taken is an error."""
     if variant.name in VARIANTS:
