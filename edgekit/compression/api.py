@@ -3,6 +3,7 @@
     >>> rep = edgekit.compression.compress("runs/mnv2/model.keras", "digits", out="compressed")
     >>> [(v.name, v.bytes, v.drop, v.speedup) for v in rep.variants]
 
+The variants are the rows of :data:`edgekit.compression.variants.VARIANTS` (a new one is one row there).
 Every variant is exported to a file in ``out``, measured by :func:`edgekit.measure.measure` in its real runtime (LiteRT, or
 onnxruntime for ONNX) on the test split for accuracy, compared with its float parent with
 the spine's parity check, and timed at one thread. The baseline is the fp32 TFLite of the
