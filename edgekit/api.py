@@ -839,7 +839,7 @@ def demo(out: PathLike | None = None, epochs: int = 60, target: str = "nucleo-l4
         resolution: a square image side.
         console: a `rich.console.Console` for progress (default: stderr).
         **options: passed to `edgekit.pipeline.run`: `npu=False`, `mcu=False`, `profile=False`,
-            `html=False`, `bench=BenchSettings(runs=20)`, training settings such as `patience=3`.
+            `html=False`, `bench=edgekit.records.BenchSettings(runs=20)`, training settings such as `patience=3`.
 
     Returns:
         The `RunReport` (`report.json`); `rows()`, `to_dataframe()` and, in Jupyter, the run's table.
