@@ -44,7 +44,7 @@ def quantize_inputs(x: np.ndarray, scale: float, zero_point: int, dtype: str) ->
     return np.clip(q, lo, hi).astype(np.uint8 if dtype == "uint8" else np.int8)
 
 
-def random_inputs(shape, dtype: str, n: int, seed: int = 0) -> np.ndarray:
+def random_quantized_inputs(shape, dtype: str, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     lo, hi = (0, 255) if dtype == "uint8" else (-128, 127)
     return rng.integers(lo, hi + 1, size=(n, *shape)).astype(np.uint8 if dtype == "uint8" else np.int8)
@@ -189,7 +189,7 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
             xq = quantize_inputs(np.asarray(x)[:n], rep.input.scale or 1.0, rep.input.zero_point or 0, rep.input.dtype)
             note = inputs_note or f"{len(xq)} samples of the data"
         else:
-            xq = random_inputs(rep.input.shape, rep.input.dtype, n, seed)
+            xq = random_quantized_inputs(rep.input.shape, rep.input.dtype, n, seed)
             note = inputs_note or f"{n} uniform random {rep.input.dtype} inputs (seed {seed})"
         run = run_program(elf, core, xq)
         identical = all(run_program(elf, core, xq) == run for _ in range(runs - 1))
