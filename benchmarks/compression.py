@@ -328,7 +328,7 @@ def _provenance_line(results) -> str:
 
 
 def render(results) -> str:
-    from edgekit.compression import render_markdown
+    from edgekit.compression import compression_markdown
 
     m = results["machine"]
     lines = ["# Compression benchmark (issue 5)", "",
@@ -343,7 +343,7 @@ def render(results) -> str:
         lines.append(f"| {c['check']} | {json.dumps(c['value'], default=str)[:160]} | {c['threshold']} | "
                      f"{'pass' if c['pass'] else '**FAIL**'} |")
     for name, rec in results["models"].items():
-        lines += ["", f"## {name}", "", render_markdown(rec, source=name, data="the dataset").split("\n", 2)[2]]
+        lines += ["", f"## {name}", "", compression_markdown(rec, source=name, data="the dataset").split("\n", 2)[2]]
         lines += int4_latency_lines(rec)
         if "int8_size_floor" in rec:
             f = rec["int8_size_floor"]

@@ -40,7 +40,7 @@ _API = {
     "TuneTrial": "edgekit.records",
     "TrainResult": "edgekit.training.fit",
     "VerifyResult": "edgekit.verification",
-    "CompressionReport": "edgekit.compression.records",
+    "CompressionResult": "edgekit.compression.result",
     "TuneResult": "edgekit.tuning.config",
     "McuEstimate": "edgekit.benchmarking.mcu_estimate",
     "Target": "edgekit.benchmarking.mcu_targets",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 # module name -> the pip package that provides it
 PACKAGES = {
@@ -37,7 +37,7 @@ def require(module: str, purpose: str):
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise EdgekitError(missing_message(module, purpose, str(e).splitlines()[0][:120] if str(e) else "")) from e
+        raise EdgekitError(missing_message(module, purpose, first_line(str(e)))) from e
 
 
 def available(module: str) -> bool:

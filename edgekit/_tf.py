@@ -32,18 +32,17 @@ def _import_quietly():
 
         # Probing devices here, while silenced, keeps the CUDA probe quiet later too.
         tensorflow.config.set_visible_devices([], "GPU")
+    tensorflow.get_logger().setLevel("ERROR")
+    try:  # absl writes conversion chatter to stderr at INFO
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:  # pragma: no cover
+        pass
     return tensorflow, tf_keras
 
 
 tf, keras = _import_quietly()
-
-tf.get_logger().setLevel("ERROR")
-try:  # absl writes conversion chatter to stderr at INFO
-    import absl.logging
-
-    absl.logging.set_verbosity(absl.logging.ERROR)
-except ImportError:  # pragma: no cover
-    pass
 
 _threads = os.environ.get("EDGEKIT_TF_THREADS")
 if _threads:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the return types, without importing TensorFlow to read this
     from edgekit.benchmarking.mcu_estimate import McuEstimate
     from edgekit.benchmarking.mcu_targets import Target
     from edgekit.records import EmulationResult
-    from edgekit.compression.records import CompressionReport
+    from edgekit.compression.result import CompressionResult
     from edgekit.data.datasets import Dataset
     from edgekit.records import BenchFile, BundleCheck, RunReport
     from edgekit.training.fit import TrainResult
@@ -572,7 +572,7 @@ def compress(model: PathLike, data: Any, *, out: PathLike, only: Iterable[str] |
              channel_ratio: float | None = None, epochs: int | None = None, seed: int | None = None,
              config: PathLike | None = None, input_range: Range | None = None, mean: float | None = None,
              std: float | None = None, input_shape: Shape | None = None, resolution: int | None = None,
-             console: "Console | None" = None) -> "CompressionReport":
+             console: "Console | None" = None) -> "CompressionResult":
     """Compress a tf_keras model every standard way and measure each variant (`edgekit compress`).
 
     PTQ, QAT, pruning, clustering, channel pruning and mixed precision; every variant's file,
@@ -599,7 +599,7 @@ def compress(model: PathLike, data: Any, *, out: PathLike, only: Iterable[str] |
         console: a `rich.console.Console` for progress (default: stderr).
 
     Returns:
-        The `CompressionReport`: baseline, variants, where the files went; `rows()`, `to_dataframe()`
+        The `CompressionResult`: baseline, variants, where the files went; `rows()`, `to_dataframe()`
         and, in Jupyter, the table. A variant that fails is recorded with its `status`, not raised
         (`report.exit_code` is the command's exit code).
 
@@ -610,7 +610,7 @@ def compress(model: PathLike, data: Any, *, out: PathLike, only: Iterable[str] |
         >>> rep = edgekit.compress("runs/cnn/model.keras", "digits", out="compressed", only=["ptq_int8"])
         >>> rep.variant("ptq_int8").bytes, rep.to_dataframe()
     """
-    from edgekit.compression.records import CompressConfig
+    from edgekit.compression.config import CompressConfig
     from edgekit.config import load_config
     from edgekit.shapes import params_with_input_shape
 
@@ -840,7 +840,7 @@ def demo(out: PathLike | None = None, epochs: int = 60, target: str = "nucleo-l4
         resolution: a square image side.
         console: a `rich.console.Console` for progress (default: stderr).
         **options: passed to `edgekit.pipeline.run`: `npu=False`, `mcu=False`, `profile=False`,
-            `html=False`, `bench=BenchConfig(runs=20)`, `steps=[(name, fn)]` (more steps, each called
+            `html=False`, `bench=edgekit.records.BenchSettings(runs=20)`, `steps=[(name, fn)]` (more steps, each called
             with the `edgekit.bundle.Bundle`; a failure is in `report.failures`), training settings such as `patience=3`.
 
     Returns:

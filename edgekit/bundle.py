@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgekit.measure import BenchConfig
 from edgekit.records import (ArtifactRow, BenchSettings, DatasetSummary, ModelSummary, Roofline, RunReport,
                              StepFailure)
 from edgekit.steps import StepLog
@@ -52,7 +51,7 @@ class Bundle:
     """One bundle folder being assembled: the Keras reference, the test split, bench settings, the step log."""
 
     def __init__(self, run_dir: str | Path, model_path: str | Path, loaded, card, ds,
-                 bench: BenchConfig = BenchConfig(), console=None, *, threshold: float | None = None, task: str | None = None,
+                 bench: BenchSettings = BenchSettings(), console=None, *, threshold: float | None = None, task: str | None = None,
                  reference_outputs=None):
         from edgekit.measure import reference_outputs as keras_outputs
         from edgekit.runtime.keras import KerasRunner

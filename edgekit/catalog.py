@@ -53,8 +53,12 @@ def generate() -> dict:
     return {"generated_by": "python -m edgekit.catalog", "models": {n: entry(n) for n in list_models()}}
 
 
-if __name__ == "__main__":  # regenerate after adding or changing a model
+def _regenerate() -> None:
     from edgekit._io import write_json
 
     write_json(CATALOG_PATH, generate())
     print(f"wrote {CATALOG_PATH} ({len(catalog.__wrapped__())} models)")
+
+
+if __name__ == "__main__":  # regenerate after adding or changing a model
+    _regenerate()

@@ -30,17 +30,18 @@ from pydantic import ValidationError
 
 from edgekit.errors import EdgekitError
 
-FORMATS = {".toml": "TOML", ".json": "JSON"}
+# a settings file's suffix -> its format (export formats are edgekit.formats.FORMATS)
+SETTINGS_SUFFIXES = {".toml": "TOML", ".json": "JSON"}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
     """The top-level table of a TOML or JSON settings file (the suffix picks the format)."""
     p = Path(path)
     if p.is_dir():
-        raise EdgekitError(f"{p}: is a folder; --config takes a {' or '.join(FORMATS)} file.")
-    kind = FORMATS.get(p.suffix.lower())
+        raise EdgekitError(f"{p}: is a folder; --config takes a {' or '.join(SETTINGS_SUFFIXES)} file.")
+    kind = SETTINGS_SUFFIXES.get(p.suffix.lower())
     if kind is None:
-        raise EdgekitError(f"{p}: a config file must end in {' or '.join(FORMATS)} (got {p.suffix or 'no suffix'!r}).")
+        raise EdgekitError(f"{p}: a config file must end in {' or '.join(SETTINGS_SUFFIXES)} (got {p.suffix or 'no suffix'!r}).")
     try:
         text = p.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -116,4 +117,4 @@ def allowed_keys(cls) -> list[str]:
     return list(dict.fromkeys(k for c in classes for k in c.model_fields))
 
 
-__all__ = ["read_config", "load_config", "allowed_keys", "FORMATS"]
+__all__ = ["read_config", "load_config", "allowed_keys", "SETTINGS_SUFFIXES"]

@@ -22,7 +22,21 @@ EXIT_STEP_FAILED = 3  # finished and wrote its report, but a requested step (or 
 EXIT_INTERNAL = 70  # a bug in edgekit (EX_SOFTWARE); the traceback is in a log file
 
 
-ERROR_LOG = "edgekit-error.log"  # where a step's internal error keeps its traceback, in the output folder
+ERROR_LOG = "edgekit-error.log"
+
+# How much of a library's message a one-line error quotes: enough for the op or layer it names,
+# short enough that the line stays one terminal line or one table cell.
+FIRST_LINE_CHARS = 200
+
+
+def first_line(e: BaseException | str, limit: int = FIRST_LINE_CHARS) -> str:
+    """The first line of an exception's message (its type's name when the message is empty), cut at
+    ``limit`` characters: what an error line or a row's ``error`` quotes of a library's exception."""
+    text = str(e).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    if not line:
+        line = type(e).__name__ if isinstance(e, BaseException) else ""
+    return line[:limit]  # where a step's internal error keeps its traceback, in the output folder
 
 
 def step_error(e: BaseException, out_dir, step: str) -> tuple[str, str]:
@@ -46,7 +60,7 @@ def step_error(e: BaseException, out_dir, step: str) -> tuple[str, str]:
     before = log.read_text() if log.is_file() else ""
     tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
     write_text(log, before + f"--- {step}\n{tb}\n")
-    text = (str(e).strip().splitlines() or [""])[0][:200]
+    text = first_line(str(e))  # the type is named already
     return "internal error", f"internal error (a bug in edgekit) in {step}: {type(e).__name__}: {text} (traceback in {log})"
 
 

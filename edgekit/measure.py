@@ -18,15 +18,7 @@ import numpy as np
 
 from edgekit.artifact import Artifact, Latency, Parity
 from edgekit.formats import format_of, runtime_for
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """How an artifact is timed: single-sample invokes at ``threads``, ``warmup`` untimed first."""
-
-    threads: int = 1
-    runs: int = 100
-    warmup: int = 10
+from edgekit.records import BenchSettings
 
 
 @dataclass
@@ -54,7 +46,7 @@ def reference_outputs(reference, x: np.ndarray) -> np.ndarray:
     return np.asarray(reference.run(x) if hasattr(reference, "run") else reference)
 
 
-def measure(artifact: Artifact | str | Path, reference, dataset, bench: BenchConfig = BenchConfig(), *,
+def measure(artifact: Artifact | str | Path, reference, dataset, bench: BenchSettings = BenchSettings(), *,
             format: str | None = None, task: str | None = None, threshold: float | None = None,
             score=None) -> Measurement:
     """Measure ``artifact`` (an :class:`~edgekit.artifact.Artifact`, or a path with its ``format``)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from typing import Callable, Sequence
 
-from edgekit.measure import BenchConfig  # noqa: F401 - part of this module's API (run(bench=BenchConfig(...)))
-from edgekit.records import ModelSummary, RunReport
+from edgekit.records import BenchSettings, ModelSummary, RunReport
 
 # The three deployable exports every run makes: (format, precision).
 DEFAULT_EXPORTS = (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"))
@@ -32,7 +31,7 @@ def new_run_dir(root: str | Path, model: str) -> Path:
 
 
 def run(model: str = "mobilenet_v2", data: str = "digits", params: dict | None = None, out: str | Path | None = None,
-        exports=DEFAULT_EXPORTS, bench: BenchConfig = BenchConfig(), console=None, *, npu: bool = True,
+        exports=DEFAULT_EXPORTS, bench: BenchSettings = BenchSettings(), console=None, *, npu: bool = True,
         mcu: bool = True, profile: bool = True, html: bool = True, mcu_target: str = "nucleo-l4r5zi",
         steps: Sequence[tuple[str, Callable]] = (), **train_overrides) -> RunReport:
     """Train ``model`` on ``data``, export, verify and benchmark every artifact; return the report.

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgekit.artifact import Artifact, Latency, LatencySummary, Parity, TrainingOutcome
 from edgekit.benchmarking.npu import NpuEstimate
@@ -368,9 +368,21 @@ class DatasetSummary(Record):
 
 
 class BenchSettings(Record):
-    threads: int
-    runs: int
-    warmup: int
+    """How a file is timed: single-sample invokes at ``threads``, ``warmup`` untimed first, then ``runs``
+    timed. The one record every timing takes (``measure()``, the demo, compress, tune) and report.json's
+    ``bench``; compress's and tune's settings files spell it ``bench_runs``/``bench_warmup``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threads: int = Field(1, ge=1)
+    runs: int = Field(100, ge=1)
+    warmup: int = Field(10, ge=0)
+
+    @model_validator(mode="after")
+    def _every_key_in_the_file(self) -> "BenchSettings":
+        # defaults are settings that were used: report.json names all three even when a caller set one
+        self.__pydantic_fields_set__.update(type(self).model_fields)
+        return self
 
 
 class RunReport(Tabular, Record):
@@ -455,11 +467,55 @@ class CompressionBaseline(Record):
     warning: Optional[str] = None
 
 
-class CompressionVariant(Record):
-    """One row of ``compression.json``'s ``variants``. Variant-specific notes (the channel plan, the
-    mixed-precision tries, the ai-edge-quantizer recipe, ...) are kept as extra keys."""
+class TaskMetricSpec(Record):
+    """The task's headline figure a table is scored in (:class:`edgekit.verification.tasks.TaskMetric`)."""
 
-    model_config = ConfigDict(extra="allow")
+    task: str
+    name: str
+    higher_is_better: bool
+    columns: list[str]
+    drop: Optional[str] = None  # how ``drop`` is computed, in words ("baseline accuracy minus variant accuracy")
+
+
+class SelectionTry(Record):
+    """One candidate a variant scored on the selection split: ``mixed``'s float-layer sets
+    (``worst_layers``, ``float_layers``), ``aiq_mixed``'s int8-layer sets (``int8_layers``, ``kl``, ``bytes``)."""
+
+    accuracy: float
+    drop: float
+    worst_layers: Optional[int] = None
+    float_layers: Optional[Union[list[str], int]] = None  # the layers; a count in the oldest saved runs
+    int8_layers: Optional[list[str]] = None
+    kl: Optional[float] = None  # mean KL of its class probabilities against the float model's
+    bytes: Optional[int] = None
+
+
+class LayerSensitivity(Record):
+    """A layer's int8 error (``mixed``'s ranking): its output's RMSE over its quantization scale."""
+
+    layer: str
+    op: str
+    rmse_over_scale: float
+
+
+class ChannelRecovery(Record):
+    """What fine-tuning the thinner model did (``edgekit.compression.channel.recover``). ``augmented`` and
+    ``kept_epoch`` are optional so that the saved benchmark runs that lack them still read back."""
+
+    epochs: int
+    distilled: bool
+    augmented: Optional[bool] = None
+    temperature: Optional[float] = None
+    val_accuracy: list[float]
+    best_val_accuracy: float
+    kept_epoch: Optional[int] = None
+
+
+class CompressionVariant(Record):
+    """One row of ``compression.json``'s ``variants``. The fields after ``seconds`` are one variant's own
+    (the channel plan, the mixed-precision tries, the ai-edge-quantizer recipe, ...); a builder sets them
+    through :attr:`edgekit.compression.variant.Built.notes`."""
+
     name: str
     steps: list[str]
     format: Optional[str] = None
@@ -481,6 +537,31 @@ class CompressionVariant(Record):
     status: Optional[str] = None
     error: Optional[str] = None
     seconds: Optional[float] = None
+    # qat, prune_qat, cluster_qat: layers given a custom quantize config (layer -> "output" or "float")
+    custom_quantize_configs: Optional[dict[str, str]] = None
+    # channel, channel_int8: parameters of the thinner model (and of the input)
+    params: Optional[int] = None
+    input_params: Optional[int] = None
+    pruned_layers: Optional[dict[str, int]] = None  # conv -> channels kept
+    skipped: Optional[dict[str, str]] = None  # conv -> why its width stays
+    recovery: Optional[ChannelRecovery] = None
+    # mixed, aiq_mixed: the candidates tried on the selection split and the one kept
+    float_layers: Optional[list[str]] = None
+    int8_layers: Optional[list[str]] = None
+    within_budget: Optional[bool] = None
+    max_drop: Optional[float] = None
+    full_int8_drop: Optional[float] = None
+    tries: Optional[list[SelectionTry]] = None
+    tries_split: Optional[SplitName] = None
+    most_sensitive: Optional[list[LayerSensitivity]] = None
+    int4_max_bytes: Optional[float] = None
+    within_size_cap: Optional[bool] = None
+    ranked_layers: Optional[list[str]] = None
+    int4_rounding: Optional[dict[str, str]] = None  # layer -> rounding, where not min-max
+    sensitivity_kl: Optional[dict[str, float]] = None  # layer -> mean KL with that layer alone at int4
+    # ai-edge-quantizer recipes: the rules as applied, and what they did not act on
+    recipe: Optional[list[list[str]]] = None
+    note: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -507,7 +588,7 @@ def compression_rows(baseline: CompressionBaseline, variants: list[CompressionVa
 class CompressionFile(Tabular, Record):
     """``compression.json``."""
 
-    metric: dict
+    metric: TaskMetricSpec
     baseline: CompressionBaseline
     variants: list[CompressionVariant]
     skipped: Optional[dict[str, str]] = None
@@ -521,7 +602,7 @@ class CompressionFile(Tabular, Record):
         return compression_rows(self.baseline, self.variants)
 
     def table_title(self) -> str:
-        return f"compression ({self.metric.get('name', 'accuracy')})"
+        return f"compression ({self.metric.name})"
 
 
 # ----------------------------------------------------------------------------- trials.json

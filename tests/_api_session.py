@@ -130,7 +130,7 @@ def _cli(args: list[str]) -> int:
 
 def _verbs(doc: dict, work: Path) -> None:
     import edgekit
-    from edgekit.measure import BenchConfig
+    from edgekit.records import BenchSettings
 
     _call_twice(doc, "list_models", (("resnet*",), {}), ((), {"pattern": "cnn*"}))
     _call_twice(doc, "create_model", *[(("cnn",), dict(input_shape=(16, 16, 1), num_classes=10, filters=(8, 16)))] * 2)
@@ -167,7 +167,7 @@ def _verbs(doc: dict, work: Path) -> None:
         doc["shapes"][name] = {"python": folder_shape(work / f"{name}_py"), "cli": folder_shape(work / f"{name}_cli")}
 
     # the demo's bundle is where docs/deploy.md looks (export/run/) when the docs run below
-    quick = dict(model="cnn", epochs=1, npu=False, mcu=False, profile=False, bench=BenchConfig(runs=10, warmup=2))
+    quick = dict(model="cnn", epochs=1, npu=False, mcu=False, profile=False, bench=BenchSettings(runs=10, warmup=2))
     _call_twice(doc, "demo", ((), dict(out=work / "export" / "run", **quick)),
                 ((), dict(out=work / "export" / "run2", **quick)))
     _call_twice(doc, "check", ((work / "export" / "run",), {}), ((work / "export" / "run2",), {}))

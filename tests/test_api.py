@@ -24,7 +24,7 @@ RETURNS = {
     "verify": "edgekit.verification.VerifyResult",
     "bench": "edgekit.records.BenchFile",
     "compare": "edgekit.benchmarking.compare.CompareResult",
-    "compress": "edgekit.compression.records.CompressionReport",
+    "compress": "edgekit.compression.result.CompressionResult",
     "tune": "edgekit.tuning.config.TuneResult",
     "estimate": "edgekit.benchmarking.mcu_estimate.McuEstimate",
     "targets": "builtins.list",
@@ -112,7 +112,7 @@ def test_errors_are_the_cli_line(tmp_path):
 
 
 def test_results_show_as_tables_in_a_notebook(run):
-    from edgekit.compression.records import CompressionReport
+    from edgekit.compression.result import CompressionResult
     from edgekit.records import BenchFile, CompressionFile, RunReport
 
     work = Path(run["work"])
@@ -129,7 +129,7 @@ def test_results_show_as_tables_in_a_notebook(run):
         frame = result.to_dataframe()
         assert len(frame) == len(rows) and list(frame.columns) == list(rows[0])
     assert [r["variant"] for r in comp.rows()] == ["baseline", "ptq_dynamic"]
-    rep = CompressionReport(baseline=comp.baseline, variants=comp.variants, json_path=work, md_path=work, out=work)
+    rep = CompressionResult(baseline=comp.baseline, variants=comp.variants, json_path=work, md_path=work, out=work)
     assert rep.rows() == comp.rows() and "<table>" in rep._repr_html_()
     from edgekit.records import TuneTrial
     from edgekit.tuning.config import TuneResult

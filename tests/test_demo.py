@@ -78,11 +78,12 @@ def _a_step_that_fails(bundle):
 def failing_run(tmp_path_factory):
     """A cheap run with two failures: a real one from a real request (ONNX has no fp16 export here, no
     mocks) and a fake step added through the run's step log."""
-    from edgekit.pipeline import BenchConfig, run
+    from edgekit.pipeline import run
+    from edgekit.records import BenchSettings
 
     out = tmp_path_factory.mktemp("failing_run")
     rep = run("mlp", "digits_flat", out=out, exports=(("tflite", "fp32"), ("onnx", "fp16")),
-              bench=BenchConfig(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=False, epochs=2,
+              bench=BenchSettings(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=False, epochs=2,
               steps=[("fake step", _a_step_that_fails)])
     return rep, out
 

@@ -25,7 +25,7 @@ def test_reference_builds_strict(tmp_path):
     page = (tmp_path / "site" / "api" / "index.html").read_text()
     import edgekit
 
-    for name in edgekit.VERBS + ("RunReport", "BenchFile", "CompressionReport", "TuneResult", "TrainResult",
+    for name in edgekit.VERBS + ("RunReport", "BenchFile", "CompressionResult", "TuneResult", "TrainResult",
                                  "VerifyResult", "Artifact", "McuEstimate", "CompareResult", "BundleCheck"):
         assert f'id="edgekit.' in page and re.search(rf'id="edgekit\.[\w.]*\b{name}"', page), name
 

@@ -193,7 +193,7 @@ def test_uint8_export_records_the_raw_pixel_grid_and_passes_the_int8_gates(image
     assert files["uint8"].input == spec and files["int8"].input.dtype == "int8"
     assert "refuse int8 image input" in files["int8"].extra["tflite_metadata"]["app"]
     gates = dict(min_cosine=0.99, min_top1_agreement=0.97, max_accuracy_drop=0.03)
-    results = {k: verify(p, res.model_path, data=digits32).as_dict(**gates)
+    results = {k: verify(p, res.model_path, data=digits32).record(**gates).model_dump()
                for k, p in (("uint8", cli_file), ("int8", files["int8"].path))}
     for k, doc in results.items():
         print(k, {g: round(v["value"], 5) for g, v in doc["gates"].items()})

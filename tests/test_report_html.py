@@ -50,11 +50,12 @@ def dump_dom(exe: str, page: Path, tmp: Path) -> str:
 @pytest.fixture(scope="module")
 def run_report(tmp_path_factory):
     """A real run: MobileNetV2 0.35 on digits for 2 epochs, every export, short benches."""
-    from edgekit.pipeline import BenchConfig, run
+    from edgekit.pipeline import run
+    from edgekit.records import BenchSettings
 
     out = tmp_path_factory.mktemp("run") / "bundle"
     report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out, epochs=2, patience=2,
-                 bench=BenchConfig(threads=1, runs=10, warmup=2))
+                 bench=BenchSettings(threads=1, runs=10, warmup=2))
     return out, report
 
 

@@ -11,9 +11,10 @@ import json
 
 import pytest
 
-from edgekit.pipeline import BenchConfig, run
+from edgekit.pipeline import run
+from edgekit.records import BenchSettings
 
-FAST = dict(bench=BenchConfig(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=True)
+FAST = dict(bench=BenchSettings(runs=5, warmup=1), npu=False, mcu=False, profile=False, html=True)
 
 
 @pytest.fixture(scope="module")

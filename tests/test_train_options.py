@@ -72,7 +72,7 @@ def test_train_with_sgd_label_smoothing_at_a_flag_input_size(tmp_path, cli):
 
 
 def test_input_size_flags():
-    from edgekit.compression.task_metric import data_shape
+    from edgekit.compression.api import data_shape
     from edgekit.shapes import complete_shape, input_shape_from_flags, parse_input_shape
 
     assert parse_input_shape("96x96x3") == (96, 96, 3) and parse_input_shape("64") == (64,)

@@ -44,7 +44,7 @@ def quantize_inputs(x: np.ndarray, scale: float, zero_point: int, dtype: str) ->
     return np.clip(q, lo, hi).astype(np.uint8 if dtype == "uint8" else np.int8)
 
 
-def random_inputs(shape, dtype: str, n: int, seed: int = 0) -> np.ndarray:
+def random_quantized_inputs(shape, dtype: str, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     lo, hi = (0, 255) if dtype == "uint8" else (-128, 127)
     return rng.integers(lo, hi + 1, size=(n, *shape)).astype(np.uint8 if dtype == "uint8" else np.int8)
@@ -87,7 +87,7 @@ def weight_bytes(path: str | Path) -> int:
     return int(sum(len(b.data) for b in (model.buffers or []) if b is not None and b.data is not None))
 
 
-def _size(elf: Path) -> tuple[int, int]:
+def _flash_and_ram(elf: Path) -> tuple[int, int]:
     """(flash, RAM) of a linked program: text + data, data + bss (arm-none-eabi-size, Berkeley)."""
     r = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True)
     text, data, bss = map(int, r.stdout.splitlines()[1].split()[:3])
@@ -184,12 +184,12 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
             raise EdgekitError(f"TFLM has no kernel for {', '.join(rep.unsupported_ops)}; the model cannot run on TFLM.")
         lib = tflm_build.build_library(tflm_dir, core, kernels, ops=rep.ops)
         elf = link(bundle, lib, core, kernels, emulation_arena(rep.arena_bytes, core))
-        flash, ram = _size(elf)
+        flash, ram = _flash_and_ram(elf)
         if x is not None and len(x):
             xq = quantize_inputs(np.asarray(x)[:n], rep.input.scale or 1.0, rep.input.zero_point or 0, rep.input.dtype)
             note = inputs_note or f"{len(xq)} samples of the data"
         else:
-            xq = random_inputs(rep.input.shape, rep.input.dtype, n, seed)
+            xq = random_quantized_inputs(rep.input.shape, rep.input.dtype, n, seed)
             note = inputs_note or f"{n} uniform random {rep.input.dtype} inputs (seed {seed})"
         run = run_program(elf, core, xq)
         identical = all(run_program(elf, core, xq) == run for _ in range(runs - 1))

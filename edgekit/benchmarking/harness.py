@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -274,7 +275,6 @@ def child_memory(path: str | Path, runtime: str, threads: int = 1, runs: int = 2
     """Memory of loading and running ``path`` in a fresh child process (see the module docstring)."""
     import json
     import subprocess
-    import sys
 
     arg = json.dumps({"path": str(path), "runtime": runtime, "threads": threads, "runs": runs,
                       "options": options or {}})
@@ -344,6 +344,4 @@ def machine_info() -> dict:
 
 
 if __name__ == "__main__":  # the memory probe's child: python -m edgekit.benchmarking.harness '<json>'
-    import sys
-
     _memory_child(sys.argv[1])

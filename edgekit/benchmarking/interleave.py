@@ -1,7 +1,7 @@
 """``edgekit bench A B --interleave``: time several files in alternating rounds of one run.
 
 Two ``edgekit bench`` runs minutes apart on a shared machine can differ by more than a real
-change (issue 20 saw ``REGRESSION 1.755x`` between two runs of one file). Timing the files in
+change (``REGRESSION 1.755x`` was seen here between two runs of one unchanged file). Timing the files in
 alternating short rounds inside one process puts any load from other processes on all of them
 alike, so their ratio (and :mod:`edgekit.benchmarking.compare`'s bootstrap interval of it) reflects the
 files, not the moment. No TensorFlow unless a file is a Keras model.

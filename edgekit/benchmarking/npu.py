@@ -80,7 +80,7 @@ def _check_int8(path: Path) -> None:
         )
 
 
-def _num(row: dict, key: str, default: float = 0.0) -> float:
+def _csv_float(row: dict, key: str, default: float = 0.0) -> float:
     try:
         return float(row.get(key, default) or default)
     except ValueError:
@@ -138,17 +138,17 @@ def estimate_npu(int8_tflite_path: str | Path, accelerator: str = "ethos-u55-128
         accelerator=accelerator,
         system_config=row.get("system_config", system),
         memory_mode=row.get("memory_mode", memory),
-        clock_hz=_num(row, "core_clock"),
-        sram_bytes=round(_num(row, "sram_memory_used") * kib),
-        flash_bytes=round((_num(row, "on_chip_flash_memory_used") + _num(row, "off_chip_flash_memory_used")) * kib),
-        dram_bytes=round(_num(row, "dram_memory_used") * kib),
+        clock_hz=_csv_float(row, "core_clock"),
+        sram_bytes=round(_csv_float(row, "sram_memory_used") * kib),
+        flash_bytes=round((_csv_float(row, "on_chip_flash_memory_used") + _csv_float(row, "off_chip_flash_memory_used")) * kib),
+        dram_bytes=round(_csv_float(row, "dram_memory_used") * kib),
         weights_storage=row.get("weights_storage_area", ""),
         npu_ops=int(m_npu.group(1)),
         cpu_ops=int(m_cpu.group(1)),
-        cycles=int(_num(row, "cycles_total")),
-        cycles_npu=int(_num(row, "cycles_npu")),
-        inference_ms=_num(row, "inference_time") * 1e3,
-        macs=int(_num(row, "nn_macs")),
+        cycles=int(_csv_float(row, "cycles_total")),
+        cycles_npu=int(_csv_float(row, "cycles_npu")),
+        inference_ms=_csv_float(row, "inference_time") * 1e3,
+        macs=int(_csv_float(row, "nn_macs")),
         vela_version=_vela_version(),
     )
 

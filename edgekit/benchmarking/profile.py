@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit._native import quiet_stderr
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 LITERT_METHOD = ("isolation: each operator cut out into a one-op .tflite and timed alone in the same interpreter "
                  "settings (ai-edge-litert has no op profiler in Python, litert-benchmark no --enable_op_profiling)")
@@ -173,7 +173,7 @@ def profile_tflite(path: str | Path, threads: int = 1, runs: int = 20, warmup: i
             del it
         except (ValueError, RuntimeError) as e:
             raise EdgekitError(f"{p}: operator {i} ({name}) cannot run on its own for the profile: "
-                               f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
+                               f"{first_line(e)}") from e
         rows.append({"index": i, "name": label, "op": name, "ms": ms, "macs": macs.get(i, 0)})
     return _finish(rows, total, LITERT_METHOD, "litert", threads, runs, xnnpack=xnnpack)
 
@@ -198,8 +198,7 @@ def profile_onnx(path: str | Path, threads: int = 1, runs: int = 20, warmup: int
         try:
             sess = ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise EdgekitError(f"{p}: onnxruntime cannot load this model: {first[:300]}") from e
+            raise EdgekitError(f"{p}: onnxruntime cannot load this model: {first_line(e)}") from e
         rng = np.random.default_rng(0)
         feed = {}
         for i in sess.get_inputs():

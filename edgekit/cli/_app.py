@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from edgekit.errors import EXIT_INTERNAL, EdgekitError
+from edgekit.errors import EXIT_INTERNAL, EdgekitError, first_line
 
 # Exit codes (edgekit/errors.py), shown under `edgekit --help` and in the README.
 EXIT_CODES_HELP = ("[bold]Exit codes:[/] 0 everything asked for ran and passed; 1 bad input or an error (one line on "
@@ -38,7 +38,7 @@ out = Console(width=_out_width(), soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, soft_wrap=True)
 
 
-# ---- input scaling flags, shared by export, verify, compress and tune (issue 20)
+# ---- input scaling flags, shared by export, verify, compress and tune (one wording for one idea)
 _INPUT_RANGE_HELP = ("the range the model's input expects, LOW,HIGH (e.g. 0,1 or -1,1); raw data (0..255 images) "
                      "are mapped onto it. Needed only when the model has no Rescaling/Normalization layer or model.json")
 _MEAN_HELP = "model input = (raw - MEAN) / STD, instead of --input-range"
@@ -72,13 +72,6 @@ def _parse_params(items: list[str] | None) -> dict:
         params[key.strip()] = value
     return params
 
-
-def _fmt(v, spec="{:.3f}"):
-    return "—" if v is None else spec.format(v)
-
-
-def _size(n):
-    return f"{n / 1024:.1f} KB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MB"
 
 
 
@@ -184,7 +177,7 @@ def wrap_commands():
                 out_dir = kw.get("out_dir")
                 folder = Path(out_dir) if out_dir and Path(out_dir).is_dir() else Path(tempfile.gettempdir())
                 log = write_text(folder / ERROR_LOG, traceback.format_exc())
-                first = (str(e).strip().splitlines() or [""])[0][:200]
+                first = first_line(str(e))  # the type is named already
                 err.print(f"[red]internal error[/] (a bug in edgekit): {type(e).__name__}: {first} (traceback in {log})",
                           highlight=False)
                 raise typer.Exit(EXIT_INTERNAL)

@@ -8,7 +8,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from edgekit.cli._app import (_file_column, _fmt, _print_gpu, _warn, app, err, out)
+from edgekit.cli._app import _file_column, _print_gpu, _warn, app, err, out
+from edgekit.units import format_number
 
 
 @app.command()
@@ -42,9 +43,9 @@ def bench(files: List[Path] = typer.Argument(..., help=".tflite, .onnx or Keras 
     for r in results:
         lat, mem, roof = r.latency_ms, r.memory_mb or {}, r.roofline or {}
         table.add_row(r.name, r.runtime + ("" if r.options.get("xnnpack", True) else " (no xnnpack)"),
-                      r.precision, str(r.threads), *(_fmt(getattr(lat, k)) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")),
-                      _fmt(mem.get("peak_delta"), "{:.1f}"), _fmt(roof.get("gmacs_per_s"), "{:.2f}"),
-                      _fmt(roof.get("fraction"), "{:.0%}"))
+                      r.precision, str(r.threads), *(format_number(getattr(lat, k)) for k in ("init", "first", "mean", "p50", "p90", "p99", "std")),
+                      format_number(mem.get("peak_delta"), "{:.1f}"), format_number(roof.get("gmacs_per_s"), "{:.2f}"),
+                      format_number(roof.get("fraction"), "{:.0%}"))
     out.print(table)
     for r in results:
         if r.options.get("xnnpack_fallback"):

@@ -9,8 +9,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from edgekit.cli._app import (_fmt, _progress, _size, app, out)
+from edgekit.cli._app import _progress, app, out
 from edgekit.errors import EdgekitError
+from edgekit.units import format_bytes, format_number
 
 
 @app.command()
@@ -36,10 +37,10 @@ def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mo
             step()
             m = row["macs"]
             r = lat.get(name, {})
-            cells = (_fmt(r.get("tflite_fp32_ms"), "{:.3f}"), _fmt(r.get("tflite_int8_ms"), "{:.3f}"),
-                     _fmt(r.get("onnx_fp32_ms"), "{:.3f}"),
+            cells = (format_number(r.get("tflite_fp32_ms"), "{:.3f}"), format_number(r.get("tflite_int8_ms"), "{:.3f}"),
+                     format_number(r.get("onnx_fp32_ms"), "{:.3f}"),
                      _arena_cell(r)) if latency else ()
-            table.add_row(name, row["task"], "x".join(map(str, row["input_shape"])), _fmt(row["params"], "{:,}"),
+            table.add_row(name, row["task"], "x".join(map(str, row["input_shape"])), format_number(row["params"], "{:,}"),
                           "—" if m is None else f"{m / 1e6:,.1f} M", *cells, row["paper"].split(",")[0])
     out.print(table)
     if latency:
@@ -49,7 +50,7 @@ def models(pattern: str = typer.Argument("*", help="shell-style filter, e.g. 'mo
 
 def _arena_cell(row: dict) -> str:
     if row.get("tflm_arena_bytes"):
-        return _size(row["tflm_arena_bytes"])
+        return format_bytes(row["tflm_arena_bytes"])
     return "TFLM failed" if row.get("tflm_error") else "—"
 
 
@@ -85,9 +86,9 @@ def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
     f = e.fits
     yes = {True: "[green]yes[/]", False: "[red]NO[/]", None: "unknown"}
     ram = (f"RAM {yes[f.ram]} (arena {f.arena_bytes:,} + runtime {f.runtime_ram_overhead_bytes:,} = "
-           f"{f.ram_needed_bytes:,} of {_fmt(f.ram_bytes, '{:,}')} B)") if f.ram_needed_bytes else "RAM unknown (arena not measured)"
+           f"{f.ram_needed_bytes:,} of {format_number(f.ram_bytes, '{:,}')} B)") if f.ram_needed_bytes else "RAM unknown (arena not measured)"
     out.print(f"[bold]{e.summary}[/] ({e.cycles:,} cycles, {e.macs:,} MACs); {ram}; flash {yes[f.flash]} "
-              f"(model {f.model_bytes:,} + code {f.runtime_flash_overhead_bytes:,} of {_fmt(f.flash_bytes, '{:,}')} B)"
+              f"(model {f.model_bytes:,} + code {f.runtime_flash_overhead_bytes:,} of {format_number(f.flash_bytes, '{:,}')} B)"
               + ("" if f.ram_bytes else "; the board's RAM/flash are unknown for a generic core@MHz target"))
     worst = "" if e.expected_error_worst is None else f", worst {e.expected_error_worst:.0%}"
     out.print(f"expected error: {e.expected_error_from}{worst}; basis: {e.basis} ({e.basis_detail}); "
@@ -100,9 +101,8 @@ def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
 def targets():
     """Microcontroller targets for `estimate`, `export --to mcu --target` and `tune --target`."""
     from edgekit.api import targets as _targets
-    from edgekit.benchmarking.mcu_targets import CORES
-
     from edgekit.benchmarking.mcu_estimate import target_expected_error
+    from edgekit.benchmarking.mcu_targets import CORES
 
     table = Table("target", "board", "core", "MHz", "RAM", "flash", "latency basis", "expected error",
                   title="edgekit targets")
@@ -110,7 +110,7 @@ def targets():
         basis = ("calibrated (MLPerf Tiny)" if t.calibrated else f"factors of {t.calibrated_on}" if t.calibrated_on
                  else "pooled factors, by core class")
         exp = target_expected_error(t)
-        table.add_row(t.name, t.board, t.core, f"{t.mhz:g}", _size(t.ram_bytes), _size(t.flash_bytes), basis,
+        table.add_row(t.name, t.board, t.core, f"{t.mhz:g}", format_bytes(t.ram_bytes), format_bytes(t.flash_bytes), basis,
                       "?" if exp is None else f"± {exp.median:.0%} (worst {exp.worst:.0%})")
     out.print(table)
     out.print(f"generic targets: <core>@<MHz>, core one of {', '.join(c.removeprefix('cortex-') for c in CORES)} "

@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
-from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _fmt, _plain, _print_gpu, _size, _warn, app, out)
+from edgekit.cli._app import _INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _plain, _print_gpu, _warn, app, out
 from edgekit.formats import format_help, io_help, precision_help
+from edgekit.units import format_bytes, format_number
 
 
 @app.command()
@@ -45,7 +46,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     if to == "mcu":
         mcu = art.extra["mcu"]
         agree = "—" if mcu["tflm_agreement"] is None else f"{mcu['tflm_agreement']:.4f}"
-        out.print(f"{art.path}  int8  {_size(art.bytes)}; TFLM arena {mcu['arena_bytes']:,} bytes, flash "
+        out.print(f"{art.path}  int8  {format_bytes(art.bytes)}; TFLM arena {mcu['arena_bytes']:,} bytes, flash "
                   f"{mcu['flash_bytes']:,} bytes, ops {', '.join(mcu['ops'])}; TFLM/LiteRT top-1 agreement {agree}")
         if mcu["unsupported_ops"]:
             out.print(f"[red]ops TFLM lacks:[/] {', '.join(mcu['unsupported_ops'])}")
@@ -57,7 +58,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
         return
     q = (f", {art.input.dtype} input scale {art.input.scale:.6g} zero point {art.input.zero_point}"
          if art.input.scale else "")
-    out.print(f"{art.path}  {art.format} {art.precision}  {_size(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
+    out.print(f"{art.path}  {art.format} {art.precision}  {format_bytes(art.bytes)}  sha256 {art.sha256[:12]}…{q}")
     if art.normalization is not None:
         n = art.normalization
         out.print(f"input: (raw - {n.mean:g}) / {n.std:g}, raw {n.raw_range[0]:g}..{n.raw_range[1]:g} -> "
@@ -99,19 +100,19 @@ def verify(artifact: Path = typer.Argument(..., help=".tflite or .onnx file"),
                 warn=_warn, **thresholds)
     p = r.parity
     _plain(f"{artifact.name} vs {reference.name} on {r.n} {r.source}: cosine {p.cosine:.6f}, "
-           f"max abs {p.max_abs:.3g}, top-1 agreement {_fmt(p.top1_agreement, '{:.4f}')}"
+           f"max abs {p.max_abs:.3g}, top-1 agreement {format_number(p.top1_agreement, '{:.4f}')}"
            + (f", accuracy {fmt_accuracy(r.accuracy, r.n)} (reference {fmt_accuracy(r.reference_accuracy, r.n)}, "
               f"95% Wilson)" if r.accuracy is not None else ""))
     if len(r.outputs) > 1:  # each output by name (the line above gives the worst of them)
         for o in r.outputs:
             _plain(f"  output {o.name} (file: {o.file_name}): cosine {o.cosine:.6f}, max abs {o.max_abs:.3g}, "
-                   f"top-1 agreement {_fmt(o.top1_agreement, '{:.4f}')}")
+                   f"top-1 agreement {format_number(o.top1_agreement, '{:.4f}')}")
     _print_gpu([artifact])
-    doc = {"gates": r.gates(**thresholds)}
-    failed = [k for k, g in doc["gates"].items() if not g["passed"]]
-    for k, g in doc["gates"].items():
-        _plain(f"gate {k.replace('_', '-')} {g['threshold']!r}: {_fmt(g['value'], '{:.10g}')} "
-               f"{'passed' if g['passed'] else 'FAILED'}")
+    gates = r.gates(**thresholds)
+    failed = [k for k, g in gates.items() if not g.passed]
+    for k, g in gates.items():
+        _plain(f"gate {k.replace('_', '-')} {g.threshold!r}: {format_number(g.value, '{:.10g}')} "
+               f"{'passed' if g.passed else 'FAILED'}")
     if failed:
         raise typer.Exit(EXIT_STEP_FAILED)
 

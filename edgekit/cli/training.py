@@ -9,9 +9,11 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _fmt, _parse_params, _size,
-                              _typed, app, err, out)
+from edgekit.cli._app import (_INPUT_RANGE_HELP, _MEAN_HELP, _STD_HELP, _file_column, _parse_params, _typed, app, err,
+                              out)
+from edgekit.compression.variants import variant_help
 from edgekit.formats import FORMATS
+from edgekit.units import format_bytes, format_number
 
 
 @app.command()
@@ -124,8 +126,8 @@ def tune(ctx: typer.Context,
                   title=f"{name}: {len(res.trials)} trials")
     for t in res.trials:
         table.add_row(str(t.id), t.status, json.dumps(t.knobs or {}), str(t.resolution or ""),
-                      _fmt(t.val_accuracy, "{:.4f}"), _fmt(t.latency_ms, "{:.4f}"),
-                      _size(t.bytes) if t.bytes else "—", _size(t.arena_bytes) if t.arena_bytes else "—",
+                      format_number(t.val_accuracy, "{:.4f}"), format_number(t.latency_ms, "{:.4f}"),
+                      format_bytes(t.bytes) if t.bytes else "—", format_bytes(t.arena_bytes) if t.arena_bytes else "—",
                       "yes" if t.feasible else "no", "*" if t.id in pareto else "")
     out.print(table)
     board = next(((t.mcu_estimate or {}).get("target") for t in res.trials if t.mcu_latency_ms), None)
@@ -135,7 +137,7 @@ def tune(ctx: typer.Context,
                   + ", ".join(f"trial {t.id} {t.mcu_latency_ms:.1f} ms" for t in res.trials if t.mcu_latency_ms))
     b = res.best
     out.print(f"best: trial {b.id}, val accuracy [bold]{b.val_accuracy:.4f}[/], {b.latency_ms:.4f} ms, "
-              f"{_size(b.bytes)}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
+              f"{format_bytes(b.bytes)}; bundle: [bold]{res.bundle}[/]; report: {res.out / 'report.md'}")
     _exit_for_steps("the best bundle's steps", [(f["step"], f["status"]) for f in res.report.get("bundle_failures", [])])
 
 
@@ -149,10 +151,10 @@ def _print_report(report):
     for a in report.artifacts:
         par, lat = a.parity, a.latency_ms
         figures = a.metrics or {"accuracy": a.accuracy}
-        table.add_row(a.name, a.format, a.precision, _size(a.bytes) if a.bytes else "—",
-                      *(_fmt(figures.get(c), "{:.4f}") for c in cols),
-                      _fmt(par.cosine, "{:.6f}") if par else "reference",
-                      _fmt(par.top1_agreement, "{:.4f}") if par else "", _fmt(lat and lat.p50), _fmt(lat and lat.p99))
+        table.add_row(a.name, a.format, a.precision, format_bytes(a.bytes) if a.bytes else "—",
+                      *(format_number(figures.get(c), "{:.4f}") for c in cols),
+                      format_number(par.cosine, "{:.6f}") if par else "reference",
+                      format_number(par.top1_agreement, "{:.4f}") if par else "", format_number(lat and lat.p50), format_number(lat and lat.p99))
     out.print(table)
     for a in report.artifacts:
         if a.error:
@@ -165,7 +167,7 @@ def compress(ctx: typer.Context,
              model: Path = typer.Argument(..., help="tf_keras .keras or .h5 model to compress"),
              data: str = typer.Option(..., "--data", help="'digits', an image folder (or a .zip/.tar/.tar.gz of one) or an .npz (train split fine-tunes and calibrates, test split scores)"),
              out_dir: Path = typer.Option(..., "--out", help="folder for every variant's file, compression.json and compression.md"),
-             only: Optional[List[str]] = typer.Option(None, "--only", help="run only these variants (repeatable)"),
+             only: Optional[List[str]] = typer.Option(None, "--only", help=variant_help()),
              skip: Optional[List[str]] = typer.Option(None, "--skip", help="skip these variants (repeatable)"),
              max_drop: float = typer.Option(0.01, "--max-drop", help="accuracy budget (fraction) of the mixed-precision fallback"),
              sparsity: float = typer.Option(0.75, "--sparsity", help="magnitude pruning target"),
@@ -189,17 +191,16 @@ def compress(ctx: typer.Context,
                     input_shape=input_shape, resolution=resolution, console=err,
                     **_typed(ctx, max_drop=max_drop, sparsity=sparsity, channel_ratio=channel_ratio, epochs=epochs,
                              seed=seed, mean=mean, std=std))
-    from edgekit.verification.stats import format_drop
-    from edgekit.verification.stats import fmt_accuracy
+    from edgekit.verification.stats import fmt_accuracy, format_drop
 
     b = rep.baseline
     n_test = b.n_test or 0
     metric = (rep.metric or {}).get("name", "accuracy")
-    figure = (lambda v: fmt_accuracy(v, n_test)) if metric == "accuracy" else (lambda v: _fmt(v, "{:.4f}"))
+    figure = (lambda v: fmt_accuracy(v, n_test)) if metric == "accuracy" else (lambda v: format_number(v, "{:.4f}"))
     table = Table("variant", "precision", "size", "× fp32", "gzip × fp32", "sparsity", metric, "drop",
                   "p50 ms", "speedup", "top-1 agree", title=f"edgekit compress {model.name}")
-    table.add_row("baseline", "fp32", _size(b.bytes), "1.000", "", _fmt(b.sparsity, "{:.2f}"),
-                  figure(b.score), "", _fmt(b.p50_ms), "1.00×", "")
+    table.add_row("baseline", "fp32", format_bytes(b.bytes), "1.000", "", format_number(b.sparsity, "{:.2f}"),
+                  figure(b.score), "", format_number(b.p50_ms), "1.00×", "")
     for v in rep.variants:
         if v.error:
             status = v.status or "failed"
@@ -207,10 +208,10 @@ def compress(ctx: typer.Context,
             what = v.error if status == "internal error" else f"{status}: {v.error}"
             table.add_row(v.name, f"[{colour}]{what}[/]", *[""] * 9)
             continue
-        table.add_row(v.name, v.precision, _size(v.bytes), f"{v.bytes / b.bytes:.3f}",
-                      f"{v.gzip_bytes / b.bytes:.3f}", _fmt(v.sparsity, "{:.2f}"),
-                      figure(v.score), format_drop(v.drop, metric), _fmt(v.p50_ms),
-                      f"{v.speedup:.2f}×", _fmt(v.parity.top1_agreement if v.parity else None, "{:.4f}"))
+        table.add_row(v.name, v.precision, format_bytes(v.bytes), f"{v.bytes / b.bytes:.3f}",
+                      f"{v.gzip_bytes / b.bytes:.3f}", format_number(v.sparsity, "{:.2f}"),
+                      figure(v.score), format_drop(v.drop, metric), format_number(v.p50_ms),
+                      f"{v.speedup:.2f}×", format_number(v.parity.top1_agreement if v.parity else None, "{:.4f}"))
     out.print(table)
     mixed = next((v for v in rep.variants if v.name == "mixed" and v.ok), None)
     if mixed:
@@ -231,4 +232,4 @@ def _exit_for_steps(what: str, steps: list[tuple[str, str]]):
         raise typer.Exit(code)
 
 
-# --- Cortex-M latency estimate (issue 17) -------------------------------------------------------
+# --- Cortex-M latency estimate --------------------------------------------------------------------

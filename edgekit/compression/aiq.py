@@ -7,7 +7,8 @@ activations (float, int8, int16); ``calibrate()`` runs the float model on sample
 activation ranges, ``quantize()`` writes the new flatbuffer. Every variant here starts from the
 input model's fp32 TFLite and is then measured by ``compress`` like the others (accuracy in
 LiteRT on the test split, parity with the float model, p50 at one thread, bytes). A variant that
-LiteRT cannot run on this CPU is still written, and its row says so.
+LiteRT cannot run on this CPU is still written, and its row says so. Its rows in compress's table are
+in :mod:`edgekit.compression.variants`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
+from edgekit.compression.variant import Built
+from edgekit.errors import EdgekitError, first_line
 
 # int4 rounding per layer for aiq_mixed: the weights' own min-max range, or the clipping range that minimises
 # the rounding's mean squared error (ai-edge-quantizer's MSE; GPTQ and Hadamard rotation exist in 0.10 only for
@@ -39,13 +41,13 @@ class Recipe:
 
 def _float_tflite(ctx) -> Path:
     """The input model's fp32 TFLite, made once per compress run (plain: no metadata)."""
-    path = getattr(ctx, "_aiq_float", None)
+    path = ctx.aiq_float
     if path is None:
         from edgekit._io import write_bytes
         from edgekit.compression.quantize import tflite_bytes
 
         path = write_bytes(ctx.out / "models" / "aiq_float.tflite", tflite_bytes(ctx.model, "fp32"))
-        ctx._aiq_float = path
+        ctx.aiq_float = path
     return path
 
 
@@ -116,8 +118,7 @@ def _litert_check(path: Path, x: np.ndarray) -> None:
     try:
         load_runner(path, "litert").run(x[:1])
     except Exception as e:  # noqa: BLE001 - any kernel/prepare failure is the finding
-        text = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise EdgekitError(f"LiteRT cannot run this variant on CPU ({text}); the file is kept at {path}.") from e
+        raise EdgekitError(f"LiteRT cannot run this variant on CPU ({first_line(e)}); the file is kept at {path}.") from e
 
 
 def _has_op(path: Path, op: str) -> bool:
@@ -131,8 +132,6 @@ def build_recipe(name: str):
     recipe = RECIPES[name]
 
     def build(ctx):
-        from edgekit.compression.api import _Built
-
         float_path = _float_tflite(ctx)
         blob = quantize_with(float_path, recipe.rules, ctx.rep)
         if len(blob) >= 0.98 * float_path.stat().st_size and recipe.precision.startswith("w4"):
@@ -144,7 +143,7 @@ def build_recipe(name: str):
         if any(r[2] == "FULLY_CONNECTED" for r in recipe.rules) and not _has_op(float_path, "FULLY_CONNECTED"):
             notes["note"] = ("no FULLY_CONNECTED op in this model (its classifier is a 1x1 conv), so the dense-layer "
                              "rule had nothing to act on: the file equals aiq_w4_channel")
-        return _Built(path, "tflite", recipe.precision, "input", notes)
+        return Built(path, "tflite", recipe.precision, "input", notes)
 
     return build
 
@@ -209,8 +208,6 @@ def build_mixed(ctx):
     most int8 layers that fit the size cap (``within_budget``: its selection-split drop fits
     ``max_drop``). The test split is not read here: ``compress`` measures the chosen file once.
     """
-    from edgekit.compression.api import _Built
-
     float_path = _float_tflite(ctx)
     float_bytes = float_path.stat().st_size
     sel = ctx.selection
@@ -263,14 +260,4 @@ def build_mixed(ctx):
              "tries_split": sel.split, "ranked_layers": [n for n, _ in ranked],
              "int4_rounding": {n: a for n, a in rounding.items() if a != "MIN_MAX_UNIFORM_QUANT"},
              "sensitivity_kl": {n: round(v, 6) for n, v in sensitivity.items()}}
-    return _Built(path, "tflite", "w4_w8_mixed", "input", notes)
-
-
-def aiq_variants(variant_cls) -> list:
-    """The ``_Variant`` records ``compress`` registers (built lazily: importing this module needs no quantizer)."""
-    out = [variant_cls(name, (lambda n: lambda c: [f"aiq:{n}"])(name), build_recipe(name), r.about)
-           for name, r in RECIPES.items()]
-    out.append(variant_cls("aiq_mixed", lambda c: ["int4 sensitivity", f"aiq:w4+w8 mixed:max_bytes={c.int4_max_bytes:g}x"],
-                           build_mixed, "ai-edge-quantizer: int4 weights (min-max or MSE rounding per layer), "
-                                        "the layers int4 hurts most per byte at int8 within int4_max_bytes"))
-    return out
+    return Built(path, "tflite", "w4_w8_mixed", "input", notes)

@@ -28,7 +28,7 @@ import numpy as np
 
 from edgekit._tf import keras
 from edgekit.compression.graph import outbound_layers
-from edgekit.errors import EdgekitError, NotApplicable
+from edgekit.errors import EdgekitError, NotApplicable, first_line
 
 L = keras.layers
 _PASS = (L.BatchNormalization, L.ReLU, L.Activation, L.ZeroPadding2D, L.DepthwiseConv2D, L.Dropout,
@@ -122,7 +122,7 @@ def apply_plan(model, p: ChannelPlan):
     try:
         thin = model.__class__.from_config(config)
     except Exception as e:  # noqa: BLE001
-        raise EdgekitError(f"channel pruning: cannot rebuild {model.name}: {str(e).splitlines()[0][:200]}") from e
+        raise EdgekitError(f"channel pruning: cannot rebuild {model.name}: {first_line(e)}") from e
     for layer in model.layers:
         weights = layer.get_weights()
         if not weights:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from edgekit.records import CompressionFile
 
 
-def render_markdown(report: CompressionFile, source: str = "", data: str = "") -> str:
+def compression_markdown(report: CompressionFile, source: str = "", data: str = "") -> str:
     from edgekit.report.render import render_markdown_template
 
     return render_markdown_template("compression.md.j2", c=report, source=source, data=data)

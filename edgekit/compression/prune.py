@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit._tf import keras, tf
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 
 def _tfmot():
@@ -34,7 +34,7 @@ def _wrap_layers(model, wrap):
         wrapped = keras.models.clone_model(copy, clone_function=lambda layer: wrap(layer) if _prunable(layer)
                                            else layer)
     except Exception as e:  # noqa: BLE001 - tfmot raises ValueError naming the layer
-        raise EdgekitError(f"cannot wrap {model.name} for tfmot: {str(e).splitlines()[0][:300]}") from e
+        raise EdgekitError(f"cannot wrap {model.name} for tfmot: {first_line(e)}") from e
     return wrapped
 
 

@@ -20,7 +20,7 @@ from edgekit._tf import keras, tf
 from edgekit.compression.graph import inbound_layers
 from edgekit.formats import FORMATS
 from edgekit.convert.tflite import QAT_INT8, to_tflite
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.models.load import LoadedModel
 
 # compress's post-training precisions: the TFLite row of the format table (export's and compress-only ones)
@@ -175,7 +175,7 @@ def annotate(model, scheme: str = "default"):
     try:
         annotated = keras.models.clone_model(model, clone_function=clone)
     except Exception as e:  # noqa: BLE001
-        raise EdgekitError(f"QAT: cannot annotate {model.name}: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
+        raise EdgekitError(f"QAT: cannot annotate {model.name}: {type(e).__name__}: {first_line(e)}") from e
     annotated.set_weights(model.get_weights())
     return annotated, custom, (Output, NoOp)
 
@@ -201,6 +201,6 @@ def qat_model(model, scheme: str = "default"):
         with qk.quantize_scope({"OutputQuantizeConfig": Output, "NoOpQuantizeConfig": NoOp}):
             q = qk.quantize_apply(annotated, sch)
     except Exception as e:  # noqa: BLE001 - tfmot raises RuntimeError/ValueError naming the layer
-        raise EdgekitError(f"QAT ({scheme}) of {model.name} failed: {str(e).splitlines()[0][:300]}") from e
+        raise EdgekitError(f"QAT ({scheme}) of {model.name} failed: {first_line(e)}") from e
     q._edgekit_custom_layers = custom
     return q

@@ -25,7 +25,7 @@ import numpy as np
 from edgekit._tf import tf
 from edgekit.compression.graph import inbound_layers
 from edgekit.convert.tflite import calibration_data, configure, keras_converter
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 
 @dataclass
@@ -88,7 +88,7 @@ def debugger(model, representative, denylisted_nodes=None):
         return tf.lite.experimental.QuantizationDebugger(converter=conv, debug_options=opts,
                                                          debug_dataset=calibration_data(representative, dtype))
     except Exception as e:  # noqa: BLE001
-        raise EdgekitError(f"quantization debugger failed on {model.name}: {str(e).splitlines()[0][:200]}") from e
+        raise EdgekitError(f"quantization debugger failed on {model.name}: {first_line(e)}") from e
 
 
 def layer_sensitivity(model, representative, dbg=None) -> list[LayerError]:

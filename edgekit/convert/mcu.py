@@ -184,7 +184,8 @@ class McuReport(BaseModel):
     array_name: str = "g_model"
     files: list[str] = Field(default_factory=list)
     tflm_error: str | None = None
-    # What model_data.h holds as constants (issue 20), and the Cortex-M latency estimate (issue 17).
+    # What model_data.h holds as constants (the input's and output's quantization), and the Cortex-M
+    # latency estimate.
     input: mcu_sources.IoSpec | None = None
     output: mcu_sources.IoSpec | None = None
     normalization: dict | None = None

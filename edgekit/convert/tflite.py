@@ -12,7 +12,7 @@ from edgekit import tflite_file
 from edgekit._native import quiet_converter
 from edgekit._tf import keras, tf
 from edgekit.formats import TFLITE_PRECISIONS
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.models.load import LoadedModel
 
 from edgekit.convert.metadata import METADATA_NAME  # noqa: E402 - the one definition
@@ -165,7 +165,7 @@ def _convert_with_retries(loaded: LoadedModel, fixed: bool, convert) -> bytes:
                 return convert(_converter(loaded, True))
             if loaded.model is None or loaded.flavour != "tf_keras" or len(loaded.inputs) > 1:
                 raise
-            # A model whose traced call the converter rejects: the slower SavedModel route, as before.
+            # A model whose traced call the converter rejects: the slower SavedModel route accepts it.
             return convert(_converter(loaded, via_saved_model=True))
     except EdgekitError as e:
         if loaded.model is None and _RNN_BATCH_ERROR in str(e):
@@ -304,8 +304,8 @@ def converter_reason(e: Exception) -> str:
     text = str(e)
     for line in text.splitlines():
         if "error:" in line:
-            return line.split("error:", 1)[1].strip()[:300]
-    return (text.strip().splitlines() or [type(e).__name__])[0][:300]
+            return first_line(line.split("error:", 1)[1])
+    return first_line(e)
 
 
 def add_metadata(tflite: bytes, meta: dict) -> bytes:

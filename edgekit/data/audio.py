@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from edgekit.artifact import Normalization
 from edgekit.data.frontend import FrontendConfig, compute_features
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 NOISE_FOLDER = "_background_noise_"
 MAX_NOTES = 20  # problem-file lines printed before summarizing the rest
@@ -45,7 +45,7 @@ def audio_augment(**knobs) -> AudioAugment:
         aug = AudioAugment(**knobs)
     except ValueError as e:
         errs = getattr(e, "errors", lambda: [])()
-        msg = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in errs) or str(e).splitlines()[0]
+        msg = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in errs) or first_line(e)
         raise EdgekitError(f"audio augmentation: {msg} (knobs: {', '.join(AudioAugment.model_fields)}).") from None
     if aug.copies < 0 or aug.shift_ms < 0 or aug.gain_db < 0:
         raise EdgekitError("audio augmentation: copies, shift_ms and gain_db must be >= 0.")
@@ -61,7 +61,7 @@ def read_wav(path: Path, cfg: FrontendConfig) -> tuple[np.ndarray, list[str]]:
         with np.errstate(all="ignore"):
             rate, data = wavfile.read(str(path))
     except Exception as e:  # noqa: BLE001 - scipy raises ValueError/EOFError/... for broken files
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        reason = first_line(e)
         raise EdgekitError(f"{path}: not a readable .wav file ({reason}); remove or replace it.") from None
     notes = []
     if data.size == 0:

@@ -21,7 +21,7 @@ import numpy as np
 
 from edgekit.artifact import Normalization
 from edgekit.data.archive import extracted, is_archive
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 BUILTIN = ("digits", "diabetes", "digits_flat", "digits_anomaly", "digits_pairs", "digits_gen", "token_order")
@@ -252,7 +252,7 @@ def _npz(p: Path):
     except EdgekitError:
         raise
     except Exception as e:  # noqa: BLE001 - zipfile/pickle/format errors all mean "not a usable npz"
-        raise EdgekitError(f"{p}: not a readable .npz file ({type(e).__name__}: {str(e)[:120]}).") from e
+        raise EdgekitError(f"{p}: not a readable .npz file ({type(e).__name__}: {first_line(str(e))}).") from e
     for k, v in (x.items() if isinstance(x, dict) else [("x", x)]):
         _check_arrays(v, y, f"{p} ({k})" if isinstance(x, dict) else str(p))
     y = np.asarray(y)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 
 class FrontendConfig(BaseModel):
@@ -85,7 +85,7 @@ def frontend_config(**knobs) -> FrontendConfig:
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         errs = getattr(e, "errors", lambda: [])()
         msg = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'front end'}: {x['msg']}" for x in errs) or str(e)
-        raise EdgekitError(f"audio front end: {msg.splitlines()[0]}") from None
+        raise EdgekitError(f"audio front end: {first_line(msg)}") from None
 
 
 def hann_window(n: int) -> np.ndarray:

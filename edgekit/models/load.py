@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit._tf import keras, tf
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -157,11 +157,6 @@ class LoadedModel:
         return fn.get_concrete_function()
 
 
-def _first_line(e: Exception) -> str:
-    s = str(e).strip()
-    return (s.splitlines()[0] if s else type(e).__name__)[:300]
-
-
 def load_model(path: str | Path, unsafe: bool = False) -> LoadedModel:
     """Load a Keras or SavedModel model for conversion or as a reference.
 
@@ -214,7 +209,7 @@ def _load_keras_file(p: Path, unsafe: bool) -> LoadedModel:
         return LoadedModel(str(p), "keras3", model=m)
     except Exception as e:  # noqa: BLE001
         errors.append(e)
-    msg = " / ".join(_first_line(e) for e in errors)
+    msg = " / ".join(first_line(e) for e in errors)
     if "safe_mode" in msg or "Lambda" in msg:
         raise EdgekitError(
             f"{p} contains a Lambda layer (arbitrary code); refused in safe mode. "
@@ -233,7 +228,7 @@ def _load_saved_model(p: Path) -> LoadedModel:
     try:
         obj = tf.saved_model.load(str(p))
     except Exception as e:  # noqa: BLE001
-        raise EdgekitError(f"{p}: could not load the SavedModel ({_first_line(e)}).") from e
+        raise EdgekitError(f"{p}: could not load the SavedModel ({first_line(e)}).") from e
     sig = obj.signatures.get("serving_default")
     if sig is None:
         raise EdgekitError(f"{p}: the SavedModel has no 'serving_default' signature to convert.")

@@ -165,7 +165,7 @@ def mlp(
     return keras.Model(inputs, x, name=name or "mlp")
 
 
-def regression_loss(loss: str = "huber", delta: float = 1.0):
+def _loss_object(loss: str = "huber", delta: float = 1.0):
     """The Keras loss object for ``loss`` in huber (quadratic within ``delta``, linear outside,
     so outliers pull less), mse or mae."""
     check_choice("mlp_regressor", "loss", loss, REGRESSION_LOSSES)
@@ -228,7 +228,7 @@ def mlp_regressor(
     check_positive("mlp_regressor", "num_classes", num_classes, integer=True)
     check_positive("mlp_regressor", "learning_rate", learning_rate)
     units = _check_units("mlp_regressor", hidden_units)
-    loss_obj = regression_loss(loss, delta)
+    loss_obj = _loss_object(loss, delta)
     inputs = layers.Input(shape=shape, name="input")
     x, reg = _hidden_stack(inputs, "mlp_regressor", units, activation, initializer, dropout, l1, l2, norm)
     x = layers.Dense(num_classes, kernel_regularizer=reg, name="prediction")(x)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 _BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -166,7 +166,7 @@ def read_weight_file(path: str | os.PathLike) -> dict[str, tuple[str, list[np.nd
             else:
                 raise EdgekitError(f"{p}: an HDF5 file without Keras weights (no layer_names, no layers/).")
     except OSError as e:
-        raise EdgekitError(f"{p}: not a readable HDF5 weight file ({str(e).splitlines()[0][:120]}); "
+        raise EdgekitError(f"{p}: not a readable HDF5 weight file ({first_line(e)}); "
                            "it may be truncated or not a Keras .h5 file.") from None
     if not out:
         raise EdgekitError(f"{p}: the file holds no layer weights.")

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from edgekit._io import write_text
 from edgekit.records import ArtifactRow, Profile, RunReport, RuntimeRow, StepError
+from edgekit.units import format_bytes, format_number
 
 Row = ArtifactRow | RuntimeRow
 
@@ -38,7 +39,7 @@ def _acc_ci(v, n) -> str:
     from edgekit.verification.stats import accuracy_ci
 
     ci = accuracy_ci(v, n or 0)
-    return _fmt(None if v is None else v * 100, "{:.1f}%") + (f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else "")
+    return format_number(None if v is None else v * 100, "{:.1f}%") + (f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else "")
 
 
 def _runtime(a: Row) -> str:
@@ -168,40 +169,20 @@ def profile_chart(artifacts: list[ArtifactRow], top: int = 8) -> Markup | None:
     return _svg(fig)
 
 
-def _fmt(v, spec="{:.3f}"):
-    if v is None or v == "":
-        return "—"
-    try:
-        return spec.format(v)
-    except (ValueError, TypeError):
-        return str(v)
-
-
-def _size(n):
-    if n is None:
-        return "—"
-    n = float(n)
-    if n < 1024:
-        return f"{n:.0f} B"
-    if n < 1 << 20:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1 << 20):.2f} MB"
-
-
 def render_html(report: RunReport | dict) -> str:
     """The page as a string (see the module docstring); a dict is read as report.json."""
     from edgekit.benchmarking.profile import by_op_type
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters["num"] = _fmt
-    env.filters["size"] = _size
+    env.filters["num"] = format_number
+    env.filters["size"] = format_bytes
     env.filters["basename"] = lambda p: Path(str(p)).name
-    env.filters["pct"] = lambda v: _fmt(None if v is None else v * 100, "{:.1f}%")
+    env.filters["pct"] = lambda v: format_number(None if v is None else v * 100, "{:.1f}%")
     env.filters["acc_ci"] = _acc_ci
     # a task figure: accuracy in percent, the others (RMSE, ROC AUC, cosine, ...) as numbers
-    env.filters["fig"] = lambda v, name: (_fmt(None if v is None else v * 100, "{:.1f}%") if name == "accuracy"
-                                          else _fmt(v, "{:.4g}"))
+    env.filters["fig"] = lambda v, name: (format_number(None if v is None else v * 100, "{:.1f}%") if name == "accuracy"
+                                          else format_number(v, "{:.4g}"))
     template = env.from_string(resources.files("edgekit.report").joinpath("templates/report.html.j2").read_text())
     report = report if isinstance(report, RunReport) else RunReport.model_validate(report)
     arts = report.artifacts

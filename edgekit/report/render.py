@@ -12,17 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment
 
-
-def _size(n) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def _num(v, fmt="{:.4f}") -> str:
-    return "—" if v is None else fmt.format(v)
+from edgekit.units import format_bytes, format_number
 
 
 @lru_cache(maxsize=1)
@@ -30,7 +20,8 @@ def _env() -> Environment:
     from edgekit.verification.stats import fmt_accuracy, format_drop
 
     env = Environment(trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
-    env.filters.update(size=_size, num=_num, acc=fmt_accuracy, drop=format_drop, basename=lambda p: Path(str(p)).name,
+    # Markdown tables show figures to 4 decimals unless a template asks otherwise
+    env.filters.update(size=format_bytes, num=lambda v, spec="{:.4f}": format_number(v, spec), acc=fmt_accuracy, drop=format_drop, basename=lambda p: Path(str(p)).name,
                        thousands=lambda n: f"{n:,}" if n is not None else "?")
     return env
 

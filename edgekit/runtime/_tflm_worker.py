@@ -176,6 +176,7 @@ def main(argv: list[str]) -> int:
             else:
                 chan.write({"ok": False, "error": f"unknown request {cmd!r}"})
         except (RuntimeError, ValueError) as e:
+            # edgekit.errors.first_line's rule, uncut; this child imports nothing of edgekit
             chan.write({"ok": False, "error": str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})
 
 

@@ -10,7 +10,7 @@ from edgekit import tflite_file
 from edgekit._deps import require
 from edgekit._native import quiet_stderr
 from edgekit.artifact import TensorSpec
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.runtime.base import Runner, dequantize, quantize
 
 def check_tflite_bytes(path: Path) -> bytes:
@@ -80,8 +80,7 @@ class LiteRTRunner(Runner):
                 self.xnnpack = False
                 self.xnnpack_fallback = _fallback_reason(data, e)
         except (ValueError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise EdgekitError(f"{self.path}: LiteRT cannot load this model: {first}") from e
+            raise EdgekitError(f"{self.path}: LiteRT cannot load this model: {first_line(e)}") from e
         self._ins, self._outs = _named_details(self.interp)
         self._in, self._out = self._ins[0][1], self._outs[0][1]
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from edgekit._deps import require
 from edgekit.artifact import TensorSpec
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.runtime.base import Runner
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
@@ -39,8 +39,7 @@ class OnnxRunner(Runner):
         try:
             self.sess = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/InvalidProtobuf types
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise EdgekitError(f"{self.path}: onnxruntime cannot load this model: {first[:300]}") from e
+            raise EdgekitError(f"{self.path}: onnxruntime cannot load this model: {first_line(e)}") from e
         self._in = self.sess.get_inputs()[0]
         self._out = self.sess.get_outputs()[0]
         self._feed = None

@@ -51,7 +51,7 @@ class Suggestion:
         return " ".join(["edgekit train", self.model, "--data", data, *flags])
 
 
-def profile(source: str | Path, target: str | None = None) -> DataProfile:
+def profile_data(source: str | Path, target: str | None = None) -> DataProfile:
     """What kind of data ``source`` is and how much of it there is (``target``: a CSV's column)."""
     p = Path(source)
     if not p.exists():
@@ -122,7 +122,7 @@ def image_side(native: int | None, largest: int = 96) -> int:
 def suggest(source: str | Path, target: str | None = None, board: str | None = None) -> Suggestion:
     """A model for ``source`` (``target``: a CSV table's label column; ``board``: an MCU board from
     ``edgekit targets``, which caps the image size)."""
-    prof = profile(source, target)
+    prof = profile_data(source, target)
     per_class = prof.samples // max(1, prof.classes)
     size = f"{prof.samples} samples in {prof.classes} classes (~{per_class} each)"
     if prof.kind == "image":

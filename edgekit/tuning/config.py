@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgekit.formats import FORMATS
-from edgekit.records import Tabular, TuneTrial
+from edgekit.records import BenchSettings, Tabular, TuneTrial
 
 ORACLES = ("random", "bayesian", "hyperband")
 # the one arena source a RAM budget is judged on (see Budgets.violations)
@@ -30,6 +30,7 @@ class TuneConfig(BaseModel):
     workers: int = Field(1, ge=1, description="1: in this process; N >= 2: a chief and N worker processes")
     seed: int = 0
     augment: bool = True
+    # the settings-file keys and flags; :attr:`bench` is the one record the timing code takes
     bench_runs: int = Field(50, ge=1)
     bench_warmup: int = Field(10, ge=0)
     measure_arena: bool = True
@@ -47,6 +48,11 @@ class TuneConfig(BaseModel):
         if v not in allowed:
             raise ValueError(f"TFLite precision {v!r} is not exportable; choose one of {', '.join(allowed)}")
         return v
+
+    @property
+    def bench(self) -> BenchSettings:
+        """How each trial's file is timed: one thread, ``bench_runs`` after ``bench_warmup``."""
+        return BenchSettings(threads=1, runs=self.bench_runs, warmup=self.bench_warmup)
 
     def input_scaling(self):
         from edgekit.data.scaling import user_scaling
@@ -82,7 +88,7 @@ class Budgets(BaseModel):
                 out.append(f"arena {arena_bytes / 1024:.1f} KB > {self.max_ram_kb:g} KB")
         return out
 
-    # --- Cortex-M latency estimate as a budget (issue 17): the board and its limit ----------------
+    # --- Cortex-M latency estimate as a budget: the board and its limit ---------------------------
     target: str | None = Field(None, description="MCU board whose estimated latency each trial carries (`edgekit targets`)")
     max_mcu_latency_ms: float | None = Field(None, gt=0, description="estimated latency on `target`, TFLM + CMSIS-NN")
 

@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 
 from edgekit._io import atomic_path, write_json, write_text
-from edgekit.errors import EdgekitError
-from edgekit.records import ModelSummary, RunReport, TuneTrial
+from edgekit.errors import EdgekitError, first_line
+from edgekit.records import BenchSettings, ModelSummary, RunReport, TuneTrial
 
 TRIAL_KEYS = ("id", "status", "hyperparameters", "val_accuracy", "latency_ms", "bytes", "arena_bytes", "feasible")
 
@@ -83,7 +83,7 @@ def collect_trials(project_dir: Path) -> list[TuneTrial]:
         err = _error_line(t.get("message"))
         ep = p.parent / "error.txt"
         if not err and ep.is_file():  # a worker's error (the chief's trial.json has no message then)
-            err = (ep.read_text().strip().splitlines() or [None])[0]
+            err = first_line(ep.read_text()) or None
         if err and status != "COMPLETED":
             row["error"] = err
         if not done:  # a failed trial keeps the point it tried, in trials.json and in the tables
@@ -113,7 +113,7 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[Tun
         why = first.error if first else (crash or "no trial ran")
         raise EdgekitError(f"all {len(trials)} trials failed; first error (trial {first.id if first else '?'}): "
                            f"{why}. Details in {out}/trials.json.")
-    if getattr(budgets, "target", None):  # Pareto front against the estimated MCU latency (issue 17)
+    if getattr(budgets, "target", None):  # Pareto front against the estimated MCU latency (--target's board)
         from edgekit.tuning.pareto import MCU_OBJECTIVES
 
         front = pareto_front(completed, MCU_OBJECTIVES)
@@ -139,7 +139,7 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[Tun
         if failures:  # `edgekit tune` exits 3 on them, as `edgekit demo` does
             summary["bundle_failures"] = [f.model_dump() for f in failures]
     write_json(out / "report.json", summary)
-    write_text(out / "report.md", render_markdown(summary, trials, front))
+    write_text(out / "report.md", search_markdown(summary, trials, front))
     if best is None:
         fastest = min(completed, key=lambda t: t.latency_ms)
         raise EdgekitError(f"none of the {len(completed)} completed trials meets the budgets (fastest: trial "
@@ -169,7 +169,6 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> RunRepo
     task's figures, memory and roofline, the report with any failed step, and the manifest."""
     from edgekit.artifact import ModelCard
     from edgekit.bundle import Bundle
-    from edgekit.measure import BenchConfig
     from edgekit.models.load import load_model
     from edgekit.tuning.trial import load_tune_dataset
 
@@ -181,7 +180,7 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> RunRepo
         _copy(card_src, ModelCard.path_for(dest / "model.keras"))
     card = ModelCard.read_beside(dest / "model.keras")
     ds = load_tune_dataset(best.model, data, best.resolution, config.seed, scaling=config.input_scaling())
-    bench = BenchConfig(threads=1, runs=max(config.bench_runs, 100), warmup=config.bench_warmup)
+    bench = BenchSettings(threads=1, runs=max(config.bench_runs, 100), warmup=config.bench_warmup)
     b = Bundle(dest, dest / "model.keras", load_model(dest / "model.keras"), card, ds, bench, console)
     rows = [b.reference_row(), b.export_row("tflite", config.precision, profile=False, seed=config.seed)]
     report = b.report(rows, model=ModelSummary(name=best.model, params=card.params if card else None,
@@ -198,7 +197,7 @@ def export_bundle(best: TuneTrial, data, config, dest: Path, console) -> RunRepo
     return report
 
 
-def render_markdown(summary: dict, trials: list[TuneTrial], front: list[TuneTrial]) -> str:
+def search_markdown(summary: dict, trials: list[TuneTrial], front: list[TuneTrial]) -> str:
     """The search's report.md (``report/templates/tune.md.j2``)."""
     from edgekit.report.render import render_markdown_template
 

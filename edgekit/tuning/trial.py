@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from edgekit._io import write_json
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.tuning.config import TFLM_MEASURED, Budgets, TuneConfig
 
 GATE_PATH = Path(tempfile.gettempdir()) / "edgekit-tune-measure.lock"
@@ -126,8 +126,9 @@ class _TrialWork:
         art = export(net, to="tflite", precision=self.config.precision, data=ds, out=trial_dir, name="model",
                      card=card, seed=self.config.seed)
         with self.gate.exclusive():
-            runner, lat = bench_runner(lambda: load_runner(art.path, "litert", 1), self.config.bench_runs,
-                                       self.config.bench_warmup, x=ds.x_val[:1])
+            bench = self.config.bench
+            runner, lat = bench_runner(lambda: load_runner(art.path, "litert", bench.threads), bench.runs,
+                                       bench.warmup, x=ds.x_val[:1])
         del runner
         arena, arena_source = self._arena(art.path)
         reasons = self.budgets.violations(lat.p50, art.bytes, arena, arena_source)
@@ -166,7 +167,7 @@ class _TrialWork:
             return measure_arena(tflite_path), TFLM_MEASURED
         except Exception as e:  # noqa: BLE001 - recorded; under --max-ram-kb the trial is then infeasible
             est = _estimate_arena(tflite_path)
-            why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            why = first_line(e)
             return est, f"estimate (lower bound: largest op's input+output activations); TFLM could not run it: {why}"
 
 

@@ -65,7 +65,7 @@ import time
 from pathlib import Path
 
 from edgekit._io import write_json
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.tuning.config import ORACLES, TFLM_MEASURED, Budgets, TuneConfig, TuneResult  # noqa: F401 - public names
 from edgekit.tuning.distributed import PROJECT, run_distributed, worker_main  # noqa: F401
 from edgekit.tuning.trial import GATE_PATH, MeasureGate, _TrialWork, load_tune_dataset  # noqa: F401
@@ -98,7 +98,7 @@ def _tuner_mixin(base):
                 from edgekit._io import write_text
 
                 line = str(e) if isinstance(e, EdgekitError) else f"{type(e).__name__}: {e}"
-                line = (line.strip().splitlines() or [type(e).__name__])[0][:300]
+                line = first_line(line) or type(e).__name__
                 write_text(trial_dir / "error.txt", line)
                 write_text(trial_dir / "traceback.txt", traceback.format_exc())
                 self._work.log(f"trial {trial.trial_id} failed: {line} (traceback in {trial_dir / 'traceback.txt'})")
@@ -226,7 +226,7 @@ def tune(model: str, data="digits", out: str | Path = "runs/tune", config: TuneC
             with _quiet_stdout():
                 tuner.search(verbose=0)
         except RuntimeError as e:  # keras-tuner: too many consecutive failed trials
-            crash = str(e).splitlines()[0]
+            crash = first_line(e)
     else:
         if not isinstance(data, str):
             raise EdgekitError("--workers needs data given by name or path, not a Dataset object.")

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgekit.artifact import Normalization, Parity
 from edgekit.errors import EdgekitError
-from edgekit.records import OutputParity, VerifyFile
+from edgekit.records import GateResult, OutputParity, VerifyFile
 from edgekit.verification.stats import accuracy_ci, small_split_warning
 
 
@@ -44,31 +44,28 @@ class VerifyResult:
         return self.reference_accuracy - self.accuracy
 
     def gates(self, min_cosine: float | None = None, min_top1_agreement: float | None = None,
-              max_accuracy_drop: float | None = None) -> dict[str, dict]:
+              max_accuracy_drop: float | None = None) -> dict[str, GateResult]:
         """Each threshold given, with the measured value and whether it passed. A gate whose value
         could not be measured (no classes, no labels) fails: a gate that checked nothing must not pass."""
         p = self.parity
         checks = {"min_cosine": (min_cosine, p.cosine, lambda v, t: v >= t),
                   "min_top1_agreement": (min_top1_agreement, p.top1_agreement, lambda v, t: v >= t),
                   "max_accuracy_drop": (max_accuracy_drop, self.accuracy_drop, lambda v, t: v <= t)}
-        return {k: {"threshold": t, "value": v, "passed": v is not None and bool(ok(v, t))}
+        return {k: GateResult(threshold=t, value=v, passed=v is not None and bool(ok(v, t)))
                 for k, (t, v, ok) in checks.items() if t is not None}
 
     def record(self, reference: str | None = None, **thresholds) -> VerifyFile:
-        """The typed ``verify --json`` record (:class:`~edgekit.records.VerifyFile`)."""
-        doc = self.as_dict(**thresholds)
-        return VerifyFile(**doc, **({"reference": reference} if reference is not None else {}))
-
-    def as_dict(self, **thresholds) -> dict:
+        """The typed ``verify --json`` record (:class:`~edgekit.records.VerifyFile`); its ``model_dump()``
+        is the file."""
         gates = self.gates(**thresholds)
-        return {"artifact": self.artifact, "source": self.source, "n": self.n, "cosine": self.parity.cosine,
-                "max_abs": self.parity.max_abs, "top1_agreement": self.parity.top1_agreement,
-                "accuracy": self.accuracy, "accuracy_ci95": self.accuracy_ci,
-                "reference_accuracy": self.reference_accuracy, "reference_accuracy_ci95": self.reference_accuracy_ci,
-                "accuracy_drop": self.accuracy_drop,
-                "normalization": self.normalization.model_dump() if self.normalization else None,
-                "warnings": self.warnings, "outputs": [o.model_dump() for o in self.outputs],
-                "gates": gates, "passed": all(g["passed"] for g in gates.values())}
+        rec = VerifyFile(
+            artifact=self.artifact, source=self.source, n=self.n, cosine=self.parity.cosine,
+            max_abs=self.parity.max_abs, top1_agreement=self.parity.top1_agreement, accuracy=self.accuracy,
+            accuracy_ci95=self.accuracy_ci, reference_accuracy=self.reference_accuracy,
+            reference_accuracy_ci95=self.reference_accuracy_ci, accuracy_drop=self.accuracy_drop,
+            normalization=self.normalization.model_dump() if self.normalization else None,
+            warnings=self.warnings, outputs=self.outputs, gates=gates, passed=all(g.passed for g in gates.values()))
+        return rec.set(reference=reference) if reference is not None else rec
 
 
 def parity(reference: np.ndarray, candidate: np.ndarray, classification: bool = True) -> Parity:

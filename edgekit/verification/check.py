@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from edgekit.artifact import TensorSpec
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.records import OutputParity
 
 # The lowest per-output cosine (file vs Keras, on CHECK_SAMPLES inputs) a file may have and still be
@@ -236,7 +236,7 @@ def final_check(path, runtime: str, reference, feeds: dict[str, np.ndarray], pre
     except EdgekitError as e:
         raise EdgekitError(f"{str(e).rstrip('.')}; it was not kept.") from e
     except Exception as e:  # noqa: BLE001 - the runtime failed while running it: unusable too
-        why = (str(e).replace(str(path), dest_name).strip().splitlines() or [type(e).__name__])[0][:200]
+        why = first_line(str(e).replace(str(path), dest_name)) or type(e).__name__
         raise EdgekitError(f"{dest_name}: the converted file does not run in {runtime} ({why}); "
                            "it was not kept.") from e
     check_outputs(outputs, precision, dest_name)
