@@ -65,9 +65,10 @@ class TfliteFile:
 # Parsing a .tflite into the object API costs more than anything else a reader does with it, and one
 # run reads the same file many times (export, the GPU and XNNPACK checks, the MCU bundle, estimates), so
 # each file is parsed once and kept while it is unchanged on disk. The key is the file's identity and
-# stat (an atomic rewrite is a new inode); the few newest files are kept (a parsed model holds its weights).
+# stat (an atomic rewrite is a new inode); the few newest files are kept, fewer when they are large (a
+# parsed model holds a copy of its weights).
 _OPENED: dict[tuple, TfliteFile] = {}
-_KEEP = 4
+_KEEP, _KEEP_BYTES = 4, 256 << 20
 
 
 def open_tflite(path: str | Path, hint: str = "export it with --to tflite first") -> TfliteFile:
@@ -75,10 +76,11 @@ def open_tflite(path: str | Path, hint: str = "export it with --to tflite first"
     p = Path(path)
     if not p.is_file():
         read_tflite_bytes(p, hint)  # its one-line error
-    found = _OPENED.get(file_key(p))
+    found = _OPENED.pop(file_key(p), None)
     if found is None:
         data = read_tflite_bytes(p, hint)
-        found = remember(p, data, parse_model(data))
+        return remember(p, data, parse_model(data))
+    _OPENED[file_key(p)] = found  # the newest again
     return found
 
 
@@ -88,8 +90,8 @@ def remember(path: str | Path, data: bytes, model) -> TfliteFile:
     p = Path(path)
     f = TfliteFile(path=p, data=bytes(data), model=model)
     _OPENED[file_key(p)] = f
-    while len(_OPENED) > _KEEP:
-        _OPENED.pop(next(iter(_OPENED)))
+    while len(_OPENED) > 1 and (len(_OPENED) > _KEEP or sum(len(o.data) for o in _OPENED.values()) > _KEEP_BYTES):
+        _OPENED.pop(next(iter(_OPENED)))  # the oldest
     return f
 
 
