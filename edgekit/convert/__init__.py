@@ -2,6 +2,11 @@
 
     >>> art = edgekit.export("runs/mnv2/model.keras", to="tflite", precision="int8", data="digits", out="export/x")
     >>> art.path, art.bytes, art.input.scale
+
+An export is planned first (:func:`_plan`: the model loaded, the data scaled, labels and the file name
+decided, every refusal a user can cause raised), then :data:`STEPS` run in order, each a small
+function of the job that applies to some exports: the .tflite is parsed once, edited in memory and
+written once, and those bytes are what the final check loads, runs and compares and what is hashed.
 """
 
 from __future__ import annotations
