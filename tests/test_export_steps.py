@@ -31,7 +31,7 @@ def cnn(tmp_path_factory):
                       T.layers.Conv2D(8, 3, activation="relu"), T.layers.Flatten(),
                       T.layers.Dense(10, activation="softmax")])
     m.compile("adam", "sparse_categorical_crossentropy")
-    m.fit(x, y, epochs=2, verbose=0)
+    m.fit(x, y, epochs=1, batch_size=64, verbose=0)
     m.save(d / "cnn.keras")
     return d
 
