@@ -127,9 +127,13 @@ def tensor_type_name(t: int) -> str:
     return _enum_names("TensorType").get(int(t), str(t))
 
 
+def text(value) -> str:
+    """A string field of the parsed model (bytes once parsed, str when set in Python) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def tensor_name(tensor) -> str:
-    n = tensor.name
-    return n.decode() if isinstance(n, bytes) else str(n)
+    return text(tensor.name)
 
 
 def tensor_shape(tensor) -> list[int]:

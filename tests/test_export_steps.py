@@ -84,6 +84,11 @@ def test_final_bytes_are_the_checked_bytes_and_parsed_once(cnn, tmp_path, monkey
     # What later steps of a run read from the file (digest, metadata, model) comes from that one parse.
     assert sha256_of(art.path) == on_disk and read_metadata(art.path)["labels"] == [str(i) for i in range(10)]
     assert (spies.parses, spies.digests) == (1, 0)
+    # A file changed on disk is read again, not served from what the run kept of it.
+    from edgekit.convert.tflite import add_metadata
+
+    Path(art.path).write_bytes(add_metadata(Path(art.path).read_bytes(), {"labels": ["x"]}))  # in place
+    assert read_metadata(art.path) == {"labels": ["x"]} and sha256_of(art.path) != on_disk
 
 
 def test_mcu_bundle_is_built_from_the_exported_file_without_exporting_again(cnn, tmp_path, monkeypatch):

@@ -350,4 +350,5 @@ def set_metadata(model, meta: dict) -> None:
     entry = schema.MetadataT()
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME] + [entry]
+    # a parsed entry's name is bytes: compared as text, so an earlier edgekit entry is replaced, not shadowed
+    model.metadata = [m for m in (model.metadata or []) if tflite_file.text(m.name) != METADATA_NAME] + [entry]
