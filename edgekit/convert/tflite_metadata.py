@@ -295,11 +295,10 @@ def tensor_spec(tensor) -> TensorSpec:
     dtype = tensor_type_name(tensor.type).lower()
     q = tensor.quantization
     scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
+    zero_point = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else 0
     quantized = dtype in ("int8", "uint8", "int16") and scale
     return TensorSpec(name=tensor_name(tensor), shape=tuple(d if d > 0 else None for d in dims), dtype=dtype,
-                      scale=scale if quantized else None,
-                      zero_point=int(q.zeroPoint[0]) if quantized and q.zeroPoint is not None and len(q.zeroPoint)
-                      else (0 if quantized else None))
+                      scale=scale if quantized else None, zero_point=zero_point if quantized else None)
 
 
 def _io_names(model) -> tuple[list[str], list[str]]:
