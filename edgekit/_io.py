@@ -38,6 +38,15 @@ def atomic_path(dest: str | Path, suffix: str | None = None):
             tmp.unlink()
 
 
+def file_key(path: str | Path) -> tuple:
+    """What tells an unchanged file apart from a rewritten one: its resolved path, inode, size and
+    modification and change times (an atomic rewrite is a new inode). Keys the per-run memos of
+    facts read from files (a .tflite's parsed model, a file's digest)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return (str(p), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def write_bytes(dest: str | Path, data: bytes) -> Path:
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from edgekit._io import file_key
+
 Format = Literal["keras", "tflite", "onnx", "mcu"]
 
 
@@ -125,10 +127,29 @@ class Latency(LatencySummary):
     raw: list[float] = Field(default_factory=list, repr=False)
 
 
+# A file's digest, computed once per run while the file is unchanged (export, the report and the
+# manifest all state it); keyed by :func:`edgekit._io.file_key`.
+_DIGESTS: dict[tuple, str] = {}
+
+
 def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, or of a folder's files in name order (a SavedModel)."""
     p = Path(path)
+    if not p.is_file():
+        return _digest(sorted(q for q in p.rglob("*") if q.is_file()))
+    key = file_key(p)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _digest([p])
+    return _DIGESTS[key]
+
+
+def remember_sha256(path: str | Path, digest: str) -> None:
+    """Record the digest of a file a writer just wrote from bytes it hashed in memory."""
+    _DIGESTS[file_key(path)] = digest
+
+
+def _digest(files: list[Path]) -> str:
     h = hashlib.sha256()
-    files = [p] if p.is_file() else sorted(q for q in p.rglob("*") if q.is_file())
     for f in files:
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):

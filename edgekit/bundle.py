@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from edgekit.records import (ArtifactRow, BenchSettings, DatasetSummary, ModelSummary, Roofline, RunReport,
                              StepFailure)
 from edgekit.steps import StepLog
@@ -66,6 +68,9 @@ class Bundle:
         # every export is compared with it
         self.ref_out = reference_outputs if reference_outputs is not None else keras_outputs(self.reference, ds.x_test)
         self.scorer = TaskScorer(self.task, ds, self.ref_out, threshold)
+        # each exported file's LiteRT outputs on the test split (XNNPACK on), so the MCU bundle's
+        # agreement check compares with them instead of running the file again
+        self.litert_outputs: dict[str, object] = {}
 
     # ------------------------------------------------------------------------- rows
 
@@ -108,6 +113,8 @@ class Bundle:
                            f"cosine {m.parity.cosine:.6f}{agree}")
         self.console.print(f"  {m.runtime}: p50 {m.latency.p50:.3f} ms, p99 {m.latency.p99:.3f} ms")
         row = self.scorer.row(artifact_row(art, None, m.parity, m.latency), figures=m.figures)
+        if fmt == "tflite" and not m.xnnpack_fallback and isinstance(m.outputs, np.ndarray):
+            self.litert_outputs[str(art.path)] = m.outputs
         if m.xnnpack_fallback:  # XNNPACK refused the model: say so, and record it
             row.set(options={"xnnpack": False, "xnnpack_fallback": m.xnnpack_fallback},
                     label="litert (no xnnpack: refused)")

@@ -52,7 +52,8 @@ def mcu_figures(b: Bundle, int8: ArtifactRow | None, target: str = "nucleo-l4r5z
     b.console.print("[bold]mcu[/] TFLM arena, C array, op resolver")
 
     def build() -> McuFigures:
-        rep = build_mcu_bundle(_path(int8), out_dir, b.ds.x_test, on_tflm_error="record", target=target)
+        rep = build_mcu_bundle(_path(int8), out_dir, b.ds.x_test, on_tflm_error="record", target=target,
+                               litert_outputs=b.litert_outputs.get(str(_path(int8))))
         return McuFigures(**rep.model_dump(), dir=str(out_dir))
 
     fig = b.log.attempt("mcu bundle", build)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit._io import file_key
 from edgekit.errors import EdgekitError
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -47,8 +48,51 @@ def parse_model(data: bytes):
 
 
 def read_model(path: str | Path):
-    """Check and parse a .tflite file in one step."""
-    return parse_model(read_tflite_bytes(path))
+    """Check and parse a .tflite file in one step: :func:`open_tflite`'s model (shared: read it, never
+    change it; :func:`parse_model` gives a copy of one's own to edit)."""
+    return open_tflite(path).model
+
+
+@dataclass(frozen=True)
+class TfliteFile:
+    """A .tflite file's bytes and its parsed model, read once per run (:func:`open_tflite`)."""
+
+    path: Path
+    data: bytes
+    model: object  # schema_py_generated.ModelT, shared by every reader: never changed in place
+
+
+# Parsing a .tflite into the object API costs more than anything else a reader does with it, and one
+# run reads the same file many times (export, the GPU and XNNPACK checks, the MCU bundle, estimates), so
+# each file is parsed once and kept while it is unchanged on disk. The key is the file's identity and
+# stat (an atomic rewrite is a new inode); the few newest files are kept, fewer when they are large (a
+# parsed model holds a copy of its weights).
+_OPENED: dict[tuple, TfliteFile] = {}
+_KEEP, _KEEP_BYTES = 4, 256 << 20
+
+
+def open_tflite(path: str | Path, hint: str = "export it with --to tflite first") -> TfliteFile:
+    """The checked bytes and parsed model of a .tflite file, parsed once while the file is unchanged."""
+    p = Path(path)
+    if not p.is_file():
+        read_tflite_bytes(p, hint)  # its one-line error
+    found = _OPENED.pop(file_key(p), None)
+    if found is None:
+        data = read_tflite_bytes(p, hint)
+        return remember(p, data, parse_model(data))
+    _OPENED[file_key(p)] = found  # the newest again
+    return found
+
+
+def remember(path: str | Path, data: bytes, model) -> TfliteFile:
+    """Record what a writer already knows of the file it wrote at ``path`` (its bytes, and the parsed
+    model they were serialized from), so later readers in this run do not parse it again."""
+    p = Path(path)
+    f = TfliteFile(path=p, data=bytes(data), model=model)
+    _OPENED[file_key(p)] = f
+    while len(_OPENED) > 1 and (len(_OPENED) > _KEEP or sum(len(o.data) for o in _OPENED.values()) > _KEEP_BYTES):
+        _OPENED.pop(next(iter(_OPENED)))  # the oldest
+    return f
 
 
 @lru_cache(maxsize=1)
@@ -83,9 +127,13 @@ def tensor_type_name(t: int) -> str:
     return _enum_names("TensorType").get(int(t), str(t))
 
 
+def text(value) -> str:
+    """A string field of the parsed model (bytes once parsed, str when set in Python) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def tensor_name(tensor) -> str:
-    n = tensor.name
-    return n.decode() if isinstance(n, bytes) else str(n)
+    return text(tensor.name)
 
 
 def tensor_shape(tensor) -> list[int]:

@@ -423,8 +423,8 @@ def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi"
         raise EdgekitError(f"--kernels must be cmsis-nn or reference, got {kernels!r}.")
     t = target if isinstance(target, Target) else get_target(target)
     path = Path(tflite_path)
-    data = tflite_file.read_tflite_bytes(path)
-    ins, _ = tflite_file.io_types(tflite_file.parse_model(data))
+    data = tflite_file.open_tflite(path).data  # read and parsed once per run
+    ins, _ = tflite_file.io_types(tflite_file.read_model(path))
     if any(x not in ("INT8", "UINT8") for x in ins):
         raise EdgekitError(f"{path} takes {'/'.join(ins)} input; the MCU estimate is for full-int8 models "
                            "(export with --precision int8 and calibration data).")

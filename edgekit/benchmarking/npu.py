@@ -64,8 +64,7 @@ def _check_int8(path: Path) -> None:
 
     from edgekit import tflite_file
 
-    data = tflite_file.read_tflite_bytes(path, hint="the NPU estimate needs an int8 .tflite")
-    model = tflite_file.parse_model(data)
+    model = tflite_file.open_tflite(path, hint="the NPU estimate needs an int8 .tflite").model  # parsed once per run
     sg = model.subgraphs[0]
     ins, _ = tflite_file.io_types(model)
     float_weights = any(

@@ -149,8 +149,8 @@ def profile_tflite(path: str | Path, threads: int = 1, runs: int = 20, warmup: i
     from edgekit import tflite_file
 
     p = Path(path)
-    data = tflite_file.read_tflite_bytes(p)
-    model = tflite_file.parse_model(data)
+    opened = tflite_file.open_tflite(p)  # read and parsed once per run
+    data, model = opened.data, opened.model
     if len(model.subgraphs) != 1:
         raise EdgekitError(f"{p}: has {len(model.subgraphs)} subgraphs (control flow); the per-op profile handles one.")
     rng = np.random.default_rng(0)

@@ -21,7 +21,7 @@ from edgekit.compression.graph import inbound_layers
 from edgekit.formats import FORMATS
 from edgekit.convert.tflite import QAT_INT8, to_tflite
 from edgekit.errors import EdgekitError, first_line
-from edgekit.models.load import LoadedModel
+from edgekit.models.load import as_loaded
 
 # compress's post-training precisions: the TFLite row of the format table (export's and compress-only ones)
 PTQ_PRECISIONS = FORMATS["tflite"].ptq
@@ -41,9 +41,7 @@ def tflite_bytes(model, precision: str = "fp32", representative=None) -> bytes:
     it was given). Token ids stay int32; a float input becomes int8 in the int8 variants."""
     if precision not in PTQ_PRECISIONS + (QAT_INT8,):
         raise EdgekitError(f"unknown quantization {precision!r}; choose one of {', '.join(PTQ_PRECISIONS)}.")
-    flavour = "tf_keras" if any(c.__module__.startswith("tf_keras") for c in type(model).__mro__) else "keras3"
-    loaded = LoadedModel(path=model.name, flavour=flavour, model=model)
-    return to_tflite(loaded, precision, representative, allow_float_ops=True)
+    return to_tflite(as_loaded(model), precision, representative, allow_float_ops=True)
 
 
 # --------------------------------------------------------------------------- QAT

@@ -2,20 +2,29 @@
 
     >>> art = edgekit.export("runs/mnv2/model.keras", to="tflite", precision="int8", data="digits", out="export/x")
     >>> art.path, art.bytes, art.input.scale
+
+An export is planned first (:func:`_plan`: the model loaded, the data scaled, labels and the file name
+decided, every refusal a user can cause raised), then :data:`STEPS` run in order, each a small
+function of the job that applies to some exports: the .tflite is parsed once, edited in memory and
+written once, and those bytes are what the final check loads, runs and compares and what is hashed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from edgekit._io import atomic_path
-from edgekit.artifact import Artifact, ModelCard, Provenance, TensorSpec, library_versions
-from edgekit.formats import FORMATS, check_format, check_io
+from edgekit.artifact import (Artifact, ModelCard, Provenance, TensorSpec, file_bytes, library_versions,
+                              remember_sha256, sha256_of)
+from edgekit.formats import FORMATS, ExportFormat, check_format, check_io
 from edgekit.errors import EdgekitError
 
-__all__ = ["export", "FORMATS"]
+__all__ = ["export", "export_mcu", "FORMATS", "STEPS"]
 CONVERT_LOG = "convert.log"
 
 
@@ -36,36 +45,125 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     shape ops, which a phone GPU delegate cannot run). ``io``: input/output type of a full-integer
     file (:data:`~edgekit.formats.IO_TYPES`; default the format's, uint8 for TFLite: what phone
     libraries take); a uint8 image input is set to take raw 8-bit pixels
-    (:mod:`edgekit.convert.app_input`).
+    (:mod:`edgekit.convert.app_input`). The steps it runs are :data:`STEPS`.
     """
     fmt = check_format(to, precision)
     io = check_io(fmt, precision, io)
-    if fmt.name == "mcu":  # the bundle is its own step: int8 TFLite + C array + TFLM arena
+    if fmt.name == "mcu":  # the bundle: int8 TFLite + C array + TFLM arena
         art, _ = export_mcu(model, data, out=out, name=name, unsafe=unsafe, seed=seed, input_range=input_range,
                             mean=mean, std=std, labels=labels, warn=warn, io=io)
         return art
-    from edgekit.models.load import LoadedModel, load_model
+    job = _plan(model, fmt, precision, data, Path(out), name=name, unsafe=unsafe, seed=seed, card=card,
+                user=(input_range, mean, std), labels=labels, warn=warn, io=io)
+    job.opset, job.info, job.fixed_batch = opset, info, fixed_batch
+    return _run(job).art
 
-    if isinstance(model, (str, Path)):
-        source = str(model)
-        loaded = load_model(model, unsafe=unsafe)
-        card = card or ModelCard.read_beside(model)
-    elif isinstance(model, LoadedModel):
-        loaded, source = model, model.path
-        card = card or ModelCard.read_beside(model.path)
-    else:
-        # a model object: its class says which Keras built it (the converters treat the two differently)
-        tf_keras_built = any(c.__module__.startswith("tf_keras") for c in type(model).__mro__)
-        flavour = "tf_keras" if tf_keras_built else "keras3"
-        loaded, source = LoadedModel(path=getattr(model, "name", "model"), flavour=flavour, model=model), getattr(model, "name", "model")
 
+def export_mcu(model, data, out: str | Path = "export", name: str | None = None, unsafe: bool = False,
+               seed: int = 0, input_range=None, mean: float | None = None, std: float | None = None, labels=None,
+               warn=None, target: str | None = "nucleo-l4r5zi", array_name: str = "g_model", io: str | None = None):
+    """Microcontroller bundle: full-int8 TFLite, its C array, op resolver, TFLM-measured arena, mcu.json.
+
+    The int8 .tflite is made by the same steps as ``export(to="tflite", precision="int8")`` and the
+    bundle is built from that file. TFLM runs in a child process (it can abort); its outputs are
+    compared with LiteRT's on the test split of ``data``. ``target``: the board of the latency
+    estimate in mcu.json (None: none); ``array_name``: the C identifier of the model array. ``io``:
+    int8 (default, what CMSIS-NN and MLPerf Tiny's reference models take) or uint8. Returns
+    ``(artifact, McuReport)``.
+    """
+    from edgekit.convert.mcu import c_array
+
+    io = check_io(FORMATS["mcu"], "int8", io)
+    c_array(b"", array_name)  # a bad identifier is an error before any slow step
+    if target is not None:
+        from edgekit.benchmarking.mcu_targets import get_target
+
+        get_target(target)  # so is an unknown board
+    if data is None:
+        raise EdgekitError("an MCU bundle is full int8: pass --data for calibration and the TFLM/LiteRT check.")
+    job = _plan(model, FORMATS["mcu"], "int8", data, Path(out), name=name or _stem(model), unsafe=unsafe, seed=seed,
+                card=None, user=(input_range, mean, std), labels=labels, warn=warn, io=io)
+    job.array_name, job.target = array_name, target
+    job = _run(job)
+    return job.art, job.mcu
+
+
+# ---------------------------------------------------------------------------------------------
+# The state the steps pass on
+
+
+@dataclass
+class _Job:
+    """One export: what was asked and resolved up front, and what each step adds."""
+
+    fmt: ExportFormat
+    precision: str
+    io: str | None
+    loaded: object  # LoadedModel
+    source: str
+    dataset: object | None  # Dataset scaled as the model expects, or None
+    normalization: object | None  # Normalization
+    labels: list[str] | None
+    meta: dict  # edgekit's own metadata entry (model, normalization, labels, source, preprocessing)
+    dest: Path
+    seed: int = 0
+    warn: object = None
+    opset: int | None = None
+    info: object = None  # tflite_metadata.ModelInfo
+    fixed_batch: bool = False
+    array_name: str = "g_model"
+    target: str | None = None
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat())
+    # filled in by the steps
+    reference: object = None  # the Keras runner every check compares with
+    feeds: dict = field(default_factory=dict)  # the final check's inputs, keyed by Keras input name
+    model: object = None  # the parsed .tflite (schema ModelT) that is edited, then written once
+    proto: object = None  # the ONNX graph
+    packed: dict = field(default_factory=dict)  # files zipped after the .tflite flatbuffer (labels.txt)
+    extra: dict = field(default_factory=dict)  # the Artifact's format-specific facts
+    art: Artifact | None = None
+    outputs: list = field(default_factory=list)  # the final check's per-output parity
+    mcu: object = None  # McuReport
+
+    @property
+    def out(self) -> Path:
+        return self.dest.parent
+
+    @property
+    def tflite(self) -> bool:
+        """A .tflite file (also the int8 file of an MCU bundle)."""
+        return self.fmt.suffix == ".tflite"
+
+    @property
+    def runtime(self) -> str:
+        """Where the file's final check runs: LiteRT for a .tflite (the bundle's TFLM check is its own)."""
+        return FORMATS["tflite"].runtime if self.tflite else self.fmt.runtime
+
+
+def _plan(model, fmt: ExportFormat, precision: str, data, out: Path, *, name, unsafe: bool, seed: int, card,
+          user, labels, warn, io) -> _Job:
+    """Load the model, scale the data as it expects, decide the labels and the file's name: every
+    refusal a user can cause, before the slow steps."""
     from edgekit.data.scaling import user_scaling
+    from edgekit.models.load import LoadedModel, as_loaded
     from edgekit.models.preprocessing import resolve_scaling
 
-    user = user_scaling(input_range, mean, std)
+    loaded = as_loaded(model, unsafe=unsafe)
+    source = str(model) if isinstance(model, (str, Path)) else (
+        model.path if isinstance(model, LoadedModel) else getattr(model, "name", "model"))
+    if card is None and isinstance(model, (str, Path, LoadedModel)):
+        card = ModelCard.read_beside(source)
+    if fmt.name == "mcu":
+        from edgekit.models.signature import input_specs
+
+        ins = input_specs(loaded)
+        if len(ins) != 1:
+            raise EdgekitError(f"the MCU bundle takes one input; this model takes {len(ins)} "
+                               f"({', '.join(s.name for s in ins)}): export it --to tflite instead.")
+    user = user_scaling(*user)
     dataset, scaling = _resolve_data(data, loaded, seed, card, user, warn)
     if precision in fmt.needs_data and dataset is None:
-        raise EdgekitError(f"{to} {precision} export needs calibration data: pass --data (e.g. --data digits).")
+        raise EdgekitError(f"{fmt.name} {precision} export needs calibration data: pass --data (e.g. --data digits).")
     if dataset is None:
         scaling = resolve_scaling(loaded.model, card, user, warn)
     normalization = dataset.normalization if dataset is not None else (
@@ -73,6 +171,23 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
     if normalization is None and len(loaded.input_shape) == 4 and "float" in loaded.input_dtype and warn:
         warn("the model declares no input scaling and none was given: the file records no normalization "
              "(pass --input-range LOW,HIGH or --mean/--std, or --data).")
+    labels = _labels(labels, dataset, card, loaded, warn)
+    stem = name or (Path(source).stem if Path(source).suffix else Path(source).name) or loaded.name
+    preprocessing = dataset.preprocessing if dataset is not None else (card.preprocessing if card else None)
+    meta = {"model": stem, "normalization": normalization.model_dump() if normalization else None,
+            "normalization_source": scaling.describe() if scaling is not None else (
+                "the data's default" if dataset is not None else None),
+            "labels": labels, "source": source}
+    if preprocessing:
+        meta["preprocessing"] = preprocessing
+    return _Job(fmt=fmt, precision=precision, io=io, loaded=loaded, source=source, dataset=dataset,
+                normalization=normalization, labels=labels, meta=meta, seed=seed, warn=warn,
+                dest=out / f"{stem}_{precision}{fmt.suffix}")
+
+
+def _labels(labels, dataset, card, loaded, warn) -> list[str] | None:
+    """The labels the file records: given, else the data's classes, else model.json's; dropped (with
+    a warning) when they do not name the model's outputs."""
     given = read_labels(labels)
     labels = given or (dataset.class_names if dataset is not None else None) or (card.labels if card else None)
     n_out = _output_units(loaded)
@@ -85,98 +200,168 @@ def export(model, to: str = "tflite", precision: str = "fp32", data=None, out: s
             whose = "the data have" if dataset is not None else "model.json lists"
             (warn or _stderr_warn)(f"{whose} {len(labels)} classes but the model has {n_out} outputs: the file "
                                    "records no labels (pass --label-file with one label per output).")
-        labels = None
-
-    stem = name or (Path(source).stem if Path(source).suffix else Path(source).name) or loaded.name
-    dest = Path(out) / f"{stem}_{precision}{fmt.suffix}"
-    preprocessing = dataset.preprocessing if dataset is not None else (card.preprocessing if card else None)
-    meta = {"model": stem, "normalization": normalization.model_dump() if normalization else None,
-            "normalization_source": scaling.describe() if scaling is not None else (
-                "the data's default" if dataset is not None else None),
-            "labels": labels, "source": source}
-    if preprocessing:
-        meta["preprocessing"] = preprocessing
-    extra: dict = {}
-    with _nothing_left_on_failure(Path(out)):
-        art, outputs = _convert_and_check(loaded, source, fmt, precision, dataset, normalization, labels, meta, dest,
-                                          opset=opset, seed=seed, fixed_batch=fixed_batch, info=info, extra=extra,
-                                          io=io)
-        if preprocessing:
-            from edgekit.data.bundle import write_preprocessing_files
-
-            extra["files"] = write_preprocessing_files(preprocessing, Path(out))  # e.g. vocab.txt for a phone app
-    if to == "tflite" and precision == "int8":
-        from edgekit.xnnpack import requant_problems, summary
-
-        problems = requant_problems(dest)
-        if problems:  # the file is valid and kept; LiteRT's default CPU path would refuse it
-            extra["xnnpack_refuses"] = [p.describe() for p in problems]
-            (warn or _stderr_warn)(summary(problems))
-    extra["final_check"] = [o.model_dump() for o in outputs]
-    extra["final_check_inputs"] = f"samples of {dataset.name}'s validation split" if dataset is not None else "random inputs"
-    art = art.model_copy(update={"extra": dict(art.extra, **extra)})
-    if to == "tflite":
-        from edgekit.runtime.gpu import gpu_compatibility
-
-        art = art.model_copy(update={"gpu": gpu_compatibility(art.path)})
-    return art
+        return None
+    return labels
 
 
-def _convert_and_check(loaded, source, fmt, precision, dataset, normalization, labels, meta: dict, dest: Path, *,
-                       opset, seed: int, fixed_batch: bool, info, extra: dict, io: str | None = None):
-    """Convert, write under a temporary name (with all its metadata), run the final check on exactly
-    those bytes, and only then give them ``dest``'s name. Returns ``(artifact, per-output parity)``;
-    ``extra`` receives the format's facts (opset, quantization settings)."""
-    from edgekit._native import native_log
+# ---------------------------------------------------------------------------------------------
+# The steps, in order. Each reads and fills the job; ``applies`` says for which exports it runs.
+
+
+def _reference(job: _Job) -> None:
+    """The Keras model as the runner every check compares with, and the final check's inputs."""
     from edgekit.runtime.keras import KerasRunner
-    from edgekit.verification.check import final_check, load_checked
 
-    out, to = dest.parent, fmt.name
-    # Converter, tf2onnx and absl lines go to <out>/convert.log, not between edgekit's own lines.
-    with native_log(out / CONVERT_LOG):
-        reference = KerasRunner(source, loaded=loaded)
-        feeds = _check_feeds(dataset, reference, normalization, loaded, seed)
-        if to == "tflite":
-            from edgekit.convert.tflite import add_metadata, to_tflite
+    job.reference = KerasRunner(job.source, loaded=job.loaded)
+    job.feeds = _check_feeds(job.dataset, job.reference, job.normalization, job.loaded, job.seed)
 
-            from edgekit.convert.app_input import pin_raw_pixel_input
 
-            rep = _representative(dataset, reference) if dataset is not None else None
-            blob = to_tflite(loaded, precision, rep, fixed_batch=fixed_batch, io=io or "int8")
-            if io == "uint8":  # what an app feeds it: camera bytes, unchanged
-                blob, extra["raw_pixel_input"] = pin_raw_pixel_input(blob, normalization)
-            blob = add_metadata(blob, meta)
+def _convert_tflite(job: _Job) -> None:
+    """The TFLiteConverter's file, parsed once: the later steps edit that parsed model."""
+    from edgekit.convert.tflite import to_tflite_model
+
+    rep = _representative(job.dataset, job.reference) if job.dataset is not None else None
+    job.model = to_tflite_model(job.loaded, job.precision, rep, fixed_batch=job.fixed_batch, io=job.io or "int8")
+
+
+def _raw_pixel_input(job: _Job) -> None:
+    """A uint8 image input on the 8-bit pixel grid: what an app feeds it is camera bytes, unchanged."""
+    from edgekit.convert.app_input import pin_raw_pixel_input
+
+    job.extra["raw_pixel_input"] = pin_raw_pixel_input(job.model, job.normalization)
+
+
+def _edgekit_metadata(job: _Job) -> None:
+    from edgekit.convert.tflite import set_metadata
+
+    set_metadata(job.model, job.meta)
+
+
+def _standard_metadata(job: _Job) -> None:
+    """The metadata apps read (normalization, labels.txt), written from the record of the file-to-be;
+    its tensor specs are the parsed model's (what LiteRT will report for them)."""
+    from edgekit.convert.tflite_metadata import ModelInfo, add_standard_metadata, tensor_spec
+
+    sg = job.model.subgraphs[0]
+    draft = _record(job, tensor_spec(sg.tensors[sg.inputs[0]]), tensor_spec(sg.tensors[sg.outputs[0]]), 0, "")
+    job.packed, job.extra["tflite_metadata"] = add_standard_metadata(
+        job.model, draft, job.info or ModelInfo(), job.meta.get("preprocessing"))
+
+
+def _convert_onnx(job: _Job) -> None:
+    from edgekit.convert.onnx import DEFAULT_OPSET, to_onnx
+
+    job.extra["opset"] = job.opset or DEFAULT_OPSET
+    job.proto = to_onnx(job.loaded, job.extra["opset"], job.meta)
+
+
+def _write_and_check(job: _Job) -> None:
+    """Write the file once under a temporary name, run the final check on exactly those bytes
+    (:func:`edgekit.verification.check.final_check`) and only then give them the final name. The
+    record's specs are those the runtime reported while it ran them; its digest is of those bytes."""
+    from edgekit.verification.check import final_check
+
+    data = None
+    with atomic_path(job.dest) as tmp:
+        if job.tflite:
+            from edgekit.convert.tflite_metadata import serialize
+
+            data = serialize(job.model, job.packed)
+            tmp.write_bytes(data)
         else:
-            from edgekit.convert.onnx import DEFAULT_OPSET, to_onnx
+            _write_onnx(job.proto, tmp, job.precision, job.dataset, job.reference, job.seed, job.extra)
+        runner, job.outputs = final_check(tmp, job.runtime, job.reference, job.feeds, job.precision,
+                                          job.dest.name)
+        size, digest = (len(data), hashlib.sha256(data).hexdigest()) if data is not None else (
+            file_bytes(tmp), sha256_of(tmp))
+        job.art = _record(job, runner.input_spec, runner.output_spec, size, digest)
+    remember_sha256(job.dest, digest)
+    if data is not None:
+        from edgekit.tflite_file import remember
 
-            extra["opset"] = opset or DEFAULT_OPSET
-            proto = to_onnx(loaded, extra["opset"], meta)
-        with atomic_path(dest) as tmp:
-            if to == "tflite":
-                tmp.write_bytes(blob)
-            else:
-                _write_onnx(proto, tmp, precision, dataset, reference, seed, extra)
-            first = load_checked(tmp, fmt.runtime, dest.name)  # its specs, for the record and the metadata
-            art = Artifact.from_file(
-                tmp, format=to, precision=precision, input=first.input_spec, output=first.output_spec,
-                normalization=normalization, labels=labels,
-                provenance=Provenance(source_model=source, data=dataset.name if dataset is not None else None,
-                                      steps=[f"{to}:{precision}"], versions=library_versions(),
-                                      created=_dt.datetime.now(_dt.timezone.utc).isoformat()),
-            )
-            art = art.model_copy(update={"extra": dict(art.extra, **extra)})  # e.g. raw_pixel_input, for the app line
-            if to == "tflite":  # standard metadata for apps, written from the record (normalization, labels)
-                import dataclasses
+        remember(job.dest, data, job.model)  # later readers (GPU check, MCU bundle, bench) reuse the parse
 
-                from edgekit.convert.tflite_metadata import ModelInfo, write_standard_metadata
 
-                info = info or ModelInfo()
-                if not info.name:  # named after the final file, not the temporary one it is written as
-                    info = dataclasses.replace(info, name=dest.stem.removesuffix(f"_{precision}"))
-                art = write_standard_metadata(art, info)
-            # The bytes that get the final name are the bytes run here, metadata included.
-            _, outputs = final_check(tmp, fmt.runtime, reference, feeds, precision, dest.name)
-    return art.model_copy(update={"path": str(dest)}), outputs
+def _sidecar_files(job: _Job) -> None:
+    """Files an app needs beside the model (e.g. vocab.txt for a text model)."""
+    from edgekit.data.bundle import write_preprocessing_files
+
+    job.extra["files"] = write_preprocessing_files(job.meta["preprocessing"], job.out)
+
+
+def _xnnpack_check(job: _Job) -> None:
+    """The file is valid and kept; say so when LiteRT's default CPU path (XNNPACK) would refuse it."""
+    from edgekit.xnnpack import requant_problems, summary
+
+    problems = requant_problems(job.model)
+    if problems:
+        job.extra["xnnpack_refuses"] = [p.describe() for p in problems]
+        (job.warn or _stderr_warn)(summary(problems))
+
+
+def _gpu_check(job: _Job) -> None:
+    from edgekit.runtime.gpu import gpu_compatibility
+
+    job.art = job.art.model_copy(update={"gpu": gpu_compatibility(job.dest)})
+
+
+def _mcu_bundle(job: _Job) -> None:
+    """The microcontroller bundle, from the int8 file just written and checked."""
+    from edgekit.convert.mcu import build_mcu_bundle
+
+    job.mcu = build_mcu_bundle(job.dest, job.out, job.dataset.x_test, name=job.array_name, target=job.target)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named step of an export and the exports it applies to."""
+
+    name: str
+    run: Callable[[_Job], None]
+    applies: Callable[[_Job], bool] = lambda job: True
+    converter_log: bool = False  # its converter/native lines go to <out>/convert.log
+
+
+STEPS: tuple[Step, ...] = (
+    Step("reference", _reference, converter_log=True),
+    Step("convert to tflite", _convert_tflite, lambda j: j.tflite, converter_log=True),
+    Step("raw-pixel input", _raw_pixel_input, lambda j: j.tflite and j.io == "uint8"),
+    Step("edgekit metadata", _edgekit_metadata, lambda j: j.tflite),
+    Step("standard metadata", _standard_metadata, lambda j: j.tflite),
+    Step("convert to onnx", _convert_onnx, lambda j: j.fmt.name == "onnx", converter_log=True),
+    Step("write, load and check", _write_and_check, converter_log=True),
+    Step("sidecar files", _sidecar_files, lambda j: bool(j.meta.get("preprocessing"))),
+    Step("xnnpack check", _xnnpack_check, lambda j: j.tflite and j.precision == "int8"),
+    Step("gpu check", _gpu_check, lambda j: j.tflite),
+    Step("mcu bundle", _mcu_bundle, lambda j: j.fmt.name == "mcu"),
+)
+
+
+def _run(job: _Job) -> _Job:
+    """Run :data:`STEPS` on ``job``. Converter, tf2onnx and absl lines go to ``<out>/convert.log``, not
+    between edgekit's own lines; a failed step leaves nothing new in ``out``."""
+    from edgekit._native import native_log
+
+    with _nothing_left_on_failure(job.out):
+        for step in STEPS:
+            if step.applies(job):
+                with native_log(job.out / CONVERT_LOG) if step.converter_log else contextlib.nullcontext():
+                    step.run(job)
+    checked = f"samples of {job.dataset.name}'s validation split" if job.dataset is not None else "random inputs"
+    job.art = job.art.model_copy(update={"extra": dict(job.extra, final_check=[o.model_dump() for o in job.outputs],
+                                                       final_check_inputs=checked)})
+    return job
+
+
+def _record(job: _Job, input_spec, output_spec, size: int, digest: str) -> Artifact:
+    return Artifact(
+        path=str(job.dest), format=job.fmt.name if job.fmt.name != "mcu" else "tflite", precision=job.precision,
+        bytes=size, sha256=digest, input=input_spec, output=output_spec, normalization=job.normalization,
+        labels=job.labels, extra=dict(job.extra),
+        provenance=Provenance(source_model=job.source, data=job.dataset.name if job.dataset is not None else None,
+                              steps=[f"{'tflite' if job.tflite else job.fmt.name}:{job.precision}"],
+                              versions=library_versions(), created=job.created),
+    )
 
 
 def _write_onnx(proto, tmp: Path, precision: str, dataset, reference, seed: int, extra: dict) -> None:
@@ -290,46 +475,6 @@ def keras_artifact(model_path: str | Path, loaded, card: ModelCard | None) -> Ar
         provenance=Provenance(source_model=str(model_path), data=card.dataset if card else None,
                               versions=library_versions()),
     )
-
-
-def export_mcu(model, data, out: str | Path = "export", name: str | None = None, unsafe: bool = False,
-               seed: int = 0, input_range=None, mean: float | None = None, std: float | None = None, labels=None,
-               warn=None, target: str | None = "nucleo-l4r5zi", array_name: str = "g_model", io: str | None = None):
-    """Microcontroller bundle: full-int8 TFLite, its C array, op resolver, TFLM-measured arena, mcu.json.
-
-    TFLM runs in a child process (it can abort); its outputs are compared with LiteRT's on the
-    test split of ``data``. ``target``: the board of the latency estimate in mcu.json (None: none);
-    ``array_name``: the C identifier of the model array. ``io``: int8 (default, what CMSIS-NN and
-    MLPerf Tiny's reference models take) or uint8. Returns ``(artifact, McuReport)``.
-    """
-    from edgekit.convert.mcu import build_mcu_bundle, c_array
-    from edgekit.data.scaling import user_scaling
-    from edgekit.models.load import LoadedModel, load_model
-
-    io = check_io(FORMATS["mcu"], "int8", io)
-    c_array(b"", array_name)  # a bad identifier is an error before any slow step
-    if target is not None:
-        from edgekit.benchmarking.mcu_targets import get_target
-
-        get_target(target)  # so is an unknown board
-
-    if data is None:
-        raise EdgekitError("an MCU bundle is full int8: pass --data for calibration and the TFLM/LiteRT check.")
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, unsafe=unsafe)
-    card = ModelCard.read_beside(model) if isinstance(model, (str, Path)) else None
-    dataset, _ = _resolve_data(data, loaded, seed, card, user_scaling(input_range, mean, std), warn)
-    from edgekit.models.signature import input_specs
-
-    ins = input_specs(loaded)
-    if len(ins) != 1:
-        raise EdgekitError(f"the MCU bundle takes one input; this model takes {len(ins)} "
-                           f"({', '.join(s.name for s in ins)}): export it --to tflite instead.")
-    with _nothing_left_on_failure(Path(out)):  # a bundle whose TFLM step fails leaves no .tflite either
-        art = export(loaded, to="tflite", precision="int8", data=dataset, out=out, name=name or _stem(model),
-                     seed=seed, card=card, labels=labels, warn=warn, input_range=input_range, mean=mean, std=std,
-                     io=io)
-        report = build_mcu_bundle(art.path, out, dataset.x_test, name=array_name, target=target)
-    return art, report
 
 
 def _stem(model) -> str:

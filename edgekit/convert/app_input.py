@@ -30,35 +30,34 @@ def raw_pixel_grid(normalization: Normalization | None) -> tuple[float, int] | N
     return 1.0 / float(normalization.std), zero_point
 
 
-def pin_raw_pixel_input(tflite: bytes, normalization: Normalization | None) -> tuple[bytes, bool]:
-    """The file with its uint8 image input quantized as :func:`raw_pixel_grid` says, and whether it
-    was changed. Left as is: no uint8 4-D input, a normalization that is not of 8-bit pixels,
-    calibration data that did not span at least half of 0..255, or an input that feeds anything
-    other than QUANTIZE ops (then its scale is part of the arithmetic, not a border)."""
+def pin_raw_pixel_input(model, normalization: Normalization | None) -> bool:
+    """Quantize the uint8 image input of ``model`` (a parsed .tflite, changed in place) as
+    :func:`raw_pixel_grid` says; True when it was changed. Left as is: no uint8 4-D input, a
+    normalization that is not of 8-bit pixels, calibration data that did not span at least half of
+    0..255, or an input that feeds anything other than QUANTIZE ops (then its scale is part of the
+    arithmetic, not a border)."""
     from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils as fu
 
     grid = raw_pixel_grid(normalization)
     if grid is None:
-        return tflite, False
-    model = fu.read_model_from_bytearray(bytearray(tflite))
+        return False
     sg = model.subgraphs[0]
     index = sg.inputs[0]
     tensor = sg.tensors[index]
     if tensor.type != schema.TensorType.UINT8 or len(tensor.shape) != 4 or tensor.quantization is None:
-        return tflite, False
+        return False
     scale, zero_point = grid
     calibrated = float(np.ravel(tensor.quantization.scale)[0]) if tensor.quantization.scale is not None else 0.0
     # The calibration images spanned at least half of 0..255 (the converter's step is at most twice the
     # pixel step): the data are 8-bit pixels. Otherwise (a record that says 0..255 for data that is not,
     # e.g. features in [0, 1)) one pixel step would flatten the input: keep the calibrated grid.
     if not 0.5 <= calibrated / scale <= 1.05:
-        return tflite, False
+        return False
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
     consumers = [op for op in sg.operators if index in list(op.inputs)]
     if not consumers or any(codes[op.opcodeIndex] != schema.BuiltinOperator.QUANTIZE for op in consumers):
-        return tflite, False
+        return False
     tensor.quantization.scale = np.asarray([scale], np.float32)
     tensor.quantization.zeroPoint = np.asarray([zero_point], np.int64)
     tensor.quantization.min = tensor.quantization.max = None
-    return bytes(fu.convert_object_to_bytearray(model)), True
+    return True

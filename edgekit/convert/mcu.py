@@ -325,6 +325,7 @@ def build_mcu_bundle(
     target: str | None = "nucleo-l4r5zi",
     labels: list[str] | None = None,
     normalization: dict | None = None,
+    litert_outputs: np.ndarray | None = None,
 ) -> McuReport:
     """Write ``model_data.cc``, ``model_data.h``, ``model_ops.h`` and ``mcu.json`` into ``out_dir``.
 
@@ -335,14 +336,16 @@ def build_mcu_bundle(
     anything is written; ``"record"`` writes the bundle with ``tflm_error`` set and arena unknown.
     ``target``: the board of the latency estimate in mcu.json and the README (None: no estimate).
     ``labels`` / ``normalization``: default to what the .tflite's edgekit metadata records.
+    ``litert_outputs``: the file's outputs on ``x_test_float`` in LiteRT's default setup (XNNPACK),
+    when the caller already ran it (:func:`edgekit.measure.measure`'s ``outputs``): reused, not run again.
     """
     from edgekit.runtime.tflm import TFLMRunner, measure_arena_detail
 
     if on_tflm_error not in ("raise", "record"):
         raise EdgekitError(f"on_tflm_error must be 'raise' or 'record', got {on_tflm_error!r}.")
     path = Path(int8_tflite_path)
-    data = tflite_file.read_tflite_bytes(path)
-    model = tflite_file.parse_model(data)
+    opened = tflite_file.open_tflite(path)  # parsed once per run
+    data, model = opened.data, opened.model
     ins, _ = tflite_file.io_types(model)
     if any(t not in ("INT8", "UINT8") for t in ins):
         raise EdgekitError(
@@ -383,7 +386,8 @@ def build_mcu_bundle(
                 # MobileNetV1 0.25/96: 97.6% argmax agreement with XNNPACK, 100% without), so
                 # that figure is kept separately.
                 y_ref = LiteRTRunner(path, threads=1, xnnpack=False).run(x).reshape(n, -1)
-                y_xnn = LiteRTRunner(path, threads=1, xnnpack=True).run(x).reshape(n, -1)
+                y_xnn = (np.asarray(litert_outputs, np.float32) if litert_outputs is not None else
+                         LiteRTRunner(path, threads=1, xnnpack=True).run(x)).reshape(n, -1)
                 agreement, strict = top1_agreement(y_tflm, y_ref)
                 max_abs = float(np.max(np.abs(y_tflm - y_ref)))
                 agreement_xnn, _ = top1_agreement(y_tflm, y_xnn)

@@ -11,9 +11,9 @@ METADATA_NAME = "edgekit"
 def read_metadata(path: str | Path) -> dict | None:
     p = Path(path)
     if p.suffix == ".tflite":
-        from ai_edge_litert.tools import flatbuffer_utils as fu
+        from edgekit.tflite_file import read_model
 
-        model = fu.read_model_from_bytearray(bytearray(p.read_bytes()))
+        model = read_model(p)  # parsed once per run
         for m in model.metadata or []:
             name = m.name.decode() if isinstance(m.name, bytes) else m.name
             if name == METADATA_NAME:

@@ -131,6 +131,25 @@ def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.n
     arithmetic (SHAPE, STRIDED_SLICE) a phone's GPU delegate has no kernel for. ``precision`` and
     ``allow_float_ops``, ``io``: see :func:`configure`. A recurrent layer's loop is unrolled for the
     calibrated precisions (:func:`unrolled`)."""
+    blob = _converted(loaded, precision, representative, fixed_batch, allow_float_ops, io)
+    if precision in FULL_INTEGER and not allow_float_ops:
+        _refuse_float_ops(tflite_file.parse_model(blob), precision)
+    return blob
+
+
+def to_tflite_model(loaded: LoadedModel, precision: str = "fp32", representative: np.ndarray | None = None,
+                    fixed_batch: bool = False, io: str = "int8"):
+    """:func:`to_tflite`'s file as a parsed model (``schema_py_generated.ModelT``), full integer
+    where the precision says so: what export edits (input grid, metadata) before it writes the
+    file once."""
+    model = tflite_file.parse_model(_converted(loaded, precision, representative, fixed_batch, False, io))
+    if precision in FULL_INTEGER:
+        _refuse_float_ops(model, precision)
+    return model
+
+
+def _converted(loaded: LoadedModel, precision: str, representative, fixed_batch: bool, allow_float_ops: bool,
+               io: str) -> bytes:
     if precision in CALIBRATED:
         loaded = unrolled(loaded)
     fixed = fixed_batch or _has_rolled_rnn(loaded)
@@ -140,17 +159,18 @@ def to_tflite(loaded: LoadedModel, precision: str = "fp32", representative: np.n
                   io=io)
         return run_converter(conv, precision)
 
-    blob = _convert_with_retries(loaded, fixed, convert)
-    if precision in FULL_INTEGER and not allow_float_ops:
-        left = float_ops(blob)
-        if left:
-            more = f" (+{len(left) - 3} more)" if len(left) > 3 else ""
-            raise EdgekitError(
-                f"TFLite {precision}: {len(left)} op(s) have no int8 kernel and would stay float "
-                f"({', '.join(left[:3])}{more}), so the file would not be full integer (what an MCU or NPU "
-                f"needs); export --precision dynamic or fp32, or use `edgekit compress` (its int8 variants "
-                f"may keep such ops float).")
-    return blob
+    return _convert_with_retries(loaded, fixed, convert)
+
+
+def _refuse_float_ops(model, precision: str) -> None:
+    left = float_ops(model)
+    if left:
+        more = f" (+{len(left) - 3} more)" if len(left) > 3 else ""
+        raise EdgekitError(
+            f"TFLite {precision}: {len(left)} op(s) have no int8 kernel and would stay float "
+            f"({', '.join(left[:3])}{more}), so the file would not be full integer (what an MCU or NPU "
+            f"needs); export --precision dynamic or fp32, or use `edgekit compress` (its int8 variants "
+            f"may keep such ops float).")
 
 
 def _convert_with_retries(loaded: LoadedModel, fixed: bool, convert) -> bytes:
@@ -185,12 +205,12 @@ CALIBRATED = ("int8", "int8_per_tensor", "int16x8")
 FULL_INTEGER = ("int8", "int8_per_tensor", QAT_INT8)
 
 
-def float_ops(tflite: bytes) -> list[str]:
+def float_ops(tflite) -> list[str]:
     """``"SIN (model/lambda/Sin)"`` for every op that computes in float32 (a float input or output
     tensor; QUANTIZE and DEQUANTIZE only cross the border). TensorFlow 2.21's quantizer leaves an
     op it cannot quantize in float between a DEQUANTIZE and a QUANTIZE even when the converter is
     given only TFLITE_BUILTINS_INT8 (seen here), so "full integer" is checked on the file."""
-    model = tflite_file.parse_model(tflite)
+    model = tflite_file.parse_model(tflite) if isinstance(tflite, (bytes, bytearray)) else tflite
     tensors = model.subgraphs[0].tensors
     found = []
     for op in tflite_file.operators(model):
@@ -313,15 +333,22 @@ def add_metadata(tflite: bytes, meta: dict) -> bytes:
 
     LiteRT ignores it when running; ``read_metadata`` gives it back.
     """
-    from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils as fu
 
-    model = fu.read_model_from_bytearray(bytearray(tflite))
+    model = tflite_file.parse_model(tflite)
+    set_metadata(model, meta)
+    return bytes(fu.convert_object_to_bytearray(model))
+
+
+def set_metadata(model, meta: dict) -> None:
+    """:func:`add_metadata` on a parsed model, in place (replacing an earlier edgekit entry)."""
+    from ai_edge_litert import schema_py_generated as schema
+
     buf = schema.BufferT()
     buf.data = np.frombuffer(json.dumps(meta, default=str).encode("utf-8"), dtype=np.uint8)
     model.buffers.append(buf)
     entry = schema.MetadataT()
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME] + [entry]
-    return bytes(fu.convert_object_to_bytearray(model))
+    # a parsed entry's name is bytes: compared as text, so an earlier edgekit entry is replaced, not shadowed
+    model.metadata = [m for m in (model.metadata or []) if tflite_file.text(m.name) != METADATA_NAME] + [entry]

@@ -9,8 +9,8 @@ follow the schema's declaration order, which the schema may only extend at the e
 read the result back with tflite-support's own ``MetadataDisplayer`` in a separate environment.
 
 Everything written comes from the :class:`~edgekit.artifact.Artifact` record (its normalization,
-labels, input/output specs), not recomputed; ``write_standard_metadata`` rewrites the file
-atomically and returns the record with its new size and digest.
+labels, input/output specs), not recomputed; :func:`add_standard_metadata` adds it to the parsed
+model that export writes once (:mod:`edgekit.convert`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit._io import write_bytes
-from edgekit.artifact import Artifact, file_bytes, sha256_of
+from edgekit.artifact import Artifact, TensorSpec
 from edgekit.errors import EdgekitError
 
 STANDARD_METADATA_NAME = "TFLITE_METADATA"  # the name tflite-support and MediaPipe look for
@@ -286,10 +285,26 @@ def _output_info(art: Artifact, name: str) -> TensorInfo:
     return TensorInfo(name=name, description="Model output.")
 
 
-def _io_names(path: Path) -> tuple[list[str], list[str]]:
-    from edgekit.tflite_file import read_model, tensor_name
+def tensor_spec(tensor) -> TensorSpec:
+    """A parsed tensor's spec as LiteRT reports it (its shape signature, -1 as None; the scale and
+    zero point of an integer tensor): what the metadata describes before the file is first loaded."""
+    from edgekit.tflite_file import tensor_name, tensor_shape, tensor_type_name
 
-    sg = read_model(path).subgraphs[0]
+    sig = tensor.shapeSignature
+    dims = [int(d) for d in sig] if sig is not None and len(sig) else tensor_shape(tensor)
+    dtype = tensor_type_name(tensor.type).lower()
+    q = tensor.quantization
+    scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
+    zero_point = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else 0
+    quantized = dtype in ("int8", "uint8", "int16") and scale
+    return TensorSpec(name=tensor_name(tensor), shape=tuple(d if d > 0 else None for d in dims), dtype=dtype,
+                      scale=scale if quantized else None, zero_point=zero_point if quantized else None)
+
+
+def _io_names(model) -> tuple[list[str], list[str]]:
+    from edgekit.tflite_file import tensor_name
+
+    sg = model.subgraphs[0]
     return ([tensor_name(sg.tensors[i]) for i in sg.inputs], [tensor_name(sg.tensors[i]) for i in sg.outputs])
 
 
@@ -316,22 +331,19 @@ def _default_info(art: Artifact, info: ModelInfo) -> ModelInfo:
                      license=info.license or "unspecified (set it with edgekit export --license)")
 
 
-def write_standard_metadata(art: Artifact, info: ModelInfo | None = None) -> Artifact:
-    """Add ``TFLITE_METADATA`` (and ``labels.txt`` for a classifier) to the artifact's .tflite file.
+def add_standard_metadata(model, art: Artifact, info: ModelInfo | None = None,
+                          preprocessing: dict | None = None) -> tuple[dict[str, bytes], dict]:
+    """Add ``TFLITE_METADATA`` to ``model`` (a parsed .tflite, changed in place), written from the
+    record ``art`` (its normalization, labels, input/output specs) and the data's ``preprocessing``.
 
-    Keeps every other metadata entry (edgekit's own) and replaces an earlier standard entry and its
-    packed files. Returns the record with the file's new size, digest and ``extra['tflite_metadata']``.
+    Keeps every other metadata entry (edgekit's own) and replaces an earlier standard entry. Returns
+    ``(files to pack after the flatbuffer, e.g. labels.txt, the record's extra['tflite_metadata'])``;
+    :func:`serialize` makes the file's bytes from both.
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    from edgekit.tflite_file import parse_model, read_tflite_bytes
-
-    from edgekit.convert.metadata import read_metadata
-
-    path = Path(art.path)
     info = _default_info(art, info or ModelInfo())
-    in_names, out_names = _io_names(path)
-    preprocessing = (read_metadata(path) or {}).get("preprocessing")
+    in_names, out_names = _io_names(model)
     first = _input_info(art, in_names[0])
     vocab = tokenizer_vocabulary(preprocessing["tokenizer"]) if (preprocessing or {}).get("kind") == "text" else None
     if vocab is not None and len(in_names) == 1:
@@ -341,33 +353,31 @@ def write_standard_metadata(art: Artifact, info: ModelInfo | None = None) -> Art
     inputs = [first] + [TensorInfo(name=n, description="Model input.") for n in in_names[1:]]
     outputs = [_output_info(art, out_names[0])] + [TensorInfo(name=n, description="Model output.")
                                                    for n in out_names[1:]]
-    blob = build_metadata(info, inputs, outputs)
-
-    from ai_edge_litert.tools import flatbuffer_utils as fu
-
-    model = parse_model(read_tflite_bytes(path))  # parsing stops at the flatbuffer: an old zip is dropped
     buf = schema.BufferT()
-    buf.data = np.frombuffer(blob, dtype=np.uint8)
+    buf.data = np.frombuffer(build_metadata(info, inputs, outputs), dtype=np.uint8)
     model.buffers.append(buf)
     entry = schema.MetadataT()
     entry.name = STANDARD_METADATA_NAME
     entry.buffer = len(model.buffers) - 1
     model.metadata = [m for m in (model.metadata or []) if _name(m) != STANDARD_METADATA_NAME] + [entry]
-    data = bytes(fu.convert_object_to_bytearray(model))
     packed: dict[str, bytes] = {}
     if outputs[0].labels_file:
         packed[LABELS_FILE] = "".join(f"{label}\n" for label in art.labels).encode("utf-8")
     if inputs[0].delimiter is not None:
         packed[TOKENIZER_VOCAB_FILE] = vocab
-    if packed:
-        data = _append_zip(data, packed)
-    write_bytes(path, data)
-    extra = dict(art.extra, tflite_metadata={"name": info.name, "min_parser_version": min_parser_version(inputs),
-                                             "image_input": inputs[0].image is not None,
-                                             "normalization": inputs[0].mean is not None,
-                                             "tokenizer": inputs[0].delimiter is not None,
-                                             "packed_files": list(packed), "app": app_task(art, preprocessing)})
-    return art.model_copy(update={"bytes": file_bytes(path), "sha256": sha256_of(path), "extra": extra})
+    facts = {"name": info.name, "min_parser_version": min_parser_version(inputs),
+             "image_input": inputs[0].image is not None, "normalization": inputs[0].mean is not None,
+             "tokenizer": inputs[0].delimiter is not None, "packed_files": list(packed),
+             "app": app_task(art, preprocessing)}
+    return packed, facts
+
+
+def serialize(model, packed: dict[str, bytes] | None = None) -> bytes:
+    """The .tflite bytes of a parsed model, with ``packed`` files zipped after the flatbuffer."""
+    from ai_edge_litert.tools import flatbuffer_utils as fu
+
+    data = bytes(fu.convert_object_to_bytearray(model))
+    return _append_zip(data, packed) if packed else data
 
 
 def _name(m) -> str:

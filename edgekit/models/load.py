@@ -157,6 +157,21 @@ class LoadedModel:
         return fn.get_concrete_function()
 
 
+def keras_flavour(model) -> str:
+    """``"tf_keras"`` or ``"keras3"``: which Keras built ``model``, read from its class (the converters
+    treat the two differently, and a user may hand either to the Python API)."""
+    return "tf_keras" if any(c.__module__.startswith("tf_keras") for c in type(model).__mro__) else "keras3"
+
+
+def as_loaded(model, unsafe: bool = False) -> LoadedModel:
+    """``model`` (a path, a Keras model of either flavour, or a LoadedModel) as a LoadedModel."""
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, (str, Path)):
+        return load_model(model, unsafe=unsafe)
+    return LoadedModel(path=getattr(model, "name", "model"), flavour=keras_flavour(model), model=model)
+
+
 def load_model(path: str | Path, unsafe: bool = False) -> LoadedModel:
     """Load a Keras or SavedModel model for conversion or as a reference.
 
