@@ -33,6 +33,23 @@ TARGET_ARCH = {"cortex-m4": "cortex-m4+fp", "cortex-m33": "cortex-m33", "cortex-
 KERNELS = {"cmsis-nn": "cmsis_nn", "reference": ""}
 # release_with_logs: NDEBUG as in a release build (what a latency is measured on), error strings kept.
 BUILD_TYPE = "release_with_logs"
+# Requantization with one rounding step, as LiteRT computes it (its reference and optimized int8
+# kernels are built with TFLITE_SINGLE_ROUNDING): TFLM and CMSIS-NN default to gemmlowp's two
+# steps, which differ by one step in about one value in 2**shift and, through a deep model without
+# a softmax (the dense autoencoder), by up to 2 in a fifth of its outputs. With these defines the
+# program computes the integers LiteRT verified.
+ROUNDING_DEFINES = ("-DTFLITE_SINGLE_ROUNDING=1", "-DCMSIS_NN_USE_SINGLE_ROUNDING")
+ROUNDING = "single"  # the requantization the library is built with (part of its cache key)
+# TFLM's Makefile builds its ADDITIONAL_DEFINES from -D<OPTIMIZED_KERNEL_DIR> and
+# -D<OPTIMIZE_KERNELS_FOR> (default KERNELS_OPTIMIZED_FOR_SPEED: CMSIS-NN's fully connected layer
+# then precomputes its kernel sums); passing the variable replaces all of it, so both are repeated.
+OPTIMIZE_KERNELS_FOR = "KERNELS_OPTIMIZED_FOR_SPEED"
+
+
+def additional_defines(kernels: str) -> str:
+    """TFLM's ADDITIONAL_DEFINES for ``kernels``: its own defines plus the rounding defines."""
+    own = [f"-D{KERNELS[kernels].upper()}"] if KERNELS[kernels] else []
+    return " ".join([*own, f"-D{OPTIMIZE_KERNELS_FOR}", *ROUNDING_DEFINES])
 
 
 @dataclass(frozen=True)
@@ -210,7 +227,9 @@ _KERNEL_STEMS = {
 _CMSIS_NN_DIRS = {
     # The depthwise wrapper transposes weights on Helium cores (arm_transpose_s8).
     "conv": ["ConvolutionFunctions"], "depthwise_conv": ["ConvolutionFunctions", "TransposeFunctions"],
-    "transpose_conv": ["ConvolutionFunctions"], "fully_connected": ["FullyConnectedFunctions"],
+    "transpose_conv": ["ConvolutionFunctions"],
+    # A fully connected layer over a batch of rows runs as a 1x1 convolution (arm_convolve_1x1_s8_fast).
+    "fully_connected": ["FullyConnectedFunctions", "ConvolutionFunctions"],
     "batch_matmul": ["FullyConnectedFunctions"], "pooling": ["PoolingFunctions"], "softmax": ["SoftmaxFunctions"],
     "add": ["BasicMathFunctions"], "mul": ["BasicMathFunctions"], "maximum_minimum": ["BasicMathFunctions"],
     "pad": ["PadFunctions"], "transpose": ["TransposeFunctions"], "svdf": ["SVDFunctions"],
@@ -278,10 +297,10 @@ def build_library(tflm_dir: str | Path, core: str, kernels: str = "cmsis-nn", *,
     except ImportError as e:
         raise EdgekitError("TFLM's Makefile needs Pillow importable: pip install pillow.") from e
     commit = source_commits(t)["tflite-micro"][:12]
-    gen = cache_root() / f"{commit}-{core}-{kernels}"
+    gen = cache_root() / f"{commit}-{core}-{kernels}-{ROUNDING}-rounding"
     gen.mkdir(parents=True, exist_ok=True)
     args = ["TARGET=cortex_m_generic", f"TARGET_ARCH={TARGET_ARCH[core]}", f"BUILD_TYPE={BUILD_TYPE}",
-            f"BASE_GENDIR={gen}"]
+            f"BASE_GENDIR={gen}", f"ADDITIONAL_DEFINES={additional_defines(kernels)}"]
     if KERNELS[kernels]:
         args.append(f"OPTIMIZED_KERNEL_DIR={KERNELS[kernels]}")
     built = gen / "edgekit" / "ops.txt"  # the ops whose kernels the archive already holds

@@ -241,7 +241,8 @@ def _board_block(b: Board, tflm_arch: str) -> str:
 def makefile(sources: list[str]) -> str:
     """The bundle's Makefile: ``make lib`` builds TFLM for the core with TFLM's own Makefile,
     ``make`` links the program, ``make run`` runs it in QEMU, ``make size`` prints flash/RAM."""
-    from edgekit.benchmarking.tflm_build import BUILD_TYPE, DOWNLOADS, MAKE_DIR, TARGET_ARCH
+    from edgekit.benchmarking.tflm_build import (BUILD_TYPE, DOWNLOADS, MAKE_DIR, OPTIMIZE_KERNELS_FOR,
+                                                 ROUNDING_DEFINES, TARGET_ARCH)
 
     blocks = "".join(_board_block(b, TARGET_ARCH[b.core]) for b in BOARDS.values())
     srcs = " ".join(sources)
@@ -265,6 +266,11 @@ EXTRA_DEFS ?=
 endif
 
 TFLM_KERNEL_ARG := $(if $(filter reference,$(KERNELS)),,OPTIMIZED_KERNEL_DIR=$(KERNELS))
+# Requantization rounded once, as LiteRT does: the program then computes the integers LiteRT
+# verified (TFLM's and CMSIS-NN's default, two roundings, differs by a step now and then).
+# Passing ADDITIONAL_DEFINES replaces TFLM's own, so its kernel-dir and speed defines are repeated.
+ROUNDING := {' '.join(ROUNDING_DEFINES)}
+TFLM_DEFINES := $(if $(filter reference,$(KERNELS)),,-DCMSIS_NN) -D{OPTIMIZE_KERNELS_FOR} $(ROUNDING)
 TFLM_GEN ?= $(abspath $(BUILD))/tflm
 TFLM_LIB ?= $(TFLM_GEN)/cortex_m_generic_$(TFLM_ARCH)_{BUILD_TYPE}$(if $(filter reference,$(KERNELS)),,_$(KERNELS))_gcc/lib/libtensorflow-microlite.a
 DL := $(TFLM)/{DOWNLOADS}
@@ -278,7 +284,7 @@ QEMU := qemu-system-arm
 # (struct layouts), NDEBUG, unsigned char; the rest is size and speed.
 COMMON := $(CPU_FLAGS) -mthumb -funsigned-char -O2 -ffunction-sections -fdata-sections \\
   -fno-unwind-tables -fno-asynchronous-unwind-tables -DTF_LITE_STATIC_MEMORY -DTF_LITE_DISABLE_X86_NEON \\
-  -DNDEBUG -D$(CMSIS_DEVICE) -DEDGEKIT_CLOCK_HZ=$(CLOCK_HZ) $(EXTRA_DEFS) -I. -I$(TFLM) \\
+  -DNDEBUG $(ROUNDING) -D$(CMSIS_DEVICE) -DEDGEKIT_CLOCK_HZ=$(CLOCK_HZ) $(EXTRA_DEFS) -I. -I$(TFLM) \\
   -I$(DL)/flatbuffers/include -I$(DL)/gemmlowp -I$(DL)/ruy
 CXXFLAGS := $(COMMON) -std=c++17 -fno-rtti -fno-exceptions -fno-threadsafe-statics
 CFLAGS := $(COMMON) -std=c17
