@@ -113,6 +113,41 @@ def test_linker_scripts_follow_the_boards_memory_maps():
     assert "RAM (rw) : ORIGIN = 0x20000000, LENGTH = 0x80000" in m55  # DTCM
     mk = mcu_build.makefile(["main.cc", "model_data.cc", "startup.c"])
     assert "-DTF_LITE_STATIC_MEMORY" in mk and "\nrun:" in mk and "arm-none-eabi-size" in mk
+    # TFLM is built, and main.cc compiled, with LiteRT's single-rounding requantization, keeping the
+    # defines TFLM's Makefile would have set itself (replaced by passing ADDITIONAL_DEFINES).
+    from edgekit.benchmarking import tflm_build
+
+    assert '"ADDITIONAL_DEFINES=$(TFLM_DEFINES)"' in mk and "-DTFLITE_SINGLE_ROUNDING=1" in mk
+    assert "-DKERNELS_OPTIMIZED_FOR_SPEED" in mk and "$(ROUNDING)" in mk.split("COMMON :=")[1].split("\n\n")[0]
+    assert tflm_build.additional_defines("cmsis-nn").split() == [
+        "-DCMSIS_NN", "-DKERNELS_OPTIMIZED_FOR_SPEED", "-DTFLITE_SINGLE_ROUNDING=1", "-DCMSIS_NN_USE_SINGLE_ROUNDING"]
+    assert tflm_build.additional_defines("reference").split()[0] == "-DKERNELS_OPTIMIZED_FOR_SPEED"
+
+
+ARENA_CHECK = """
+#include <cstdint>
+constexpr unsigned int kModelArenaSize = 19360;
+{block}
+static_assert(sizeof(tensor_arena) == EXPECTED, "arena");
+"""
+
+
+@pytest.mark.parametrize("core,expected", [("cortex-m4", 19360), ("cortex-m33", 19360),
+                                           ("cortex-m55", (19360 + 19360 // 4 + 4096 + 15) // 16 * 16)])
+def test_bundle_arena_has_the_helium_margin(board_dir, core, expected):
+    """main.cc's arena, compiled for each board's CPU flags: the host-measured size on the DSP
+    cores, plus a quarter and 4 KiB where the compiler targets Helium (CMSIS-NN's MVE scratch)."""
+    from edgekit.convert import mcu_sources
+
+    spec = mcu_sources.IoSpec(shape=[1, 4], dtype="int8", scale=0.1, zero_point=0)
+    cc = mcu_sources.main_cc("g_model", spec, spec, True)
+    block = cc[cc.index("#if defined(EDGEKIT_ARENA_BYTES)"):cc.index("tensor_arena[kArenaBytes];") + 27]
+    src = board_dir / f"arena-{core}.cc"
+    src.write_text(ARENA_CHECK.format(block=block))
+    b = mcu_build.BOARDS[core]
+    r = subprocess.run(["arm-none-eabi-g++", *b.cpu_flags.split(), "-mthumb", "-std=c++17", "-fsyntax-only",
+                        f"-DEXPECTED={expected}", str(src)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def test_missing_tflm_sources_say_what_to_get(tmp_path):
@@ -189,6 +224,20 @@ def test_count_latency_fit_recovers_known_coefficients():
     assert max(abs(e) for e in cv["loo"] + cv["lobo"]) < 1e-6
     # One number cannot follow a weight-bound row: its errors are not zero.
     assert max(abs(e) for e in mcu_counts.cross_validate(rows, with_weights=False)["lobo"]) > 0.05
+    # One number with every instruction weighing alike is total cycles / total instructions; with
+    # each row's relative error weighing alike, the small weight-bound row pulls it up.
+    one = mcu_counts.fit_class(rows, with_weights=False)["cpi"]
+    assert one == pytest.approx(sum(r["cycles"] for r in rows) / sum(r["instructions"] for r in rows))
+    assert mcu_counts.fit_class(rows, with_weights=False, weighting="rows")["cpi"] > one
+
+
+def test_expected_error_follows_the_models_op_mix():
+    from edgekit.benchmarking import mcu_counts
+
+    cal = {"lobo_median_abs_error": 0.07, "lobo_conv_abs_error": 0.05, "lobo_dense_abs_error": 0.46}
+    assert mcu_counts.expected_error(cal, {"CONV_2D": 900, "FULLY_CONNECTED": 100}) == 0.05
+    assert mcu_counts.expected_error(cal, {"CONV_2D": 100, "FULLY_CONNECTED": 900}) == 0.46
+    assert mcu_counts.expected_error({"lobo_median_abs_error": 0.07}, {}) == 0.07
 
 
 def test_latency_from_counts_needs_the_targets_core():

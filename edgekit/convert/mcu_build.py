@@ -301,7 +301,7 @@ lib: $(TFLM_LIB)
 $(TFLM_LIB):
 \t# env -u: this Makefile's command-line variables (CORE, ...) must not reach TFLM's, which has its own CORE.
 \tcd $(TFLM) && env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES $(MAKE) -f {MAKE_DIR}/Makefile TARGET=cortex_m_generic TARGET_ARCH=$(TFLM_ARCH) \\
-\t  BUILD_TYPE={BUILD_TYPE} $(TFLM_KERNEL_ARG) BASE_GENDIR=$(TFLM_GEN) microlite
+\t  BUILD_TYPE={BUILD_TYPE} $(TFLM_KERNEL_ARG) "ADDITIONAL_DEFINES=$(TFLM_DEFINES)" BASE_GENDIR=$(TFLM_GEN) microlite
 
 $(BUILD)/%.cc.o: %.cc
 \t@mkdir -p $(dir $@)
