@@ -183,16 +183,24 @@ def fit(rows: list[dict], anchors) -> dict:
 def _md(doc: dict) -> str:
     from _provenance import provenance_line
 
+    from edgekit.benchmarking.tflm_build import ROUNDING_DEFINES
+
     L = ["# MLPerf Tiny reference models and the demo model on emulated Cortex-M (TFLM + CMSIS-NN in QEMU)", "",
          provenance_line(doc), "",
          f"TFLM {doc['sources'].get('tflite-micro', '?')[:12]}, CMSIS-NN {doc['sources'].get('CMSIS-NN', '?')[:12]}, "
          f"CMSIS_6 {doc['sources'].get('CMSIS_6', '?')[:12]}; QEMU {doc['qemu']}, {doc['gcc']}. Instructions counted by "
          "SysTick under `-icount shift=0` (exact to one tick: 40 instructions on the M4 board, 50 on the M33, 31.25 on "
          "the M55). The program is each bundle's own `main.cc` (`export --to mcu`) built with `-DEDGEKIT_EMULATE`.", "",
-         "Outputs are compared byte for byte with LiteRT's reference kernels (`BUILTIN_REF`) and with TFLM's reference "
-         "kernels on the host (the Python tflite-micro package): where those two disagree, the value is TFLM's own "
-         "rounding, not the emulated target's.", "",
-         "| model | core | instructions / inference | outputs = LiteRT reference (inputs) | values differing from host TFLM | same in 2 runs | flash B | RAM B | arena B (target / host) |",
+         "Outputs are compared byte for byte with LiteRT's reference kernels (`BUILTIN_REF`). TFLM and CMSIS-NN are "
+         f"built with single-rounding requantization (`{' '.join(ROUNDING_DEFINES)}`), the arithmetic LiteRT's kernels "
+         "use; their default, gemmlowp's two roundings, differs by one step in about one value in 2^shift and, through "
+         "the dense autoencoder's ten layers without a softmax, changed 1,233 of its 6,400 outputs by up to 2 "
+         "(mcu_emulated.md, the previous run). The column 'values differing from host TFLM' compares with the Python "
+         "tflite-micro package, which keeps two roundings.", "",
+         "The arena: 'target' is what the interpreter used on the core, 'program' what the bundle's `main.cc` declares "
+         "(the host figure, plus 1/4 and 4 KiB on Helium), 'host' the bisection with TFLM's reference kernels on x86. "
+         "Each program ran with the bundle's own arena.", "",
+         "| model | core | instructions / inference | outputs = LiteRT reference (inputs) | values differing from host TFLM | same in 2 runs | flash B | RAM B | arena B (target / program / host) |",
          "|---|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
         if "error" in r:
@@ -201,7 +209,7 @@ def _md(doc: dict) -> str:
         L.append(f"| {r['bench']} ({r['model_name']}) | {r['core']} | {r['instructions']:,} | "
                  f"{'yes' if r['outputs_equal'] else 'NO: ' + str(r.get('values_differing')) + ' of ' + str(r.get('values_compared')) + ' values by ' + str(r['max_abs_diff_q'])} ({r['n_samples']}) | "
                  f"{r.get('values_differing_host_tflm')} | {'yes' if r['identical_runs'] else 'NO'} | {r['flash_bytes']:,} | {r['ram_bytes']:,} | "
-                 f"{r['arena_used_bytes']:,} / {r['arena_bytes'] or 0:,} |")
+                 f"{r['arena_used_bytes']:,} / {r.get('program_arena_bytes') or 0:,} / {r['arena_bytes'] or 0:,} |")
     L += ["", "## Instructions per op type (first input)", "", "| model | core | " + " | ".join(["op", "instructions", "share"]) + " |",
           "|---|---|---|---|---|"]
     for r in doc["rows"]:
