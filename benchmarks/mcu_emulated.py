@@ -183,7 +183,7 @@ def fit(rows: list[dict], anchors) -> dict:
 def _md(doc: dict) -> str:
     from _provenance import provenance_line
 
-    from edgekit.benchmarking.tflm_build import ROUNDING_DEFINES
+    from edgekit.benchmarking.tflm_build import SINGLE_ROUNDING_DEFINE
 
     L = ["# MLPerf Tiny reference models and the demo model on emulated Cortex-M (TFLM + CMSIS-NN in QEMU)", "",
          provenance_line(doc), "",
@@ -191,12 +191,13 @@ def _md(doc: dict) -> str:
          f"CMSIS_6 {doc['sources'].get('CMSIS_6', '?')[:12]}; QEMU {doc['qemu']}, {doc['gcc']}. Instructions counted by "
          "SysTick under `-icount shift=0` (exact to one tick: 40 instructions on the M4 board, 50 on the M33, 31.25 on "
          "the M55). The program is each bundle's own `main.cc` (`export --to mcu`) built with `-DEDGEKIT_EMULATE`.", "",
-         "Outputs are compared byte for byte with LiteRT's reference kernels (`BUILTIN_REF`). TFLM and CMSIS-NN are "
-         f"built with single-rounding requantization (`{' '.join(ROUNDING_DEFINES)}`), the arithmetic LiteRT's kernels "
-         "use; their default, gemmlowp's two roundings, differs by one step in about one value in 2^shift and, through "
-         "the dense autoencoder's ten layers without a softmax, changed 1,233 of its 6,400 outputs by up to 2 "
-         "(mcu_emulated.md, the previous run). The column 'values differing from host TFLM' compares with the Python "
-         "tflite-micro package, which keeps two roundings.", "",
+         "Outputs are compared byte for byte with LiteRT's reference kernels (`BUILTIN_REF`). LiteRT's int8 "
+         "convolutions round their requantization twice (as TFLM and CMSIS-NN by default), its fully connected layers "
+         "once (checked layer by layer on the reference models' preserved intermediates); with TFLM's default the "
+         "dense autoencoder differed from LiteRT by up to 2 in 1,233 of its 6,400 outputs (mcu_emulated.md, the "
+         f"previous run). CMSIS-NN's fully connected sources are therefore compiled with `{SINGLE_ROUNDING_DEFINE}`, "
+         "everything else with TFLM's defaults. The column 'values differing from host TFLM' compares with the Python "
+         "tflite-micro package (TFLM's portable kernels, two roundings everywhere).", "",
          "The arena: 'target' is what the interpreter used on the core, 'program' what the bundle's `main.cc` declares "
          "(the host figure, plus 1/4 and 4 KiB on Helium), 'host' the bisection with TFLM's reference kernels on x86. "
          "Each program ran with the bundle's own arena.", "",

@@ -113,15 +113,20 @@ def test_linker_scripts_follow_the_boards_memory_maps():
     assert "RAM (rw) : ORIGIN = 0x20000000, LENGTH = 0x80000" in m55  # DTCM
     mk = mcu_build.makefile(["main.cc", "model_data.cc", "startup.c"])
     assert "-DTF_LITE_STATIC_MEMORY" in mk and "\nrun:" in mk and "arm-none-eabi-size" in mk
-    # TFLM is built, and main.cc compiled, with LiteRT's single-rounding requantization, keeping the
-    # defines TFLM's Makefile would have set itself (replaced by passing ADDITIONAL_DEFINES).
+    # CMSIS-NN's fully connected sources are built first with single rounding (as LiteRT's dense
+    # layers), keeping the defines TFLM's Makefile would have set itself; the rest with TFLM's own.
     from edgekit.benchmarking import tflm_build
 
-    assert '"ADDITIONAL_DEFINES=$(TFLM_DEFINES)"' in mk and "-DTFLITE_SINGLE_ROUNDING=1" in mk
-    assert "-DKERNELS_OPTIMIZED_FOR_SPEED" in mk and "$(ROUNDING)" in mk.split("COMMON :=")[1].split("\n\n")[0]
-    assert tflm_build.additional_defines("cmsis-nn").split() == [
-        "-DCMSIS_NN", "-DKERNELS_OPTIMIZED_FOR_SPEED", "-DTFLITE_SINGLE_ROUNDING=1", "-DCMSIS_NN_USE_SINGLE_ROUNDING"]
-    assert tflm_build.additional_defines("reference").split()[0] == "-DKERNELS_OPTIMIZED_FOR_SPEED"
+    lib_rule = mk.split("$(TFLM_LIB):")[1].split("\n\n")[0]
+    assert '"ADDITIONAL_DEFINES=$(FC_DEFINES)" BASE_GENDIR=$(TFLM_GEN) $(FC_OBJS)' in lib_rule
+    assert lib_rule.rstrip().endswith("BASE_GENDIR=$(TFLM_GEN) microlite")
+    assert "FC_DEFINES := -DCMSIS_NN -DKERNELS_OPTIMIZED_FOR_SPEED -DCMSIS_NN_USE_SINGLE_ROUNDING" in mk
+    assert tflm_build.single_rounding_defines("cmsis-nn").split() == [
+        "-DCMSIS_NN", "-DKERNELS_OPTIMIZED_FOR_SPEED", "-DCMSIS_NN_USE_SINGLE_ROUNDING"]
+    fc = ".../obj/third_party_kernels/.../cmsis_nn/Source/FullyConnectedFunctions/arm_fully_connected_s8.o"
+    vec = ".../cmsis_nn/Source/NNSupportFunctions/arm_nn_vec_mat_mult_t_per_ch_s8.o"
+    conv = ".../cmsis_nn/Source/ConvolutionFunctions/arm_convolve_s8.o"
+    assert tflm_build.rounds_once(fc) and tflm_build.rounds_once(vec) and not tflm_build.rounds_once(conv)
 
 
 ARENA_CHECK = """

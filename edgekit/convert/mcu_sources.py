@@ -372,6 +372,8 @@ def readme(name: str, model_file: str, inp: IoSpec, outp: IoSpec, arena: int | N
         "```",
         "",
         "`CORE` is `cortex-m4`, `cortex-m33` or `cortex-m55`; `KERNELS=reference` builds TFLM's portable kernels.",
+        "`make lib` compiles CMSIS-NN's fully connected sources with `-DCMSIS_NN_USE_SINGLE_ROUNDING` (LiteRT's dense",
+        "layers round their requantization once, its convolutions twice, as TFLM), so the outputs equal LiteRT's.",
         "`edgekit emulate MODEL.tflite --core CORE --tflm DIR` builds the same program with `-DEDGEKIT_EMULATE`,",
         "runs it on inputs from the data, checks its outputs against LiteRT and counts the instructions of each",
         "inference and operator (QEMU `-icount shift=0`: SysTick ticks at the core clock, one instruction per ns).",
