@@ -19,7 +19,7 @@ MVE kernels; the RA8D1's M85 is emulated on QEMU's Cortex-M55, the same Helium i
 and M33 run the same DSP-extension kernels, but their calibration boards differ about twofold in
 cycles per counted instruction (the v0.5 reference ran TFLM v2.3.1 from flash), so each has its own
 numbers. The expected error is the class's leave-one-benchmark-out error for models like the one
-estimated: the convolutional benchmarks' median, or the dense benchmark's for a model whose fully
+estimated: the worse of the convolutional benchmarks', or the dense benchmark's for a model whose fully
 connected layers run most of its instructions (its cost per instruction differs by 13-46% from
 the convolutional models', in a direction that differs between boards).
 """
@@ -144,7 +144,7 @@ def latency_from_counts(counts, target: str) -> tuple[float, float]:
 
 def expected_error(cal: dict, op_totals: dict) -> float:
     """The class's leave-one-benchmark-out error for a model like this one: the dense benchmark's
-    for a model that mostly runs fully connected layers, the convolutional benchmarks' median
+    for a model that mostly runs fully connected layers, the worse of the convolutional benchmarks'
     otherwise (the whole class's median when the calibration does not split them)."""
     kind = "dense" if dense_share(op_totals) > DENSE_SHARE else "conv"
     return float(cal.get(f"lobo_{kind}_abs_error", cal["lobo_median_abs_error"]))
