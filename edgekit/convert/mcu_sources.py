@@ -134,7 +134,7 @@ def _prod(shape) -> int:
 # CMSIS-NN's Helium (MVE) kernels ask for larger scratch buffers than the DSP ones (a 3x3 depthwise
 # convolution 4 * 124 * 9 = 4,464 bytes), and the arena is measured on the host with TFLM's reference
 # kernels, which ask for none. Emulated on the Cortex-M55 the MLPerf Tiny models used up to 17% or
-# 3.3 KiB more than the host figure (benchmarks/results/mcu_emulated.md: kws 27,332 / 24,208, ad
+# 3.3 KiB more than the host figure (benchmarks/results/mcu_emulated_20261206T2039.md: kws 27,332 / 24,208, ad
 # 22,628 / 19,360); on the M4 and M33 each used less (32-bit pointers). A Helium build therefore
 # adds a quarter plus 4 KiB; edgekit emulate prints what the target used.
 HELIUM_ARENA_DIV = 4
