@@ -6,9 +6,10 @@ per operator.
 
 Steps: write the bundle (``edgekit.convert.mcu.build_mcu_bundle``: arena measured on the host),
 build TFLM's library for the core (cached, :mod:`edgekit.benchmarking.tflm_build`), link the
-bundle with its Makefile, run it in qemu-system-arm with the quantized inputs in a file it reads
-over semihosting, and compare every output byte with LiteRT's reference kernels (the same
-integer arithmetic TFLM implements; XNNPACK rounds differently).
+bundle with its Makefile (the program keeps the bundle's own arena, so a run also checks it), run it
+in qemu-system-arm with the quantized inputs in a file it reads over semihosting, and compare every
+output byte with LiteRT's reference kernels (the same integer arithmetic, with CMSIS-NN's fully
+connected layers built to round as LiteRT's do: see tflm_build; XNNPACK rounds differently).
 """
 
 from __future__ import annotations
