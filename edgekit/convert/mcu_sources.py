@@ -366,6 +366,7 @@ def readme(name: str, model_file: str, inp: IoSpec, outp: IoSpec, arena: int | N
         "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm",
         "# a tflite-micro checkout whose tensorflow/lite/micro/tools/make/downloads/ holds its third-party trees",
         "# (`edgekit emulate --prepare-from DIR --tflm TFLM` fills it from local clones)",
+        "# TFLM's Makefile runs python3 scripts that import Pillow: `pip install pillow` for that python3",
         "make TFLM=/path/to/tflite-micro CORE=cortex-m4 lib    # TFLM + CMSIS-NN for the core, once (~5 min)",
         "make TFLM=/path/to/tflite-micro CORE=cortex-m4 size   # flash (text + data) and RAM (data + bss)",
         "make TFLM=/path/to/tflite-micro CORE=cortex-m4 run    # runs main.cc in qemu-system-arm",
