@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgekit.convert import mcu_build
@@ -260,3 +261,70 @@ def test_emulate_command_without_tflm_sources_is_one_line(cli, tmp_path):
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "not a tflite-micro checkout" in lines[0] and "clone https://github.com/tensorflow/tflite-micro" in lines[0]
+
+
+def _quantize_multiplier(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite's QuantizeMultiplier, per channel: a Q31 significand and a power-of-two shift."""
+    m, e = np.frexp(real)
+    q = np.round(m * (1 << 31)).astype(np.int64)
+    top = q == 1 << 31
+    return np.where(top, q // 2, q), np.where(top, e + 1, e).astype(np.int64)
+
+
+def _requantize(acc: np.ndarray, real: np.ndarray, single: bool) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier on int64 accumulators (rows x channels): one rounding
+    (TFLITE_SINGLE_ROUNDING) or gemmlowp's two (a rounding doubling high multiply, then a rounding
+    right shift)."""
+    m, shift = _quantize_multiplier(real)
+    if single:
+        total = 31 - shift
+        return (acc * m + (np.int64(1) << (total - 1))) >> total
+    ab = acc * (np.int64(1) << np.maximum(shift, 0)) * m
+    r = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    hi = np.where(r >= 0, r >> 31, -((-r) >> 31))  # C++ division truncates toward zero
+    rs = np.maximum(-shift, 0)
+    mask = (np.int64(1) << rs) - 1
+    return (hi >> rs) + ((hi & mask) > (mask >> 1) + (hi < 0))
+
+
+def test_litert_rounds_dense_layers_once_and_convolutions_twice(tmp_path):
+    """Why CMSIS-NN's fully connected sources alone are built with single rounding: recomputed from
+    LiteRT's own intermediates, every BUILTIN_REF dense output equals one rounding and every 1x1
+    convolution output two (and each rule is contradicted by the other somewhere)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgekit._tf import keras
+    from tests._tiny_int8 import _convert
+
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    m = keras.Sequential([L.Input((4, 4, 16)), L.Conv2D(64, 1), L.Flatten(), L.Dense(128), L.Dense(128)])
+    rng = np.random.default_rng(0)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_convert(m, True, rng.uniform(-1, 1, (32, 4, 4, 16)).astype("float32")))
+    it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                     experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    det = {d["index"]: d["quantization_parameters"] for d in it.get_tensor_details()}
+    inp = it.get_input_details()[0]
+    mismatches = {("FULLY_CONNECTED", True): 0, ("FULLY_CONNECTED", False): 0, ("CONV_2D", True): 0, ("CONV_2D", False): 0}
+    for x in rng.integers(-128, 128, (24, *inp["shape"][1:])).astype(np.int8):
+        it.set_tensor(inp["index"], x[None])
+        it.invoke()
+        for op in it._get_ops_details():
+            if op["op_name"] not in ("FULLY_CONNECTED", "CONV_2D"):
+                continue
+            i, w, b = op["inputs"]
+            o = op["outputs"][0]
+            w_q = it.get_tensor(w).astype(np.int64)
+            w_q = w_q.reshape(w_q.shape[0], -1)
+            xs = it.get_tensor(i).astype(np.int64).reshape(-1, w_q.shape[1]) - det[i]["zero_points"][0]
+            acc = xs @ w_q.T + (it.get_tensor(b).astype(np.int64) if b >= 0 else 0)
+            y = it.get_tensor(o).astype(np.int64).reshape(acc.shape)
+            real = (np.float64(np.float32(det[i]["scales"][0])) * det[w]["scales"].astype(np.float32).astype(np.float64)
+                    / np.float64(np.float32(det[o]["scales"][0])))
+            for single in (True, False):
+                q = np.clip(_requantize(acc, real, single) + det[o]["zero_points"][0], -128, 127)
+                mismatches[(op["op_name"], single)] += int((q != y).sum())
+    assert mismatches[("FULLY_CONNECTED", True)] == 0 and mismatches[("FULLY_CONNECTED", False)] > 0, mismatches
+    assert mismatches[("CONV_2D", False)] == 0 and mismatches[("CONV_2D", True)] > 0, mismatches
