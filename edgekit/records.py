@@ -779,8 +779,9 @@ class EmulationResult(Record):
     max_abs_diff_q: int  # largest |TFLM - LiteRT| in quantized steps
     values_differing: int  # output values (over all samples) that are not equal
     values_compared: int
-    # The same inputs through TFLM's reference kernels on the host: where TFLM itself and LiteRT
-    # round differently, the emulated target sides with TFLM (None: tflite-micro not installed).
+    # The same inputs through TFLM's portable kernels on the host (the tflite-micro package), which
+    # round every requantization twice; the emulated build rounds fully connected layers once, as
+    # LiteRT does (None: tflite-micro not installed).
     values_differing_host_tflm: int | None
     instructions: int  # per inference (the median over samples)
     instructions_per_sample: list[int]
@@ -790,6 +791,12 @@ class EmulationResult(Record):
     weight_bytes: int  # constant buffers of the model (what a board streams from flash per inference)
     arena_bytes: int | None  # measured on the host (bisection with TFLM)
     arena_used_bytes: int  # what the interpreter on the target reports after AllocateTensors (CMSIS-NN's scratch included)
+    # The arena the bundle's program declares on this core (the host figure, plus a margin on Helium
+    # cores): the run shows it is enough. None: an older program that did not print it.
+    program_arena_bytes: int | None = None
+    # How the library rounds its requantization: "litert" (fully connected layers once, everything
+    # else twice, as LiteRT's kernels); None: not recorded (TFLM's default, twice everywhere).
+    rounding: str | None = None
     flash_bytes: int  # text + data of the program (arm-none-eabi-size): code, TFLM, model
     ram_bytes: int  # data + bss: the arena, TFLM's state, 16 KiB heap and 16 KiB stack
     program: str  # the bundle's main.cc that ran

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgekit.convert import mcu_build
@@ -113,6 +114,46 @@ def test_linker_scripts_follow_the_boards_memory_maps():
     assert "RAM (rw) : ORIGIN = 0x20000000, LENGTH = 0x80000" in m55  # DTCM
     mk = mcu_build.makefile(["main.cc", "model_data.cc", "startup.c"])
     assert "-DTF_LITE_STATIC_MEMORY" in mk and "\nrun:" in mk and "arm-none-eabi-size" in mk
+    # CMSIS-NN's fully connected sources are built first with single rounding (as LiteRT's dense
+    # layers), keeping the defines TFLM's Makefile would have set itself; the rest with TFLM's own.
+    from edgekit.benchmarking import tflm_build
+
+    lib_rule = mk.split("$(TFLM_LIB):")[1].split("\n\n")[0]
+    assert '"ADDITIONAL_DEFINES=$(FC_DEFINES)" BASE_GENDIR=$(TFLM_GEN) $(FC_OBJS)' in lib_rule
+    assert lib_rule.rstrip().endswith("BASE_GENDIR=$(TFLM_GEN) microlite")
+    assert "FC_DEFINES := -DCMSIS_NN -DKERNELS_OPTIMIZED_FOR_SPEED -DCMSIS_NN_USE_SINGLE_ROUNDING" in mk
+    assert tflm_build.single_rounding_defines("cmsis-nn").split() == [
+        "-DCMSIS_NN", "-DKERNELS_OPTIMIZED_FOR_SPEED", "-DCMSIS_NN_USE_SINGLE_ROUNDING"]
+    fc = ".../obj/third_party_kernels/.../cmsis_nn/Source/FullyConnectedFunctions/arm_fully_connected_s8.o"
+    vec = ".../cmsis_nn/Source/NNSupportFunctions/arm_nn_vec_mat_mult_t_per_ch_s8.o"
+    conv = ".../cmsis_nn/Source/ConvolutionFunctions/arm_convolve_s8.o"
+    assert tflm_build.rounds_once(fc) and tflm_build.rounds_once(vec) and not tflm_build.rounds_once(conv)
+
+
+ARENA_CHECK = """
+#include <cstdint>
+constexpr unsigned int kModelArenaSize = 19360;
+{block}
+static_assert(sizeof(tensor_arena) == EXPECTED, "arena");
+"""
+
+
+@pytest.mark.parametrize("core,expected", [("cortex-m4", 19360), ("cortex-m33", 19360),
+                                           ("cortex-m55", (19360 + 19360 // 4 + 4096 + 15) // 16 * 16)])
+def test_bundle_arena_has_the_helium_margin(board_dir, core, expected):
+    """main.cc's arena, compiled for each board's CPU flags: the host-measured size on the DSP
+    cores, plus a quarter and 4 KiB where the compiler targets Helium (CMSIS-NN's MVE scratch)."""
+    from edgekit.convert import mcu_sources
+
+    spec = mcu_sources.IoSpec(shape=[1, 4], dtype="int8", scale=0.1, zero_point=0)
+    cc = mcu_sources.main_cc("g_model", spec, spec, True)
+    block = cc[cc.index("#if defined(EDGEKIT_ARENA_BYTES)"):cc.index("tensor_arena[kArenaBytes];") + 27]
+    src = board_dir / f"arena-{core}.cc"
+    src.write_text(ARENA_CHECK.format(block=block))
+    b = mcu_build.BOARDS[core]
+    r = subprocess.run(["arm-none-eabi-g++", *b.cpu_flags.split(), "-mthumb", "-std=c++17", "-fsyntax-only",
+                        f"-DEXPECTED={expected}", str(src)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def test_missing_tflm_sources_say_what_to_get(tmp_path):
@@ -189,6 +230,20 @@ def test_count_latency_fit_recovers_known_coefficients():
     assert max(abs(e) for e in cv["loo"] + cv["lobo"]) < 1e-6
     # One number cannot follow a weight-bound row: its errors are not zero.
     assert max(abs(e) for e in mcu_counts.cross_validate(rows, with_weights=False)["lobo"]) > 0.05
+    # One number with every instruction weighing alike is total cycles / total instructions; with
+    # each row's relative error weighing alike, the small weight-bound row pulls it up.
+    one = mcu_counts.fit_class(rows, with_weights=False)["cpi"]
+    assert one == pytest.approx(sum(r["cycles"] for r in rows) / sum(r["instructions"] for r in rows))
+    assert mcu_counts.fit_class(rows, with_weights=False, weighting="rows")["cpi"] > one
+
+
+def test_expected_error_follows_the_models_op_mix():
+    from edgekit.benchmarking import mcu_counts
+
+    cal = {"lobo_median_abs_error": 0.07, "lobo_conv_abs_error": 0.05, "lobo_dense_abs_error": 0.46}
+    assert mcu_counts.expected_error(cal, {"CONV_2D": 900, "FULLY_CONNECTED": 100}) == 0.05
+    assert mcu_counts.expected_error(cal, {"CONV_2D": 100, "FULLY_CONNECTED": 900}) == 0.46
+    assert mcu_counts.expected_error({"lobo_median_abs_error": 0.07}, {}) == 0.07
 
 
 def test_latency_from_counts_needs_the_targets_core():
@@ -206,3 +261,70 @@ def test_emulate_command_without_tflm_sources_is_one_line(cli, tmp_path):
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "not a tflite-micro checkout" in lines[0] and "clone https://github.com/tensorflow/tflite-micro" in lines[0]
+
+
+def _quantize_multiplier(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite's QuantizeMultiplier, per channel: a Q31 significand and a power-of-two shift."""
+    m, e = np.frexp(real)
+    q = np.round(m * (1 << 31)).astype(np.int64)
+    top = q == 1 << 31
+    return np.where(top, q // 2, q), np.where(top, e + 1, e).astype(np.int64)
+
+
+def _requantize(acc: np.ndarray, real: np.ndarray, single: bool) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier on int64 accumulators (rows x channels): one rounding
+    (TFLITE_SINGLE_ROUNDING) or gemmlowp's two (a rounding doubling high multiply, then a rounding
+    right shift)."""
+    m, shift = _quantize_multiplier(real)
+    if single:
+        total = 31 - shift
+        return (acc * m + (np.int64(1) << (total - 1))) >> total
+    ab = acc * (np.int64(1) << np.maximum(shift, 0)) * m
+    r = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    hi = np.where(r >= 0, r >> 31, -((-r) >> 31))  # C++ division truncates toward zero
+    rs = np.maximum(-shift, 0)
+    mask = (np.int64(1) << rs) - 1
+    return (hi >> rs) + ((hi & mask) > (mask >> 1) + (hi < 0))
+
+
+def test_litert_rounds_dense_layers_once_and_convolutions_twice(tmp_path):
+    """Why CMSIS-NN's fully connected sources alone are built with single rounding: recomputed from
+    LiteRT's own intermediates, every BUILTIN_REF dense output equals one rounding and every 1x1
+    convolution output two (and each rule is contradicted by the other somewhere)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgekit._tf import keras
+    from tests._tiny_int8 import _convert
+
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    m = keras.Sequential([L.Input((4, 4, 16)), L.Conv2D(64, 1), L.Flatten(), L.Dense(128), L.Dense(128)])
+    rng = np.random.default_rng(0)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_convert(m, True, rng.uniform(-1, 1, (32, 4, 4, 16)).astype("float32")))
+    it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                     experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    det = {d["index"]: d["quantization_parameters"] for d in it.get_tensor_details()}
+    inp = it.get_input_details()[0]
+    mismatches = {("FULLY_CONNECTED", True): 0, ("FULLY_CONNECTED", False): 0, ("CONV_2D", True): 0, ("CONV_2D", False): 0}
+    for x in rng.integers(-128, 128, (24, *inp["shape"][1:])).astype(np.int8):
+        it.set_tensor(inp["index"], x[None])
+        it.invoke()
+        for op in it._get_ops_details():
+            if op["op_name"] not in ("FULLY_CONNECTED", "CONV_2D"):
+                continue
+            i, w, b = op["inputs"]
+            o = op["outputs"][0]
+            w_q = it.get_tensor(w).astype(np.int64)
+            w_q = w_q.reshape(w_q.shape[0], -1)
+            xs = it.get_tensor(i).astype(np.int64).reshape(-1, w_q.shape[1]) - det[i]["zero_points"][0]
+            acc = xs @ w_q.T + (it.get_tensor(b).astype(np.int64) if b >= 0 else 0)
+            y = it.get_tensor(o).astype(np.int64).reshape(acc.shape)
+            real = (np.float64(np.float32(det[i]["scales"][0])) * det[w]["scales"].astype(np.float32).astype(np.float64)
+                    / np.float64(np.float32(det[o]["scales"][0])))
+            for single in (True, False):
+                q = np.clip(_requantize(acc, real, single) + det[o]["zero_points"][0], -128, 127)
+                mismatches[(op["op_name"], single)] += int((q != y).sum())
+    assert mismatches[("FULLY_CONNECTED", True)] == 0 and mismatches[("FULLY_CONNECTED", False)] > 0, mismatches
+    assert mismatches[("CONV_2D", False)] == 0 and mismatches[("CONV_2D", True)] > 0, mismatches

@@ -6,9 +6,10 @@ per operator.
 
 Steps: write the bundle (``edgekit.convert.mcu.build_mcu_bundle``: arena measured on the host),
 build TFLM's library for the core (cached, :mod:`edgekit.benchmarking.tflm_build`), link the
-bundle with its Makefile, run it in qemu-system-arm with the quantized inputs in a file it reads
-over semihosting, and compare every output byte with LiteRT's reference kernels (the same
-integer arithmetic TFLM implements; XNNPACK rounds differently).
+bundle with its Makefile (the program keeps the bundle's own arena, so a run also checks it), run it
+in qemu-system-arm with the quantized inputs in a file it reads over semihosting, and compare every
+output byte with LiteRT's reference kernels (the same integer arithmetic, with CMSIS-NN's fully
+connected layers built to round as LiteRT's do: see tflm_build; XNNPACK rounds differently).
 """
 
 from __future__ import annotations
@@ -94,21 +95,13 @@ def _flash_and_ram(elf: Path) -> tuple[int, int]:
     return text + data, data + bss
 
 
-def emulation_arena(host_arena: int | None, core: str) -> int:
-    """The arena the emulated program gets: twice the host-measured one plus 16 KiB (CMSIS-NN's
-    scratch buffers, absent from the host measurement with reference kernels), within the board's RAM."""
-    b = mcu_build.board(core)
-    room = b.ram.length - mcu_build.STACK_BYTES - mcu_build.HEAP_BYTES - (64 << 10)  # TFLM's own state, stdio
-    want = 2 * (host_arena or 64 << 10) + (16 << 10)
-    return max(16, min(want, room) // 16 * 16)
-
-
-def link(bundle: Path, lib, core: str, kernels: str, arena: int) -> Path:
-    """The bundle's program for ``core`` with its own Makefile, against a prebuilt TFLM library."""
+def link(bundle: Path, lib, core: str, kernels: str) -> Path:
+    """The bundle's program for ``core`` with its own Makefile, against a prebuilt TFLM library.
+    The program keeps the bundle's own arena: a run is also the check that it is large enough."""
     build = f"build/{core}-{kernels}-emulate"
     cmd = ["make", "-C", str(bundle), f"CORE={core}", f"KERNELS={'reference' if kernels == 'reference' else 'cmsis_nn'}",
            f"TFLM={lib.tflm_dir}", f"TFLM_LIB={lib.path}", f"BUILD={build}",
-           f"EXTRA_DEFS=-DEDGEKIT_EMULATE -DEDGEKIT_ARENA_BYTES={arena}", "all"]
+           "EXTRA_DEFS=-DEDGEKIT_EMULATE", "all"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         missing = sorted(set(re.findall(r"undefined reference to `tflite::(Register_\w+)", r.stderr)))
@@ -129,7 +122,7 @@ def run_program(elf: Path, core: str, xq: np.ndarray, timeout: float = 600.0) ->
                                timeout=timeout)
         except subprocess.TimeoutExpired as e:
             raise EdgekitError(f"the program did not finish in QEMU within {timeout:.0f} s; pass a longer timeout.") from e
-    out = {"ticks": [], "ops": {}, "outputs": [], "arena_used": None, "done": None}
+    out = {"ticks": [], "ops": {}, "outputs": [], "arena_used": None, "arena": None, "done": None}
     for ln in r.stdout.splitlines():
         m = _LINE.match(ln.strip())
         if not m:
@@ -142,12 +135,16 @@ def run_program(elf: Path, core: str, xq: np.ndarray, timeout: float = 600.0) ->
             out["ops"].setdefault(int(f[0]), []).append((int(f[1]), f[2], int(f[3])))
         elif kind == "output":
             out["outputs"].append(bytes.fromhex(f[1]) if len(f) > 1 else b"")
-        elif kind == "arena_used":
+        elif kind == "arena_used":  # "<used> of <the program's arena>"
             out["arena_used"] = int(f[0])
+            out["arena"] = int(f[2]) if len(f) > 2 else None
         elif kind == "done":
             out["done"] = int(f[0])
         elif kind == "error":
             raise EdgekitError(f"the program on {core} stopped: {rest}")
+    if "AllocateTensors failed" in r.stdout:
+        raise EdgekitError(f"the bundle's arena is too small on {core}: TFLM could not allocate the model's tensors; "
+                           "rebuild with -DEDGEKIT_ARENA_BYTES=N (a larger N).")
     if r.returncode != 0 or out["done"] != len(xq):
         tail = (r.stderr.strip() or r.stdout.strip()).splitlines()[-2:]
         raise EdgekitError(f"the program on {core} failed (QEMU exit {r.returncode}): {' | '.join(tail)[:300]}")
@@ -183,7 +180,7 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
         if rep.unsupported_ops:
             raise EdgekitError(f"TFLM has no kernel for {', '.join(rep.unsupported_ops)}; the model cannot run on TFLM.")
         lib = tflm_build.build_library(tflm_dir, core, kernels, ops=rep.ops)
-        elf = link(bundle, lib, core, kernels, emulation_arena(rep.arena_bytes, core))
+        elf = link(bundle, lib, core, kernels)
         flash, ram = _flash_and_ram(elf)
         if x is not None and len(x):
             xq = quantize_inputs(np.asarray(x)[:n], rep.input.scale or 1.0, rep.input.zero_point or 0, rep.input.dtype)
@@ -211,7 +208,8 @@ def emulate(model_path: str | Path, core: str, tflm_dir: str | Path, *, kernels:
             values_compared=int(delta.size), values_differing_host_tflm=host_diff, instructions=int(np.median(per_sample)),
             instructions_per_sample=per_sample, tick_instructions=1e9 / board.clock_hz, ops=ops,
             op_totals=dict(totals), weight_bytes=weight_bytes(path), arena_bytes=rep.arena_bytes,
-            arena_used_bytes=run["arena_used"] or 0, flash_bytes=flash, ram_bytes=ram,
+            arena_used_bytes=run["arena_used"] or 0, program_arena_bytes=run["arena"],
+            rounding=tflm_build.ROUNDING, flash_bytes=flash, ram_bytes=ram,
             program=str(bundle / "main.cc"), sources=tflm_build.source_commits(tflm_dir), runs=runs,
             identical_runs=identical,
         )

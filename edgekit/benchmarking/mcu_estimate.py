@@ -459,7 +459,7 @@ def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi"
         fitted = mcu_counts.load_calibration()["classes"][klass]
         exp = ExpectedError(median=median, worst=fitted["lobo_max_abs_error"], n=len(fitted["rows"]),
                             how=f"leave-one-benchmark-out of the count-based model for {klass} "
-                                "(benchmarks/results/mcu_emulated.md)")
+                                "(benchmarks/results/mcu_emulated_20261206T2039.md)")
         cycles = int(round(latency * t.mhz * 1e3))
         basis = "emulated counts"
         detail = (f"instructions counted on QEMU's {mcu_counts.EMULATED_CORE[t.core]} running the model with TFLM + "

@@ -33,6 +33,35 @@ TARGET_ARCH = {"cortex-m4": "cortex-m4+fp", "cortex-m33": "cortex-m33", "cortex-
 KERNELS = {"cmsis-nn": "cmsis_nn", "reference": ""}
 # release_with_logs: NDEBUG as in a release build (what a latency is measured on), error strings kept.
 BUILD_TYPE = "release_with_logs"
+# Requantization rounded as LiteRT's kernels round it, op by op. LiteRT (ai-edge-litert 2.3) is not
+# built with TFLITE_SINGLE_ROUNDING: its reference convolutions round twice (gemmlowp's doubling
+# high multiply, then a rounding shift), as TFLM and CMSIS-NN do by default, but its int8 fully
+# connected layers round once. Checked layer by layer with preserved intermediates: every conv
+# output equal to two roundings and not to one, every dense output equal to one and not to two.
+# TFLM's default made the dense autoencoder differ from LiteRT by up to 2 in 1,233 of 6,400 outputs.
+# CMSIS-NN's requantization is an inline function of its header, so its fully connected sources
+# compiled with CMSIS_NN_USE_SINGLE_ROUNDING round once and everything else keeps two roundings.
+# (TFLM's portable fully connected kernel calls one shared, compiled function: with --kernels
+# reference it keeps two roundings.)
+SINGLE_ROUNDING_DEFINE = "-DCMSIS_NN_USE_SINGLE_ROUNDING"
+ROUNDING = "litert"  # part of the library's cache key
+# CMSIS-NN sources of the fully connected layer (batch-1 dense layers; a batched dense layer runs as a
+# 1x1 convolution, shared with CONV_2D, and keeps two roundings).
+SINGLE_ROUNDING_SOURCES = ("/Source/FullyConnectedFunctions/", "/Source/NNSupportFunctions/arm_nn_vec_mat_mult_t")
+# TFLM's Makefile builds its ADDITIONAL_DEFINES from -D<OPTIMIZED_KERNEL_DIR> and
+# -D<OPTIMIZE_KERNELS_FOR> (default KERNELS_OPTIMIZED_FOR_SPEED: CMSIS-NN's fully connected layer
+# then precomputes its kernel sums); passing the variable replaces all of it, so both are repeated.
+OPTIMIZE_KERNELS_FOR = "KERNELS_OPTIMIZED_FOR_SPEED"
+
+
+def single_rounding_defines(kernels: str) -> str:
+    """TFLM's ADDITIONAL_DEFINES for the objects that round once: its own defines plus CMSIS-NN's."""
+    own = [f"-D{KERNELS[kernels].upper()}"] if KERNELS[kernels] else []
+    return " ".join([*own, f"-D{OPTIMIZE_KERNELS_FOR}", SINGLE_ROUNDING_DEFINE])
+
+
+def rounds_once(obj: str) -> bool:
+    return any(part in obj for part in SINGLE_ROUNDING_SOURCES)
 
 
 @dataclass(frozen=True)
@@ -210,7 +239,9 @@ _KERNEL_STEMS = {
 _CMSIS_NN_DIRS = {
     # The depthwise wrapper transposes weights on Helium cores (arm_transpose_s8).
     "conv": ["ConvolutionFunctions"], "depthwise_conv": ["ConvolutionFunctions", "TransposeFunctions"],
-    "transpose_conv": ["ConvolutionFunctions"], "fully_connected": ["FullyConnectedFunctions"],
+    "transpose_conv": ["ConvolutionFunctions"],
+    # A fully connected layer over a batch of rows runs as a 1x1 convolution (arm_convolve_1x1_s8_fast).
+    "fully_connected": ["FullyConnectedFunctions", "ConvolutionFunctions"],
     "batch_matmul": ["FullyConnectedFunctions"], "pooling": ["PoolingFunctions"], "softmax": ["SoftmaxFunctions"],
     "add": ["BasicMathFunctions"], "mul": ["BasicMathFunctions"], "maximum_minimum": ["BasicMathFunctions"],
     "pad": ["PadFunctions"], "transpose": ["TransposeFunctions"], "svdf": ["SVDFunctions"],
@@ -265,7 +296,8 @@ def build_library(tflm_dir: str | Path, core: str, kernels: str = "cmsis-nn", *,
     ``ops`` (builtin op names): compile only TFLM's core, those operators' kernels and the CMSIS-NN
     functions they call, not all ~300 files (about a tenth of the time on a loaded machine); the
     archive holds every object compiled so far, so a later model with other ops adds to it.
-    ``ops=None`` builds TFLM's whole ``microlite`` target.
+    ``ops=None`` builds every object of TFLM's ``microlite`` target. CMSIS-NN's fully connected
+    objects are compiled in a second make run with single rounding (see ROUNDING above).
     """
     if core not in TARGET_ARCH:
         raise EdgekitError(f"--core must be one of {', '.join(TARGET_ARCH)}, got {core!r}.")
@@ -278,35 +310,36 @@ def build_library(tflm_dir: str | Path, core: str, kernels: str = "cmsis-nn", *,
     except ImportError as e:
         raise EdgekitError("TFLM's Makefile needs Pillow importable: pip install pillow.") from e
     commit = source_commits(t)["tflite-micro"][:12]
-    gen = cache_root() / f"{commit}-{core}-{kernels}"
+    gen = cache_root() / f"{commit}-{core}-{kernels}-{ROUNDING}-rounding"
     gen.mkdir(parents=True, exist_ok=True)
     args = ["TARGET=cortex_m_generic", f"TARGET_ARCH={TARGET_ARCH[core]}", f"BUILD_TYPE={BUILD_TYPE}",
             f"BASE_GENDIR={gen}"]
     if KERNELS[kernels]:
         args.append(f"OPTIMIZED_KERNEL_DIR={KERNELS[kernels]}")
+    lib = gen / "edgekit" / "libtensorflow-microlite.a"
     built = gen / "edgekit" / "ops.txt"  # the ops whose kernels the archive already holds
     done = set(built.read_text().split()) if built.is_file() else set()
-    if ops is not None and set(ops) <= done and (gen / "edgekit" / "libtensorflow-microlite.a").is_file():
-        return Library(gen / "edgekit" / "libtensorflow-microlite.a", t, core, kernels, TARGET_ARCH[core])
-    if ops is None:
-        targets = ["microlite"]
-    else:
-        targets = [o for o in _select(_objects(t, args), ops) if not Path(o).is_file()]
-    if targets:
-        # Python on PATH must be the one with Pillow: TFLM's Makefile calls `python3`.
-        env = dict(os.environ, PATH=f"{Path(os.sys.executable).parent}:{os.environ.get('PATH', '')}")
-        cmd = ["nice", "-n", str(nice), "make", "-f", f"{MAKE_DIR}/Makefile", f"-j{jobs}", *args, *targets]
+    if lib.is_file() and ("*" in done or (ops is not None and set(ops) <= done)):
+        return Library(lib, t, core, kernels, TARGET_ARCH[core])
+    objs = _objects(t, args)
+    wanted = [o for v in objs.values() for o in v] if ops is None else _select(objs, ops)
+    targets = [o for o in wanted if not Path(o).is_file()]
+    # Python on PATH must be the one with Pillow: TFLM's Makefile calls `python3`.
+    env = dict(os.environ, PATH=f"{Path(os.sys.executable).parent}:{os.environ.get('PATH', '')}")
+    once = [o for o in targets if rounds_once(o)]
+    for extra, batch in (([], [o for o in targets if not rounds_once(o)]),
+                         ([f"ADDITIONAL_DEFINES={single_rounding_defines(kernels)}"], once)):
+        if not batch:
+            continue
+        cmd = ["nice", "-n", str(nice), "make", "-f", f"{MAKE_DIR}/Makefile", f"-j{jobs}", *args, *extra, *batch]
         with open(gen / "build.log", "a") as f:
             r = subprocess.run(cmd, cwd=t, stdout=f, stderr=subprocess.STDOUT, env=env)
         if r.returncode != 0:
             tail = (gen / "build.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise EdgekitError(f"building TFLM for {core} failed (log {gen / 'build.log'}): {' | '.join(tail)[:300]}")
-    lib = _lib_in(gen)
-    if ops is not None:
-        lib = _archive(gen, core)
-        built.write_text("\n".join(sorted(done | set(ops))) + "\n")
-    if lib is None:
-        raise EdgekitError(f"TFLM's build for {core} left no library (log {gen / 'build.log'}).")
+    lib = _archive(gen, core)
+    built.parent.mkdir(parents=True, exist_ok=True)
+    built.write_text("\n".join(sorted(done | set(ops or ["*"]))) + "\n")
     return Library(lib, t, core, kernels, TARGET_ARCH[core])
 
 
@@ -324,8 +357,3 @@ def _archive(gen: Path, core: str) -> Path:
         raise EdgekitError(f"arm-none-eabi-ar failed: {r.stderr.strip()[:200]}")
     os.replace(part, lib)
     return lib
-
-
-def _lib_in(gen: Path) -> Path | None:
-    found = sorted(gen.glob("*/lib/libtensorflow-microlite.a")) if gen.is_dir() else []
-    return found[0] if found else None

@@ -37,8 +37,8 @@ def emulate(model: Optional[Path] = typer.Argument(None, help="full-int8 .tflite
     same = "[green]equal[/]" if r.outputs_equal else f"[red]DIFFER[/] (by up to {r.max_abs_diff_q} steps)"
     out.print(f"[bold]{r.instructions:,} instructions[/] per inference (±{r.tick_instructions:.0f}); outputs {same} to "
               f"LiteRT's reference kernels on {r.n_samples} inputs ({r.inputs}); program flash {r.flash_bytes:,} B, "
-              f"RAM {r.ram_bytes:,} B (arena {r.arena_used_bytes:,} B used on the target, {r.arena_bytes or 0:,} B "
-              f"measured on the host)", soft_wrap=True)
+              f"RAM {r.ram_bytes:,} B (arena {r.arena_used_bytes:,} B used on the target of the "
+              f"{r.program_arena_bytes or 0:,} B the bundle declares, {r.arena_bytes or 0:,} B measured on the host)", soft_wrap=True)
     if json_out:
         out.print(f"wrote {json_out}")
     if not r.outputs_equal:

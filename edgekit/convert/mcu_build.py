@@ -241,7 +241,8 @@ def _board_block(b: Board, tflm_arch: str) -> str:
 def makefile(sources: list[str]) -> str:
     """The bundle's Makefile: ``make lib`` builds TFLM for the core with TFLM's own Makefile,
     ``make`` links the program, ``make run`` runs it in QEMU, ``make size`` prints flash/RAM."""
-    from edgekit.benchmarking.tflm_build import BUILD_TYPE, DOWNLOADS, MAKE_DIR, TARGET_ARCH
+    from edgekit.benchmarking.tflm_build import (BUILD_TYPE, DOWNLOADS, MAKE_DIR, OPTIMIZE_KERNELS_FOR,
+                                                 SINGLE_ROUNDING_DEFINE, TARGET_ARCH)
 
     blocks = "".join(_board_block(b, TARGET_ARCH[b.core]) for b in BOARDS.values())
     srcs = " ".join(sources)
@@ -268,6 +269,14 @@ TFLM_KERNEL_ARG := $(if $(filter reference,$(KERNELS)),,OPTIMIZED_KERNEL_DIR=$(K
 TFLM_GEN ?= $(abspath $(BUILD))/tflm
 TFLM_LIB ?= $(TFLM_GEN)/cortex_m_generic_$(TFLM_ARCH)_{BUILD_TYPE}$(if $(filter reference,$(KERNELS)),,_$(KERNELS))_gcc/lib/libtensorflow-microlite.a
 DL := $(TFLM)/{DOWNLOADS}
+# LiteRT's int8 fully connected layers round their requantization once, its convolutions twice (as
+# TFLM): CMSIS-NN's fully connected sources are compiled first, with single rounding, so the program
+# computes the integers LiteRT verified; TFLM's own make then finds them up to date.
+TFLM_OBJDIR := $(TFLM_GEN)/cortex_m_generic_$(TFLM_ARCH)_{BUILD_TYPE}_$(KERNELS)_gcc/obj/third_party_kernels
+FC_SRCS := $(if $(filter reference,$(KERNELS)),,$(wildcard $(DL)/cmsis_nn/Source/FullyConnectedFunctions/*.c \
+  $(DL)/cmsis_nn/Source/NNSupportFunctions/arm_nn_vec_mat_mult_t*.c))
+FC_OBJS := $(patsubst $(TFLM)/%.c,$(TFLM_OBJDIR)/%.o,$(FC_SRCS))
+FC_DEFINES := -DCMSIS_NN -D{OPTIMIZE_KERNELS_FOR} {SINGLE_ROUNDING_DEFINE}
 
 CC := arm-none-eabi-gcc
 CXX := arm-none-eabi-g++
@@ -294,7 +303,10 @@ lib: $(TFLM_LIB)
 
 $(TFLM_LIB):
 \t# env -u: this Makefile's command-line variables (CORE, ...) must not reach TFLM's, which has its own CORE.
-\tcd $(TFLM) && env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES $(MAKE) -f {MAKE_DIR}/Makefile TARGET=cortex_m_generic TARGET_ARCH=$(TFLM_ARCH) \\
+\tcd $(TFLM) && $(if $(FC_OBJS),env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES $(MAKE) -f {MAKE_DIR}/Makefile \\
+\t  TARGET=cortex_m_generic TARGET_ARCH=$(TFLM_ARCH) BUILD_TYPE={BUILD_TYPE} $(TFLM_KERNEL_ARG) \\
+\t  "ADDITIONAL_DEFINES=$(FC_DEFINES)" BASE_GENDIR=$(TFLM_GEN) $(FC_OBJS) &&) \\
+\t  env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES $(MAKE) -f {MAKE_DIR}/Makefile TARGET=cortex_m_generic TARGET_ARCH=$(TFLM_ARCH) \\
 \t  BUILD_TYPE={BUILD_TYPE} $(TFLM_KERNEL_ARG) BASE_GENDIR=$(TFLM_GEN) microlite
 
 $(BUILD)/%.cc.o: %.cc

@@ -131,6 +131,20 @@ def _prod(shape) -> int:
     return n
 
 
+# CMSIS-NN's Helium (MVE) kernels ask for larger scratch buffers than the DSP ones (a 3x3 depthwise
+# convolution 4 * 124 * 9 = 4,464 bytes), and the arena is measured on the host with TFLM's reference
+# kernels, which ask for none. Emulated on the Cortex-M55 the MLPerf Tiny models used up to 17% or
+# 3.3 KiB more than the host figure (benchmarks/results/mcu_emulated_20261206T2039.md: kws 27,332 / 24,208, ad
+# 22,628 / 19,360); on the M4 and M33 each used less (32-bit pointers). A Helium build therefore
+# adds a quarter plus 4 KiB; edgekit emulate prints what the target used.
+HELIUM_ARENA_DIV = 4
+HELIUM_ARENA_ADD = 4096
+ARENA_NOTE = (f"The arena: the size TFLM allocated on the host with its reference kernels, plus "
+              f"1/{HELIUM_ARENA_DIV} and {HELIUM_ARENA_ADD} bytes\n// on Helium cores (CMSIS-NN's MVE kernels "
+              "need larger scratch buffers; edgekit emulate prints what a core used).\n"
+              "// -DEDGEKIT_ARENA_BYTES=N overrides it.")
+
+
 def main_cc(name: str, inp: IoSpec, outp: IoSpec, has_arena: bool) -> str:
     """An example program: TFLM interpreter, arena, resolver, quantize in, dequantize out, label.
 
@@ -141,7 +155,8 @@ def main_cc(name: str, inp: IoSpec, outp: IoSpec, has_arena: bool) -> str:
     """
     k = "k" + camel(name)
     c = camel(name)
-    arena = f"{k}ArenaSize" if has_arena else "(64 * 1024)  /* not measured: set it */"
+    arena = f"{k}ArenaSize" if has_arena else "(64 * 1024)"
+    arena_note = ARENA_NOTE if has_arena else "The arena was not measured: set it (64 KiB here)."
     it = "uint8_t" if inp.dtype == "uint8" else "int8_t"
     lo, hi = (0, 255) if inp.dtype == "uint8" else (-128, 127)
     in_field, out_field = ("uint8" if inp.dtype == "uint8" else "int8"), ("uint8" if outp.dtype == "uint8" else "int8")
@@ -166,13 +181,15 @@ def main_cc(name: str, inp: IoSpec, outp: IoSpec, has_arena: bool) -> str:
 #endif
 
 namespace {{
-#ifdef EDGEKIT_ARENA_BYTES
-// Set by edgekit emulate: CMSIS-NN's scratch buffers can need more than the arena measured on the
-// host with TFLM's reference kernels; the program prints what it used.
-alignas(16) uint8_t tensor_arena[EDGEKIT_ARENA_BYTES];
+// {arena_note}
+#if defined(EDGEKIT_ARENA_BYTES)
+constexpr unsigned int kArenaBytes = EDGEKIT_ARENA_BYTES;
+#elif defined(__ARM_FEATURE_MVE)
+constexpr unsigned int kArenaBytes = ({arena} + ({arena}) / {HELIUM_ARENA_DIV} + {HELIUM_ARENA_ADD} + 15) / 16 * 16;
 #else
-alignas(16) uint8_t tensor_arena[{arena}];
+constexpr unsigned int kArenaBytes = {arena};
 #endif
+alignas(16) uint8_t tensor_arena[kArenaBytes];
 
 // Fill `raw` with {k}InputElements values in the raw range [{k}RawMin, {k}RawMax].
 void read_input(float* raw) {{
@@ -246,7 +263,8 @@ int main() {{
   TfLiteTensor* output = interpreter.output(0);
 
 #ifdef EDGEKIT_EMULATE
-  std::printf("edgekit arena_used %lu\\n", (unsigned long)interpreter.arena_used_bytes());
+  std::printf("edgekit arena_used %lu of %lu\\n", (unsigned long)interpreter.arena_used_bytes(),
+              (unsigned long)sizeof(tensor_arena));
   std::FILE* f = std::fopen("edgekit_inputs.bin", "rb");
   if (f == nullptr) {{
     std::printf("edgekit error cannot open edgekit_inputs.bin\\n");
@@ -348,12 +366,15 @@ def readme(name: str, model_file: str, inp: IoSpec, outp: IoSpec, arena: int | N
         "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm",
         "# a tflite-micro checkout whose tensorflow/lite/micro/tools/make/downloads/ holds its third-party trees",
         "# (`edgekit emulate --prepare-from DIR --tflm TFLM` fills it from local clones)",
+        "# TFLM's Makefile runs python3 scripts that import Pillow: `pip install pillow` for that python3",
         "make TFLM=/path/to/tflite-micro CORE=cortex-m4 lib    # TFLM + CMSIS-NN for the core, once (~5 min)",
         "make TFLM=/path/to/tflite-micro CORE=cortex-m4 size   # flash (text + data) and RAM (data + bss)",
         "make TFLM=/path/to/tflite-micro CORE=cortex-m4 run    # runs main.cc in qemu-system-arm",
         "```",
         "",
         "`CORE` is `cortex-m4`, `cortex-m33` or `cortex-m55`; `KERNELS=reference` builds TFLM's portable kernels.",
+        "`make lib` compiles CMSIS-NN's fully connected sources with `-DCMSIS_NN_USE_SINGLE_ROUNDING` (LiteRT's dense",
+        "layers round their requantization once, its convolutions twice, as TFLM), so the outputs equal LiteRT's.",
         "`edgekit emulate MODEL.tflite --core CORE --tflm DIR` builds the same program with `-DEDGEKIT_EMULATE`,",
         "runs it on inputs from the data, checks its outputs against LiteRT and counts the instructions of each",
         "inference and operator (QEMU `-icount shift=0`: SysTick ticks at the core clock, one instruction per ns).",
