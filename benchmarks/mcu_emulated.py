@@ -270,7 +270,7 @@ def analyse(rows: list[dict]) -> dict:
     """Fit the count-based latency on the emulated rows, write edgekit/benchmarking/mcu_counts.json,
     and predict every emulated model on the three calibrated boards."""
     from edgekit import _io
-    from edgekit.benchmarking.mcu_counts import CALIBRATION_FILE, latency_from_counts, load_calibration
+    from edgekit.benchmarking.mcu_counts import CALIBRATION_FILE, latency_from_counts, load_count_calibration
     from edgekit.benchmarking.mcu_targets import ANCHORS
 
     ok = [r for r in rows if "error" not in r]
@@ -282,7 +282,7 @@ def analyse(rows: list[dict]) -> dict:
            "fitted_on": "MLPerf Tiny kws/vww/ad TFLM + CMSIS-NN rows of nucleo-l4r5zi, ek-ra6m4, ek-ra8d1 "
                         "(benchmarks/results/mcu_emulated.json)"}
     _io.write_json(CALIBRATION_FILE, cal)
-    load_calibration.cache_clear()
+    load_count_calibration.cache_clear()
     preds = []
     for r in ok:
         for target in ("nucleo-l4r5zi", "ek-ra6m4", "ek-ra8d1"):

@@ -98,7 +98,7 @@ def test_calibration_refits_with_fewer_numbers_than_rows_and_holds_out_of_sample
     assert np.median(lobo) == pytest.approx(cal["errors"]["lobo"]["median_abs_error"], rel=1e-6)
     assert np.median(lobo) <= 0.25 and max(lobo) <= 0.60
     # a fold without the dense-heavy row cannot learn W: it stays 0 rather than fitting noise
-    no_ad = me.fit([(a.target, feats[a.bench], a.ms) for a in ANCHORS if a.bench != "ad"])
+    no_ad = me.fit_cost_model([(a.target, feats[a.bench], a.ms) for a in ANCHORS if a.bench != "ad"])
     assert all(f.W == 0 for f in no_ad.boards.values())
     assert [(r.target, r.bench) for r in rows] == [(a.target, a.bench) for a in ANCHORS]
     assert {b: sum(o.macs for o in ops) for b, ops in feats.items()} == REFERENCE_MACS

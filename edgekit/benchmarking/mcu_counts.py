@@ -98,7 +98,7 @@ def dense_share(op_totals: dict) -> float:
 
 
 @lru_cache(maxsize=1)
-def load_calibration() -> dict:
+def load_count_calibration() -> dict:
     if not CALIBRATION_FILE.is_file():
         raise EdgekitError(f"{CALIBRATION_FILE} is missing: run benchmarks/mcu_emulated.py --tflm DIR to fit it.")
     return json.loads(CALIBRATION_FILE.read_text())
@@ -133,7 +133,7 @@ def latency_from_counts(counts, target: str) -> tuple[float, float]:
                            f"{c.get('core')}; run `edgekit emulate MODEL --core {want} ...`.")
     if c.get("kernels") != "cmsis-nn":
         raise EdgekitError("the count-based latency is calibrated on CMSIS-NN kernels; emulate with --kernels cmsis-nn.")
-    classes = load_calibration()["classes"]
+    classes = load_count_calibration()["classes"]
     if cls not in classes:
         raise EdgekitError(f"the count-based latency of {cls} is not calibrated yet (benchmarks/mcu_emulated.py "
                            "did not emulate its reference models); use the analytic estimate.")

@@ -215,7 +215,7 @@ def _fit_board(rows: list[Row]) -> BoardFactors:
     return BoardFactors(F=math.exp(sol[0]), W=math.exp(sol[1]))
 
 
-def fit(rows: list[Row]) -> CostParams:
+def fit_cost_model(rows: list[Row]) -> CostParams:
     """F_b and W_b of every board in ``rows`` (each board fitted on its own rows)."""
     boards = {}
     for name in sorted({r[0] for r in rows}):
@@ -280,14 +280,14 @@ class ExpectedError(BaseModel):
 def calibrate(features: dict[str, list[OpCost]]) -> tuple[CostParams, list[CalibrationRow]]:
     """Fit on every anchor row, then refit leaving out each row, each benchmark, each board."""
     rows: list[Row] = [(a.target, features[a.bench], a.ms) for a in ANCHORS]
-    params = fit(rows)
+    params = fit_cost_model(rows)
     lobo = {b: fit([r for r, a in zip(rows, ANCHORS) if a.bench != b]) for b in {a.bench for a in ANCHORS}}
     out = []
     for i, a in enumerate(ANCHORS):
         t = get_target(a.target)
         ops = features[a.bench]
-        loo = fit(rows[:i] + rows[i + 1:])
-        others = fit([r for r in rows if r[0] != a.target])
+        loo = fit_cost_model(rows[:i] + rows[i + 1:])
+        others = fit_cost_model([r for r in rows if r[0] != a.target])
         out.append(CalibrationRow(
             target=a.target, core=t.core, bench=a.bench, published_ms=a.ms,
             fitted_ms=predict_ms(ops, t, params, a.target), loo_ms=predict_ms(ops, t, loo, a.target),
@@ -456,7 +456,7 @@ def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi"
 
         latency, median = mcu_counts.latency_from_counts(counts, t.name)
         klass = mcu_counts.CORE_CLASS[t.core]
-        fitted = mcu_counts.load_calibration()["classes"][klass]
+        fitted = mcu_counts.load_count_calibration()["classes"][klass]
         exp = ExpectedError(median=median, worst=fitted["lobo_max_abs_error"], n=len(fitted["rows"]),
                             how=f"leave-one-benchmark-out of the count-based model for {klass} "
                                 "(benchmarks/results/mcu_emulated_20261206T2039.md)")
