@@ -281,7 +281,7 @@ def calibrate(features: dict[str, list[OpCost]]) -> tuple[CostParams, list[Calib
     """Fit on every anchor row, then refit leaving out each row, each benchmark, each board."""
     rows: list[Row] = [(a.target, features[a.bench], a.ms) for a in ANCHORS]
     params = fit_cost_model(rows)
-    lobo = {b: fit([r for r, a in zip(rows, ANCHORS) if a.bench != b]) for b in {a.bench for a in ANCHORS}}
+    lobo = {b: fit_cost_model([r for r, a in zip(rows, ANCHORS) if a.bench != b]) for b in {a.bench for a in ANCHORS}}
     out = []
     for i, a in enumerate(ANCHORS):
         t = get_target(a.target)
