@@ -21,25 +21,41 @@ marker, so the next worker to ask tries again and its test shows the error too.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
 from filelock import FileLock
 
 
-def run_root(tmp_path_factory) -> Path:
+def run_root(tmp_path_factory=None) -> Path:
     """A folder of this test run that every worker sees: the parent of the workers' base temp dirs
-    under xdist (``pytest-N/``), the session's own base temp dir without it."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    under xdist (``pytest-N/``), the session's own base temp dir without it. Helpers without
+    ``tmp_path_factory`` (an ``lru_cache``d function) get a temp folder named after xdist's run id."""
+    if tmp_path_factory is not None:
+        base = tmp_path_factory.getbasetemp()
+        return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return _run_dir()
+
+
+@functools.lru_cache(maxsize=None)
+def _run_dir() -> Path:
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:  # one process: nothing to share with
+        return Path(tempfile.mkdtemp(prefix="edgekit-tests-"))
+    d = Path(tempfile.gettempdir()) / f"edgekit-tests-{run}"
+    d.mkdir(exist_ok=True)
+    return d
 
 
 def shared(tmp_path_factory, name: str, build: Callable[[Path], object]) -> tuple[Path, object]:
     """``(folder, value)``: ``build(folder)`` run once per test run across workers; ``value`` is what
-    it returned, through JSON (the same for the worker that built it and the ones that waited)."""
+    it returned, through JSON (the same for the worker that built it and the ones that waited).
+    ``tmp_path_factory`` may be None (see :func:`run_root`)."""
     root = run_root(tmp_path_factory)
     folder, done = root / f"shared-{name}", root / f"shared-{name}.done.json"
     with FileLock(str(root / f"shared-{name}.lock")):
