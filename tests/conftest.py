@@ -94,6 +94,20 @@ def cli():
 
 
 @pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``edgekit demo`` as a new user runs it (no flags, in an empty folder), once per test run:
+    ``(cwd, result)`` with the bundle under ``cwd/export/`` and ``result`` the command's returncode,
+    stdout and stderr. test_demo.py checks it against the spine targets, test_report_html.py renders
+    its report. Shared: copy a file before changing it."""
+
+    def build(cwd):
+        res = run_cli("demo", cwd=cwd, timeout=900)
+        return {"returncode": res.returncode, "stdout": res.stdout, "stderr": res.stderr}
+
+    return shared(tmp_path_factory, "demo", build)
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
@@ -115,3 +129,18 @@ def check_record_file(path, record) -> object:
 @pytest.fixture
 def record_file():
     return check_record_file
+
+
+# Seconds each slow file took on 2 cores (a full run's --durations), roughly. xdist (--dist loadfile
+# --no-loadscope-reorder) hands files to the two workers in collection order, so the slowest go first:
+# else a worker can be left alone with the zoo's exports at the end while the other idles. A file not
+# listed keeps its place after these; list a new file here when it takes more than ~20 s.
+SLOW_FILES = {
+    "test_zoo_export.py": 220, "test_reliability.py": 150, "test_compress.py": 120, "test_cli.py": 100,
+    "test_demo.py": 80, "test_user_models.py": 70, "test_tune.py": 60, "test_api.py": 50, "test_mcu.py": 45,
+    "test_zoo_claims.py": 40, "test_report_html.py": 35, "test_phone_apps.py": 30,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: -SLOW_FILES.get(item.path.name, 0))  # stable: each file's own order stays
