@@ -46,8 +46,9 @@ def run_root(tmp_path_factory=None) -> Path:
 def _run_dir() -> Path:
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if not run:  # one process: nothing to share with
-        return Path(tempfile.mkdtemp(prefix="edgekit-tests-"))
-    d = Path(tempfile.gettempdir()) / f"edgekit-tests-{run}"
+        return Path(tempfile.mkdtemp(prefix="edgekit-"))
+    # short: artifact paths show up in commands' tables, and a long one wraps their cells
+    d = Path(tempfile.gettempdir()) / f"edgekit-{run[:8]}"
     d.mkdir(exist_ok=True)
     return d
 
@@ -57,8 +58,8 @@ def shared(tmp_path_factory, name: str, build: Callable[[Path], object]) -> tupl
     it returned, through JSON (the same for the worker that built it and the ones that waited).
     ``tmp_path_factory`` may be None (see :func:`run_root`)."""
     root = run_root(tmp_path_factory)
-    folder, done = root / f"shared-{name}", root / f"shared-{name}.done.json"
-    with FileLock(str(root / f"shared-{name}.lock")):
+    folder, done = root / name, root / f".{name}.done.json"
+    with FileLock(str(root / f".{name}.lock")):
         if not done.is_file():
             shutil.rmtree(folder, ignore_errors=True)  # a build that raised part-way
             folder.mkdir(parents=True)

@@ -37,7 +37,7 @@ def digits_models() -> tuple[Path, Path]:
     """(int8 .tflite, fp32 .tflite) of the same trained digits net, made once per test run."""
     from _shared import shared
 
-    folder, _ = shared(None, "tiny_digits_models", _build_digits_models)
+    folder, _ = shared(None, "tiny", _build_digits_models)
     return folder / "digits_int8.tflite", folder / "digits_fp32.tflite"
 
 

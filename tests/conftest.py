@@ -22,18 +22,22 @@ from _shared import shared
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
-def _pin_threads() -> None:
+def _worker_environment() -> None:
     """Each xdist worker gets its share of the cores for TensorFlow's and OpenMP's pools (read by
     edgekit._tf and by the runtimes at import; subprocesses inherit them). Set before anything imports
     TensorFlow; a value the caller gave wins."""
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if count:
+        # An xdist worker has COLUMNS=80 in its environment (a plain pytest process has none): the
+        # commands the tests run would then cut their tables at 80 columns instead of fitting them.
+        for var in ("COLUMNS", "LINES"):
+            os.environ.pop(var, None)
         share = str(max(1, (os.cpu_count() or 1) // count))
         for var in ("EDGEKIT_TF_THREADS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
             os.environ.setdefault(var, share)
 
 
-_pin_threads()
+_worker_environment()
 
 EDGEKIT = [sys.executable, "-m", "edgekit.cli"]
 
