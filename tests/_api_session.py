@@ -4,19 +4,17 @@
 runs every Python block of README.md and docs/*.md as written, in a temporary working folder.
 
 ``python tests/_api_session.py WORKDIR`` writes ``WORKDIR/session.json``; :func:`session` runs it
-once per test process (test_api.py and test_docs.py both read it). Models are tiny (the ``cnn`` on
+once per test run (test_api.py and test_docs.py both read it). Models are tiny (the ``cnn`` on
 the built-in digits at 16x16, 1-2 epochs) so the whole process takes about a minute.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -55,10 +53,15 @@ def folder_shape(folder: Path) -> dict[str, list[str]]:
     return shape
 
 
-@functools.lru_cache(maxsize=None)
-def session() -> dict:
-    """Run this file in a fresh process once; its session.json (with ``seconds`` and the output tail)."""
-    work = Path(tempfile.mkdtemp(prefix="edgekit-api-"))
+def session(tmp_path_factory) -> dict:
+    """Run this file in a fresh process once per test run (the xdist workers share it through
+    tests/_shared.py); its session.json (with ``seconds`` and the output tail)."""
+    from _shared import shared
+
+    return shared(tmp_path_factory, "api_session", _run)[1]
+
+
+def _run(work: Path) -> dict:
     t0, cpu0 = time.time(), _children_cpu()
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(work)], capture_output=True,
                           text=True, timeout=900, cwd=work, env={**os.environ, "PYTHONPATH": str(ROOT)})

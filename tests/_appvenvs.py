@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock, Timeout
 
 # Each library with only what its Python tasks import (mediapipe's own requirements add the 300 MB
 # opencv-contrib build and sounddevice, neither needed here): first line --no-deps, second with deps.
@@ -40,24 +41,48 @@ tmp.rename(dest)
 
 
 class AppVenvs:
-    """The venvs' pythons; building started at construction, waited for on first use."""
+    """The venvs' pythons; building started at construction, waited for on first use.
+
+    A file lock per venv (beside it in the cache) lets one process build it while the others (the
+    other xdist worker, another test run on the machine) wait for it instead of building the same
+    folder at once."""
 
     def __init__(self, root: Path):
-        self.dirs, self.jobs = {}, {}
+        self.dirs, self.jobs, self.locks = {}, {}, {}
         for name, steps in APP_VENVS.items():
             key = hashlib.sha256(json.dumps([sys.version_info[:2], steps]).encode()).hexdigest()[:16]
             d = root / f"{name}-{key}"
             self.dirs[name] = d
+            self.locks[name] = FileLock(str(d) + ".lock")
             if not (d / "bin" / "python").is_file():
                 root.mkdir(parents=True, exist_ok=True)
-                self.jobs[name] = subprocess.Popen([sys.executable, "-c", _BUILD, str(d), json.dumps(steps)],
-                                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                try:
+                    self.locks[name].acquire(timeout=0)  # held until the build ends, in python()
+                except Timeout:
+                    continue  # another process builds it: python() waits on the lock
+                self._start(name, steps)
+
+    def _start(self, name: str, steps) -> None:
+        if (self.dirs[name] / "bin" / "python").is_file():  # built by the holder of the lock before us
+            self.locks[name].release()
+            return
+        self.jobs[name] = subprocess.Popen([sys.executable, "-c", _BUILD, str(self.dirs[name]), json.dumps(steps)],
+                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def python(self, name: str) -> Path:
         job = self.jobs.pop(name, None)
         if job is not None:
-            out, _ = job.communicate(timeout=900)
+            try:
+                out, _ = job.communicate(timeout=900)
+            finally:
+                self.locks[name].release()
             assert job.returncode == 0, f"building the {name} venv failed: {out[-2000:]}"
+        elif not (self.dirs[name] / "bin" / "python").is_file():
+            self.locks[name].acquire(timeout=1200)  # wait for the process that builds it
+            self._start(name, APP_VENVS[name])  # it failed (or was killed): build it here
+            if name in self.jobs:
+                return self.python(name)
+            self.locks[name].release()
         return self.dirs[name] / "bin" / "python"
 
     def run(self, name: str, script: str, *args) -> object:

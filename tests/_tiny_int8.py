@@ -1,4 +1,4 @@
-"""Small real int8 models for the MCU / NPU / compare tests, built once per test process.
+"""Small real int8 models for the MCU / NPU / compare tests, built once per test run (tests/_shared.py).
 
 A conv + depthwise + dense + softmax net trained a few steps on scikit-learn's digits (8x8x1),
 converted to full int8 (representative data, int8 input and output) by edgekit.convert.tflite.configure.
@@ -34,7 +34,14 @@ def _convert(model, int8: bool, rep: np.ndarray | None = None) -> bytes:
 
 @functools.lru_cache(maxsize=None)
 def digits_models() -> tuple[Path, Path]:
-    """(int8 .tflite, fp32 .tflite) of the same trained digits net."""
+    """(int8 .tflite, fp32 .tflite) of the same trained digits net, made once per test run."""
+    from _shared import shared
+
+    folder, _ = shared(None, "tiny", _build_digits_models)
+    return folder / "digits_int8.tflite", folder / "digits_fp32.tflite"
+
+
+def _build_digits_models(folder: Path) -> None:
     from edgekit._tf import keras
 
     xtr, ytr, _, _ = digits()
@@ -50,11 +57,8 @@ def digits_models() -> tuple[Path, Path]:
     ])
     m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     m.fit(xtr, ytr, epochs=3, batch_size=32, verbose=0)
-    int8 = _DIR / "digits_int8.tflite"
-    fp32 = _DIR / "digits_fp32.tflite"
-    int8.write_bytes(_convert(m, True, xtr[:200]))
-    fp32.write_bytes(_convert(m, False))
-    return int8, fp32
+    (folder / "digits_int8.tflite").write_bytes(_convert(m, True, xtr[:200]))
+    (folder / "digits_fp32.tflite").write_bytes(_convert(m, False))
 
 
 @functools.lru_cache(maxsize=None)

@@ -2,6 +2,11 @@
 
 Everything here is real: real data (scikit-learn's digits), real training, real converters
 and runtimes. Models are small (alpha 0.35, 32x32) so the suite fits CI on 2 cores.
+
+The suite runs on pytest-xdist workers (``-n 2``): the trained model and its exports are made once
+per test run and shared by the workers through ``tests/_shared.py`` (use :func:`_shared.shared`
+for any new artifact that several test files need), and each worker's TensorFlow / OpenMP pools are
+pinned to its share of the cores so two workers do not oversubscribe them.
 """
 
 from __future__ import annotations
@@ -12,8 +17,27 @@ import sys
 from pathlib import Path
 
 import pytest
+from _shared import shared
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+def _worker_environment() -> None:
+    """Each xdist worker gets its share of the cores for TensorFlow's and OpenMP's pools (read by
+    edgekit._tf and by the runtimes at import; subprocesses inherit them). Set before anything imports
+    TensorFlow; a value the caller gave wins."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if count:
+        # An xdist worker has COLUMNS=80 in its environment (a plain pytest process has none): the
+        # commands the tests run would then cut their tables at 80 columns instead of fitting them.
+        for var in ("COLUMNS", "LINES"):
+            os.environ.pop(var, None)
+        share = str(max(1, (os.cpu_count() or 1) // count))
+        for var in ("EDGEKIT_TF_THREADS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+            os.environ.setdefault(var, share)
+
+
+_worker_environment()
 
 EDGEKIT = [sys.executable, "-m", "edgekit.cli"]
 
@@ -27,22 +51,37 @@ def digits32():
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, digits32):
-    """MobileNetV2 0.35 trained 4 epochs: enough to be far from chance, quick to make."""
+    """MobileNetV2 0.35 trained 4 epochs: enough to be far from chance, quick to make. Trained once per
+    test run; every worker gets a TrainResult of the same files (the model loaded from model.keras)."""
+    from edgekit.artifact import ModelCard
+    from edgekit.models.load import load_model
     from edgekit.training import train
+    from edgekit.training.fit import TrainResult
 
-    out = tmp_path_factory.mktemp("trained")
-    return train("mobilenet_v2", digits32, params={"alpha": 0.35}, out=out, epochs=4, patience=4, tensorboard=True)
+    def build(out):
+        r = train("mobilenet_v2", digits32, params={"alpha": 0.35}, out=out, epochs=4, patience=4, tensorboard=True)
+        return {"metrics": r.metrics, "history": r.history, "seconds": r.seconds}
+
+    out, made = shared(tmp_path_factory, "trained", build)
+    path = out / "model.keras"
+    return TrainResult(model_path=path, model=load_model(path).model,
+                       card=ModelCard.model_validate_json(ModelCard.path_for(path).read_text()), dataset=digits32,
+                       metrics=made["metrics"], history=made["history"], seconds=made["seconds"])
 
 
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory, trained):
+    """The trained model as fp32 and int8 .tflite and fp32 .onnx, converted once per test run."""
+    from edgekit.artifact import Artifact
     from edgekit.convert import export
 
-    out = tmp_path_factory.mktemp("exports")
-    arts = {}
-    for fmt, prec in (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32")):
-        arts[(fmt, prec)] = export(trained.model_path, to=fmt, precision=prec, data=trained.dataset, out=out)
-    return arts
+    def build(out):
+        return [[fmt, prec, export(trained.model_path, to=fmt, precision=prec, data=trained.dataset,
+                                   out=out).model_dump(mode="json")]
+                for fmt, prec in (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"))]
+
+    _, rows = shared(tmp_path_factory, "exports", build)
+    return {(fmt, prec): Artifact.model_validate(art) for fmt, prec, art in rows}
 
 
 def run_cli(*args, cwd=None, timeout=600, env=None):
@@ -56,6 +95,20 @@ def run_cli(*args, cwd=None, timeout=600, env=None):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``edgekit demo`` as a new user runs it (no flags, in an empty folder), once per test run:
+    ``(cwd, result)`` with the bundle under ``cwd/export/`` and ``result`` the command's returncode,
+    stdout and stderr. test_demo.py checks it against the spine targets, test_report_html.py renders
+    its report. Shared: copy a file before changing it."""
+
+    def build(cwd):
+        res = run_cli("demo", cwd=cwd, timeout=900)
+        return {"returncode": res.returncode, "stdout": res.stdout, "stderr": res.stderr}
+
+    return shared(tmp_path_factory, "demo", build)
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +133,18 @@ def check_record_file(path, record) -> object:
 @pytest.fixture
 def record_file():
     return check_record_file
+
+
+# Seconds each slow file took on 2 cores (a full run's --durations), roughly. xdist (--dist loadfile
+# --no-loadscope-reorder) hands files to the two workers in collection order, so the slowest go first:
+# else a worker can be left alone with the zoo's exports at the end while the other idles. A file not
+# listed keeps its place after these; list a new file here when it takes more than ~20 s.
+SLOW_FILES = {
+    "test_zoo_export.py": 220, "test_reliability.py": 150, "test_compress.py": 120, "test_cli.py": 100,
+    "test_demo.py": 80, "test_user_models.py": 70, "test_tune.py": 60, "test_api.py": 50, "test_mcu.py": 45,
+    "test_zoo_claims.py": 40, "test_report_html.py": 35, "test_phone_apps.py": 30,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: -SLOW_FILES.get(item.path.name, 0))  # stable: each file's own order stays

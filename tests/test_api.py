@@ -34,8 +34,8 @@ RETURNS = {
 
 
 @pytest.fixture(scope="module")
-def run():
-    doc = session()
+def run(tmp_path_factory):
+    doc = session(tmp_path_factory)
     assert "crash" not in doc, doc["crash"]
     assert doc["returncode"] == 0, doc["stderr_tail"]
     return doc

@@ -46,8 +46,8 @@ def test_every_argument_is_documented_with_an_example(verb):
     assert "Examples:" in fn.__doc__ and "Returns:" in fn.__doc__
 
 
-def test_every_python_block_runs_as_written():
-    doc = session()
+def test_every_python_block_runs_as_written(tmp_path_factory):
+    doc = session(tmp_path_factory)
     assert "crash" not in doc, doc["crash"]
     want = [f"{rel}#{i}" for rel in DOC_FILES for i in range(1, len(python_blocks((ROOT / rel).read_text())) + 1)]
     assert len(want) >= 8 and "README.md#1" in want

@@ -48,15 +48,15 @@ def dump_dom(exe: str, page: Path, tmp: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def run_report(tmp_path_factory):
-    """A real run: MobileNetV2 0.35 on digits for 2 epochs, every export, short benches."""
-    from edgekit.pipeline import run
-    from edgekit.records import BenchSettings
+def run_report(demo_run):
+    """A real run, every export and step: the bundle of ``edgekit demo`` (conftest.py's ``demo_run``, made
+    once per test run and also checked by test_demo.py), and its report.json read back as the record."""
+    from edgekit.records import RunReport
 
-    out = tmp_path_factory.mktemp("run") / "bundle"
-    report = run("mobilenet_v2", "digits", params={"alpha": 0.35}, out=out, epochs=2, patience=2,
-                 bench=BenchSettings(threads=1, runs=10, warmup=2))
-    return out, report
+    cwd, res = demo_run
+    assert res["returncode"] == 0, res["stderr"][-2000:]
+    (out,) = (cwd / "export").iterdir()
+    return out, RunReport.model_validate_json((out / "report.json").read_text())
 
 
 def _text(dom: str) -> str:
