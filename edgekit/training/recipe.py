@@ -86,7 +86,8 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
     rule = f"{what}: {set_here}" if set_here else f"{what}: the settings as given"
     return config, TrainRecipe(epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
                                learning_rate=config.learning_rate, warmup_epochs=config.warmup_epochs,
-                               augment=config.augment, flip=bool(config.flip), small_data=small, rule=rule,
+                               augment=config.augment, flip=bool(config.flip), schedule=config.schedule,
+                               small_data=small, rule=rule,
                                from_rule=sorted(fill))
 
 
@@ -118,6 +119,38 @@ def zero_head(net) -> bool:
     weights[0] = weights[0] * 0.0
     dense[-1].set_weights(weights)
     return True
+
+
+def zero_residual_branches(net) -> int:
+    """Set the scale (gamma) of the last BatchNormalization of every residual branch to zero, so
+    that each residual block starts as the identity; returns how many were set.
+
+    A from-scratch MobileNetV2 0.35 on 224 shape images sat at chance for 25-30 epochs (~400
+    steps) before it started to learn; with its 10 residual branches zeroed it was past 0.40
+    training accuracy by epoch 10, where the same run without was at 0.26-0.31. The network
+    starts as its shallow path and grows the blocks in (Goyal et al., "Accurate, Large
+    Minibatch SGD", 2017, section 5.1; He et al., "Bag of Tricks", CVPR 2019). The branch is
+    the Add's input built last (layers are in creation order); its shortcut input is left alone.
+    """
+    from edgekit._tf import keras
+
+    order = {id(layer): i for i, layer in enumerate(net.layers)}
+    done = 0
+    for layer in net.layers:
+        if not isinstance(layer, keras.layers.Add):
+            continue
+        inputs = [l for node in layer.inbound_nodes for l in _as_list(node.inbound_layers)]
+        branch = max(inputs, key=lambda l: order.get(id(l), -1), default=None)
+        if isinstance(branch, keras.layers.BatchNormalization) and branch.scale:
+            weights = branch.get_weights()
+            weights[0] = weights[0] * 0.0
+            branch.set_weights(weights)
+            done += 1
+    return done
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def _feeds_output(net, layer) -> bool:
