@@ -125,11 +125,12 @@ def zero_residual_branches(net) -> int:
     """Set the scale (gamma) of the last BatchNormalization of every residual branch to zero, so
     that each residual block starts as the identity; returns how many were set.
 
-    A from-scratch MobileNetV2 0.35 on 224 shape images sat at chance for 25-30 epochs (~400
-    steps) before it started to learn; with its 10 residual branches zeroed it was past 0.40
-    training accuracy by epoch 10, where the same run without was at 0.26-0.31. The network
-    starts as its shallow path and grows the blocks in (Goyal et al., "Accurate, Large
-    Minibatch SGD", 2017, section 5.1; He et al., "Bag of Tricks", CVPR 2019). The branch is
+    The network then starts as its shallow path and grows the blocks in (Goyal et al., "Accurate,
+    Large Minibatch SGD", 2017, section 5.1; He et al., "Bag of Tricks", CVPR 2019). On small data
+    only (``fit`` calls it below :data:`SMALL_DATA`); the evidence here is thin: on 224 shape images
+    MobileNetV2 0.35 with its 10 branches zeroed had 0.41 training accuracy at epoch 10 (0.26-0.38
+    without, at other rates or schedules), and on 168 it reached 0.60 test accuracy against 0.48
+    (one run each, 48 test images; benchmarks/results/small_data_probes.md). The branch is
     the Add's input built last (layers are in creation order); its shortcut input is left alone.
     """
     from edgekit._tf import keras
