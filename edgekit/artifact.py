@@ -156,7 +156,6 @@ class TrainRecipe(BaseModel):
     augment: bool
     flip: bool = False
     schedule: str = "plateau"  # the learning-rate schedule (TrainConfig.schedule)
-    zeroed_residuals: int = 0  # residual branches started at zero (recipe.zero_residual_branches)
     small_data: bool = False  # below the rule's SMALL_DATA training samples
     rule: str  # the data-size rule's line, e.g. "small data (224 training samples): ..."
     from_rule: list[str] = Field(default_factory=list)  # the keys the rule set (the others were given)

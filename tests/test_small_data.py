@@ -130,17 +130,3 @@ def test_suggest_looks_at_the_data(tmp_path):
     assert "~3 images per class" in pick.caution and "--weights" in pick.caution
     assert suggest(tmp_path / "txt").caution == ""
 
-
-def test_residual_branches_start_at_zero():
-    """Each residual block's branch (its last BatchNorm) starts at zero; its shortcut is left alone."""
-    import numpy as np
-
-    from edgekit.models import create_model
-    from edgekit.training.recipe import zero_residual_branches
-
-    net = create_model("mobilenet_v2", input_shape=(32, 32, 3), num_classes=3, alpha=0.35)
-    assert zero_residual_branches(net) == 10  # MobileNetV2's blocks with a shortcut
-    gamma = lambda name: np.abs(net.get_layer(name).get_weights()[0]).sum()  # noqa: E731
-    # block_2_add = block_1_project_BN (the shortcut) + block_2_project_BN (the branch)
-    assert gamma("block_2_project_BN") == 0 and gamma("block_1_project_BN") > 0
-    assert zero_residual_branches(create_model("cnn", num_classes=3)) == 0  # no residual blocks

@@ -25,7 +25,7 @@ from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_b
 from edgekit.training.metrics import classification_metrics
 from edgekit.training.optim import compile_classifier, lr_callbacks
 from edgekit.training.outcome import diagnose, report_outcome
-from edgekit.training.recipe import early_stopping, scaled_config, zero_head, zero_residual_branches
+from edgekit.training.recipe import early_stopping, scaled_config, zero_head
 from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, headline, save_extras
 
 
@@ -165,11 +165,6 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune), images=images)
     if not finetune:
         zero_head(net)  # first predictions uniform: the first loss is ln(classes)
-        if recipe.small_data:  # residual blocks start as the identity: learning starts sooner
-            zeroed = zero_residual_branches(net)
-            if zeroed:
-                recipe = recipe.model_copy(update={"zeroed_residuals": zeroed, "rule": recipe.rule
-                                                   + f", {zeroed} residual branches start at zero"})
     steps = -(-len(dataset.x_train) // config.batch_size)
     compile_classifier(net, config, steps)
 

@@ -121,39 +121,6 @@ def zero_head(net) -> bool:
     return True
 
 
-def zero_residual_branches(net) -> int:
-    """Set the scale (gamma) of the last BatchNormalization of every residual branch to zero, so
-    that each residual block starts as the identity; returns how many were set.
-
-    The network then starts as its shallow path and grows the blocks in (Goyal et al., "Accurate,
-    Large Minibatch SGD", 2017, section 5.1; He et al., "Bag of Tricks", CVPR 2019). On small data
-    only (``fit`` calls it below :data:`SMALL_DATA`); the evidence here is thin: on 224 shape images
-    MobileNetV2 0.35 with its 10 branches zeroed had 0.41 training accuracy at epoch 10 (0.26-0.38
-    without, at other rates or schedules), and on 168 it reached 0.60 test accuracy against 0.48
-    (one run each, 48 test images; benchmarks/results/small_data_probes.md). The branch is
-    the Add's input built last (layers are in creation order); its shortcut input is left alone.
-    """
-    from edgekit._tf import keras
-
-    order = {id(layer): i for i, layer in enumerate(net.layers)}
-    done = 0
-    for layer in net.layers:
-        if not isinstance(layer, keras.layers.Add):
-            continue
-        inputs = [l for node in layer.inbound_nodes for l in _as_list(node.inbound_layers)]
-        branch = max(inputs, key=lambda l: order.get(id(l), -1), default=None)
-        if isinstance(branch, keras.layers.BatchNormalization) and branch.scale:
-            weights = branch.get_weights()
-            weights[0] = weights[0] * 0.0
-            branch.set_weights(weights)
-            done += 1
-    return done
-
-
-def _as_list(x) -> list:
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
 def _feeds_output(net, layer) -> bool:
     """Whether only activation/reshape layers stand between ``layer`` and the output."""
     after = net.layers[net.layers.index(layer) + 1:]
