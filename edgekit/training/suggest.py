@@ -17,10 +17,11 @@ from edgekit.errors import EdgekitError
 # Below this many images the suggested image model is the small-data one.
 SMALL_IMAGE_SET = 2000
 MCU_IMAGE_SIDE = 64  # an image model for a microcontroller board: at most this side
-# Fewer images per class than this and a model from scratch may memorise its training images
-# rather than learn the classes: MobileNetV2 0.35 on 4 shapes x 60 (42 training images each) fit
-# all of them (inference-mode training accuracy 0.90-0.99) while validation stayed at 0.4-0.7,
-# whatever the input size, regularisation or schedule; 4 x 80 reached 0.97 (small_data results).
+# Fewer images per class than this and a model from scratch may not learn the classes. With the
+# small-data recipe MobileNetV2 0.35 reached 0.97 on 4 shapes x 80, but on 4 shapes x 60 it
+# memorised its training images (inference-mode training accuracy 0.90-0.99, validation 0.4-0.7,
+# whatever the input size, regularisation or schedule) and on 5 letters x 60 it did not even fit
+# them (training accuracy 0.36, test 0.22): benchmarks/results/small_data*.md.
 FEW_IMAGES_PER_CLASS = 75
 
 
@@ -129,8 +130,8 @@ def few_images_caution(per_class: int) -> str:
     """The warning for an image set with fewer than :data:`FEW_IMAGES_PER_CLASS` images per class."""
     if per_class >= FEW_IMAGES_PER_CLASS:
         return ""
-    return (f"~{per_class} images per class: from scratch, a model may memorise its training images rather than "
-            f"learn the classes (4 shapes x 60 reached 0.40-0.60 test accuracy, 4 x 80 reached 0.97); "
+    return (f"~{per_class} images per class: from scratch, a model may not learn the classes from so few (with this "
+            f"recipe 4 shapes x 60 reached 0.40 and 5 letters x 60 0.22 test accuracy, 4 shapes x 80 0.97); "
             f"{FEW_IMAGES_PER_CLASS} or more per class, or --weights (a pretrained start), help most.")
 
 
