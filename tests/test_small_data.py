@@ -87,7 +87,7 @@ def test_recipe_scales_with_data_size():
     from edgekit.training.recipe import early_stopping_start, scaled_config
 
     small, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet")
-    assert (small.epochs, small.batch_size, small.patience) == (179, 16, 44)
+    assert (small.epochs, small.batch_size, small.patience) == (179, 16, 22)
     assert early_stopping_start(small, recipe.small_data) == 89 and "224 training samples" in recipe.rule
     # the built-in digits (1,257 training images) keep the settings they were tuned with
     digits, recipe = scaled_config(TrainConfig(), n_train=1257, family="mobilenet")
