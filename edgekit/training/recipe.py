@@ -46,7 +46,8 @@ MIN_PATIENCE = 10
 # Of the epochs. Watched from half-way, the validation loss of the six small-data benchmark runs
 # (five kinds of data, 159-239 epochs) never went more than 16 epochs without a new best (9% of
 # 179) before the kept epoch; at a quarter of the epochs every run then idled 40-60 epochs past
-# it. An eighth (22 of 179) keeps the same best epochs and ends each run ~13-17% sooner.
+# it. An eighth (22 of 179) keeps the same best epochs and ends each run ~13-17% sooner
+# (benchmarks/results/small_data_patience_replay.md).
 PATIENCE_SHARE = 0.125
 # Of the epochs: early stopping neither stops nor picks a best epoch before this. At 0.2, 168 shape
 # images (239 epochs) were stopped at epoch 108 with epoch 49's weights (validation 0.38 on 24 images)
