@@ -49,6 +49,10 @@ MIN_PATIENCE = 10
 # it. An eighth (22 of 179) keeps the same best epochs and ends each run ~13-17% sooner
 # (benchmarks/results/small_data_patience_replay.md).
 PATIENCE_SHARE = 0.125
+# The learning-rate plateau (ReduceLROnPlateau, a third of this patience) keeps the quarter the
+# runs above were measured with: tied to the shorter patience it halved the rate twice as often
+# and the 4x80 shapes ended at 0.516 instead of 0.969 (small_data-20261206T204412Z.md).
+LR_PATIENCE_SHARE = 0.25
 # Of the epochs: early stopping neither stops nor picks a best epoch before this. At 0.2, 168 shape
 # images (239 epochs) were stopped at epoch 108 with epoch 49's weights (validation 0.38 on 24 images)
 # while the training accuracy was still climbing: a small model from scratch learns slowly and its
@@ -94,6 +98,14 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
                                augment=config.augment, flip=bool(config.flip), schedule=config.schedule,
                                small_data=small, rule=rule,
                                from_rule=sorted(fill))
+
+
+def lr_patience(config, recipe: TrainRecipe) -> int | None:
+    """The patience ReduceLROnPlateau's third is taken of: on small data with the patience from the
+    rule, :data:`LR_PATIENCE_SHARE` of the epochs; else early stopping's (``None``)."""
+    if not recipe.small_data or "patience" not in recipe.from_rule:
+        return None
+    return max(MIN_PATIENCE, int(config.epochs * LR_PATIENCE_SHARE))
 
 
 def early_stopping(config, recipe: TrainRecipe):
