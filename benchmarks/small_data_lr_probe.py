@@ -56,9 +56,9 @@ def main(case: str, variant: str, work: Path) -> None:
     original = fit.lr_callbacks
     seen = {}
 
-    def lr_callbacks(config, steps_per_epoch=0, learning_rate=None, patience=None):
+    def lr_callbacks(config, steps_per_epoch=0, learning_rate=None, patience=None, start_from_epoch=0):
         seen["epochs"] = config.epochs
-        out = original(config, steps_per_epoch, learning_rate, patience)
+        out = original(config, steps_per_epoch, learning_rate, patience, start_from_epoch)
         if variant == "late_plateau":
             start = recipe.early_stopping_start(config, True)
             out = [LateStart(start, monitor="val_loss", factor=0.5, patience=cb.patience, min_lr=1e-5)

@@ -25,7 +25,7 @@ from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_b
 from edgekit.training.metrics import classification_metrics
 from edgekit.training.optim import compile_classifier, lr_callbacks
 from edgekit.training.outcome import diagnose, report_outcome
-from edgekit.training.recipe import early_stopping, lr_patience, scaled_config, zero_head
+from edgekit.training.recipe import early_stopping, lr_patience, lr_plateau_start, scaled_config, zero_head
 from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, headline, save_extras
 
 
@@ -173,7 +173,8 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     stopper = early_stopping(config, recipe)
     callbacks = [
         stopper,
-        *lr_callbacks(config, steps, patience=lr_patience(config, recipe)),
+        *lr_callbacks(config, steps, patience=lr_patience(config, recipe),
+                      start_from_epoch=lr_plateau_start(config, recipe)),
         _backup_and_restore(out / "backup"),
         _EpochLine(console, config.epochs),
     ]
