@@ -5,6 +5,8 @@ seeded, so the same call writes the same files.
 
 * :func:`shapes`: coloured circles, squares, triangles and stars on noisy backgrounds, one folder per
   class of PNGs (random colours, positions, sizes, rotations);
+* :func:`glyphs`: five letter glyphs (A, E, K, R, S; the second image set, unlike the shapes: thin
+  strokes, a font, any scale) on noisy backgrounds, one folder per class of PNGs;
 * :func:`topics`: short texts (8-17 words) with one to three topic words among common filler words,
   one folder per topic of ``.txt`` files;
 * :func:`tones`: one-second "words" of 16 kHz audio, each class a pitch contour (rising, falling,
@@ -65,6 +67,45 @@ def shapes(out: Path, per_class: int = 80, side: int = 64, seed: int = 0) -> Pat
         d.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             shape_image(kind, side, rng).save(d / f"{kind}_{i:03d}.png")
+    return Path(out)
+
+
+GLYPHS = ("A", "E", "K", "R", "S")
+
+
+def glyph_image(letter: str, side: int, rng: np.random.Generator):
+    """One ``side`` x ``side`` RGB image of ``letter`` in Pillow's built-in font, at a random size,
+    place, slant and colour on a noisy background of another colour (a PIL image)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    bg = rng.integers(0, 256, 3)
+    while True:
+        fg = rng.integers(0, 256, 3)
+        if np.abs(fg - bg).sum() > 150:
+            break
+    size = int(side * rng.uniform(0.4, 0.75))
+    font = ImageFont.load_default(size=size)
+    glyph = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(glyph).text((side / 2, side / 2), letter, fill=255, font=font, anchor="mm")
+    glyph = glyph.rotate(rng.uniform(-15, 15), resample=Image.BILINEAR)
+    box = glyph.getbbox() or (0, 0, side, side)
+    glyph = glyph.crop(box)
+    x0 = int(rng.integers(0, side - glyph.width + 1))
+    y0 = int(rng.integers(0, side - glyph.height + 1))
+    noise = rng.normal(0, 25, (side, side, 3))
+    img = Image.fromarray(np.clip(bg[None, None, :] + noise, 0, 255).astype(np.uint8), "RGB")
+    img.paste(Image.new("RGB", glyph.size, tuple(int(c) for c in fg)), (x0, y0), glyph)
+    return img
+
+
+def glyphs(out: Path, per_class: int = 60, side: int = 96, seed: int = 0) -> Path:
+    """``per_class`` images of each letter of :data:`GLYPHS`, at ``side`` x ``side``, under ``out/<letter>/``."""
+    rng = np.random.default_rng(seed)
+    for letter in GLYPHS:
+        d = Path(out) / letter
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            glyph_image(letter, side, rng).save(d / f"{letter}_{i:03d}.png")
     return Path(out)
 
 

@@ -45,6 +45,10 @@ CASES = {
                  ["mobilenet_v2", "--data", "shapes", "--param", "alpha=0.35"]),
     "shapes128": ("images: 4 shapes x 60, 128x128 PNG", lambda d: sets.shapes(d / "shapes128", 60, 128, seed=102),
                   ["--data", "shapes128"]),
+    # Not in README's block: a set unlike the shapes (letters of a font, 5 classes, 96x96), to check
+    # that the image rule was not fitted to the shapes alone.
+    "glyphs96": ("images: 5 letters x 60, 96x96 PNG", lambda d: sets.glyphs(d / "glyphs", 60, 96, seed=106),
+                 ["--data", "glyphs"]),
     "tones": ("audio: 4 tone words x 60, 1 s 16 kHz WAV", lambda d: sets.tones(d / "tones", 60, seed=103),
               ["--data", "tones"]),
     "topics": ("text: 3 topics x 120, 8-17 words", lambda d: sets.topics(d / "topics", 120, seed=104),
@@ -78,6 +82,9 @@ def run_case(name: str, work: Path) -> dict:
     row["lines"] = [ln.strip() for ln in res.stderr.splitlines()
                     if ln.strip().startswith(("model:", "recipe:", "early stopping", "ran all", "warning:"))]
     row["meets_target"] = bool(row["test_accuracy"] >= TARGET_ACCURACY and seconds <= TARGET_SECONDS)
+    # On a loaded machine the wall time says little; CPU seconds (all cores) are an upper bound on
+    # the wall time the same run takes alone on 2 cores, since it never uses more than both.
+    row["meets_target_cpu"] = bool(row["test_accuracy"] >= TARGET_ACCURACY and cpu_s <= TARGET_SECONDS)
     return row
 
 
@@ -100,22 +107,24 @@ def markdown(doc: dict) -> str:
         f"{prov['date']}, commit {prov['commit'][:10] if prov['commit'] else '?'}"
         f"{' (uncommitted changes)' if prov['dirty'] else ''}; {os.cpu_count()} cores, shared: 1-min load average "
         f"at start {prov['load_average'][0]:.1f}. Target: test accuracy >= {TARGET_ACCURACY:.2f} in "
-        f"<= {TARGET_SECONDS:.0f} s each. Produced by `benchmarks/small_data.py`; raw rows in the JSON beside this file."
+        f"<= {TARGET_SECONDS:.0f} s each on 2 cores (the CPU-seconds column bounds the wall time alone on 2 cores). "
+        f"Produced by `benchmarks/small_data.py`; raw rows in the JSON beside this file."
         + (f" The work tree changed during the run (commit {end['commit'][:10]} at the end)." if changed else ""),
         "",
-        "| data | command | test acc | n test | wall s | CPU s | epochs (kept) | load before/after | target |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        "| data | command | test acc | n test | wall s | CPU s | epochs (kept) | load before/after | target (wall) "
+        "| target (CPU s) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |",
     ]
     for r in doc["rows"]:
         if "error" in r:
             lines.append(f"| {r['data']} | `{r['command']}` | failed: {r['error']} | | {r['wall_s']} | {r['cpu_s']} | | "
-                         f"{r['load_1min_before']}/{r['load_1min_after']} | no |")
+                         f"{r['load_1min_before']}/{r['load_1min_after']} | no | no |")
             continue
         t = r["training"]
         ended = f"{t['epochs_run']}/{t['max_epochs']} ({t['best_epoch']})" + (", stopped early" if t["stopped_early"] else "")
         lines.append(f"| {r['data']} | `{r['command']}` | {r['test_accuracy']:.3f} | {r['dataset']['n_test']} | "
                      f"{r['wall_s']} | {r['cpu_s']} | {ended} | {r['load_1min_before']}/{r['load_1min_after']} | "
-                     f"{'yes' if r['meets_target'] else 'no'} |")
+                     f"{'yes' if r['meets_target'] else 'no'} | {'yes' if r.get('meets_target_cpu') else 'no'} |")
     lines += ["", "What each run printed about its recipe and how it ended:", ""]
     for r in doc["rows"]:
         for ln in r.get("lines", []):

@@ -220,6 +220,8 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
     if name is None:
         pick = suggest(data, target)
         _console(console).print(f"[bold]model[/]: {pick.model} {pick.knobs_text()} ({pick.reason})", highlight=False)
+        if pick.caution:
+            _console(console).print(f"  warning: {pick.caution}", highlight=False)
         name, params = pick.model, {**pick.params, **params}  # a knob or resolution given still wins
         target = pick.options.get("target")
     options = _given(target=target, task=task, frontend=dict(frontend) if frontend else None,

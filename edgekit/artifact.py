@@ -176,6 +176,7 @@ class TrainRecipe(BaseModel):
     warmup_epochs: int
     augment: bool
     flip: bool = False
+    schedule: str = "plateau"  # the learning-rate schedule (TrainConfig.schedule)
     small_data: bool = False  # below the rule's SMALL_DATA training samples
     rule: str  # the data-size rule's line, e.g. "small data (224 training samples): ..."
     from_rule: list[str] = Field(default_factory=list)  # the keys the rule set (the others were given)

@@ -87,7 +87,7 @@ def test_recipe_scales_with_data_size():
     from edgekit.training.recipe import early_stopping_start, scaled_config
 
     small, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet")
-    assert (small.epochs, small.batch_size, small.patience) == (179, 16, 44)
+    assert (small.epochs, small.batch_size, small.patience) == (179, 16, 22)
     assert early_stopping_start(small, recipe.small_data) == 89 and "224 training samples" in recipe.rule
     # the built-in digits (1,257 training images) keep the settings they were tuned with
     digits, recipe = scaled_config(TrainConfig(), n_train=1257, family="mobilenet")
@@ -126,3 +126,7 @@ def test_suggest_looks_at_the_data(tmp_path):
     assert pick.model == "mobilenet_v2" and pick.params["input_shape"] == (64, 64, 3) and "72 px" in pick.reason
     assert suggest(tmp_path / "txt").model == "transformer_encoder"
     assert "--resolution 64" in pick.command("img/")
+    # 3 images per class: the suggestion says that a model from scratch may only memorise them
+    assert "~3 images per class" in pick.caution and "--weights" in pick.caution
+    assert suggest(tmp_path / "txt").caution == ""
+

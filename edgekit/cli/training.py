@@ -66,6 +66,8 @@ def suggest(data: str = typer.Option(..., "--data", help="an image, audio (.wav)
     pick = _suggest(data, target)
     out.print(f"{pick.model} {pick.knobs_text()}", highlight=False)
     out.print(f"why: {pick.reason}", highlight=False)
+    if pick.caution:
+        out.print(f"warning: {pick.caution}", highlight=False)
     out.print(pick.command(data) + " --out runs/mine", highlight=False)
 
 

@@ -27,7 +27,7 @@ from edgekit.training.config import TrainConfig
 from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
 from edgekit.training.loop import EpochLine, fit
 from edgekit.training.outcome import diagnose, report_outcome
-from edgekit.training.recipe import early_stopping, scaled_config, zero_head
+from edgekit.training.recipe import early_stopping, lr_patience, lr_plateau_start, scaled_config, zero_head
 from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, predict_outputs, save_extras
 from edgekit.verification.tasks import class_breakdown, headline, score_outputs
 
@@ -121,7 +121,8 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     console.print(f"  recipe: {recipe.rule}", highlight=False)
     t0 = time.time()
     hist = fit(net, dataset, config, stopper=stopper, backup=out / "backup", console=console,
-               logs=out / "logs" if config.tensorboard else None)
+               logs=out / "logs" if config.tensorboard else None,
+               lr_patience=lr_patience(config, recipe), lr_start=lr_plateau_start(config, recipe))
     epochs_run = (hist.epoch[-1] + 1) if hist.epoch else 0  # counts epochs before a resume too
     outcome = diagnose(hist.history, stopper, config, dataset, recipe, epochs_run, model)
     report_outcome(outcome, console)

@@ -24,14 +24,15 @@ from edgekit.training.optim import compile_classifier, lr_callbacks
 
 
 def fit(net, dataset, config, *, stopper, backup: Path | None = None, logs: Path | None = None, console=None,
-        callbacks=(), initial_epoch: int = 0):
+        callbacks=(), initial_epoch: int = 0, lr_patience: int | None = None, lr_start: int = 0):
     """Compile the classifier ``net`` for ``config`` and fit it on ``dataset``'s training split,
-    validated on its validation split, from ``initial_epoch`` to ``config.epochs``. Returns Keras'
-    History (its ``epoch`` list counts epochs before a resume too)."""
+    validated on its validation split, from ``initial_epoch`` to ``config.epochs``. ``lr_patience`` and
+    ``lr_start``: when the learning-rate plateau halves the rate (see ``optim.lr_callbacks``). Returns
+    Keras' History (its ``epoch`` list counts epochs before a resume too)."""
     steps = steps_per_epoch(dataset, config)
     # a continued trial's schedule spans the epochs it still has to run
     compile_classifier(net, config, steps, epochs=max(1, config.epochs - initial_epoch))
-    cbs = [stopper, *lr_callbacks(config, steps)]
+    cbs = [stopper, *lr_callbacks(config, steps, patience=lr_patience, start_from_epoch=lr_start)]
     if backup is not None:
         cbs.append(_backup_and_restore(Path(backup)))
     if console is not None:

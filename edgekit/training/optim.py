@@ -66,17 +66,32 @@ class _LinearWarmUp(keras.callbacks.Callback):
         self.step += 1
 
 
-def lr_callbacks(config, steps_per_epoch: int = 0, learning_rate: float | None = None) -> list:
+def lr_callbacks(config, steps_per_epoch: int = 0, learning_rate: float | None = None,
+                 patience: int | None = None, start_from_epoch: int = 0) -> list:
     """The warm-up (``warmup_epochs``, for a rate that is not a decaying schedule) and
-    ReduceLROnPlateau for the 'plateau' schedule (a decaying schedule sets the rate itself)."""
+    ReduceLROnPlateau for the 'plateau' schedule (a decaying schedule sets the rate itself), which
+    halves the rate after a third of ``patience`` (default: early stopping's) epochs without a gain,
+    counted from epoch ``start_from_epoch`` (0-based)."""
     out = []
     if config.warmup_epochs and steps_per_epoch and config.schedule in ("plateau", "constant"):
         out.append(_LinearWarmUp(learning_rate or config.learning_rate, config.warmup_epochs * steps_per_epoch))
     if config.schedule != "plateau":
         return out
     # Halving the rate when validation loss stalls steadies small, noisy validation sets.
-    return out + [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                                    patience=max(1, config.patience // 3), min_lr=1e-5, verbose=0)]
+    return out + [_PlateauFrom(start_from_epoch, monitor="val_loss", factor=0.5,
+                               patience=max(1, (patience or config.patience) // 3), min_lr=1e-5, verbose=0)]
+
+
+class _PlateauFrom(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau that neither counts nor records a best before epoch ``start`` (0-based)."""
+
+    def __init__(self, start: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.start = int(start)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.start:
+            super().on_epoch_end(epoch, logs)
 
 
 @keras.saving.register_keras_serializable(package="edgekit")

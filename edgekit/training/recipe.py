@@ -17,7 +17,9 @@ says the same):
   ``--config`` where a mirrored image is another class, e.g. arrows). On 224 shape images
   MobileNetV2 without augmentation fit the training images (0.64) while validation stayed at
   chance; with shifts and mirrors it generalised (0.75 at epoch 73 and rising).
-* On small data, **patience grows with the epochs** (a quarter of them, at least 10), and **early
+* **The learning-rate plateau waits as early stopping does**: ReduceLROnPlateau, too, watches the
+  validation loss only after :data:`WARMUP_SHARE` of the epochs (:func:`lr_plateau_start`).
+* On small data, **patience grows with the epochs** (an eighth of them, at least 10), and **early
   stopping only starts once a model has had time to start learning** (after :data:`WARMUP_SHARE` of the epochs): on
   224 images the validation loss is lowest in epoch 1 or 2, before anything is learned, and a
   patience of 10 ended the run at epoch 12 with those weights. Early stopping can therefore only
@@ -43,7 +45,16 @@ SAMPLES_SEEN = 40_000  # training samples a run from scratch sees (epochs x n_tr
 MIN_EPOCHS, MAX_EPOCHS = 40, 300
 SMALL_BATCH = 16
 MIN_PATIENCE = 10
-PATIENCE_SHARE = 0.25  # of the epochs
+# Of the epochs. Watched from half-way, the validation loss of the six small-data benchmark runs
+# (five kinds of data, 159-239 epochs) never went more than 16 epochs without a new best (9% of
+# 179) before the kept epoch; at a quarter of the epochs every run then idled 40-60 epochs past
+# it. An eighth (22 of 179) keeps the same best epochs and ends each run ~13-17% sooner
+# (benchmarks/results/small_data_patience_replay.md).
+PATIENCE_SHARE = 0.125
+# The learning-rate plateau (ReduceLROnPlateau, a third of this patience) keeps the quarter the
+# runs above were measured with: tied to the shorter patience it halved the rate twice as often
+# and the 4x80 shapes ended at 0.516 instead of 0.969 (small_data-20261206T204412Z.md).
+LR_PATIENCE_SHARE = 0.25
 # Of the epochs: early stopping neither stops nor picks a best epoch before this. At 0.2, 168 shape
 # images (239 epochs) were stopped at epoch 108 with epoch 49's weights (validation 0.38 on 24 images)
 # while the training accuracy was still climbing: a small model from scratch learns slowly and its
@@ -86,8 +97,28 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
     rule = f"{what}: {set_here}" if set_here else f"{what}: the settings as given"
     return config, TrainRecipe(epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
                                learning_rate=config.learning_rate, warmup_epochs=config.warmup_epochs,
-                               augment=config.augment, flip=bool(config.flip), small_data=small, rule=rule,
+                               augment=config.augment, flip=bool(config.flip), schedule=config.schedule,
+                               small_data=small, rule=rule,
                                from_rule=sorted(fill))
+
+
+def lr_patience(config, recipe: TrainRecipe) -> int | None:
+    """The patience ReduceLROnPlateau's third is taken of: on small data with the patience from the
+    rule, :data:`LR_PATIENCE_SHARE` of the epochs; else early stopping's (``None``)."""
+    if not recipe.small_data or "patience" not in recipe.from_rule:
+        return None
+    return max(MIN_PATIENCE, int(config.epochs * LR_PATIENCE_SHARE))
+
+
+def lr_plateau_start(config, recipe: TrainRecipe) -> int:
+    """The epoch (0-based) from which ReduceLROnPlateau watches the validation loss: the same as
+    early stopping (:func:`early_stopping_start`). Before a small model from scratch has started
+    to learn, its validation loss on a few dozen samples is noise around ln(classes); a plateau
+    watching it from epoch 1 halved the rate every third of its patience while nothing was learned
+    yet. Watched from epoch 1 it cut the rate at epochs 34, 68, 87, ... of the 4x60 shapes (to
+    3e-5 by epoch 144; test 0.396); watched from half-way, twice, at 173 and 212 (test 0.938;
+    benchmarks/results/small_data_lr_probe.md)."""
+    return early_stopping_start(config, recipe.small_data)
 
 
 def early_stopping(config, recipe: TrainRecipe):
