@@ -5,7 +5,8 @@ Trains ``mobilenet_v2`` (alpha 0.35, 64x64: what ``edgekit train --data <dir>`` 
 
 * ``recipe``: as shipped (ReduceLROnPlateau from epoch 1);
 * ``late_plateau``: the plateau counts only from early stopping's start epoch (half the epochs);
-* ``cosine``: no plateau: cosine decay over the recipe's epochs after a 3-epoch warm-up.
+* ``cosine``: no plateau: cosine decay over the recipe's epochs after a 3-epoch warm-up;
+* ``flip_off`` / ``augment_off``: the recipe (as committed) without the mirror / without any augmentation.
 
 Same train/validation/test split as the benchmark (seed 0); the test split is measured once at the end.
 
@@ -68,7 +69,8 @@ def main(case: str, variant: str, work: Path) -> None:
     fit.lr_callbacks = lr_callbacks
     work.mkdir(parents=True, exist_ok=True)
     data = MAKE[case](work)
-    overrides = {"schedule": "cosine", "warmup_epochs": 3} if variant == "cosine" else {}
+    overrides = {"cosine": {"schedule": "cosine", "warmup_epochs": 3}, "flip_off": {"flip": False},
+                 "augment_off": {"augment": False}}.get(variant, {})
     log = open(work / f"{case}_{variant}.log", "w")
     t0, c0 = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
     load = os.getloadavg()[0]

@@ -82,6 +82,30 @@ def test_image_lines_say_what_to_try():
     assert run(0.95, 0.90).verdict == "learned" and run(0.95, 0.90).warning is None
 
 
+def test_learning_rate_plateau_waits_for_early_stopping_start():
+    from edgekit._tf import keras
+    from edgekit.training import TrainConfig
+    from edgekit.training.optim import lr_callbacks
+    from edgekit.training.recipe import lr_plateau_start, scaled_config
+
+    small, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet")
+    assert lr_plateau_start(small, recipe) == 89
+    digits, recipe = scaled_config(TrainConfig(), n_train=1257, family="mobilenet")
+    assert lr_plateau_start(digits, recipe) == 0
+    # a validation loss that never improves: no cut before the start epoch, one a patience after it
+    plateau = lr_callbacks(TrainConfig(), 10, patience=6, start_from_epoch=5)[-1]
+    net = keras.Sequential([keras.layers.Input((1,)), keras.layers.Dense(1)])
+    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    plateau.set_model(net)
+    plateau.on_train_begin()
+    rates = []
+    for epoch in range(8):
+        plateau.on_epoch_end(epoch, {"val_loss": 1.0})
+        rates.append(float(keras.backend.get_value(net.optimizer.learning_rate)))
+    assert all(abs(r - 1e-3) < 1e-9 for r in rates[:7])
+    assert abs(rates[7] - 5e-4) < 1e-9  # epochs 5 (first best), 6, 7: two without a gain = 6 // 3
+
+
 def test_recipe_scales_with_data_size():
     from edgekit.training import TrainConfig
     from edgekit.training.recipe import early_stopping_start, scaled_config
