@@ -63,7 +63,7 @@ def mcu_figures(b: Bundle, int8: ArtifactRow | None, target: str = "nucleo-l4r5z
         agree = "—" if fig.tflm_agreement is None else f"{fig.tflm_agreement:.4f}"
         b.console.print(f"  arena {fig.arena_bytes:,} B, flash {fig.flash_bytes:,} B, TFLM/LiteRT agreement {agree}")
     if fig.estimate:  # the Cortex-M latency estimate (edgekit.benchmarking.mcu_estimate)
-        b.console.print(f"  estimated {fig.estimate['summary']}")
+        b.console.print(f"  estimated {fig.estimate.summary}")
     return fig
 
 

@@ -347,6 +347,15 @@ class Fits(BaseModel):
     flash_bytes: int | None
 
 
+class CalibrationSource(BaseModel):
+    """Where an estimate's fitted factors and their out-of-sample errors are written down."""
+
+    commit: str | None = None
+    file: str
+    fitted_numbers: int | None = None
+    rows: int
+
+
 class McuEstimate(BaseModel):
     target: str
     board: str
@@ -365,7 +374,7 @@ class McuEstimate(BaseModel):
     per_op: list[OpEstimate]
     fits: Fits
     calibrated: bool  # the target's factors come from its own published measurements
-    calibration: dict  # where the fit and its errors are written down
+    calibration: CalibrationSource
     cannot_know: str = ("caches and flash wait states at the chosen clock, where the linker puts weights and "
                         "arena, the compiler and its flags, the CMSIS-NN version")
 
@@ -472,6 +481,6 @@ def estimate_mcu(tflite_path: str | Path, target: str | Target = "nucleo-l4r5zi"
         summary=format_estimate(latency, None if exp is None else exp.median, basis, t.name),
         cycles=cycles, macs=sum(o.macs for o in ops), per_op=per_op, fits=fits,
         calibrated=t.calibrated and kernels == "cmsis-nn",
-        calibration={"commit": cal["provenance"]["commit"], "file": cal.get("results_file", RESULTS_FILE),
-                     "fitted_numbers": cal.get("fitted_numbers"), "rows": len(cal.get("rows", []))},
+        calibration=CalibrationSource(commit=cal["provenance"]["commit"], file=cal.get("results_file", RESULTS_FILE),
+                                      fitted_numbers=cal.get("fitted_numbers"), rows=len(cal.get("rows", []))),
     )

@@ -92,7 +92,7 @@ def estimate(model: Path = typer.Argument(..., help="full-int8 .tflite model"),
               + ("" if f.ram_bytes else "; the board's RAM/flash are unknown for a generic core@MHz target"))
     worst = "" if e.expected_error_worst is None else f", worst {e.expected_error_worst:.0%}"
     out.print(f"expected error: {e.expected_error_from}{worst}; basis: {e.basis} ({e.basis_detail}); "
-              f"see {e.calibration['file']}; cannot know: {e.cannot_know}", soft_wrap=True)
+              f"see {e.calibration.file}; cannot know: {e.cannot_know}", soft_wrap=True)
     if json_out:
         out.print(f"wrote {json_out}")
 

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from edgekit import _io, tflite_file
+from edgekit.benchmarking.mcu_estimate import McuEstimate
 from edgekit.convert import mcu_build, mcu_sources
 from edgekit.convert.mcu_sources import resolver_header  # noqa: F401  (public here since the start)
 from edgekit.errors import EdgekitError
@@ -190,7 +191,7 @@ class McuReport(BaseModel):
     output: mcu_sources.IoSpec | None = None
     normalization: dict | None = None
     labels: list[str] | None = None
-    estimate: dict | None = None  # edgekit.benchmarking.mcu_estimate.McuEstimate for the default/--target board
+    estimate: McuEstimate | None = None  # the Cortex-M latency estimate for the default/--target board
     estimate_error: str | None = None
 
 
@@ -403,7 +404,7 @@ def build_mcu_bundle(
 
         try:
             est = estimate_mcu(path, target, arena_bytes=arena, measure_arena=False)
-            estimate = est.model_dump()
+            estimate = est
         except EdgekitError as e:
             estimate_error = str(e)
 
@@ -416,7 +417,7 @@ def build_mcu_bundle(
         "model_ops.h": resolver_header(ops, arena, name),
         "main.cc": mcu_sources.main_cc(name, inp, outp, arena is not None),
         "README.md": mcu_sources.readme(name, model_file, inp, outp, arena, len(data), normalization, labels,
-                                        [op.name for op in ops], estimate),
+                                        [op.name for op in ops], estimate.model_dump() if estimate else None),
     }
     files.update(_preprocessing_files(path, model))
     files.update(mcu_build.build_files())
