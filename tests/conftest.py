@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _shared import shared
 
@@ -60,13 +61,15 @@ def trained(tmp_path_factory, digits32):
 
     def build(out):
         r = train("mobilenet_v2", digits32, params={"alpha": 0.35}, out=out, epochs=4, patience=4, tensorboard=True)
+        np.save(out / "test_outputs.npy", r.test_outputs)  # what training scored, as the run reuses it
         return {"metrics": r.metrics, "history": r.history, "seconds": r.seconds}
 
     out, made = shared(tmp_path_factory, "trained", build)
     path = out / "model.keras"
     return TrainResult(model_path=path, model=load_model(path).model,
                        card=ModelCard.model_validate_json(ModelCard.path_for(path).read_text()), dataset=digits32,
-                       metrics=made["metrics"], history=made["history"], seconds=made["seconds"])
+                       metrics=made["metrics"], history=made["history"], seconds=made["seconds"],
+                       test_outputs=np.load(out / "test_outputs.npy"))
 
 
 @pytest.fixture(scope="session")
