@@ -327,14 +327,29 @@ def load_calibration() -> dict:
 # The estimate
 
 
-class OpEstimate(BaseModel):
+class _ReadByKey(BaseModel):
+    # mcu.json's estimate was a dict: scripts that read ``report["mcu"]["estimate"]["summary"]`` keep
+    # working, as with edgekit's records (edgekit's own code reads attributes)
+    def __getitem__(self, key: str):
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in type(self).model_fields
+
+    def get(self, key: str, default=None):
+        return getattr(self, key) if key in type(self).model_fields else default
+
+
+class OpEstimate(_ReadByKey):
     index: int
     op: str
     macs: int
     cycles: int
 
 
-class Fits(BaseModel):
+class Fits(_ReadByKey):
     ram: bool | None  # None: the board's RAM or the arena is unknown
     flash: bool | None
     arena_bytes: int | None
@@ -347,7 +362,7 @@ class Fits(BaseModel):
     flash_bytes: int | None
 
 
-class CalibrationSource(BaseModel):
+class CalibrationSource(_ReadByKey):
     """Where an estimate's fitted factors and their out-of-sample errors are written down."""
 
     commit: str | None = None
@@ -356,7 +371,7 @@ class CalibrationSource(BaseModel):
     rows: int
 
 
-class McuEstimate(BaseModel):
+class McuEstimate(_ReadByKey):
     target: str
     board: str
     core: str
