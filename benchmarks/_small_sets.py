@@ -36,6 +36,25 @@ def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list[tu
     return [(cx + rr * np.cos(a + angle), cy + rr * np.sin(a + angle)) for a, rr in pts]
 
 
+def _far_colour(bg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random colour far enough from ``bg`` to be seen."""
+    while True:
+        fg = rng.integers(0, 256, 3)
+        if np.abs(fg - bg).sum() > 150:
+            return fg
+
+
+def _image_folder(out: Path, classes, per_class: int, side: int, seed: int, make) -> Path:
+    """``per_class`` images ``make(name, side, rng)`` of each class, saved as ``out/<name>/<name>_NNN.png``."""
+    rng = np.random.default_rng(seed)
+    for name in classes:
+        d = Path(out) / name
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            make(name, side, rng).save(d / f"{name}_{i:03d}.png")
+    return Path(out)
+
+
 def shape_image(kind: str, side: int, rng: np.random.Generator):
     """One ``side`` x ``side`` RGB image of ``kind`` (a PIL image)."""
     from PIL import Image, ImageDraw
@@ -45,11 +64,7 @@ def shape_image(kind: str, side: int, rng: np.random.Generator):
     base = np.clip(bg[None, None, :] + noise, 0, 255).astype(np.uint8)
     img = Image.fromarray(base, "RGB")
     draw = ImageDraw.Draw(img)
-    # a colour far enough from the background to be seen
-    while True:
-        fg = rng.integers(0, 256, 3)
-        if np.abs(fg - bg).sum() > 150:
-            break
+    fg = _far_colour(bg, rng)
     r = side * rng.uniform(0.18, 0.34)
     cx, cy = rng.uniform(r + 1, side - r - 1, 2)
     if kind == "circle":
@@ -61,13 +76,7 @@ def shape_image(kind: str, side: int, rng: np.random.Generator):
 
 def shapes(out: Path, per_class: int = 80, side: int = 64, seed: int = 0) -> Path:
     """``per_class`` images of each of :data:`SHAPES`, at ``side`` x ``side``, under ``out/<class>/``."""
-    rng = np.random.default_rng(seed)
-    for kind in SHAPES:
-        d = Path(out) / kind
-        d.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            shape_image(kind, side, rng).save(d / f"{kind}_{i:03d}.png")
-    return Path(out)
+    return _image_folder(out, SHAPES, per_class, side, seed, shape_image)
 
 
 GLYPHS = ("A", "E", "K", "R", "S")
@@ -79,10 +88,7 @@ def glyph_image(letter: str, side: int, rng: np.random.Generator):
     from PIL import Image, ImageDraw, ImageFont
 
     bg = rng.integers(0, 256, 3)
-    while True:
-        fg = rng.integers(0, 256, 3)
-        if np.abs(fg - bg).sum() > 150:
-            break
+    fg = _far_colour(bg, rng)
     size = int(side * rng.uniform(0.4, 0.75))
     font = ImageFont.load_default(size=size)
     glyph = Image.new("L", (side, side), 0)
@@ -100,13 +106,7 @@ def glyph_image(letter: str, side: int, rng: np.random.Generator):
 
 def glyphs(out: Path, per_class: int = 60, side: int = 96, seed: int = 0) -> Path:
     """``per_class`` images of each letter of :data:`GLYPHS`, at ``side`` x ``side``, under ``out/<letter>/``."""
-    rng = np.random.default_rng(seed)
-    for letter in GLYPHS:
-        d = Path(out) / letter
-        d.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            glyph_image(letter, side, rng).save(d / f"{letter}_{i:03d}.png")
-    return Path(out)
+    return _image_folder(out, GLYPHS, per_class, side, seed, glyph_image)
 
 
 TOPIC_WORDS = {
