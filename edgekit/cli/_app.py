@@ -140,9 +140,10 @@ def _print_gpu(files, results: list | None = None) -> None:
 
 
 
-def main():
+def main(argv: list[str] | None = None):
+    """The `edgekit` command; `argv` (without the program name) instead of sys.argv when given."""
     try:
-        app(standalone_mode=True)
+        app(args=argv, prog_name="edgekit", standalone_mode=True)
     except EdgekitError as e:  # pragma: no cover - typer handles SystemExit itself
         err.print(f"error: {e}")
         sys.exit(1)

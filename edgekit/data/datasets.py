@@ -119,6 +119,18 @@ def load_dataset(source: str | Path, input_shape=None, seed: int = 0, val_fracti
     return ds
 
 
+def check_data_file(source) -> None:
+    """Refuse an unusable ``.npz`` (unreadable, arrays missing or misfit, NaN, one class) without a
+    model: commands call this before loading the model, which takes seconds. Other sources are
+    checked when they are loaded."""
+    p = Path(str(source))
+    if p.suffix.lower() != ".npz" or not p.is_file():
+        return
+    _, y, names = _npz(p)
+    if len(np.unique(y)) < 2:
+        raise EdgekitError(f"dataset {p.name!r} has a single class ({names[0]}); a classifier needs at least two.")
+
+
 def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, warn=None, **options) -> Dataset:
     src = str(source)
     from edgekit.data.sources import load_source  # audio folders, text, CSV tables
