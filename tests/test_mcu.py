@@ -98,7 +98,8 @@ def test_bundle_constants_equal_the_model(tmp_path):
     ind, outd = it.get_input_details()[0], it.get_output_details()[0]
     j = json.loads((out / "mcu.json").read_text())
     assert (out / j["model"]).resolve() == int8.resolve() and not j["model"].startswith("/")
-    assert j["array_name"] == "g_digits" and j["labels"] == labels and j["normalization"] == norm
+    assert j["array_name"] == "g_digits" and j["labels"] == labels
+    assert j["normalization"] == {**norm, "input_range": [0.0, 1.0]}  # stated like the .tflite's metadata
     assert j["input"]["shape"] == list(ind["shape"]) and j["input"]["zero_point"] == ind["quantization"][1]
     assert j["estimate"]["target"] == "ek-ra6m4" and j["estimate"]["latency_ms"] > 0
     assert j["estimate"]["basis"] == "analytic" and 0 < j["estimate"]["expected_error"] < 1

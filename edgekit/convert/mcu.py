@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from edgekit import _io, tflite_file
+from edgekit.artifact import Normalization
 from edgekit.benchmarking.mcu_estimate import McuEstimate
 from edgekit.convert import mcu_build, mcu_sources
 from edgekit.convert.mcu_sources import resolver_header  # noqa: F401  (public here since the start)
@@ -189,7 +190,7 @@ class McuReport(BaseModel):
     # latency estimate.
     input: mcu_sources.IoSpec | None = None
     output: mcu_sources.IoSpec | None = None
-    normalization: dict | None = None
+    normalization: Normalization | None = None
     labels: list[str] | None = None
     estimate: McuEstimate | None = None  # the Cortex-M latency estimate for the default/--target board
     estimate_error: str | None = None
@@ -325,7 +326,7 @@ def build_mcu_bundle(
     timeout: float = 120.0,
     target: str | None = "nucleo-l4r5zi",
     labels: list[str] | None = None,
-    normalization: dict | None = None,
+    normalization: Normalization | dict | None = None,
     litert_outputs: np.ndarray | None = None,
 ) -> McuReport:
     """Write ``model_data.cc``, ``model_data.h``, ``model_ops.h`` and ``mcu.json`` into ``out_dir``.
@@ -363,6 +364,8 @@ def build_mcu_bundle(
     meta = _embedded_metadata(path)
     labels = labels if labels is not None else meta.get("labels")
     normalization = normalization if normalization is not None else meta.get("normalization")
+    normalization = Normalization.model_validate(normalization) if isinstance(normalization, dict) else normalization
+    norm_dict = normalization.model_dump() if normalization is not None else None  # what the C sources print
     inp, outp = mcu_sources.io_specs(model)
 
     arena = reported = agreement = strict = max_abs = agreement_xnn = max_abs_xnn = None
@@ -413,10 +416,10 @@ def build_mcu_bundle(
     model_file = os.path.relpath(path.resolve(), out.resolve())
     files = {
         "model_data.cc": cc,
-        "model_data.h": mcu_sources.data_header(name, len(data), inp, outp, arena, normalization, labels, guard),
+        "model_data.h": mcu_sources.data_header(name, len(data), inp, outp, arena, norm_dict, labels, guard),
         "model_ops.h": resolver_header(ops, arena, name),
         "main.cc": mcu_sources.main_cc(name, inp, outp, arena is not None),
-        "README.md": mcu_sources.readme(name, model_file, inp, outp, arena, len(data), normalization, labels,
+        "README.md": mcu_sources.readme(name, model_file, inp, outp, arena, len(data), norm_dict, labels,
                                         [op.name for op in ops], estimate.model_dump() if estimate else None),
     }
     files.update(_preprocessing_files(path, model))
