@@ -409,8 +409,7 @@ def bench(files: PathLike | Sequence[PathLike], runtime: str | None = None, thre
         >>> doc = edgekit.bench("export/cnn/model_int8.tflite", threads="1,2", runs=50)
         >>> [(r.threads, r.latency_ms.p50) for r in doc.results]
     """
-    from edgekit.benchmarking.harness import bench as _bench
-    from edgekit.benchmarking.harness import machine_info, parse_threads
+    from edgekit.benchmarking.harness import bench_row, machine_info, parse_threads
     from edgekit.records import BenchFile
 
     paths = _paths(files)
@@ -436,9 +435,9 @@ def bench(files: PathLike | Sequence[PathLike], runtime: str | None = None, thre
                                               and f.suffix == ".tflite") else {}
                 for t in counts:
                     task = prog.add_task(f"{f.name} ({t} thread{'s' if t > 1 else ''})", total=runs)
-                    results.append(_bench(f, runtime, t, runs, warmup,
-                                          progress=lambda i, n, k=task: prog.update(k, completed=i),
-                                          roofline=roofline, macs=macs, profile=profile, **opts))
+                    results.append(bench_row(f, runtime, t, runs, warmup,
+                                             progress=lambda i, n, k=task: prog.update(k, completed=i),
+                                             roofline=roofline, macs=macs, profile=profile, **opts))
     if not interleave:
         _add_gpu(paths, results)
     doc = BenchFile(machine=machine_info(), run=_run_stamp(**({"interleaved": True} if interleave else {})),
