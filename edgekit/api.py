@@ -410,7 +410,7 @@ def bench(files: PathLike | Sequence[PathLike], runtime: str | None = None, thre
         >>> [(r.threads, r.latency_ms.p50) for r in doc.results]
     """
     from edgekit.benchmarking.harness import bench_row, machine_info, parse_threads
-    from edgekit.records import BenchFile
+    from edgekit.records import BenchFile, BenchRun
 
     paths = _paths(files)
     if not paths:
@@ -440,8 +440,7 @@ def bench(files: PathLike | Sequence[PathLike], runtime: str | None = None, thre
                                              roofline=roofline, macs=macs, profile=profile, **opts))
     if not interleave:
         _add_gpu(paths, results)
-    doc = BenchFile(machine=machine_info(), run=_run_stamp(**({"interleaved": True} if interleave else {})),
-                    results=results)
+    doc = BenchFile(machine=machine_info(), run=BenchRun.stamp(interleaved=interleave), results=results)
     if roofline and not interleave:
         from edgekit.benchmarking.ceiling import int8_matmul_ceiling, matmul_ceiling
 
@@ -474,15 +473,6 @@ def _add_gpu(paths: list[Path], results: list) -> None:
         for r in results:
             if Path(r.artifact) == f:
                 r.gpu = g
-
-
-def _run_stamp(**extra) -> dict:
-    """One id per bench run: ``compare`` says when two files come from different runs."""
-    import datetime
-    import uuid
-
-    return {"id": uuid.uuid4().hex, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            **extra}
 
 
 def compare_bench(doc: "BenchFile", files: Sequence[PathLike], threshold: float = 0.10) -> "CompareResult":

@@ -678,11 +678,28 @@ class BenchRow(Record):
         return Path(self.artifact).name
 
 
+class BenchRun(Record):
+    """``run`` of the bench JSON: one id per ``edgekit bench`` invocation, so ``compare`` can say when
+    two files come from different runs (different days, machines, loads)."""
+
+    id: str  # a fresh uuid4, hex
+    date: str  # UTC, ISO 8601 to the second
+    interleaved: bool = False  # set (True) only by `bench --interleave`: the files timed in alternating rounds
+
+    @classmethod
+    def stamp(cls, interleaved: bool = False) -> "BenchRun":
+        import datetime
+        import uuid
+
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        return cls(id=uuid.uuid4().hex, date=now, **({"interleaved": True} if interleaved else {}))
+
+
 class BenchFile(Tabular, Record):
     """``edgekit bench --json``: the machine, the run's id and date, the rows, the ceilings."""
 
     machine: dict
-    run: dict
+    run: BenchRun
     results: list[BenchRow]
     ceiling: Optional[dict] = None
     ceiling_int8: Optional[dict] = None
