@@ -1,7 +1,7 @@
-"""One name, one meaning: two module-level functions of the package share a name only when they are
-one idea by design, so a name read in one file means the same thing in every other.
+"""One name, one meaning: two module-level functions (or classes) of the package share a name only when
+they are one idea by design, so a name read in one file means the same thing in every other.
 
-Module-level functions only: a method is read through its class (``runner.run``, ``doc.set``), and the
+Module level only: a method is read through its class (``runner.run``, ``doc.set``), and the
 runtimes share method names on purpose (one interface). Cheap: parses the sources, imports nothing.
 """
 
@@ -32,6 +32,10 @@ def _trees() -> dict[str, ast.Module]:
 
 def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     return {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def _classes(tree: ast.Module) -> set[str]:
+    return {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
 
 
 def _module_file(dotted: str, trees: dict) -> str | None:
@@ -72,11 +76,11 @@ def _verb_modules(name: str, trees: dict) -> set[str]:
     return where - {None}
 
 
-def test_no_two_module_functions_share_a_name_unless_they_are_one_idea():
+def test_no_two_module_functions_or_classes_share_a_name_unless_they_are_one_idea():
     trees = _trees()
     defined = defaultdict(set)
     for f, tree in trees.items():
-        for name in _functions(tree):
+        for name in (*_functions(tree), *_classes(tree)):
             defined[name].add(f)
     namesakes = {}
     for name, files in sorted(defined.items()):
