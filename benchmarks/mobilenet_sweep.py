@@ -79,7 +79,7 @@ def calibration(res: int):
 
 def sweep_model(family: str, alpha: float, res: int, out: Path, runs: int, warmup: int, log,
                 rounds: int = 3) -> list[dict]:
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
     from edgekit.convert import export
     from edgekit.models import count_macs, count_params, create_model
 
@@ -95,7 +95,7 @@ def sweep_model(family: str, alpha: float, res: int, out: Path, runs: int, warmu
                "runtime": "litert" if fmt == "tflite" else "onnxruntime"}
         try:
             art = export(net, to=fmt, precision=prec, data=calibration(res), out=out, name=stem)
-            r = bench(art.path, row["runtime"], 1, runs, warmup, memory="off")
+            r = bench_row(art.path, row["runtime"], 1, runs, warmup, memory="off")
         except Exception as e:  # one failed cell is reported, the sweep goes on
             row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
             log(f"{stem} {fmt} {prec}: FAILED {row['error']}")
@@ -112,7 +112,8 @@ def sweep_model(family: str, alpha: float, res: int, out: Path, runs: int, warmu
             for k in range(rounds):
                 lb.append(litert_benchmark_median(Path(art.path), runs, warmup))
                 if k < rounds - 1:
-                    ek.append(bench(art.path, "litert", 1, runs, warmup, memory="off", roofline=False).latency_ms.p50)
+                    ek.append(bench_row(art.path, "litert", 1, runs, warmup, memory="off",
+                                        roofline=False).latency_ms.p50)
             row.update(edgekit_p50_rounds=ek, litert_benchmark_rounds=lb, litert_benchmark_ms=min(lb),
                        edgekit_over_litert=min(ek) / min(lb),
                        edgekit_over_litert_median=statistics.median(ek) / statistics.median(lb))
@@ -162,7 +163,7 @@ def recheck(path: Path, rounds: int, runs: int, warmup: int, log, sample: str = 
     """
     from _provenance import provenance
 
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
     from edgekit.convert import export
     from edgekit.models import create_model
 
@@ -180,7 +181,8 @@ def recheck(path: Path, rounds: int, runs: int, warmup: int, log, sample: str = 
                          name=f"{r['model']}_{r['alpha']}_{r['resolution']}")
             ek, lb = [], []
             for _ in range(rounds):
-                ek.append(bench(art.path, "litert", 1, runs, warmup, memory="off", roofline=False).latency_ms.p50)
+                ek.append(bench_row(art.path, "litert", 1, runs, warmup, memory="off",
+                                    roofline=False).latency_ms.p50)
                 lb.append(litert_benchmark_median(Path(art.path), runs, warmup))
             if r.get("rechecked"):  # measured again before: keep every earlier figure
                 r.setdefault("earlier_rechecks", []).append({k: r[k] for k in keys})
@@ -219,7 +221,7 @@ def recheck(path: Path, rounds: int, runs: int, warmup: int, log, sample: str = 
 def ours_vs_keras_applications(out: Path, runs: int, warmup: int, rounds: int, log) -> dict:
     """Our MobileNetV2 1.0/224 fp32 .tflite against keras.applications' converted by hand, alternating."""
     from edgekit._tf import keras, tf
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
     from edgekit.convert import export
     from edgekit.models import count_params, create_model
 
@@ -236,7 +238,7 @@ def ours_vs_keras_applications(out: Path, runs: int, warmup: int, rounds: int, l
         if k % 2:
             order.reverse()  # drift on a shared machine hits both alike
         for key, path in order:
-            res[key]["edgekit_p50"].append(bench(path, "litert", 1, runs, warmup, memory="off",
+            res[key]["edgekit_p50"].append(bench_row(path, "litert", 1, runs, warmup, memory="off",
                                                  roofline=False).latency_ms.p50)
             res[key]["litert_benchmark"].append(litert_benchmark_median(path, runs, warmup))
         log(f"ours vs keras.applications, round {k + 1}: edgekit {res['ours']['edgekit_p50'][-1]:.3f} / "

@@ -39,7 +39,7 @@ def measure_one(name: str, runs: int, warmup: int) -> dict:
     import numpy as np
 
     from edgekit.artifact import Normalization
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
     from edgekit.convert import export
     from edgekit.convert.mcu import build_mcu_bundle
     from edgekit.data import Dataset
@@ -61,7 +61,7 @@ def measure_one(name: str, runs: int, warmup: int) -> dict:
         for key, fmt, prec in COLUMNS:
             try:
                 art = export(net, to=fmt, precision=prec, data=ds, out=tmp, name=name)
-                r = bench(art.path, None, 1, runs, warmup, memory="off", roofline=False)
+                r = bench_row(art.path, None, 1, runs, warmup, memory="off", roofline=False)
                 row[key] = round(r.latency_ms.p50, 4)
                 row.setdefault("p90_ms", {})[key] = round(r.latency_ms.p90, 4)  # the spread, for noisy rows
             except Exception as e:  # noqa: BLE001 - one failed cell is recorded, the model goes on

@@ -59,4 +59,12 @@ def reproducible(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-__all__ = ["tf", "keras", "reproducible"]
+def tfmot_module():
+    """tensorflow-model-optimization (pruning, QAT) for the tf_keras models chosen above; imported on
+    first use, as only compress needs it."""
+    import tensorflow_model_optimization
+
+    return tensorflow_model_optimization
+
+
+__all__ = ["tf", "keras", "reproducible", "tfmot_module"]

@@ -409,9 +409,8 @@ def bench(files: PathLike | Sequence[PathLike], runtime: str | None = None, thre
         >>> doc = edgekit.bench("export/cnn/model_int8.tflite", threads="1,2", runs=50)
         >>> [(r.threads, r.latency_ms.p50) for r in doc.results]
     """
-    from edgekit.benchmarking.harness import bench as _bench
-    from edgekit.benchmarking.harness import machine_info, parse_threads
-    from edgekit.records import BenchFile
+    from edgekit.benchmarking.harness import bench_row, machine_info, parse_threads
+    from edgekit.records import BenchFile, BenchRun
 
     paths = _paths(files)
     if not paths:
@@ -436,13 +435,12 @@ def bench(files: PathLike | Sequence[PathLike], runtime: str | None = None, thre
                                               and f.suffix == ".tflite") else {}
                 for t in counts:
                     task = prog.add_task(f"{f.name} ({t} thread{'s' if t > 1 else ''})", total=runs)
-                    results.append(_bench(f, runtime, t, runs, warmup,
-                                          progress=lambda i, n, k=task: prog.update(k, completed=i),
-                                          roofline=roofline, macs=macs, profile=profile, **opts))
+                    results.append(bench_row(f, runtime, t, runs, warmup,
+                                             progress=lambda i, n, k=task: prog.update(k, completed=i),
+                                             roofline=roofline, macs=macs, profile=profile, **opts))
     if not interleave:
         _add_gpu(paths, results)
-    doc = BenchFile(machine=machine_info(), run=_run_stamp(**({"interleaved": True} if interleave else {})),
-                    results=results)
+    doc = BenchFile(machine=machine_info(), run=BenchRun.stamp(interleaved=interleave), results=results)
     if roofline and not interleave:
         from edgekit.benchmarking.ceiling import int8_matmul_ceiling, matmul_ceiling
 
@@ -475,15 +473,6 @@ def _add_gpu(paths: list[Path], results: list) -> None:
         for r in results:
             if Path(r.artifact) == f:
                 r.gpu = g
-
-
-def _run_stamp(**extra) -> dict:
-    """One id per bench run: ``compare`` says when two files come from different runs."""
-    import datetime
-    import uuid
-
-    return {"id": uuid.uuid4().hex, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            **extra}
 
 
 def compare_bench(doc: "BenchFile", files: Sequence[PathLike], threshold: float = 0.10) -> "CompareResult":

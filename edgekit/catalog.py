@@ -17,7 +17,9 @@ from pathlib import Path
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 
 
-def _natural_key(s: str):
+def natural_key(s: str):
+    """Sort key that orders the digits in a name as numbers: resnet50 before resnet101 (the registry's
+    list_models sorts with it too)."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
@@ -28,7 +30,7 @@ def catalog() -> dict[str, dict]:
 
 
 def list_catalog(pattern: str = "*") -> list[str]:
-    return sorted((n for n in catalog() if fnmatch.fnmatch(n, pattern)), key=_natural_key)
+    return sorted((n for n in catalog() if fnmatch.fnmatch(n, pattern)), key=natural_key)
 
 
 def entry(name: str, count: bool = True) -> dict:

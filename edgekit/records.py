@@ -60,7 +60,7 @@ class Tabular(abc.ABC):
         return text_table(self.rows(), self.table_title())
 
 
-def _cell(v) -> str:
+def _value_text(v) -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
@@ -77,7 +77,7 @@ def _columns(rows: list[dict]) -> list[str]:
 def text_table(rows: list[dict], title: str = "") -> str:
     """Rows as an aligned plain-text table (what ``print(result)`` shows)."""
     cols = _columns(rows)
-    cells = [cols] + [[_cell(r.get(c)) for c in cols] for r in rows]
+    cells = [cols] + [[_value_text(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(cols))]
     lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in cells]
     return "\n".join(([title] if title else []) + lines[:1] + ["  ".join("-" * w for w in widths)] + lines[1:])
@@ -89,7 +89,7 @@ def html_table(rows: list[dict], title: str = "") -> str:
 
     cols = _columns(rows)
     head = "".join(f"<th>{escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{escape(_cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{escape(_value_text(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
     caption = f"<caption>{escape(title)}</caption>" if title else ""
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -656,7 +656,7 @@ class BenchLatency(RowLatency):
 
 
 class BenchRow(Record):
-    """One row of ``edgekit bench --json``'s ``results`` (:func:`edgekit.benchmarking.harness.bench`); its
+    """One row of ``edgekit bench --json``'s ``results`` (:func:`edgekit.benchmarking.harness.bench_row`); its
     ``latency_ms`` keeps the raw timings (``compare`` reads them)."""
 
     artifact: str
@@ -678,11 +678,28 @@ class BenchRow(Record):
         return Path(self.artifact).name
 
 
+class BenchRun(Record):
+    """``run`` of the bench JSON: one id per ``edgekit bench`` invocation, so ``compare`` can say when
+    two files come from different runs (different days, machines, loads)."""
+
+    id: str  # a fresh uuid4, hex
+    date: str  # UTC, ISO 8601 to the second
+    interleaved: bool = False  # set (True) only by `bench --interleave`: the files timed in alternating rounds
+
+    @classmethod
+    def stamp(cls, interleaved: bool = False) -> "BenchRun":
+        import datetime
+        import uuid
+
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        return cls(id=uuid.uuid4().hex, date=now, **({"interleaved": True} if interleaved else {}))
+
+
 class BenchFile(Tabular, Record):
     """``edgekit bench --json``: the machine, the run's id and date, the rows, the ceilings."""
 
     machine: dict
-    run: dict
+    run: BenchRun
     results: list[BenchRow]
     ceiling: Optional[dict] = None
     ceiling_int8: Optional[dict] = None

@@ -2,10 +2,12 @@
 
 ``--resolution R`` is a square image of side R; its channels are filled in from the model
 (``(R, R, None)`` here, completed by :func:`complete_shape` once the model is known).
+:func:`num_elements` counts the values a shape holds.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 from edgekit.errors import EdgekitError
@@ -65,3 +67,8 @@ def square_side(input_shape: str | None, resolution: int | None) -> int | None:
         raise EdgekitError(f"--input-shape {input_shape}: this command takes square images (HxHxC), "
                            "e.g. 96x96x3 or --resolution 96.")
     return int(shape[0])
+
+
+def num_elements(shape) -> int:
+    """The number of values in a tensor of ``shape`` (a list of ints, NumPy ints too; ``[]`` -> 1)."""
+    return math.prod(int(d) for d in shape)

@@ -71,17 +71,17 @@ def test_a_row_per_thread_count(small):
 
 @pytest.mark.parametrize("key", [("tflite", "fp32"), ("onnx", "fp32")])
 def test_peak_memory_is_measured(small, key):
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
 
-    r = bench(small["paths"][key], runs=10, warmup=1, roofline=False)
+    r = bench_row(small["paths"][key], runs=10, warmup=1, roofline=False)
     mem = r["memory_mb"]
     assert mem["peak_delta"] > 0, mem
     assert mem["peak"] >= mem["rss_after_load"] >= mem["rss_before"] > 0, mem
     assert "child process" in mem["method"] and "VmHWM" in mem["method"]
-    r = bench(small["paths"][key], runs=10, warmup=1, roofline=False, memory="inprocess")
+    r = bench_row(small["paths"][key], runs=10, warmup=1, roofline=False, memory="inprocess")
     assert r["memory_mb"]["peak"] > 0 and r["memory_mb"]["peak_delta"] >= 0
     with pytest.raises(EdgekitError, match="memory"):
-        bench(small["paths"][key], runs=2, warmup=0, memory="rss")
+        bench_row(small["paths"][key], runs=2, warmup=0, memory="rss")
 
 
 @pytest.mark.parametrize("key", [("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32")])
@@ -106,12 +106,12 @@ def test_profile_rows_add_up_to_the_whole_model(small, key):
 
 def test_ceiling_and_roofline_fraction(small):
     from edgekit.benchmarking.ceiling import matmul_ceiling, roofline
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
 
     c = matmul_ceiling()
     assert c.gmacs_per_s > 0 and c.median_ms > 0 and c.n == 2048 and c.threads == 1
     assert matmul_ceiling() is c  # measured once per process
-    r = bench(small["paths"][("tflite", "fp32")], runs=30, warmup=3, memory="off")
+    r = bench_row(small["paths"][("tflite", "fp32")], runs=30, warmup=3, memory="off")
     roof = r["roofline"]
     assert roof["macs"] == small["macs"]
     assert 0 < roof["fraction"] < 1.5, roof
@@ -124,12 +124,12 @@ def test_ceiling_and_roofline_fraction(small):
 
 def test_int8_rows_are_measured_against_the_int8_ceiling(small):
     from edgekit.benchmarking.ceiling import ceiling_for, int8_matmul_ceiling, matmul_ceiling
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
 
     c8 = int8_matmul_ceiling()
     assert c8.precision == "int8" and c8.gmacs_per_s > 0 and "MatMulInteger" in c8.method
     assert ceiling_for("int8") is c8 and ceiling_for("fp32") is matmul_ceiling() and ceiling_for("fp16") is matmul_ceiling()
-    r = bench(small["paths"][("tflite", "int8")], runs=20, warmup=3, memory="off")
+    r = bench_row(small["paths"][("tflite", "int8")], runs=20, warmup=3, memory="off")
     roof = r["roofline"]
     assert r["precision"] == "int8" and roof["ceiling_precision"] == "int8"
     assert roof["ceiling_gmacs_per_s"] == pytest.approx(c8.gmacs_per_s, rel=1e-3)
@@ -138,8 +138,8 @@ def test_int8_rows_are_measured_against_the_int8_ceiling(small):
 
 def test_profile_and_ceiling_do_not_import_tensorflow(small):
     code = (
-        "import sys, json; from edgekit.benchmarking.harness import bench;"
-        f"r = bench({str(small['paths'][('tflite', 'int8')])!r}, runs=5, warmup=1, profile=True, profile_runs=3);"
+        "import sys, json; from edgekit.benchmarking.harness import bench_row;"
+        f"r = bench_row({str(small['paths'][('tflite', 'int8')])!r}, runs=5, warmup=1, profile=True, profile_runs=3);"
         "assert r['roofline']['fraction'] > 0 and r['profile']['rows'];"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))))"
     )
@@ -166,8 +166,8 @@ def test_bench_command_threads_profile_json(cli, small, tmp_path):
 
 
 def test_raw_timings_are_kept_in_the_json_rows(small):
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
 
-    r = bench(small["paths"][("onnx", "fp32")], runs=12, warmup=1, memory="off")
+    r = bench_row(small["paths"][("onnx", "fp32")], runs=12, warmup=1, memory="off")
     raw = np.array(r["latency_ms"]["raw"])
     assert len(raw) == 12 and r["latency_ms"]["p50"] == pytest.approx(np.percentile(raw, 50), rel=1e-3)

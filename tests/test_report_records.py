@@ -47,3 +47,16 @@ def _holding(annotation) -> type[BaseModel]:
     from pydantic import create_model
 
     return create_model("Holder", value=(annotation, None))
+
+
+def test_the_bench_files_run_stamp_is_typed_and_keeps_its_keys():
+    """``run`` of the bench JSON is a record, and it writes the keys it always wrote: ``id`` and ``date``,
+    and ``interleaved`` only for an interleaved run."""
+    from edgekit.records import BenchFile, BenchRun
+
+    assert not _dict_fields(_holding(BenchFile.model_fields["run"].annotation))
+    plain, alternating = BenchRun.stamp(), BenchRun.stamp(interleaved=True)
+    assert list(plain.model_dump()) == ["id", "date"] and plain.id != alternating.id
+    assert alternating.model_dump()["interleaved"] is True
+    doc = {"machine": {"cpu": "x"}, "run": plain.model_dump(), "results": []}
+    assert BenchFile.model_validate(doc).model_dump() == doc

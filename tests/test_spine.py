@@ -207,21 +207,21 @@ def test_int8_without_data_is_refused(trained, tmp_path):
 # --- bench ---------------------------------------------------------------------------------------
 
 def test_bench_reports_all_statistics(exports, trained):
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
 
     for (fmt, prec), art in exports.items():
-        r = bench(art.path, threads=1, runs=20, warmup=3)
+        r = bench_row(art.path, threads=1, runs=20, warmup=3)
         lat = r["latency_ms"]
         assert r["precision"] == prec and r["runtime"] == ("litert" if fmt == "tflite" else "onnxruntime")
         assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] and lat["init"] > 0 and lat["first"] > 0
         assert len(lat["raw"]) == 20
-    r = bench(trained.model_path, runtime="keras", runs=5, warmup=1)
+    r = bench_row(trained.model_path, runtime="keras", runs=5, warmup=1)
     assert r["latency_ms"]["p50"] > 0
 
 
 def test_bench_of_tflite_does_not_import_tensorflow(exports):
     path = exports[("tflite", "int8")].path
-    code = ("import sys; from edgekit.benchmarking.harness import bench; r = bench(%r, runs=5, warmup=1);"
+    code = ("import sys; from edgekit.benchmarking.harness import bench_row; r = bench_row(%r, runs=5, warmup=1);"
             "bad = [m for m in sys.modules if m.startswith(('tensorflow', 'tf_keras', 'keras'))];"
             "assert not bad, bad; print(r['latency_ms']['p50'])") % path
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -230,11 +230,11 @@ def test_bench_of_tflite_does_not_import_tensorflow(exports):
 
 
 def test_bench_rejects_bad_counts(exports):
-    from edgekit.benchmarking.harness import bench
+    from edgekit.benchmarking.harness import bench_row
 
     for kw in ({"threads": 0}, {"runs": 0}, {"runs": -3}, {"warmup": -1}):
         with pytest.raises(EdgekitError):
-            bench(exports[("tflite", "fp32")].path, **kw)
+            bench_row(exports[("tflite", "fp32")].path, **kw)
 
 
 # --- report --------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from edgekit.errors import EdgekitError
+from edgekit.shapes import num_elements
 
 CEILING_N = 2048
 
@@ -161,10 +162,6 @@ def ceiling_for(precision: str | None) -> Ceiling:
 # MACs from a .tflite flatbuffer
 
 
-def _prod(xs) -> int:
-    return int(np.prod([int(v) for v in xs], dtype=np.int64)) if len(xs) else 1
-
-
 def tflite_op_macs(path: str | Path) -> list[dict]:
     """Per operator (execution order): ``{"index", "op", "macs"}``.
 
@@ -190,19 +187,19 @@ def tflite_op_macs(path: str | Path) -> list[dict]:
         try:
             if name == "CONV_2D":
                 w = shape(ins[1])  # [cout, kh, kw, cin]
-                macs = _prod(shape(outs[0])) * w[1] * w[2] * w[3]
+                macs = num_elements(shape(outs[0])) * w[1] * w[2] * w[3]
             elif name == "DEPTHWISE_CONV_2D":
                 w = shape(ins[1])  # [1, kh, kw, cout]
-                macs = _prod(shape(outs[0])) * w[1] * w[2]
+                macs = num_elements(shape(outs[0])) * w[1] * w[2]
             elif name == "FULLY_CONNECTED":
                 w = shape(ins[1])  # [units, in_features]
-                macs = _prod(shape(outs[0])) * w[-1]
+                macs = num_elements(shape(outs[0])) * w[-1]
             elif name == "TRANSPOSE_CONV":
                 w = shape(ins[1])  # [cout, kh, kw, cin]; ins[2] is the activation
-                macs = _prod(shape(ins[2])) * w[0] * w[1] * w[2]
+                macs = num_elements(shape(ins[2])) * w[0] * w[1] * w[2]
             elif name == "BATCH_MATMUL":
                 a = shape(ins[0])
-                macs = _prod(shape(outs[0])) * a[-1]
+                macs = num_elements(shape(outs[0])) * a[-1]
         except (IndexError, TypeError):
             macs = 0
         rows.append({"index": idx, "op": name, "macs": int(macs)})
@@ -244,16 +241,16 @@ def onnx_macs(path: str | Path) -> int:
         try:
             if n.op_type in ("Conv", "ConvInteger", "QLinearConv"):
                 w = shapes[ins[3] if n.op_type == "QLinearConv" else ins[1]]  # [cout, cin/group, kh, kw]
-                total += _prod(shapes[outs[0]]) * _prod(w[1:])
+                total += num_elements(shapes[outs[0]]) * num_elements(w[1:])
             elif n.op_type == "ConvTranspose":
                 w = shapes[ins[1]]  # [cin, cout/group, kh, kw]
-                total += _prod(shapes[ins[0]]) * _prod(w[1:])
+                total += num_elements(shapes[ins[0]]) * num_elements(w[1:])
             elif n.op_type in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"):
                 a = shapes[ins[0]]
                 k = a[-1]
                 if n.op_type == "Gemm" and any(at.name == "transA" and at.i for at in n.attribute):
                     k = a[0]
-                total += _prod(shapes[outs[0]]) * k
+                total += num_elements(shapes[outs[0]]) * k
         except (KeyError, IndexError):
             continue
     return int(total)

@@ -109,7 +109,7 @@ def load_bench(path: str | Path) -> dict:
     return data
 
 
-def _key(r: dict) -> Key:
+def _row_key(r: dict) -> Key:
     lat = r["latency_ms"]
     return (
         Path(str(r["artifact"])).stem,
@@ -121,7 +121,7 @@ def _key(r: dict) -> Key:
 
 
 def _match_key(r: dict, fields: tuple[str, ...]) -> tuple:
-    full = dict(zip(MATCH_FIELDS, _key(r)))
+    full = dict(zip(MATCH_FIELDS, _row_key(r)))
     return tuple(full[f] for f in fields)
 
 
@@ -132,7 +132,7 @@ def _index(path: str, data: dict, fields: tuple[str, ...]) -> dict[tuple, dict]:
         k = _match_key(r, fields)
         if k in out:
             raise EdgekitError(f"{path}: two results match on {'+'.join(fields)} = {_mk_str(k, fields)} "
-                               f"({_key_str(_key(out[k]))} and {_key_str(_key(r))}); add fields to --match.")
+                               f"({_key_str(_row_key(out[k]))} and {_key_str(_row_key(r))}); add fields to --match.")
         out[k] = r
     return out
 
@@ -200,11 +200,11 @@ def compare_docs(docs: list[tuple[Path, dict]], threshold: float = DEFAULT_THRES
     for p, d in zip(paths[1:], datas[1:]):
         cand = _index(str(p), d, fields)
         for k in sorted(base.keys() - cand.keys(), key=str):
-            result.unmatched.append(f"only in {paths[0].name}: {_key_str(_key(base[k]))}")
+            result.unmatched.append(f"only in {paths[0].name}: {_key_str(_row_key(base[k]))}")
         for k in sorted(cand.keys() - base.keys(), key=str):
-            result.unmatched.append(f"only in {p.name}: {_key_str(_key(cand[k]))}")
+            result.unmatched.append(f"only in {p.name}: {_key_str(_row_key(cand[k]))}")
         for k in sorted(base.keys() & cand.keys(), key=str):
-            result.rows.append(_row(_key(base[k]), base[k], cand[k], str(paths[0]), str(p), threshold, resamples,
+            result.rows.append(_row(_row_key(base[k]), base[k], cand[k], str(paths[0]), str(p), threshold, resamples,
                                     confidence, seed))
     for p, d in zip(paths[1:], datas[1:]):
         result.notes += provenance_notes(paths[0], datas[0], p, d)
@@ -301,7 +301,7 @@ def _row(k: Key, rb: dict, rc: dict, fb: str, fc: str, threshold: float, resampl
     else:
         status = "no raw timings"
     model, fmt, prec, rt, th = k
-    cand_model = _key(rc)[0]
+    cand_model = _row_key(rc)[0]
     return CompareRow(
         model=model, candidate_model=cand_model if cand_model != model else "", format=fmt, precision=prec, runtime=rt, threads=th, baseline_file=fb, candidate_file=fc,
         baseline_p50=pb, candidate_p50=pc, ratio=ratio, ci_low=lo, ci_high=hi, n_baseline=len(xb),

@@ -3,7 +3,7 @@
 It times ``Runner.invoke_once`` on a prepared input, like ``litert-benchmark`` times
 ``Invoke()``; statistics are numpy's. Imports no TensorFlow unless the runtime is Keras.
 
-Besides latency, :func:`bench` records per row:
+Besides latency, :func:`bench_row` records per row:
 
 - ``memory_mb``: resident set figures from ``/proc/self/status`` (``VmRSS``, and ``VmHWM`` for the
   peak), the OS's view with native allocations included, unlike ``tracemalloc``. By default
@@ -85,9 +85,9 @@ def bench_runner(load, runs: int = 100, warmup: int = 10, x: np.ndarray | None =
     )
 
 
-def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: int = 100, warmup: int = 10,
-          progress=None, *, roofline: bool = True, macs: int | None = None, profile: bool = False,
-          profile_runs: int = 20, memory: str = "child", **options) -> BenchRow:
+def bench_row(path: str | Path, runtime: str | None = None, threads: int = 1, runs: int = 100, warmup: int = 10,
+              progress=None, *, roofline: bool = True, macs: int | None = None, profile: bool = False,
+              profile_runs: int = 20, memory: str = "child", **options) -> BenchRow:
     """Benchmark one file; returns the result row of ``edgekit bench --json`` (a :class:`~edgekit.records.BenchRow`).
 
     ``roofline``: add achieved GMAC/s and the fraction of :func:`~edgekit.benchmarking.ceiling.matmul_ceiling`
@@ -143,13 +143,13 @@ def bench(path: str | Path, runtime: str | None = None, threads: int = 1, runs: 
 
 def bench_threads(path: str | Path, runtime: str | None = None, threads=(1,), runs: int = 100, warmup: int = 10,
                   progress=None, **kw) -> list[BenchRow]:
-    """One :func:`bench` row per thread count (``threads=(1, 2)``, or ``range(1, n + 1)``)."""
+    """One :func:`bench_row` per thread count (``threads=(1, 2)``, or ``range(1, n + 1)``)."""
     counts = parse_threads(threads) if isinstance(threads, str) else list(threads)
     if not counts:
         raise EdgekitError("threads must name at least one count, e.g. 1,2.")
     for t in counts:
         _positive("threads", t)
-    return [bench(path, runtime, t, runs, warmup, progress=progress, **kw) for t in counts]
+    return [bench_row(path, runtime, t, runs, warmup, progress=progress, **kw) for t in counts]
 
 
 def parse_threads(text: str) -> list[int]:

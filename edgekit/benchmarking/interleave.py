@@ -21,7 +21,7 @@ from edgekit.errors import EdgekitError
 
 def bench_interleaved(files: list[str | Path], runtime: str | None = None, threads: int = 1, runs: int = 100,
                       warmup: int = 10, rounds: int = 10, progress=None, **options) -> list[BenchRow]:
-    """Result rows (as :func:`edgekit.benchmarking.harness.bench` writes them) for ``files``, timed in
+    """Result rows (as :func:`edgekit.benchmarking.harness.bench_row` writes them) for ``files``, timed in
     ``rounds`` alternating blocks of ``runs // rounds`` invokes each; the row order follows ``files``."""
     from edgekit.benchmarking.harness import _positive
     from edgekit.runtime.base import check_model_file, default_runtime, load_runner

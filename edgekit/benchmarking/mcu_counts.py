@@ -104,7 +104,7 @@ def load_count_calibration() -> dict:
     return json.loads(CALIBRATION_FILE.read_text())
 
 
-def _counts(counts) -> dict:
+def _counts_dict(counts) -> dict:
     if isinstance(counts, (str, Path)):
         p = Path(counts)
         if not p.is_file():
@@ -121,7 +121,7 @@ def latency_from_counts(counts, target: str) -> tuple[float, float]:
     """
     from edgekit.benchmarking.mcu_targets import get_target
 
-    c = _counts(counts)
+    c = _counts_dict(counts)
     t = get_target(target)
     cls = CORE_CLASS.get(t.core)
     if cls is None:

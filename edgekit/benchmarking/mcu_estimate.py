@@ -78,12 +78,12 @@ class OpCost(BaseModel):
     act_bytes: int  # int8 activations read and written
 
 
-def _shape(sg, i) -> list[int]:
+def _tensor_dims(sg, i) -> list[int]:
     return [max(d, 1) for d in tflite_file.tensor_shape(sg.tensors[i])]
 
 
 def _nelem(sg, i) -> int:
-    return int(np.prod(_shape(sg, i) or [1]))
+    return int(np.prod(_tensor_dims(sg, i) or [1]))
 
 
 def op_costs(tflite_path: str | Path) -> list[OpCost]:
@@ -101,19 +101,19 @@ def op_costs(tflite_path: str | Path) -> list[OpCost]:
         r = dict(kind="other", macs=0, vec=0, channels=0, pixels=0, kh=0, taps=0, dense=0)
         try:
             if o.op in ("CONV_2D", "TRANSPOSE_CONV"):  # filter [cout, kh, kw, cin]
-                cout, kh, kw, cin = _shape(sg, ins[1])
+                cout, kh, kw, cin = _tensor_dims(sg, ins[1])
                 pix = out // cout
                 macs = out * kh * kw * cin if o.op == "CONV_2D" else _nelem(sg, ins[2]) * cout * kh * kw
                 r.update(kind="pw" if kh * kw == 1 else "conv", macs=macs, vec=kh * kw * cin, pixels=pix, kh=kh,
                          taps=kh * kw)
             elif o.op == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, cout]
-                _, kh, kw, ch = _shape(sg, ins[1])
+                _, kh, kw, ch = _tensor_dims(sg, ins[1])
                 r.update(kind="dw", macs=out * kh * kw, channels=ch, pixels=out // ch, kh=kh, taps=kh * kw)
             elif o.op == "FULLY_CONNECTED":  # weights [units, in_features]
-                units, feats = _shape(sg, ins[1])[-2:]
+                units, feats = _tensor_dims(sg, ins[1])[-2:]
                 r.update(kind="fc", macs=out * feats, vec=feats, dense=units * feats if ins[1] in const else 0)
             elif o.op == "BATCH_MATMUL":
-                feats = _shape(sg, ins[0])[-1]
+                feats = _tensor_dims(sg, ins[0])[-1]
                 r.update(kind="fc", macs=out * feats, vec=feats)
         except (IndexError, ValueError, ZeroDivisionError):
             r = dict(kind="other", macs=0, vec=0, channels=0, pixels=0, kh=0, taps=0, dense=0)

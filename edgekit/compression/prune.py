@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekit._tf import keras, tf
+from edgekit._tf import keras, tf, tfmot_module
 from edgekit.errors import EdgekitError, first_line
-
-
-def _tfmot():
-    import tensorflow_model_optimization as tfmot
-
-    return tfmot
 
 
 def _prunable(layer) -> bool:
@@ -87,7 +81,7 @@ def prune(model, data, sparsity: float = 0.75, epochs: int = 4, m_by_n: tuple[in
     """
     from edgekit.compression.distill import distill_fit
 
-    tfmot = _tfmot()
+    tfmot = tfmot_module()
     sp = tfmot.sparsity.keras
     if not 0.0 < sparsity < 1.0:
         raise EdgekitError(f"prune: sparsity must be in (0, 1), got {sparsity!r}.")
@@ -123,7 +117,7 @@ def prune(model, data, sparsity: float = 0.75, epochs: int = 4, m_by_n: tuple[in
 def cluster(model, data, clusters: int = 16, epochs: int = 2, batch_size: int = 32, learning_rate: float = 1e-4,
             preserve_sparsity: bool = False):
     """Weight clustering: each Conv2D/Dense kernel takes at most ``clusters`` distinct values."""
-    tfmot = _tfmot()
+    tfmot = tfmot_module()
     ck = tfmot.clustering.keras
     if not isinstance(clusters, int) or clusters < 2:
         raise EdgekitError(f"cluster: clusters must be an integer >= 2, got {clusters!r}.")
@@ -141,7 +135,7 @@ _WRAPPERS = ("PruneLowMagnitude", "ClusterWeights", "ClusterWeightsMHA", "Quanti
 
 def strip(model):
     """Remove pruning and clustering wrappers (QAT wrappers are kept: the converter needs them)."""
-    tfmot = _tfmot()
+    tfmot = tfmot_module()
     model = tfmot.sparsity.keras.strip_pruning(model)
     return tfmot.clustering.keras.strip_clustering(model)
 

@@ -16,7 +16,7 @@ representative data. Integer inputs (token ids) get no input quantizer.
 
 from __future__ import annotations
 
-from edgekit._tf import keras, tf
+from edgekit._tf import keras, tf, tfmot_module
 from edgekit.compression.graph import inbound_layers
 from edgekit.formats import FORMATS
 from edgekit.convert.tflite import QAT_INT8, to_tflite
@@ -46,15 +46,9 @@ def tflite_bytes(model, precision: str = "fp32", representative=None) -> bytes:
 
 # --------------------------------------------------------------------------- QAT
 
-def _tfmot():
-    import tensorflow_model_optimization as tfmot
-
-    return tfmot
-
-
 def _configs():
     """QuantizeConfig classes, defined lazily so importing edgekit.compression stays cheap."""
-    tfmot = _tfmot()
+    tfmot = tfmot_module()
     quantizers = tfmot.quantization.keras.quantizers
 
     class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
@@ -89,7 +83,7 @@ def _configs():
 
 
 def _scheme(skip_input_quantize: bool):
-    tfmot = _tfmot()
+    tfmot = tfmot_module()
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
         default_8bit_quantize_layout_transform as lt,
     )
@@ -144,7 +138,7 @@ def annotate(model, scheme: str = "default"):
     Returns ``(annotated_model, custom_layers)`` where ``custom_layers`` maps layer name to the
     config used (``"output"`` or ``"float"``) so reports can say what was handled specially.
     """
-    tfmot = _tfmot()
+    tfmot = tfmot_module()
     qk = tfmot.quantization.keras
     registry = qk.default_8bit.Default8BitQuantizeScheme().get_quantize_registry()
     Output, NoOp = _configs()
@@ -184,7 +178,7 @@ def qat_model(model, scheme: str = "default"):
     ``scheme``: ``"default"``, ``"prune_preserve"`` (keeps the zeros of a stripped pruned
     model) or ``"cluster_preserve"`` (keeps a stripped clustered model's centroids).
     """
-    tfmot = _tfmot()
+    tfmot = tfmot_module()
     qk = tfmot.quantization.keras
     annotated, custom, (Output, NoOp) = annotate(model)
     if scheme == "default":

@@ -13,6 +13,7 @@ import json
 from pydantic import BaseModel
 
 from edgekit import tflite_file
+from edgekit.shapes import num_elements
 
 
 class IoSpec(BaseModel):
@@ -66,7 +67,7 @@ def data_header(name: str, n_bytes: int, inp: IoSpec, outp: IoSpec, arena: int |
             f"// {tag.lower()}: {s.dtype} {'x'.join(map(str, s.shape))}; real = (q - zero_point) * scale",
             f"constexpr int {k}{tag}Dims = {len(s.shape)};",
             f"constexpr int {k}{tag}Shape[{max(len(s.shape), 1)}] = {{{', '.join(map(str, s.shape)) or '1'}}};",
-            f"constexpr int {k}{tag}Elements = {_prod(s.shape)};",
+            f"constexpr int {k}{tag}Elements = {num_elements(s.shape)};",
             f"constexpr const char* {k}{tag}Type = {_c_str(s.dtype)};",
             f"constexpr float {k}{tag}Scale = {_f(s.scale or 0.0)};",
             f"constexpr int {k}{tag}ZeroPoint = {s.zero_point or 0};", "",
@@ -122,13 +123,6 @@ def resolver_header(ops: list, arena_bytes: int | None = None, name: str = "g_mo
     lines += [f"  if (resolver.{m}() != kTfLiteOk) return kTfLiteError;" for m in methods]
     lines += ["  return kTfLiteOk;", "}", "", "#endif  // MODEL_OPS_H_", ""]
     return "\n".join(lines)
-
-
-def _prod(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 # CMSIS-NN's Helium (MVE) kernels ask for larger scratch buffers than the DSP ones (a 3x3 depthwise

@@ -15,6 +15,15 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     return new_v
 
 
+def correct_pad(x, kernel_size: int):
+    """Padding for a stride-2 'valid' conv that matches TF's 'same' on even inputs (the MobileNets'
+    downsampling, as in keras.applications)."""
+    h, w = x.shape[1], x.shape[2]
+    adjust = (1 - h % 2, 1 - w % 2)
+    k = kernel_size // 2
+    return ((k - adjust[0], k), (k - adjust[1], k))
+
+
 def check_image_shape(name: str, input_shape, min_size: int = 1, channels: tuple[int, ...] | None = None):
     shape = tuple(input_shape)
     if len(shape) != 3 or any((not isinstance(d, int)) or d <= 0 for d in shape):

@@ -25,7 +25,7 @@ class ModelInput:
     dtype: str
 
 
-def _tensor_name(name: str) -> str:
+def _signature_name(name: str) -> str:
     """``"image:0"`` -> ``"image"``: the name a file's signature can carry."""
     return str(name).split(":")[0]
 
@@ -89,7 +89,7 @@ class LoadedModel:
             found = [(k, s.shape, s.dtype.name) for k, s in self.function.structured_input_signature[1].items()]
         if len(found) == 1:
             found = [("input",) + found[0][1:]]
-        return [ModelInput(_tensor_name(n), tuple(None if d is None else int(d) for d in shape), dtype)
+        return [ModelInput(_signature_name(n), tuple(None if d is None else int(d) for d in shape), dtype)
                 for n, shape, dtype in found]
 
     @property
@@ -101,8 +101,8 @@ class LoadedModel:
         names = list(getattr(self.model, "output_names", None) or [])
         if len(names) != len(self.model.outputs) or len(set(names)) != len(names):
             names = [self.model.layers[-1].name] if len(self.model.outputs) == 1 else [
-                _tensor_name(t.name) for t in self.model.outputs]
-        return [_tensor_name(n) for n in names]
+                _signature_name(t.name) for t in self.model.outputs]
+        return [_signature_name(n) for n in names]
 
     def frozen_function(self, batch: int | None = None, lower_control_flow: bool = False):
         """The model's inference call over every input (named as :attr:`inputs`), its outputs a

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def _prod(shape) -> int:
+def _known_prod(shape) -> int:
+    """The product of a Keras shape's known sizes (a ``None`` counts as 1)."""
     return int(np.prod([d for d in shape if d is not None], dtype=np.int64))
 
 
@@ -48,24 +49,24 @@ def layer_macs(layer) -> int:
     except (AttributeError, RuntimeError, ValueError):
         return 0
     if cls in ("Conv1D", "Conv2D", "Conv3D"):
-        k = _prod(layer.kernel_size)
+        k = _known_prod(layer.kernel_size)
         cin = _in_shape(layer)[-1]
         groups = getattr(layer, "groups", 1) or 1
-        return _prod(out[1:]) * k * (cin // groups)
+        return _known_prod(out[1:]) * k * (cin // groups)
     if cls in ("Conv2DTranspose", "Conv1DTranspose"):
         # every input position is scattered through the kernel into `filters` outputs
-        return _prod(_in_shape(layer)[1:]) * _prod(layer.kernel_size) * layer.filters
+        return _known_prod(_in_shape(layer)[1:]) * _known_prod(layer.kernel_size) * layer.filters
     if cls in ("DepthwiseConv2D", "DepthwiseConv1D"):
-        k = _prod(layer.kernel_size)
-        return _prod(out[1:]) * k
+        k = _known_prod(layer.kernel_size)
+        return _known_prod(out[1:]) * k
     if cls == "SeparableConv2D":
-        k = _prod(layer.kernel_size)
+        k = _known_prod(layer.kernel_size)
         cin = _in_shape(layer)[-1]
-        spatial = _prod(out[1:-1])
+        spatial = _known_prod(out[1:-1])
         return spatial * cin * layer.depth_multiplier * k + spatial * cin * layer.depth_multiplier * out[-1]
     if cls == "Dense":
         cin = _in_shape(layer)[-1]
-        return _prod(out[1:]) * cin
+        return _known_prod(out[1:]) * cin
     if cls == "MultiHeadAttention":
         return _mha_macs(layer)
     if cls in ("LSTM", "GRU", "SimpleRNN"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgekit._tf import keras
 from edgekit.errors import EdgekitError
-from edgekit.models._common import check_choice, check_image_shape, check_positive, make_divisible
+from edgekit.models._common import check_choice, check_image_shape, check_positive, correct_pad, make_divisible
 from edgekit.models.registry import register_model
 
 layers = keras.layers
@@ -102,14 +102,6 @@ def mobilenet_v2(
     return keras.Model(inputs, x, name=name or f"mobilenetv2_{alpha:g}_{shape[0]}")
 
 
-def _correct_pad(x, kernel_size: int):
-    """Padding for a stride-2 'valid' conv that matches TF's 'same' on even inputs."""
-    h, w = x.shape[1], x.shape[2]
-    adjust = (1 - h % 2, 1 - w % 2)
-    k = kernel_size // 2
-    return ((k - adjust[0], k), (k - adjust[1], k))
-
-
 def _inverted_res_block(inputs, filters, stride, expansion, alpha, block_id, bn_momentum):
     in_channels = inputs.shape[-1]
     pointwise_filters = make_divisible(int(filters * alpha), 8)
@@ -122,7 +114,7 @@ def _inverted_res_block(inputs, filters, stride, expansion, alpha, block_id, bn_
         x = layers.ReLU(6.0, name=prefix + "expand_relu")(x)
 
     if stride == 2:
-        x = layers.ZeroPadding2D(padding=_correct_pad(x, 3), name=prefix + "pad")(x)
+        x = layers.ZeroPadding2D(padding=correct_pad(x, 3), name=prefix + "pad")(x)
     x = layers.DepthwiseConv2D(
         3, strides=stride, use_bias=False, padding="same" if stride == 1 else "valid", name=prefix + "depthwise"
     )(x)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgekit._tf import keras, tf
 from edgekit.errors import EdgekitError
-from edgekit.models._common import check_choice, check_image_shape, check_positive, make_divisible
+from edgekit.models._common import check_choice, check_image_shape, check_positive, correct_pad, make_divisible
 from edgekit.models.registry import register_model
 
 layers = keras.layers
@@ -90,7 +90,7 @@ def _build(variant, blocks, last_point_ch, input_shape, num_classes, alpha, mini
     inputs = layers.Input(shape=shape, name="input")
     x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="Conv")(inputs)
     x = layers.BatchNormalization(epsilon=1e-3, momentum=bn_momentum, name="Conv_BatchNorm")(x)
-    x = _activation(x, hs, "Conv_act")
+    x = _apply_activation(x, hs, "Conv_act")
 
     for block_id, (expansion, filters, k, stride, se, act) in enumerate(blocks):
         x = _inverted_res_block(
@@ -110,12 +110,12 @@ def _build(variant, blocks, last_point_ch, input_shape, num_classes, alpha, mini
         last_point_ch = make_divisible(last_point_ch * alpha)
     x = layers.Conv2D(last_conv_ch, 1, padding="same", use_bias=False, name="Conv_1")(x)
     x = layers.BatchNormalization(epsilon=1e-3, momentum=bn_momentum, name="Conv_1_BatchNorm")(x)
-    x = _activation(x, hs, "Conv_1_act")
+    x = _apply_activation(x, hs, "Conv_1_act")
 
     if include_top:
         x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
         x = layers.Conv2D(last_point_ch, 1, padding="same", use_bias=True, name="Conv_2")(x)
-        x = _activation(x, hs, "Conv_2_act")
+        x = _apply_activation(x, hs, "Conv_2_act")
         if dropout > 0:
             x = layers.Dropout(dropout, name="dropout")(x)
         x = layers.Conv2D(num_classes, 1, padding="same", name="Logits")(x)
@@ -162,7 +162,7 @@ class HardSwish(layers.Layer):
         return input_shape
 
 
-def _activation(x, kind, name):
+def _apply_activation(x, kind, name):
     if kind == "RE":
         return layers.ReLU(name=name + "_relu")(x)
     return HardSwish(name=name + "_hswish")(x)
@@ -177,13 +177,6 @@ def _se_block(inputs, filters, se_ratio, prefix):
     return layers.Multiply(name=prefix + "squeeze_excite_mul")([inputs, x])
 
 
-def _correct_pad(x, kernel_size: int):
-    h, w = x.shape[1], x.shape[2]
-    adjust = (1 - h % 2, 1 - w % 2)
-    k = kernel_size // 2
-    return ((k - adjust[0], k), (k - adjust[1], k))
-
-
 def _inverted_res_block(x, expansion, filters, kernel_size, stride, se_ratio, act, block_id, bn_momentum):
     shortcut = x
     prefix = f"expanded_conv_{block_id}_" if block_id else "expanded_conv_"
@@ -192,13 +185,13 @@ def _inverted_res_block(x, expansion, filters, kernel_size, stride, se_ratio, ac
         x = layers.Conv2D(make_divisible(infilters * expansion), 1, padding="same", use_bias=False,
                           name=prefix + "expand")(x)
         x = layers.BatchNormalization(epsilon=1e-3, momentum=bn_momentum, name=prefix + "expand_BatchNorm")(x)
-        x = _activation(x, act, prefix + "expand")
+        x = _apply_activation(x, act, prefix + "expand")
     if stride == 2:
-        x = layers.ZeroPadding2D(padding=_correct_pad(x, kernel_size), name=prefix + "depthwise_pad")(x)
+        x = layers.ZeroPadding2D(padding=correct_pad(x, kernel_size), name=prefix + "depthwise_pad")(x)
     x = layers.DepthwiseConv2D(kernel_size, strides=stride, padding="same" if stride == 1 else "valid",
                                use_bias=False, name=prefix + "depthwise")(x)
     x = layers.BatchNormalization(epsilon=1e-3, momentum=bn_momentum, name=prefix + "depthwise_BatchNorm")(x)
-    x = _activation(x, act, prefix + "depthwise")
+    x = _apply_activation(x, act, prefix + "depthwise")
     if se_ratio:
         x = _se_block(x, make_divisible(infilters * expansion), se_ratio, prefix)
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=prefix + "project")(x)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
+from edgekit.catalog import natural_key
 from edgekit.errors import EdgekitError
 
 Task = Literal["classification", "regression", "anomaly", "embedding", "generation"]
@@ -73,14 +73,10 @@ def register_model(**spec_fields):
     return deco
 
 
-def _natural_key(s: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
-
-
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern``, naturally sorted."""
     _ensure_loaded()
-    return sorted((n for n in _REGISTRY if fnmatch.fnmatch(n, pattern)), key=_natural_key)
+    return sorted((n for n in _REGISTRY if fnmatch.fnmatch(n, pattern)), key=natural_key)
 
 
 def get_spec(name: str) -> ModelSpec:

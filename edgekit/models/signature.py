@@ -13,7 +13,7 @@ from edgekit._tf import tf
 from edgekit.artifact import TensorSpec
 
 
-def _shape(t) -> tuple:
+def _static_shape(t) -> tuple:
     return tuple(None if d is None else int(d) for d in t.shape)
 
 
@@ -21,19 +21,19 @@ def input_specs(loaded) -> list[TensorSpec]:
     """The model's inputs in its own order, each with its name, shape (batch free) and dtype."""
     if loaded.model is None:
         sig = loaded.function.structured_input_signature[1]
-        return [TensorSpec(name=k, shape=_shape(s), dtype=s.dtype.name) for k, s in sig.items()]
+        return [TensorSpec(name=k, shape=_static_shape(s), dtype=s.dtype.name) for k, s in sig.items()]
     model = loaded.model
     names = list(getattr(model, "input_names", None) or [])
     specs = []
     for i, t in enumerate(model.inputs):
-        name = names[i] if i < len(names) else _tensor_name(t, f"input_{i}")
-        specs.append(TensorSpec(name=name, shape=_shape(t), dtype=tf.as_dtype(t.dtype).name))
+        name = names[i] if i < len(names) else _keras_tensor_name(t, f"input_{i}")
+        specs.append(TensorSpec(name=name, shape=_static_shape(t), dtype=tf.as_dtype(t.dtype).name))
     if len(specs) == 1 and not names:
         specs[0] = specs[0].model_copy(update={"name": "input"})
     return specs
 
 
-def _tensor_name(t, default: str) -> str:
+def _keras_tensor_name(t, default: str) -> str:
     # Keras 3 tensors carry their Input layer's name through ``_keras_history``; tf_keras ones ``name``.
     hist = getattr(t, "_keras_history", None)
     layer = getattr(hist, "operation", None) or (hist[0] if isinstance(hist, tuple) and hist else None)
@@ -45,13 +45,13 @@ def output_specs(loaded) -> list[TensorSpec]:
     """The model's outputs in its own order, named after their output layers (``model.output_names``)."""
     if loaded.model is None:
         outs = loaded.function.structured_outputs
-        return [TensorSpec(name=k, shape=_shape(v), dtype=v.dtype.name) for k, v in outs.items()]
+        return [TensorSpec(name=k, shape=_static_shape(v), dtype=v.dtype.name) for k, v in outs.items()]
     model = loaded.model
     names = list(getattr(model, "output_names", None) or [])
     specs = []
     for i, t in enumerate(model.outputs):
         name = names[i] if i < len(names) and len(set(names)) == len(names) else f"output_{i}"
-        specs.append(TensorSpec(name=name, shape=_shape(t), dtype="float32"))
+        specs.append(TensorSpec(name=name, shape=_static_shape(t), dtype="float32"))
     return specs
 
 

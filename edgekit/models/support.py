@@ -130,7 +130,7 @@ def gpu_unsupported(name: str) -> tuple[str, ...]:
     return tuple(sorted(GPU_UNSUPPORTED.get(name, ())))
 
 
-def _cell(name: str, column: str, footnotes: list[str]) -> str:
+def _support_text(name: str, column: str, footnotes: list[str]) -> str:
     def ref(text: str) -> str:
         if text not in footnotes:
             footnotes.append(text)
@@ -177,7 +177,7 @@ def render() -> str:
     ]
     for name in list_models():
         spec = get_spec(name)
-        cells = [_cell(name, c, footnotes) for c in cols]
+        cells = [_support_text(name, c, footnotes) for c in cols]
         lines.append(f"| `{name}` | {spec.task} | " + " | ".join(cells) + " |")
     if footnotes:
         lines += ["", "## Notes and reasons", ""]

@@ -71,7 +71,7 @@ def gelu_erf(x):
     return 0.5 * x * (1.0 + tf.math.erf(x * 0.7071067811865476))
 
 
-def _activation(name):
+def _keras_activation(name):
     return gelu_erf if name == "gelu" else name
 
 
@@ -87,7 +87,7 @@ def _encoder_block(x, num_heads, key_dim, ff_dim, dropout, activation, norm_firs
     if not norm_first:
         x = layers.LayerNormalization(epsilon=eps, name=name + "_attn_norm")(x)
     h = layers.LayerNormalization(epsilon=eps, name=name + "_ffn_norm")(x) if norm_first else x
-    h = layers.Dense(ff_dim, activation=_activation(activation), name=name + "_ffn_1")(h)
+    h = layers.Dense(ff_dim, activation=_keras_activation(activation), name=name + "_ffn_1")(h)
     h = layers.Dense(dim, name=name + "_ffn_2")(h)
     if dropout:
         h = layers.Dropout(dropout, name=name + "_ffn_dropout")(h)

@@ -137,7 +137,7 @@ def resolve_weights(name: str, weights: str | os.PathLike, knobs: dict, input_sh
                        "or pass a weight file: weights=\"path/to/weights.h5\" (CLI: --weights PATH).")
 
 
-def _key(layer_name: str) -> str:
+def _layer_key(layer_name: str) -> str:
     k = layer_name.lower().replace("/", "_")
     return k.replace("batchnorm", "bn")
 
@@ -156,7 +156,7 @@ def read_weight_file(path: str | os.PathLike) -> dict[str, tuple[str, list[np.nd
                     lname = raw.decode() if isinstance(raw, bytes) else str(raw)
                     names = [w.decode() if isinstance(w, bytes) else str(w) for w in g[lname].attrs["weight_names"]]
                     if names:
-                        out[_key(lname)] = (lname, [np.asarray(g[lname][w]) for w in names])
+                        out[_layer_key(lname)] = (lname, [np.asarray(g[lname][w]) for w in names])
             elif "layers" in g:
                 # Keras 3's .weights.h5 keys layers by class and creation order (batch_normalization_12),
                 # not by layer name, so nothing in it says which layer a tensor belongs to.
@@ -176,12 +176,12 @@ def read_weight_file(path: str | os.PathLike) -> dict[str, tuple[str, list[np.nd
 def load_weights(model, path: str | os.PathLike, head: tuple[str, ...] = ()) -> WeightsLoad:
     """Set ``model``'s weights from ``path`` by layer name; ``head`` layers may stay new (see module doc)."""
     stored = read_weight_file(path)
-    head_keys = {_key(h) for h in head}
+    head_keys = {_layer_key(h) for h in head}
     loaded, new, used = [], [], set()
     for layer in model.layers:
         if not layer.weights:
             continue
-        key = _key(layer.name)
+        key = _layer_key(layer.name)
         entry = stored.get(key)
         is_head = key in head_keys
         if entry is None:

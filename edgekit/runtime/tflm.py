@@ -210,7 +210,7 @@ class _Worker:
                 pass
 
 
-def _spec(d: dict, name: str) -> TensorSpec:
+def _tensor_spec(d: dict, name: str) -> TensorSpec:
     return TensorSpec(
         name=name,
         shape=tuple(d["shape"]),
@@ -344,8 +344,8 @@ class TFLMRunner(Runner):
                 f"{self.path}: TFLM cannot load this model with a {self.arena}-byte arena: "
                 f"{_log_line(reply)}"
             )
-        self._in = _spec(reply["input"], "input")
-        self._out = _spec(reply["output"], "output")
+        self._in = _tensor_spec(reply["input"], "input")
+        self._out = _tensor_spec(reply["output"], "output")
         self.last_invoke_ms: float | None = None
 
     @property

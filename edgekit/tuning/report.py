@@ -125,7 +125,7 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[Tun
     best = pick_best(trials)
     summary = {
         "model": model, "data": str(data), "config": config.model_dump(), "budgets": budgets.model_dump(),
-        "seconds": round(seconds, 1), "counts": _counts(trials),
+        "seconds": round(seconds, 1), "counts": _status_counts(trials),
         "best": best and best.model_dump(include={*TRIAL_KEYS, "knobs", "model", "resolution"}, exclude_unset=False),
         "pareto_ids": [t.id for t in front], "crash": crash,
         # trials are scored and the best chosen on validation; only the best bundle is measured on test
@@ -149,7 +149,7 @@ def write_outputs(out: Path, model: str, data, config, budgets, trials: list[Tun
     return TuneResult(out=out, trials=trials, pareto=front, best=best, bundle=bundle, report=summary)
 
 
-def _counts(trials):
+def _status_counts(trials):
     c: dict = {}
     for t in trials:
         c[t.status] = c.get(t.status, 0) + 1

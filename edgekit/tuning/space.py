@@ -70,7 +70,7 @@ class TrialConfig:
     optimizer_options: dict = field(default_factory=dict)
 
 
-def _spec(name: str):
+def _tunable_spec(name: str):
     from edgekit.models import get_spec
 
     spec = get_spec(name)
@@ -86,7 +86,7 @@ def define_space(name: str, fixed: dict | None = None, hp=None):
     """Declare the model family's space and the training space on ``hp`` (a new one by default)."""
     kt = require("keras_tuner", "tuning")
 
-    spec = _spec(name)
+    spec = _tunable_spec(name)
     hp = hp if hp is not None else kt.HyperParameters()
     known = set(_declared_names(name))
     for k, v in (fixed or {}).items():
@@ -103,7 +103,7 @@ def _declared_names(name: str) -> list[str]:
     import keras_tuner as kt
 
     hp = kt.HyperParameters()
-    spec = _spec(name)
+    spec = _tunable_spec(name)
     _MODEL_SPACES[spec.family](hp, name, spec)
     _training_space(hp)
     return [p.name for p in hp.space]
@@ -196,7 +196,7 @@ def _training_space(hp):
 
 def trial_config(name: str, values: dict) -> TrialConfig:
     """Map one trial's values to the model name, builder knobs and training choices."""
-    spec = _spec(name)
+    spec = _tunable_spec(name)
     v = dict(values)
     fam = spec.family
     model, knobs = name, {}

@@ -120,7 +120,8 @@ class _TrialWork:
         spec = get_spec(cfg.model)
         card = ModelCard(name=cfg.model, task=spec.task, params=count_params(net), macs=count_macs(net),
                          input_shape=(None,) + ds.input_shape, dataset=ds.name, normalization=ds.normalization,
-                         labels=ds.class_names, knobs=_jsonable(cfg.knobs), metrics={"val_accuracy": val_accuracy})
+                         labels=ds.class_names, knobs=_tuples_as_lists(cfg.knobs),
+                         metrics={"val_accuracy": val_accuracy})
         model_path = save_model(net, card, trial_dir / "model.keras")
 
         art = export(net, to="tflite", precision=self.config.precision, data=ds, out=trial_dir, name="model",
@@ -135,7 +136,7 @@ class _TrialWork:
         mcu = _mcu_estimate(art.path, self.budgets.target, arena if arena_source == TFLM_MEASURED else None)
         reasons += self.budgets.mcu_violations(mcu.get("latency_ms"))
         record = {
-            "id": trial_id, "model": cfg.model, "knobs": _jsonable(cfg.knobs), "resolution": cfg.resolution,
+            "id": trial_id, "model": cfg.model, "knobs": _tuples_as_lists(cfg.knobs), "resolution": cfg.resolution,
             "optimizer": cfg.optimizer, "learning_rate": cfg.learning_rate, "schedule": cfg.schedule,
             "batch_size": cfg.batch_size, "val_accuracy": val_accuracy, "latency_ms": lat.p50,
             "latency_p90_ms": lat.p90, "bytes": art.bytes, "arena_bytes": arena, "arena_source": arena_source,
@@ -147,7 +148,7 @@ class _TrialWork:
         if self.budgets.target:
             record["mcu_latency_ms"], record["mcu_estimate"] = mcu.get("latency_ms"), mcu
         write_json(trial_dir / "edgekit.json", record)
-        self.log(f"trial {trial_id}: {cfg.model} {_jsonable(cfg.knobs)} res {cfg.resolution} {cfg.optimizer} "
+        self.log(f"trial {trial_id}: {cfg.model} {_tuples_as_lists(cfg.knobs)} res {cfg.resolution} {cfg.optimizer} "
                  f"-> val_accuracy {val_accuracy:.4f}, {lat.p50:.3f} ms, {art.bytes / 1024:.1f} KB, "
                  f"arena {'?' if arena is None else f'{arena / 1024:.1f} KB'}"
                  + (f", {self.budgets.target} est. {mcu['latency_ms']:.1f} ms" if mcu.get("latency_ms") else "")
@@ -228,7 +229,7 @@ def _mcu_estimate(tflite_path, target: str | None, arena: int | None) -> dict:
             "summary": e.summary}
 
 
-def _jsonable(d: dict) -> dict:
+def _tuples_as_lists(d: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 

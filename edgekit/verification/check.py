@@ -39,7 +39,7 @@ def floor_for(precision: str) -> float:
     return FLOORS.get(precision, FLOORS["int8"])
 
 
-def _key(name: str) -> str:
+def _bare_name(name: str) -> str:
     """A name as runtimes spell it, reduced: ``serving_default_image:0`` -> ``image``."""
     n = re.sub(r":\d+$", "", str(name))
     n = re.sub(r"^serving_default_", "", n)
@@ -58,8 +58,8 @@ def _pair(ref: list[TensorSpec], cand: list[TensorSpec], what: str, file: str) -
     """``{keras name: file name}``: by name, then ``output_<i>`` (Keras 3's signature keys), then the
     one left, then a shape only one of them has. Refuses counts that differ and pairs it cannot tell."""
     if len(ref) != len(cand):
-        extra = [c.name for c in cand if _key(c.name) not in {_key(r.name) for r in ref}]
-        missing = [r.name for r in ref if _key(r.name) not in {_key(c.name) for c in cand}]
+        extra = [c.name for c in cand if _bare_name(c.name) not in {_bare_name(r.name) for r in ref}]
+        missing = [r.name for r in ref if _bare_name(r.name) not in {_bare_name(c.name) for c in cand}]
         detail = (f"; extra: {', '.join(extra)}" if extra and len(cand) > len(ref) else
                   f"; missing: {', '.join(missing)}" if missing and len(cand) < len(ref) else "")
         raise EdgekitError(f"{file} has {len(cand)} {what}s ({', '.join(c.name for c in cand)}) but the Keras model "
@@ -73,11 +73,11 @@ def _pair(ref: list[TensorSpec], cand: list[TensorSpec], what: str, file: str) -
         left_cand.remove(c)
 
     for r in list(left_ref):
-        c = next((c for c in left_cand if _key(c.name) == _key(r.name)), None)
+        c = next((c for c in left_cand if _bare_name(c.name) == _bare_name(r.name)), None)
         if c is not None:
             take(r, c)
     for i, r in enumerate(ref):
-        c = next((c for c in left_cand if _key(c.name) == f"{what}_{i}"), None)
+        c = next((c for c in left_cand if _bare_name(c.name) == f"{what}_{i}"), None)
         if r in left_ref and c is not None:
             take(r, c)
     for r in list(left_ref):
@@ -137,16 +137,10 @@ def as_feeds(x, specs: list[TensorSpec]) -> dict[str, np.ndarray]:
     return feeds
 
 
-def compare(candidate, reference, feeds: dict[str, np.ndarray], file: str | None = None,
-            classification: bool = True) -> list[OutputParity]:
-    """Run both on ``feeds`` (keyed by the Keras input names) and compare each output by name."""
-    return compare_outputs(candidate, reference, feeds, file, classification)[0]
-
-
 def compare_outputs(candidate, reference, feeds: dict[str, np.ndarray], file: str | None = None,
                     classification: bool = True):
-    """:func:`compare`, also returning both sides' outputs keyed by the Keras output names:
-    ``(parities, reference outputs, file outputs)``."""
+    """Run both on ``feeds`` (keyed by the Keras input names) and compare each output by name:
+    ``(parities, reference outputs, file outputs)``, the outputs keyed by the Keras output names."""
     from edgekit.verification import parity
 
     file = file or candidate.path.name
@@ -232,7 +226,7 @@ def final_check(path, runtime: str, reference, feeds: dict[str, np.ndarray], pre
     ``(runner, outputs)``."""
     runner = load_checked(path, runtime, dest_name)
     try:
-        outputs = compare(runner, reference, feeds, file=dest_name)
+        outputs = compare_outputs(runner, reference, feeds, file=dest_name)[0]
     except EdgekitError as e:
         raise EdgekitError(f"{str(e).rstrip('.')}; it was not kept.") from e
     except Exception as e:  # noqa: BLE001 - the runtime failed while running it: unusable too
