@@ -154,3 +154,19 @@ def test_suggest_looks_at_the_data(tmp_path):
     assert "~3 images per class" in pick.caution and "--weights" in pick.caution
     assert suggest(tmp_path / "txt").caution == ""
 
+
+
+def test_suggest_reads_sensor_windows_as_sequences(tmp_path):
+    """(N, 50, 3) windows of signed sensor values are sequences, not 50x3-pixel images; the command
+    it prints parses back to the same shape."""
+    from edgekit.cli._app import _parse_params
+    from edgekit.training.suggest import suggest
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "walk.npz", x=rng.normal(size=(30, 50, 3)).astype("float32"), y=np.arange(30) % 3)
+    pick = suggest(tmp_path / "walk.npz")
+    assert pick.model == "lstm" and pick.params == {"input_shape": (50, 3)} and "50 steps x 3 features" in pick.reason
+    assert "--param input_shape=50x3" in pick.command("walk.npz") and pick.caution == ""
+    assert _parse_params(["input_shape=50x3"]) == {"input_shape": (50, 3)}
+    np.savez(tmp_path / "grey.npz", x=rng.integers(0, 256, (30, 28, 28)).astype("uint8"), y=np.arange(30) % 3)
+    assert suggest(tmp_path / "grey.npz").model == "mobilenet_v2"

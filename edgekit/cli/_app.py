@@ -57,7 +57,10 @@ def _warn(msg: str) -> None:
 
 
 def _parse_params(items: list[str] | None) -> dict:
-    """`--param alpha=0.35 --param pooling=avg` to {"alpha": 0.35, "pooling": "avg"}."""
+    """`--param alpha=0.35 --param pooling=avg --param input_shape=50x3` to {"alpha": 0.35,
+    "pooling": "avg", "input_shape": (50, 3)}: a shape is written as `suggest` prints it."""
+    import re
+
     params = {}
     for item in items or []:
         if "=" not in item:
@@ -67,6 +70,8 @@ def _parse_params(items: list[str] | None) -> dict:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
+            if re.fullmatch(r"\d+(?:[x,]\d+)+", raw.strip()):  # 64x64x3 or 50,3
+                value = tuple(int(v) for v in re.split(r"[x,]", raw.strip()))
         if isinstance(value, list):
             value = tuple(value)
         params[key.strip()] = value

@@ -62,7 +62,7 @@ def export(model: Path = typer.Argument(..., help=".keras (Keras 3 or tf_keras),
     if art.normalization is not None:
         n = art.normalization
         out.print(f"input: (raw - {n.mean:g}) / {n.std:g}, raw {n.raw_range[0]:g}..{n.raw_range[1]:g} -> "
-                  f"{n.input_range[0]:g}..{n.input_range[1]:g}; labels: {len(art.labels or [])}")
+                  f"{n.input_range[0]:g}..{n.input_range[1]:g}; labels: {len(art.labels) if art.labels else 'none recorded'}")
     checked = art.extra.get("final_check") or []
     if checked:  # what the file did in its runtime before it got its name
         worst = min(checked, key=lambda o: o["cosine"])

@@ -178,10 +178,22 @@ def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, warn=N
 
 def _are_images(raw: np.ndarray, input_shape) -> bool:
     """Images only where the model takes images: an (H, W, C) input, fed (N, H, W) or (N, H, W, C).
-    Without a model shape, 3- and 4-D data are taken for images."""
+    Without a model shape, what :func:`looks_like_images` says."""
     if raw.ndim not in (3, 4):
         return False
-    return input_shape is None or len(tuple(input_shape)) == 3
+    return looks_like_images(raw) if input_shape is None else len(tuple(input_shape)) == 3
+
+
+def looks_like_images(x: np.ndarray) -> bool:
+    """Whether samples with no model to ask are images: ``(N, H, W, C)`` with 1, 3 or 4 channels, or
+    ``(N, H, W)`` greyscale with both sides at least 8 px, at most 4:1, and no negative value.
+    Other rank-3 data, such as ``(N, 50, 3)`` sensor windows, are sequences ``(N, T, F)``."""
+    if x.ndim == 4:
+        return x.shape[-1] in (1, 3, 4)
+    if x.ndim != 3:
+        return False
+    short, long = sorted(x.shape[1:])
+    return short >= 8 and long <= 4 * short and (x.size == 0 or float(np.min(x)) >= 0)
 
 
 def _as_given(raw, input_shape, name: str):

@@ -26,10 +26,11 @@ FEW_IMAGES_PER_CLASS = 75
 
 @dataclass(frozen=True)
 class DataProfile:
-    kind: str  # image | audio | text | table | arrays
+    kind: str  # image | audio | text | table | sequence | arrays
     samples: int
     classes: int
     image_side: int | None = None  # the median image's shorter side
+    sample_shape: tuple[int, ...] | None = None  # an .npz sample's shape, e.g. (T, F) of a sequence
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,10 @@ class Suggestion:
         """The equivalent ``edgekit train`` line."""
         flags = []
         for k, v in self.params.items():
-            if k == "input_shape":
+            if k == "input_shape" and len(v) == 3:  # an image's side
                 flags.append(f"--resolution {v[0]}")
             else:
-                flags.append(f"--param {k}={v}")
+                flags.append(f"--param {k}={'x'.join(map(str, v)) if isinstance(v, tuple) else v}")
         if self.options.get("target"):
             flags.append(f"--target {self.options['target']}")
         return " ".join(["edgekit train", self.model, "--data", data, *flags])
@@ -87,10 +88,13 @@ def profile_data(source: str | Path, target: str | None = None) -> DataProfile:
     if p.suffix.lower() == ".npz":
         import numpy as np
 
+        from edgekit.data.datasets import looks_like_images
+
         with np.load(p) as z:
             x, y = z["x"], z["y"]
-            kind = "image" if x.ndim in (3, 4) else "arrays"
-            return DataProfile(kind, len(x), len(np.unique(y)), min(x.shape[1:3]) if kind == "image" else None)
+            kind = "image" if looks_like_images(x) else "sequence" if x.ndim == 3 else "arrays"
+            return DataProfile(kind, len(x), len(np.unique(y)), min(x.shape[1:3]) if kind == "image" else None,
+                               tuple(int(d) for d in x.shape[1:]))
     raise EdgekitError(f"{p}: cannot tell what data this is; give a class folder, a .csv or an .npz.")
 
 
@@ -159,6 +163,11 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
         return Suggestion("transformer_encoder", {"embed_dim": 64, "num_heads": 4, "ff_dim": 128, "num_layers": 2},
                           f"{size} of texts: a 2-layer transformer encoder of width 64 (TinyBERT's 4x312 has "
                           f"millions of weights for a few hundred texts), sequence length fitted to the texts")
+    if prof.kind == "sequence":
+        steps, features = prof.sample_shape
+        return Suggestion("lstm", {"input_shape": (steps, features)},
+                          f"{size} of sequences ({steps} steps x {features} features): an LSTM of 64 units reads "
+                          "the steps in order (a few ten thousand weights)")
     if prof.kind == "table":
         if not target:
             raise EdgekitError(f"{source}: a table needs --target (the column to predict).")
