@@ -218,11 +218,20 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
     cfg = load_config(config, TrainConfig, overrides=overrides, flags={"learning_rate": "--lr"})
     params = params_with_input_shape(dict(params or {}), _shape_text(input_shape), resolution)
     if name is None:
+        import dataclasses
+
         pick = suggest(data, target)
-        _console(console).print(f"[bold]model[/]: {pick.model} {pick.knobs_text()} ({pick.reason})", highlight=False)
+        chosen = dataclasses.replace(pick, params={**pick.params, **params})  # a knob or resolution given wins
+        shape, picked = params.get("input_shape"), pick.params.get("input_shape")
+        if shape and picked and len(shape) == len(picked):  # --resolution leaves the channels open: the pick's
+            chosen.params["input_shape"] = tuple(p if g is None else g for g, p in zip(shape, picked))
+        given = [k for k in params if pick.params.get(k) != params[k]]
+        note = f"; {', '.join(given)} as given" if given else ""
+        _console(console).print(f"[bold]model[/]: {pick.model} {chosen.knobs_text()} ({pick.reason}{note})",
+                                highlight=False)
         if pick.caution:
             _console(console).print(f"  warning: {pick.caution}", highlight=False)
-        name, params = pick.model, {**pick.params, **params}  # a knob or resolution given still wins
+        name, params = pick.model, chosen.params
         target = pick.options.get("target")
     options = _given(target=target, task=task, frontend=dict(frontend) if frontend else None,
                      augmentation=dict(audio_augment) if audio_augment else None)
