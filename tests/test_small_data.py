@@ -143,13 +143,17 @@ def test_suggest_looks_at_the_data(tmp_path):
     for c in ("a", "b"):
         (tmp_path / "img" / c).mkdir(parents=True)
         for i in range(3):
-            Image.new("RGB", (72, 72)).save(tmp_path / "img" / c / f"{i}.png")
+            Image.new("RGB", (72, 72), (200, 40 * i, 30)).save(tmp_path / "img" / c / f"{i}.png")
+            (tmp_path / "grey" / c).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (72, 72), (90, 90, 90)).save(tmp_path / "grey" / c / f"{i}.png")
         (tmp_path / "txt" / c).mkdir(parents=True)
         (tmp_path / "txt" / c / "t.txt").write_text("a few words\n")
     pick = suggest(tmp_path / "img")
     assert pick.model == "mobilenet_v2" and pick.params["input_shape"] == (64, 64, 3) and "72 px" in pick.reason
     assert suggest(tmp_path / "txt").model == "transformer_encoder"
     assert "--resolution 64" in pick.command("img/")
+    # the input's channels are the images': grey images (even saved as RGB) get one
+    assert suggest(tmp_path / "grey").params["input_shape"] == (64, 64, 1)
     # 3 images per class: the suggestion says that a model from scratch may only memorise them
     assert "~3 images per class" in pick.caution and "--weights" in pick.caution
     assert suggest(tmp_path / "txt").caution == ""

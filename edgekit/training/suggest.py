@@ -30,6 +30,7 @@ class DataProfile:
     samples: int
     classes: int
     image_side: int | None = None  # the median image's shorter side
+    image_channels: int = 3  # 1 when the images looked at are all grey
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def profile_data(source: str | Path, target: str | None = None) -> DataProfile:
         kind = _folder_kind(p) or "image"
         images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
         side = _median_side(images) if kind == "image" else None
-        return DataProfile(kind, len(images) if kind == "image" else len(files), len(classes), side)
+        channels = _sample_channels(images) if kind == "image" else 3
+        return DataProfile(kind, len(images) if kind == "image" else len(files), len(classes), side, channels)
     if p.suffix.lower() == ".csv":
         from edgekit.data.table import read_csv_rows
 
@@ -90,7 +92,8 @@ def profile_data(source: str | Path, target: str | None = None) -> DataProfile:
         with np.load(p) as z:
             x, y = z["x"], z["y"]
             kind = "image" if x.ndim in (3, 4) else "arrays"
-            return DataProfile(kind, len(x), len(np.unique(y)), min(x.shape[1:3]) if kind == "image" else None)
+            return DataProfile(kind, len(x), len(np.unique(y)), min(x.shape[1:3]) if kind == "image" else None,
+                               int(x.shape[-1]) if x.ndim == 4 else 1)
     raise EdgekitError(f"{p}: cannot tell what data this is; give a class folder, a .csv or an .npz.")
 
 
@@ -114,6 +117,23 @@ def _median_side(images: list[Path], look_at: int = 25) -> int | None:
         except OSError:
             continue
     return sorted(sides)[len(sides) // 2] if sides else None
+
+
+def _sample_channels(images: list[Path], look_at: int = 25) -> int:
+    """1 when the images looked at are all grey (equal red, green and blue), else 3: the channels
+    the loader gives the folder's images (``edgekit.data.datasets._own_channels``)."""
+    import numpy as np
+    from PIL import Image
+
+    for f in images[:: max(1, len(images) // look_at)][:look_at]:
+        try:
+            with Image.open(f) as im:
+                rgb = np.asarray(im.convert("RGB"))
+        except OSError:
+            continue
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+            return 3
+    return 1 if images else 3
 
 
 def image_side(native: int | None, largest: int = 96) -> int:
@@ -148,7 +168,7 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
                f"at most {largest}: from scratch on {prof.samples} images more pixels cost time and add little"
                if small else f"at most {largest}")
         why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 32, {cap}"
-        return Suggestion("mobilenet_v2", {"input_shape": (side, side, 3), "alpha": 0.35},
+        return Suggestion("mobilenet_v2", {"input_shape": (side, side, prof.image_channels), "alpha": 0.35},
                           f"{size} of images: MobileNetV2 at width 0.35 (0.4 M parameters) learns from a few hundred "
                           f"images with the small-data recipe and runs on phones and, int8, on MCUs; {why_side}",
                           caution=few_images_caution(per_class))
