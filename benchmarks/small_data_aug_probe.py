@@ -5,20 +5,20 @@ Trains what ``edgekit train --data DIR`` trains for the benchmark's image sets (
 
 * ``recipe``: as the work tree's recipe chooses;
 * ``flip_off``: shifts only (``flip = false``);
-* ``turn``: shifts, no mirror, and a random rotation (+-TURN_DEGREES) and zoom (+-TURN_SCALE);
-* ``flip_turn``: shifts, the mirror and the rotation/zoom;
+* ``turn`` / ``flip_turn`` (at commit 2cde20b, whose training_batches had the option): shifts,
+  without / with the mirror, and a random rotation (+-15 degrees) and zoom (+-10%);
+* ``recolour`` / ``recolour_noflip`` (at commit 2cde20b): the recipe, with / without the mirror,
+  and each image's colour channels in a random order, a random half of them inverted;
 * ``lr<rate>`` (``lr0.005``): the recipe at another Adam learning rate (2e-3 in the recipe);
 * ``anneal_flip_off`` / ``anneal_flip_on``: no plateau; from early stopping's start (half the
   epochs) the rate falls along a half cosine to 0 at the last epoch; without / with the mirror;
-* ``res96`` / ``res96_flip_off``: the recipe (with / without the mirror) at 96x96 instead of 64x64;
-* ``recolour`` / ``recolour_noflip``: the recipe (with / without the mirror) and each image's colour
-  channels in a random order, a random half of them inverted.
+* ``res96`` / ``res96_flip_off``: the recipe (with / without the mirror) at 96x96 instead of 64x64.
 
 Same data and train/validation/test split as benchmarks/small_data.py; the test split is measured
 once at the end. Each run's per-epoch history (training and validation accuracy, learning rate) is
 kept in the JSON row.
 
-    nice -n 10 python benchmarks/small_data_aug_probe.py glyphs96 turn OUT_DIR
+    nice -n 10 python benchmarks/small_data_aug_probe.py glyphs96 anneal_flip_off OUT_DIR
     python benchmarks/small_data_aug_probe.py collect "NOTE" OUT_DIR...   # -> results/small_data_aug_probe.{json,md}
 
 ``collect`` keeps every run found under the OUT_DIRs, finished or not: a run stopped by hand (its
@@ -27,7 +27,6 @@ trend was clear and the machine was needed) is kept with the epochs its log reac
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -39,11 +38,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _small_sets as sets  # noqa: E402
+import numpy as np  # noqa: E402
 
 MAKE = {"shapes128": lambda d: sets.shapes(d / "shapes128", 60, 128, seed=102),
         "glyphs96": lambda d: sets.glyphs(d / "glyphs", 60, 96, seed=106),
         "shapes64": lambda d: sets.shapes(d / "shapes", 80, 64, seed=101)}
-TURN_DEGREES, TURN_SCALE = 15.0, 0.1
 
 
 def main(case: str, variant: str, work: Path) -> None:
@@ -51,7 +50,6 @@ def main(case: str, variant: str, work: Path) -> None:
 
     from edgekit._tf import keras
     from edgekit.training import loop
-    from edgekit.training.batches import training_batches
 
     lrs: list[float] = []
 
@@ -59,12 +57,7 @@ def main(case: str, variant: str, work: Path) -> None:
         def on_epoch_end(self, epoch, logs=None):
             lrs.append(float(keras.backend.get_value(self.model.optimizer.learning_rate)))
 
-    if variant in ("turn", "flip_turn"):
-        loop.training_batches = functools.partial(training_batches, turn=(TURN_DEGREES, TURN_SCALE))
-    if variant in ("recolour", "recolour_noflip"):
-        loop.training_batches = functools.partial(training_batches, recolour=True)
-    overrides = {"flip_off": {"flip": False}, "turn": {"flip": False}, "flip_turn": {"flip": True},
-                 "recolour_noflip": {"flip": False}, "res96_flip_off": {"flip": False},
+    overrides = {"flip_off": {"flip": False}, "res96_flip_off": {"flip": False},
                  "anneal_flip_off": {"flip": False}, "anneal_flip_on": {"flip": True}}.get(variant, {})
     if variant.startswith("anneal"):  # no plateau: the rate falls along a half cosine over the second half
         class Anneal(keras.callbacks.Callback):
@@ -76,8 +69,6 @@ def main(case: str, variant: str, work: Path) -> None:
                 t = max(0.0, (epoch - self.start) / max(1, self.epochs - self.start))
                 keras.backend.set_value(self.model.optimizer.learning_rate,
                                         self.rate * 0.5 * (1 + np.cos(np.pi * t)))
-
-        import numpy as np
 
         def lr_callbacks(config, steps_per_epoch=0, learning_rate=None, patience=None, start_from_epoch=0):
             return [Anneal(learning_rate or config.learning_rate, start_from_epoch, config.epochs)]

@@ -158,3 +158,49 @@ def test_suggest_looks_at_the_data(tmp_path):
     assert "~3 images per class" in pick.caution and "--weights" in pick.caution
     assert suggest(tmp_path / "txt").caution == ""
 
+
+
+def _drawn(kind: str, rng, side: int = 32):
+    """One side x side RGB image: a 'b' or 'd' (a stem with a bowl on its right or left), a circle
+    or a square, at a random place, size and colour on noise of another colour."""
+    from PIL import Image, ImageDraw
+
+    bg, fg = rng.integers(0, 120, 3), rng.integers(136, 256, 3)
+    img = Image.fromarray(np.clip(bg + rng.normal(0, 12, (side, side, 3)), 0, 255).astype(np.uint8), "RGB")
+    draw, colour = ImageDraw.Draw(img), tuple(int(c) for c in fg)
+    r = int(rng.integers(4, 7))
+    x, y = (int(v) for v in rng.integers(r + 2, side - 3 * r - 2, 2))
+    if kind in ("b", "d"):
+        stem = x if kind == "b" else x + 2 * r
+        draw.rectangle([stem - 1, y - 2 * r, stem + 1, y + 2 * r], fill=colour)
+        draw.ellipse([x, y, x + 2 * r, y + 2 * r], outline=colour, width=2)
+    elif kind == "circle":
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
+    else:
+        draw.rectangle([x - r, y - r, x + r, y + r], fill=colour)
+    return np.asarray(img, np.float32) / 127.5 - 1.0
+
+
+def test_mirror_is_chosen_by_whether_mirrored_training_images_keep_their_class():
+    """b and d are each other's mirror image: mirrored, a b is read as a d, and the rule leaves the
+    mirror off; circles and squares look the same mirrored, and it stays on."""
+    from edgekit.training import TrainConfig
+    from edgekit.training.mirror import mirror_check
+    from edgekit.training.recipe import scaled_config, wants_mirror_check
+
+    rng = np.random.default_rng(11)
+
+    def check(kinds):
+        x = np.stack([_drawn(k, rng) for k in kinds for _ in range(40)])
+        return mirror_check(x, np.repeat(np.arange(len(kinds)), 40))
+
+    letters, shapes = check(("b", "d")), check(("circle", "square"))
+    assert letters.accuracy >= 0.8 and letters.mirrored < 0.5 and not letters.keeps_class, letters
+    assert shapes.accuracy >= 0.8 and shapes.keeps_class, shapes
+    assert wants_mirror_check(TrainConfig(), 80, images=True)
+    assert not wants_mirror_check(TrainConfig(flip=True), 80, images=True)  # given: kept, not measured
+    assert not wants_mirror_check(TrainConfig(), 1200, images=True)  # the mirror is a small-data setting
+    off, recipe = scaled_config(TrainConfig(), 64, "mobilenet", images=True, mirror=letters)
+    assert off.flip is False and "mirror off: an outline classifier scored" in recipe.rule
+    on, recipe = scaled_config(TrainConfig(), 64, "mobilenet", images=True, mirror=shapes)
+    assert on.flip is True and "mirror on" in recipe.rule

@@ -68,41 +68,8 @@ def _random_flip(xb, seed):
     return tf.where(flip, tf.reverse(xb, axis=[2]), xb)
 
 
-def _random_turn(xb, seed, degrees: float, scale: float):
-    """Rotate every image of ``xb`` by its own angle in [-degrees, degrees] and zoom it by its own
-    factor in [1 - scale, 1 + scale], about the centre, repeating the edge pixels into what is
-    uncovered (as :func:`_random_shift` does, for the same reason)."""
-    h, w = xb.shape[1], xb.shape[2]
-    n = tf.shape(xb)[0]
-    draw = tf.random.stateless_uniform([n, 2], seed=seed, minval=-1.0, maxval=1.0)
-    angle = draw[:, 0] * (degrees * np.pi / 180.0)
-    zoom = 1.0 + draw[:, 1] * scale
-    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
-    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-    # Each output pixel (x, y) reads the input at (a0 x + a1 y + a2, b0 x + b1 y + b2).
-    transforms = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy,
-                           tf.zeros_like(cos), tf.zeros_like(cos)], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(images=xb, transforms=transforms, output_shape=[h, w],
-                                                 fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
-
-
-def _random_recolour(xb, seed):
-    """Give every image of ``xb`` its own order of the colour channels (one of the six) and, for a
-    random half, the negative (``x -> -x``: the image inverted about the normalization's centre).
-    Edges and shapes are kept; each image's own colours, which a few hundred images with random
-    colours let a network memorise them by, are not."""
-    n = tf.shape(xb)[0]
-    c = xb.shape[-1]
-    keys = tf.random.stateless_uniform([n, c + 1], seed=seed)
-    order = tf.argsort(keys[:, :c], axis=1)  # a random permutation per image
-    out = tf.gather(xb, order, axis=3, batch_dims=1)
-    sign = tf.where(keys[:, c:] < 0.5, -1.0, 1.0)[:, :, None, None]
-    return out * tf.cast(tf.reshape(sign, [n, 1, 1, 1]), out.dtype)
-
-
 def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool,
-                     flip: bool = False, turn: tuple[float, float] | None = None,
-                     recolour: bool = False) -> "tf.data.Dataset":
+                     flip: bool = False) -> "tf.data.Dataset":
     """Shuffled (and, for images with ``augment``, randomly shifted, and with ``flip`` mirrored)
     batches of ``(x, y)``.
 
@@ -114,8 +81,6 @@ def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, a
     n = len(x)
     pad = shift_pad(x, augment)
     flip = bool(flip and augment and x.ndim == 4)
-    turn = turn if augment and x.ndim == 4 else None
-    recolour = bool(recolour and augment and x.ndim == 4 and x.shape[-1] == 3)
     # Shuffle and batch indices, then gather each batch from the whole arrays held once (as
     # Keras' own array adapter does): shuffling the images themselves copies every one through
     # the shuffle buffer each epoch.
@@ -130,10 +95,6 @@ def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, a
             xb = _random_shift(xb, tf.stack([key, r]), pad)
         if flip:
             xb = _random_flip(xb, tf.stack([key + 1, r]))
-        if turn:
-            xb = _random_turn(xb, tf.stack([key + 2, r]), *turn)
-        if recolour:
-            xb = _random_recolour(xb, tf.stack([key + 3, r]))
         return xb, yb
 
     ds = tf.data.Dataset.zip((order, arrays, draws)).map(batch, num_parallel_calls=tf.data.AUTOTUNE,

@@ -27,7 +27,8 @@ from edgekit.training.config import TrainConfig
 from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
 from edgekit.training.loop import EpochLine, fit
 from edgekit.training.outcome import diagnose, report_outcome
-from edgekit.training.recipe import early_stopping, lr_patience, lr_plateau_start, scaled_config, zero_head
+from edgekit.training.recipe import (early_stopping, lr_patience, lr_plateau_start, scaled_config,
+                                     wants_mirror_check, zero_head)
 from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, predict_outputs, save_extras
 from edgekit.verification.tasks import class_breakdown, headline, score_outputs
 
@@ -116,7 +117,13 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     finetune = _pretrained_summary(net, model, config, console)
     finetune.update(freeze_for_head(net, config, console))
     images = dataset.x_train.ndim == 4 and not dataset.preprocessing
-    config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune), images=images)
+    mirror = None
+    if wants_mirror_check(config, len(dataset.x_train), images):
+        from edgekit.training.mirror import mirror_check
+
+        mirror = mirror_check(dataset.x_train, dataset.y_train, seed=config.seed)  # training images only
+    config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune), images=images,
+                                   mirror=mirror)
     if not finetune:
         zero_head(net)  # first predictions uniform: the first loss is ln(classes)
 
