@@ -12,6 +12,8 @@ Trains what ``edgekit train --data DIR`` trains for the benchmark's image sets (
 * ``lr<rate>`` (``lr0.005``): the recipe at another Adam learning rate (2e-3 in the recipe);
 * ``anneal_flip_off`` / ``anneal_flip_on``: no plateau; from early stopping's start (half the
   epochs) the rate falls along a half cosine to 0 at the last epoch; without / with the mirror;
+* ``head_small_flip_off`` / ``_flip_on``: the classifier's kernel starts at 1% of its random
+  initialisation instead of zero (the recipe zeroes it), without / with the mirror;
 * ``res96`` / ``res96_flip_off``: the recipe (with / without the mirror) at 96x96 instead of 64x64.
 
 Same data and train/validation/test split as benchmarks/small_data.py; the test split is measured
@@ -58,7 +60,8 @@ def main(case: str, variant: str, work: Path) -> None:
             lrs.append(float(keras.backend.get_value(self.model.optimizer.learning_rate)))
 
     overrides = {"flip_off": {"flip": False}, "res96_flip_off": {"flip": False},
-                 "anneal_flip_off": {"flip": False}, "anneal_flip_on": {"flip": True}}.get(variant, {})
+                 "anneal_flip_off": {"flip": False}, "anneal_flip_on": {"flip": True},
+                 "head_small_flip_off": {"flip": False}, "head_small_flip_on": {"flip": True}}.get(variant, {})
     if variant.startswith("anneal"):  # no plateau: the rate falls along a half cosine over the second half
         class Anneal(keras.callbacks.Callback):
             def __init__(self, rate, start, epochs):
@@ -74,6 +77,17 @@ def main(case: str, variant: str, work: Path) -> None:
             return [Anneal(learning_rate or config.learning_rate, start_from_epoch, config.epochs)]
 
         loop.lr_callbacks = lr_callbacks
+    if variant.startswith("head_small"):  # the classifier starts small and random instead of at zero
+        from edgekit.training import fit as fit_module
+
+        def small_head(net):
+            dense = [layer for layer in net.layers if isinstance(layer, keras.layers.Dense)][-1]
+            weights = dense.get_weights()
+            weights[0] = weights[0] * 0.01
+            dense.set_weights(weights)
+            return True
+
+        fit_module.zero_head = small_head
     original_fit = loop.fit
 
     def fit(*a, callbacks=(), **kw):

@@ -182,7 +182,8 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
         frontend: audio folders: the front end's knobs (`{"window_ms": 30, "mel_bins": 40}`).
         audio_augment: audio folders: augmentation knobs (`{"copies": 1, "snr_db": 10}`).
         input_shape: the model input, `(96, 96, 3)` or `"96x96x3"`.
-        resolution: a square image side (channels: the model's).
+        resolution: a square image side (channels: an image folder's own when the model is built for it, else the
+            model's).
         weights: `"imagenet"` or a Keras `.h5` weight file to start from.
         freeze_backbone: train only the head of a pretrained model.
         unfreeze: then also train the last N backbone blocks at a tenth of the rate.
