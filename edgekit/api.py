@@ -219,7 +219,7 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
     cfg = load_config(config, TrainConfig, overrides=overrides, flags={"learning_rate": "--lr"})
     params = params_with_input_shape(dict(params or {}), _shape_text(input_shape), resolution)
     if name is None:
-        pick = suggest(data, target)
+        pick = suggest(data, target, seed=cfg.seed)
         _console(console).print(f"[bold]model[/]: {pick.model} {pick.knobs_text()} ({pick.reason})", highlight=False)
         if pick.caution:
             _console(console).print(f"  warning: {pick.caution}", highlight=False)
@@ -233,12 +233,14 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
                   data_options=options)
 
 
-def suggest(data: PathLike, target: str | None = None) -> "Suggestion":
+def suggest(data: PathLike, target: str | None = None, seed: int = 0) -> "Suggestion":
     """Pick a registry model and input size for your data and say why (`edgekit suggest`).
 
     Args:
         data: an image, audio or text folder with one subfolder per class, a .csv table or an .npz.
         target: a CSV table's column to predict; for a folder, an MCU board (`targets()`) the model must suit.
+        seed: the train/validation/test split `train` makes with this seed; only its training images are
+            looked at for what the images show (how thin their strokes are).
 
     Returns:
         The `Suggestion` (`model`, `params`, `reason`, and `command(data)`: the `edgekit train` line).
@@ -255,7 +257,7 @@ def suggest(data: PathLike, target: str | None = None) -> "Suggestion":
 
         board = get_target(target).name  # an unknown board fails here, with the list
         target = None
-    return _suggest(str(data), target=target, board=board)
+    return _suggest(str(data), target=target, board=board, seed=seed)
 
 
 # ----------------------------------------------------------------------------- export and verify

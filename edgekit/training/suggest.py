@@ -154,9 +154,10 @@ def few_images_caution(per_class: int) -> str:
             f"{FEW_IMAGES_PER_CLASS} or more per class, or --weights (a pretrained start), help most.")
 
 
-def suggest(source: str | Path, target: str | None = None, board: str | None = None) -> Suggestion:
+def suggest(source: str | Path, target: str | None = None, board: str | None = None, seed: int = 0) -> Suggestion:
     """A model for ``source`` (``target``: a CSV table's label column; ``board``: an MCU board from
-    ``edgekit targets``, which caps the image size)."""
+    ``edgekit targets``, which caps the image size; ``seed``: the split ``edgekit train`` will make,
+    whose training images alone decide whether thin strokes need more pixels)."""
     prof = profile_data(source, target)
     per_class = prof.samples // max(1, prof.classes)
     size = f"{prof.samples} samples in {prof.classes} classes (~{per_class} each)"
@@ -168,6 +169,17 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
                f"at most {largest}: from scratch on {prof.samples} images more pixels cost time and add little"
                if small else f"at most {largest}")
         why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 32, {cap}"
+        finer = image_side(prof.image_side, 96)
+        if small and not board and finer > side and Path(source).is_dir():
+            from edgekit.training.detail import MIN_HALF_WIDTH, training_half_width
+
+            width = training_half_width(source, finer, seed) * side / finer
+            if width < MIN_HALF_WIDTH:
+                why_side = (f"{finer}x{finer}: the images are {prof.image_side} px; at {side}x{side} the objects' "
+                            f"thinnest parts (strokes) would be {2 * width:.1f} px wide, under "
+                            f"{2 * MIN_HALF_WIDTH:g} (measured on the training images), so they are read at {finer} "
+                            f"(small sets are otherwise read at most at {side})")
+                side = finer
         return Suggestion("mobilenet_v2", {"input_shape": (side, side, prof.image_channels), "alpha": 0.35},
                           f"{size} of images: MobileNetV2 at width 0.35 (0.4 M parameters) learns from a few hundred "
                           f"images with the small-data recipe and runs on phones and, int8, on MCUs; {why_side}",
