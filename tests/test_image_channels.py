@@ -57,8 +57,9 @@ def test_train_cnn_on_colour_images_builds_a_colour_model(tmp_path):
     from rich.console import Console
 
     data = _colour_squares(tmp_path / "squares")
+    (tmp_path / "quick.toml").write_text("tensorboard = false\n")
     log = io.StringIO()
-    res = edgekit.train("cnn", data, out=tmp_path / "run", resolution=SIDE, epochs=12,
+    res = edgekit.train("cnn", data, out=tmp_path / "run", resolution=SIDE, epochs=8, config=tmp_path / "quick.toml",
                         console=Console(file=log, width=300, soft_wrap=True))
     printed = log.getvalue()
     assert res.model.input_shape == (None, SIDE, SIDE, 3), printed
@@ -73,8 +74,9 @@ def test_channels_given_are_kept(tmp_path):
     from rich.console import Console
 
     data = _colour_squares(tmp_path / "squares", per_class=6)
+    (tmp_path / "quick.toml").write_text("tensorboard = false\n")
     log = io.StringIO()
     res = edgekit.train("cnn", data, out=tmp_path / "run", input_shape=f"{SIDE}x{SIDE}x1", epochs=1,
-                        console=Console(file=log, width=300, soft_wrap=True))
+                        config=tmp_path / "quick.toml", console=Console(file=log, width=300, soft_wrap=True))
     assert res.model.input_shape == (None, SIDE, SIDE, 1)
     assert "note: squares: the images are in colour (3 channels) but the model takes 1" in log.getvalue()
