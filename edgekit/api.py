@@ -182,7 +182,8 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
         frontend: audio folders: the front end's knobs (`{"window_ms": 30, "mel_bins": 40}`).
         audio_augment: audio folders: augmentation knobs (`{"copies": 1, "snr_db": 10}`).
         input_shape: the model input, `(96, 96, 3)` or `"96x96x3"`.
-        resolution: a square image side (channels: the model's).
+        resolution: a square image side (channels: an image folder's own when the model is built for it, else the
+            model's).
         weights: `"imagenet"` or a Keras `.h5` weight file to start from.
         freeze_backbone: train only the head of a pretrained model.
         unfreeze: then also train the last N backbone blocks at a tenth of the rate.
@@ -220,7 +221,7 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
     if name is None:
         import dataclasses
 
-        pick = suggest(data, target)
+        pick = suggest(data, target, seed=cfg.seed)
         chosen = dataclasses.replace(pick, params={**pick.params, **params})  # a knob or resolution given wins
         shape, picked = params.get("input_shape"), pick.params.get("input_shape")
         if shape and picked and len(shape) == len(picked):  # --resolution leaves the channels open: the pick's
@@ -241,12 +242,14 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
                   data_options=options)
 
 
-def suggest(data: PathLike, target: str | None = None) -> "Suggestion":
+def suggest(data: PathLike, target: str | None = None, seed: int = 0) -> "Suggestion":
     """Pick a registry model and input size for your data and say why (`edgekit suggest`).
 
     Args:
         data: an image, audio or text folder with one subfolder per class, a .csv table or an .npz.
         target: a CSV table's column to predict; for a folder, an MCU board (`targets()`) the model must suit.
+        seed: the train/validation/test split `train` makes with this seed; only its training images are
+            looked at for what the images show (how thin their strokes are).
 
     Returns:
         The `Suggestion` (`model`, `params`, `reason`, and `command(data)`: the `edgekit train` line).
@@ -263,7 +266,7 @@ def suggest(data: PathLike, target: str | None = None) -> "Suggestion":
 
         board = get_target(target).name  # an unknown board fails here, with the list
         target = None
-    return _suggest(str(data), target=target, board=board)
+    return _suggest(str(data), target=target, board=board, seed=seed)
 
 
 # ----------------------------------------------------------------------------- export and verify

@@ -1,8 +1,9 @@
 """``--input-shape 96x96x3`` and ``--resolution 96``: the input size as a flag (no TensorFlow here).
 
 ``--resolution R`` is a square image of side R; its channels are filled in from the model
-(``(R, R, None)`` here, completed by :func:`complete_shape` once the model is known).
-:func:`num_elements` counts the values a shape holds.
+(``(R, R, None)`` here, completed by :func:`complete_shape` once the model is known), except
+where ``edgekit train`` builds the model for an image folder: there they are the images' own
+(``edgekit.training.fit``). :func:`num_elements` counts the values a shape holds.
 """
 
 from __future__ import annotations

@@ -143,13 +143,17 @@ def test_suggest_looks_at_the_data(tmp_path):
     for c in ("a", "b"):
         (tmp_path / "img" / c).mkdir(parents=True)
         for i in range(3):
-            Image.new("RGB", (72, 72)).save(tmp_path / "img" / c / f"{i}.png")
+            Image.new("RGB", (72, 72), (200, 40 * i, 30)).save(tmp_path / "img" / c / f"{i}.png")
+            (tmp_path / "grey" / c).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (72, 72), (90, 90, 90)).save(tmp_path / "grey" / c / f"{i}.png")
         (tmp_path / "txt" / c).mkdir(parents=True)
         (tmp_path / "txt" / c / "t.txt").write_text("a few words\n")
     pick = suggest(tmp_path / "img")
     assert pick.model == "mobilenet_v2" and pick.params["input_shape"] == (64, 64, 3) and "72 px" in pick.reason
     assert suggest(tmp_path / "txt").model == "transformer_encoder"
     assert "--resolution 64" in pick.command("img/")
+    # the input's channels are the images': grey images (even saved as RGB) get one
+    assert suggest(tmp_path / "grey").params["input_shape"] == (64, 64, 1)
     # 3 images per class: the suggestion says that a model from scratch may only memorise them
     assert "~3 images per class" in pick.caution and "--weights" in pick.caution
     assert suggest(tmp_path / "txt").caution == ""
@@ -170,3 +174,79 @@ def test_suggest_reads_sensor_windows_as_sequences(tmp_path):
     assert _parse_params(["input_shape=50x3"]) == {"input_shape": (50, 3)}
     np.savez(tmp_path / "grey.npz", x=rng.integers(0, 256, (30, 28, 28)).astype("uint8"), y=np.arange(30) % 3)
     assert suggest(tmp_path / "grey.npz").model == "mobilenet_v2"
+
+
+def _drawn(kind: str, rng, side: int = 32):
+    """One side x side RGB image: a 'b' or 'd' (a stem with a bowl on its right or left), a circle
+    or a square, at a random place, size and colour on noise of another colour."""
+    from PIL import Image, ImageDraw
+
+    bg, fg = rng.integers(0, 120, 3), rng.integers(136, 256, 3)
+    img = Image.fromarray(np.clip(bg + rng.normal(0, 12, (side, side, 3)), 0, 255).astype(np.uint8), "RGB")
+    draw, colour = ImageDraw.Draw(img), tuple(int(c) for c in fg)
+    r = int(rng.integers(4, 7))
+    x, y = (int(v) for v in rng.integers(r + 2, side - 3 * r - 2, 2))
+    if kind in ("b", "d"):
+        stem = x if kind == "b" else x + 2 * r
+        draw.rectangle([stem - 1, y - 2 * r, stem + 1, y + 2 * r], fill=colour)
+        draw.ellipse([x, y, x + 2 * r, y + 2 * r], outline=colour, width=2)
+    elif kind == "circle":
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
+    else:
+        draw.rectangle([x - r, y - r, x + r, y + r], fill=colour)
+    return np.asarray(img, np.float32) / 127.5 - 1.0
+
+
+def test_mirror_is_chosen_by_whether_mirrored_training_images_keep_their_class():
+    """b and d are each other's mirror image: mirrored, a b is read as a d, and the rule leaves the
+    mirror off; circles and squares look the same mirrored, and it stays on."""
+    from edgekit.training import TrainConfig
+    from edgekit.training.mirror import mirror_check
+    from edgekit.training.recipe import scaled_config, wants_mirror_check
+
+    rng = np.random.default_rng(11)
+
+    def check(kinds):
+        x = np.stack([_drawn(k, rng) for k in kinds for _ in range(40)])
+        return mirror_check(x, np.repeat(np.arange(len(kinds)), 40))
+
+    letters, shapes = check(("b", "d")), check(("circle", "square"))
+    assert letters.accuracy >= 0.8 and letters.mirrored < 0.5 and not letters.keeps_class, letters
+    assert shapes.accuracy >= 0.8 and shapes.keeps_class, shapes
+    assert wants_mirror_check(TrainConfig(), 80, images=True)
+    assert not wants_mirror_check(TrainConfig(flip=True), 80, images=True)  # given: kept, not measured
+    assert not wants_mirror_check(TrainConfig(), 1200, images=True)  # the mirror is a small-data setting
+    off, recipe = scaled_config(TrainConfig(), 64, "mobilenet", images=True, mirror=letters)
+    assert off.flip is False and "mirror off: an outline classifier scored" in recipe.rule
+    on, recipe = scaled_config(TrainConfig(), 64, "mobilenet", images=True, mirror=shapes)
+    assert on.flip is True and "mirror on" in recipe.rule
+
+
+def test_thin_strokes_keep_more_pixels(tmp_path):
+    """96-px images of 3-px lines are read at 96 (at 64 the lines would be 2 px wide); 96-px images
+    of filled discs at 64, as every small image set."""
+    from PIL import Image, ImageDraw
+
+    from edgekit.training.detail import half_width
+    from edgekit.training.suggest import suggest
+
+    rng = np.random.default_rng(5)
+    for name, kinds in (("lines", ("slash", "cross")), ("discs", ("small", "large"))):
+        for kind in kinds:
+            (tmp_path / name / kind).mkdir(parents=True)
+            for i in range(12):
+                img = Image.fromarray(np.clip(rng.normal(60, 10, (96, 96, 3)), 0, 255).astype(np.uint8), "RGB")
+                draw, x, y = ImageDraw.Draw(img), *(int(v) for v in rng.integers(30, 66, 2))
+                if name == "lines":
+                    draw.line([x - 25, y + 25, x + 25, y - 25], fill=(230, 200, 40), width=3)
+                    if kind == "cross":
+                        draw.line([x - 25, y - 25, x + 25, y + 25], fill=(230, 200, 40), width=3)
+                else:
+                    r = 14 if kind == "small" else 22
+                    draw.ellipse([x - r, y - r, x + r, y + r], fill=(230, 200, 40))
+                img.save(tmp_path / name / kind / f"{i}.png")
+    line = np.asarray(Image.open(tmp_path / "lines" / "slash" / "0.png"), np.float32)
+    assert 1.0 <= half_width(line) <= 3.0
+    thin, thick = suggest(tmp_path / "lines"), suggest(tmp_path / "discs")
+    assert thin.params["input_shape"] == (96, 96, 3) and "strokes" in thin.reason, thin.reason
+    assert thick.params["input_shape"] == (64, 64, 3) and "strokes" not in thick.reason

@@ -4,7 +4,8 @@ Sources (one string names each):
 - ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (shipped with the package, no
   download), resized to the model's resolution and channels;
 - a folder of images with one subfolder per class, or a ``.zip`` / ``.tar(.gz)`` of one
-  (extracted safely to a temporary folder: :mod:`edgekit.data.archive`);
+  (extracted safely to a temporary folder: :mod:`edgekit.data.archive`); its images have one
+  channel when all are grey, else three (RGB);
 - an ``.npz`` file with arrays ``x`` and ``y``.
 
 Arrays in a :class:`Dataset` are already normalized (what the model sees); the
@@ -321,12 +322,23 @@ def _image_folder(p: Path):
     # resolution is applied afterwards like for every other source.
     w, h = max(sizes, key=lambda s: sum(im.size == s for im in images))
     raw = np.stack([np.asarray(im.resize((w, h), Image.BILINEAR), dtype=np.float32) for im in images])
-    return raw, np.asarray(labels, np.int64), [d.name for d in class_dirs]
+    return _own_channels(raw), np.asarray(labels, np.int64), [d.name for d in class_dirs]
+
+
+def _own_channels(raw: np.ndarray) -> np.ndarray:
+    """RGB images ``(N, H, W, 3)`` as the folder holds them: one channel when every image is grey
+    (its three channels equal, whatever mode it was saved in), else the three. A model built for
+    the folder then takes the channels its images have (a grey set is not trained as three copies
+    of one channel, and colour is never averaged away); a model of fixed channels gets them
+    converted by :func:`_to_image_batch`, which says so."""
+    grey = bool(np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 1], raw[..., 2]))
+    return raw[..., :1] if grey else raw
 
 
 def _to_image_batch(raw: np.ndarray, input_shape, warn=None, name: str = "the data") -> np.ndarray:
-    """(N, H, W) or (N, H, W, C) to (N, H', W', C') for the model's input shape; ``warn`` is told
-    when the images are resized (a user's images: the built-in digits are made to be resized)."""
+    """(N, H, W) or (N, H, W, C) to (N, H', W', C') for the model's input shape (channels ``None``:
+    the images' own); ``warn`` is told when the images are resized or their channels converted (a
+    user's images: the built-in digits are made to be resized)."""
     if raw.ndim == 3:
         raw = raw[..., None]
     if input_shape is None:
@@ -334,7 +346,8 @@ def _to_image_batch(raw: np.ndarray, input_shape, warn=None, name: str = "the da
     if len(input_shape) != 3:
         raise EdgekitError(f"the data are images but the model expects input shape {tuple(input_shape)}; "
                            "give an image model or flat features.")
-    h, w, c = (int(d) for d in input_shape)
+    h, w = (int(d) for d in input_shape[:2])
+    c = raw.shape[-1] if input_shape[2] is None else int(input_shape[2])  # None: the images' own channels
     if raw.shape[1:3] != (h, w):
         if warn is not None:
             warn(f"{name}: the images are {raw.shape[1]}x{raw.shape[2]}; resized to the model's {h}x{w}.")
@@ -342,10 +355,15 @@ def _to_image_batch(raw: np.ndarray, input_shape, warn=None, name: str = "the da
     if raw.shape[-1] != c:
         if raw.shape[-1] == 1:
             raw = np.repeat(raw, c, axis=-1)
+            said = f"grey (1 channel) but the model takes {c}: the grey level is repeated in each channel"
         elif c == 1:
+            said = (f"in colour ({raw.shape[-1]} channels) but the model takes 1: they are read as grey, and "
+                    "what only the colour tells apart is lost")
             raw = raw[..., :3].mean(axis=-1, keepdims=True)
         else:
-            raise EdgekitError(f"images have {raw.shape[-1]} channels; the model expects {c}.")
+            raise EdgekitError(f"{name}: the images have {raw.shape[-1]} channels; the model takes {c}.")
+        if warn is not None:
+            warn(f"{name}: the images are {said}.")
     return raw.astype(np.float32)
 
 

@@ -17,8 +17,9 @@ class TrainConfig(BaseModel):
     warmup_epochs: int = Field(0, ge=0, description="epochs over which the learning rate rises linearly from ~0")
     seed: int = 0
     augment: bool = True
-    flip: Optional[bool] = Field(None, description="images: also mirror left-right when augmenting (default: on below "
-                                                   "1,000 training images; off where mirrored images mean another class)")
+    flip: Optional[bool] = Field(None, description="images: also mirror left-right when augmenting (default: below 1,000 "
+                                                   "training images, on where mirrored training images still look like "
+                                                   "their class: edgekit.training.mirror)")
     tensorboard: bool = True
     # optimizer and learning-rate schedule (edgekit.training.optim)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"

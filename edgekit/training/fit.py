@@ -27,7 +27,8 @@ from edgekit.training.config import TrainConfig
 from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
 from edgekit.training.loop import EpochLine, fit
 from edgekit.training.outcome import diagnose, report_outcome
-from edgekit.training.recipe import early_stopping, lr_patience, lr_plateau_start, scaled_config, zero_head
+from edgekit.training.recipe import (early_stopping, lr_patience, lr_plateau_start, scaled_config,
+                                     wants_mirror_check, zero_head)
 from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, predict_outputs, save_extras
 from edgekit.verification.tasks import class_breakdown, headline, score_outputs
 
@@ -70,7 +71,9 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     params = dict(params or {})
     params_given = dict(params)
     spec = get_spec(model)
-    input_shape = complete_shape(params.pop("input_shape", None), spec.default_input_shape)
+    asked_shape = params.pop("input_shape", None)
+    follow_channels = _channels_follow_data(spec, data, asked_shape, weights)
+    input_shape = complete_shape(asked_shape, spec.default_input_shape)
     _check_extra_params(model, spec, params)
     if isinstance(data, Dataset):
         dataset = data
@@ -85,13 +88,18 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
             shape = spec.small_input_shape  # digits are 8x8: the small resolution fits them
         elif spec.input_kind == "image" and len(shape) == 3 and "input_shape" not in params_given:
             shape = _native_image_shape(data, shape)
+        if follow_channels:
+            shape = (*shape[:2], None)  # the images' own channels (grey or colour)
         options = dict(data_options or {})
         if spec.input_kind == "sequence":
             options.setdefault("kind", "text")  # a CSV for a sequence model holds text, not a table
             if "input_shape" not in params_given:
                 shape = None  # fitted to the training texts, at most the model's own length
                 options.setdefault("max_length", int(spec.default_input_shape[0]))
-        dataset = load_dataset(data, input_shape=shape, seed=config.seed, **options)
+        dataset = load_dataset(data, input_shape=shape, seed=config.seed,
+                               warn=lambda line: console.print(f"  note: {line}", highlight=False), **options)
+        if follow_channels:
+            _say_channels(model, spec, dataset, console)
     params = _fit_params_to_preprocessing(spec, params, dataset)
     if spec.task != dataset.task:
         raise EdgekitError(f"model {model!r} is {_a(spec.task)} model but {dataset.name!r} is {_a(dataset.task)} dataset; "
@@ -109,7 +117,13 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     finetune = _pretrained_summary(net, model, config, console)
     finetune.update(freeze_for_head(net, config, console))
     images = dataset.x_train.ndim == 4 and not dataset.preprocessing
-    config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune), images=images)
+    mirror = None
+    if wants_mirror_check(config, len(dataset.x_train), images):
+        from edgekit.training.mirror import mirror_check
+
+        mirror = mirror_check(dataset.x_train, dataset.y_train, seed=config.seed)  # training images only
+    config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune), images=images,
+                                   mirror=mirror)
     if not finetune:
         zero_head(net)  # first predictions uniform: the first loss is ln(classes)
 
@@ -165,6 +179,30 @@ def _native_image_shape(data, default: tuple) -> tuple:
         return default
     side = image_side(native, largest=int(default[0]))
     return (side, side, default[2])
+
+
+def _channels_follow_data(spec, data, asked_shape, weights) -> bool:
+    """Whether the model is built with the channels of the user's image folder (or archive of one):
+    a classifier built from scratch whose channels no ``--input-shape`` fixed. ``cnn`` (grey by
+    default) built for colour images then sees their colour, which averaging to grey would lose;
+    pretrained weights (``--weights``) keep the channels they were trained with."""
+    from edgekit.data.archive import is_archive
+
+    if spec.input_kind != "image" or spec.task != "classification" or len(spec.default_input_shape) != 3:
+        return False
+    if weights is not None or (asked_shape is not None and tuple(asked_shape)[-1] is not None):
+        return False
+    p = Path(str(data))
+    return p.is_dir() or (p.is_file() and is_archive(p))
+
+
+def _say_channels(model, spec, dataset, console) -> None:
+    """One line when the data's channels are not the model's default ones."""
+    c, default = dataset.input_shape[-1], spec.default_input_shape[-1]
+    if c != default:
+        what = "in colour" if c == 3 else "grey" if c == 1 else f"of {c} channels"
+        console.print(f"  input channels: {c}: the images are {what}, so {model} is built for {c} "
+                      f"(its default is {default}; --input-shape HxWxC sets them)", highlight=False)
 
 
 def _fit_params_to_preprocessing(spec, params: dict, dataset) -> dict:

@@ -18,9 +18,9 @@ from edgekit.errors import EdgekitError
 SMALL_IMAGE_SET = 2000
 MCU_IMAGE_SIDE = 64  # an image model for a microcontroller board: at most this side
 # Fewer images per class than this and a model from scratch may not learn the classes. With the
-# small-data recipe MobileNetV2 0.35 reached 0.97 on 4 shapes x 80 and 0.94 on 4 shapes x 60, but
-# on 5 letters x 60 (random colours on noise) it barely fit its training images and reached 0.40
-# test accuracy: benchmarks/results/small_data-20261206T2112*.md.
+# small-data recipe MobileNetV2 0.35 reached 0.97 on 4 shapes x 80 and 0.94 on 4 shapes x 60; on
+# 5 letters x 60 (random colours on noise) 0.90 only once the mirror was left out and the images
+# read at 96x96 (0.40 and 0.20 before: benchmarks/results/small_data_aug_probe.md), with no margin.
 FEW_IMAGES_PER_CLASS = 75
 
 
@@ -30,6 +30,7 @@ class DataProfile:
     samples: int
     classes: int
     image_side: int | None = None  # the median image's shorter side
+    image_channels: int = 3  # 1 when the images looked at are all grey
     sample_shape: tuple[int, ...] | None = None  # an .npz sample's shape, e.g. (T, F) of a sequence
 
 
@@ -75,7 +76,8 @@ def profile_data(source: str | Path, target: str | None = None) -> DataProfile:
         kind = _folder_kind(p) or "image"
         images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
         side = _median_side(images) if kind == "image" else None
-        return DataProfile(kind, len(images) if kind == "image" else len(files), len(classes), side)
+        channels = _sample_channels(images) if kind == "image" else 3
+        return DataProfile(kind, len(images) if kind == "image" else len(files), len(classes), side, channels)
     if p.suffix.lower() == ".csv":
         from edgekit.data.table import read_csv_rows
 
@@ -94,7 +96,7 @@ def profile_data(source: str | Path, target: str | None = None) -> DataProfile:
             x, y = z["x"], z["y"]
             kind = "image" if looks_like_images(x) else "sequence" if x.ndim == 3 else "arrays"
             return DataProfile(kind, len(x), len(np.unique(y)), min(x.shape[1:3]) if kind == "image" else None,
-                               tuple(int(d) for d in x.shape[1:]))
+                               int(x.shape[-1]) if x.ndim == 4 else 1, tuple(int(d) for d in x.shape[1:]))
     raise EdgekitError(f"{p}: cannot tell what data this is; give a class folder, a .csv or an .npz.")
 
 
@@ -120,6 +122,23 @@ def _median_side(images: list[Path], look_at: int = 25) -> int | None:
     return sorted(sides)[len(sides) // 2] if sides else None
 
 
+def _sample_channels(images: list[Path], look_at: int = 25) -> int:
+    """1 when the images looked at are all grey (equal red, green and blue), else 3: the channels
+    the loader gives the folder's images (``edgekit.data.datasets._own_channels``)."""
+    import numpy as np
+    from PIL import Image
+
+    for f in images[:: max(1, len(images) // look_at)][:look_at]:
+        try:
+            with Image.open(f) as im:
+                rgb = np.asarray(im.convert("RGB"))
+        except OSError:
+            continue
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+            return 3
+    return 1 if images else 3
+
+
 def image_side(native: int | None, largest: int = 96) -> int:
     """The input side for images of ``native`` pixels: their own size in steps of 32 (at least 32),
     never upsampled past it and at most ``largest``; from-scratch training on a few hundred images
@@ -134,13 +153,14 @@ def few_images_caution(per_class: int) -> str:
     if per_class >= FEW_IMAGES_PER_CLASS:
         return ""
     return (f"~{per_class} images per class: from scratch, a model may not learn the classes from so few (with this "
-            f"recipe 5 letters x 60 reached 0.40 test accuracy, 4 shapes x 60 0.94, 4 shapes x 80 0.97); "
+            f"recipe 5 letters x 60 reached 0.90 test accuracy, 4 shapes x 60 0.94, 4 shapes x 80 0.97); "
             f"{FEW_IMAGES_PER_CLASS} or more per class, or --weights (a pretrained start), help most.")
 
 
-def suggest(source: str | Path, target: str | None = None, board: str | None = None) -> Suggestion:
+def suggest(source: str | Path, target: str | None = None, board: str | None = None, seed: int = 0) -> Suggestion:
     """A model for ``source`` (``target``: a CSV table's label column; ``board``: an MCU board from
-    ``edgekit targets``, which caps the image size)."""
+    ``edgekit targets``, which caps the image size; ``seed``: the split ``edgekit train`` will make,
+    whose training images alone decide whether thin strokes need more pixels)."""
     prof = profile_data(source, target)
     per_class = prof.samples // max(1, prof.classes)
     size = f"{prof.samples} samples in {prof.classes} classes (~{per_class} each)"
@@ -152,7 +172,18 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
                f"at most {largest}: from scratch on {prof.samples} images more pixels cost time and add little"
                if small else f"at most {largest}")
         why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 32, {cap}"
-        return Suggestion("mobilenet_v2", {"input_shape": (side, side, 3), "alpha": 0.35},
+        finer = image_side(prof.image_side, 96)
+        if small and not board and finer > side and Path(source).is_dir():
+            from edgekit.training.detail import MIN_HALF_WIDTH, training_half_width
+
+            width = training_half_width(source, finer, seed) * side / finer
+            if width < MIN_HALF_WIDTH:
+                why_side = (f"{finer}x{finer}: the images are {prof.image_side} px; at {side}x{side} the objects' "
+                            f"thinnest parts (strokes) would be {2 * width:.1f} px wide, under "
+                            f"{2 * MIN_HALF_WIDTH:g} (measured on the training images), so they are read at {finer} "
+                            f"(small sets are otherwise read at most at {side})")
+                side = finer
+        return Suggestion("mobilenet_v2", {"input_shape": (side, side, prof.image_channels), "alpha": 0.35},
                           f"{size} of images: MobileNetV2 at width 0.35 (0.4 M parameters) learns from a few hundred "
                           f"images with the small-data recipe and runs on phones and, int8, on MCUs; {why_side}",
                           caution=few_images_caution(per_class))
