@@ -307,6 +307,7 @@ def export(model: PathLike, to: str = "tflite", precision: str = "fp32", data: A
     scaling = dict(input_range=input_range, mean=mean, std=std, labels=label_file, warn=say)
     if to == "mcu":
         check_format(to, "int8" if precision == "fp32" else precision)  # the bundle is int8; fp32 is the default
+        _check_model_path(model)
         from edgekit.convert import export_mcu
 
         art, mcu = export_mcu(model, data, out=out, unsafe=unsafe, target=target, array_name=array_name, io=io,
@@ -314,6 +315,7 @@ def export(model: PathLike, to: str = "tflite", precision: str = "fp32", data: A
         art.extra["mcu"] = mcu.model_dump()
         return art
     check_format(to, precision)
+    _check_model_path(model)
     from edgekit.convert import export as _export
     from edgekit.convert.tflite_metadata import ModelInfo
 
@@ -326,6 +328,14 @@ def _stderr_warning(msg: str) -> None:
     from rich.console import Console
 
     Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {msg}", highlight=False)
+
+
+def _check_model_path(model) -> None:
+    """A path that cannot be a Keras model fails here, in well under a second, not after TensorFlow's start-up."""
+    if isinstance(model, (str, Path)):
+        from edgekit.model_file import keras_model_kind
+
+        keras_model_kind(model)
 
 
 def verify(artifact: PathLike, reference: PathLike, data: Any = None, seed: int = 0, json: PathLike | None = None,
