@@ -120,7 +120,7 @@ def verify(artifact, reference, data=None, runtime: str | None = None, n_random:
     say = lambda m: (warnings.append(m), warn(m) if warn else None)  # noqa: E731
     path = getattr(artifact, "path", artifact)
     cand = load_runner(path, runtime)
-    if not isinstance(reference, Runner):
+    if isinstance(reference, (str, Path)):
         from edgekit.model_file import keras_model_kind
         from edgekit.runtime.base import check_model_file
 
