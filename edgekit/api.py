@@ -236,6 +236,7 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
         target = pick.options.get("target")
     options = _given(target=target, task=task, frontend=dict(frontend) if frontend else None,
                      augmentation=dict(audio_augment) if audio_augment else None)
+    _check_paths(None, data)
     from edgekit.training.fit import train as _train  # TensorFlow starts here, after the settings are checked
 
     return _train(name, data, params=params, config=cfg, out=out, console=_console(console), weights=weights,
@@ -319,6 +320,7 @@ def export(model: PathLike, to: str = "tflite", precision: str = "fp32", data: A
     scaling = dict(input_range=input_range, mean=mean, std=std, labels=label_file, warn=say)
     if to == "mcu":
         check_format(to, "int8" if precision == "fp32" else precision)  # the bundle is int8; fp32 is the default
+        _check_paths(model, data)
         from edgekit.convert import export_mcu
 
         art, mcu = export_mcu(model, data, out=out, unsafe=unsafe, target=target, array_name=array_name, io=io,
@@ -326,6 +328,7 @@ def export(model: PathLike, to: str = "tflite", precision: str = "fp32", data: A
         art.extra["mcu"] = mcu.model_dump()
         return art
     check_format(to, precision)
+    _check_paths(model, data)
     from edgekit.convert import export as _export
     from edgekit.convert.tflite_metadata import ModelInfo
 
@@ -338,6 +341,19 @@ def _stderr_warning(msg: str) -> None:
     from rich.console import Console
 
     Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {msg}", highlight=False)
+
+
+def _check_paths(model, data=None) -> None:
+    """A path that cannot be a Keras model, or a data source that names nothing, fails here, in well
+    under a second, not after TensorFlow's start-up."""
+    if isinstance(model, (str, Path)):
+        from edgekit.model_file import keras_model_kind
+
+        keras_model_kind(model)
+    if isinstance(data, (str, Path)):
+        from edgekit.data import check_source
+
+        check_source(data)
 
 
 def verify(artifact: PathLike, reference: PathLike, data: Any = None, seed: int = 0, json: PathLike | None = None,

@@ -85,6 +85,38 @@ def test_bad_inputs_are_one_line_errors(cli, files, exports, trained, tmp_path):
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), list(out.rglob("*"))
 
 
+def test_a_wrong_model_path_or_data_source_is_refused_before_tensorflow_starts(files, tmp_path):
+    """`export`, `verify` and `train` check a model path (suffix, zip archive, HDF5 signature) and a
+    data source's name before they import TensorFlow: a wrong one is refused in well under a
+    second, not after its start-up."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from _tiny_int8 import digits_models
+
+    _, fp32 = digits_models()
+    archive = tmp_path / "archive.keras"  # passes the path checks: the data source is what fails
+    zipfile.ZipFile(archive, "w").close()
+    out = ["--out", tmp_path / "out"]
+    cases = [["export", files / "fake.keras", *out], ["export", files / "fake.h5", *out],
+             ["export", files / "notes.txt", *out], ["export", files, *out], ["export", fp32, *out],
+             ["export", files / "fake.keras", "--to", "mcu", *out], ["verify", fp32, "--reference", files / "fake.h5"],
+             ["export", archive, "--precision", "int8", "--data", "nosuchdata", *out],
+             ["train", "mobilenet_v2", "--data", "imagenet", *out]]
+    code = ("import sys\nfrom edgekit.cli import main\n"
+            f"for argv in {[[str(a) for a in c] for c in cases]!r}:\n"
+            "    sys.argv = ['edgekit', *argv]\n"
+            "    try:\n        main()\n    except SystemExit as e:\n        print('exit', e.code)\n"
+            "print('tensorflow imported:', 'tensorflow' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.stdout.splitlines() == ["exit 1"] * len(cases) + ["tensorflow imported: False"], res.stderr[-2000:]
+    errors = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(errors) == len(cases) and all(ln.startswith("error: ") for ln in errors), res.stderr
+    assert "fake.h5 is not a valid HDF5 file" in errors[6]  # verify's reference, not its artifact
+    assert "unknown dataset 'nosuchdata'" in errors[7] and "unknown dataset 'imagenet'" in errors[8]
+
+
 def test_export_verify_bench_from_the_command_line(cli, trained, tmp_path):
     res = cli("export", trained.model_path, "--to", "tflite", "--precision", "int8", "--data", "digits",
               "--out", tmp_path)

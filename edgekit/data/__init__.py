@@ -1,3 +1,3 @@
-from edgekit.data.datasets import BUILTIN, Dataset, load_dataset
+from edgekit.data.datasets import BUILTIN, Dataset, check_source, load_dataset
 
-__all__ = ["BUILTIN", "Dataset", "load_dataset"]
+__all__ = ["BUILTIN", "Dataset", "check_source", "load_dataset"]

@@ -101,6 +101,14 @@ def take(x, idx):
     return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
 
 
+def check_source(source) -> None:
+    """A data source names a built-in or an existing file or folder (what :func:`load_dataset` reads);
+    anything else fails here, without TensorFlow, so a command refuses it before it starts."""
+    src = str(source)
+    if src not in BUILTIN and not Path(src).exists():
+        raise EdgekitError(f"unknown dataset {src!r}: not a built-in ({', '.join(BUILTIN)}) and no such file or folder.")
+
+
 def load_dataset(source: str | Path, input_shape=None, seed: int = 0, val_fraction: float = 0.1,
                  test_fraction: float = 0.2, scaling=None, warn=None, **options) -> Dataset:
     """Load ``source`` and split it with ``seed``. ``input_shape`` (H, W, C) resizes images.
@@ -148,10 +156,7 @@ def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, warn=N
         name = "digits"
     else:
         p = Path(src)
-        if not p.exists():
-            raise EdgekitError(
-                f"unknown dataset {src!r}: not a built-in ({', '.join(BUILTIN)}) and no such file or folder."
-            )
+        check_source(src)
         if p.is_dir():
             raw, y, names = _image_folder(p)
         elif is_archive(p):

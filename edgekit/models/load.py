@@ -6,7 +6,6 @@ describes its input, and hands the converters what they need.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import numpy as np
 
 from edgekit._tf import keras, tf
 from edgekit.errors import EdgekitError, first_line
-
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+from edgekit.model_file import keras_model_kind
 
 
 @dataclass(frozen=True)
@@ -179,27 +177,9 @@ def load_model(path: str | Path, unsafe: bool = False) -> LoadedModel:
     unless ``unsafe=True``.
     """
     p = Path(path)
-    if not p.exists():
-        raise EdgekitError(f"{p}: no such file or folder. Give a .keras, .h5 or SavedModel folder.")
-    if p.is_dir():
-        if not (p / "saved_model.pb").exists():
-            raise EdgekitError(f"{p} is a folder without saved_model.pb; give a .keras, .h5 or SavedModel folder.")
+    if keras_model_kind(p) == "saved_model":
         return _load_saved_model(p)
-    suffix = p.suffix.lower()
-    if suffix in (".tflite", ".onnx"):
-        raise EdgekitError(f"{p} is already a deployable {suffix} file; give the Keras model it came from.")
-    if p.stat().st_size == 0:
-        raise EdgekitError(f"{p} is empty (0 bytes).")
-    if suffix == ".keras":
-        if not zipfile.is_zipfile(p):
-            raise EdgekitError(f"{p} is not a valid .keras file (not a zip archive); it may be truncated or corrupt.")
-        return _load_keras_file(p, unsafe)
-    if suffix in (".h5", ".hdf5"):
-        with open(p, "rb") as fh:
-            if fh.read(8) != HDF5_SIGNATURE:
-                raise EdgekitError(f"{p} is not a valid HDF5 file; it may be truncated or corrupt.")
-        return _load_keras_file(p, unsafe)
-    raise EdgekitError(f"{p}: unsupported model file '{suffix}'; give a .keras, .h5 or SavedModel folder.")
+    return _load_keras_file(p, unsafe)
 
 
 def _load_keras_file(p: Path, unsafe: bool) -> LoadedModel:

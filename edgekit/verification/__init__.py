@@ -120,6 +120,11 @@ def verify(artifact, reference, data=None, runtime: str | None = None, n_random:
     say = lambda m: (warnings.append(m), warn(m) if warn else None)  # noqa: E731
     path = getattr(artifact, "path", artifact)
     cand = load_runner(path, runtime)
+    if isinstance(reference, (str, Path)):
+        from edgekit.model_file import keras_model_kind
+        from edgekit.runtime.base import check_model_file
+
+        keras_model_kind(check_model_file(reference))  # a wrong reference fails before TensorFlow starts
     ref = reference if isinstance(reference, Runner) else load_runner(reference, "keras")
     keras_model = getattr(getattr(ref, "loaded", None), "model", None)
     several = len(ref.input_specs) > 1
