@@ -144,10 +144,6 @@ def _plan(model, fmt: ExportFormat, precision: str, data, out: Path, *, name, un
           user, labels, warn, io) -> _Job:
     """Load the model, scale the data as it expects, decide the labels and the file's name: every
     refusal a user can cause, before the slow steps."""
-    if data is not None and isinstance(data, (str, Path)):
-        from edgekit.data.datasets import check_data_file
-
-        check_data_file(data)  # before TensorFlow and the model load: a bad file is refused at once
     from edgekit.data.scaling import user_scaling
     from edgekit.models.load import LoadedModel, as_loaded
     from edgekit.models.preprocessing import resolve_scaling

@@ -102,11 +102,24 @@ def take(x, idx):
 
 
 def check_source(source) -> None:
-    """A data source names a built-in or an existing file or folder (what :func:`load_dataset` reads);
-    anything else fails here, without TensorFlow, so a command refuses it before it starts."""
+    """A data source names a built-in or an existing file or folder, and an ``.npz`` among them is
+    usable (readable, arrays that fit, finite, two classes or more): checked without TensorFlow or a
+    model, so a command refuses it before it starts. Other files are checked when they are loaded."""
     src = str(source)
-    if src not in BUILTIN and not Path(src).exists():
+    if src in BUILTIN:
+        return
+    p = _existing(src)
+    if p.suffix.lower() == ".npz" and p.is_file():
+        _, y, names = _npz(p)
+        if len(np.unique(y)) < 2:
+            raise EdgekitError(f"dataset {p.name!r} has a single class ({names[0]}); a classifier needs at least two.")
+
+
+def _existing(src: str) -> Path:
+    p = Path(src)
+    if not p.exists():
         raise EdgekitError(f"unknown dataset {src!r}: not a built-in ({', '.join(BUILTIN)}) and no such file or folder.")
+    return p
 
 
 def load_dataset(source: str | Path, input_shape=None, seed: int = 0, val_fraction: float = 0.1,
@@ -128,18 +141,6 @@ def load_dataset(source: str | Path, input_shape=None, seed: int = 0, val_fracti
     return ds
 
 
-def check_data_file(source) -> None:
-    """Refuse an unusable ``.npz`` (unreadable, arrays missing or misfit, NaN, one class) without a
-    model: commands call this before loading the model, which takes seconds. Other sources are
-    checked when they are loaded."""
-    p = Path(str(source))
-    if p.suffix.lower() != ".npz" or not p.is_file():
-        return
-    _, y, names = _npz(p)
-    if len(np.unique(y)) < 2:
-        raise EdgekitError(f"dataset {p.name!r} has a single class ({names[0]}); a classifier needs at least two.")
-
-
 def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, warn=None, **options) -> Dataset:
     src = str(source)
     from edgekit.data.sources import load_source  # audio folders, text, CSV tables
@@ -155,8 +156,7 @@ def _load_dataset(source, input_shape, seed, val_fraction, test_fraction, warn=N
         raw, y, names = _digits()
         name = "digits"
     else:
-        p = Path(src)
-        check_source(src)
+        p = _existing(src)
         if p.is_dir():
             raw, y, names = _image_folder(p)
         elif is_archive(p):

@@ -192,7 +192,9 @@ def _channels_follow_data(spec, data, asked_shape, weights) -> bool:
         return False
     if weights is not None or (asked_shape is not None and tuple(asked_shape)[-1] is not None):
         return False
-    p = Path(str(data))
+    if not isinstance(data, (str, Path)):  # a loaded Dataset already has its channels
+        return False
+    p = Path(data)
     return p.is_dir() or (p.is_file() and is_archive(p))
 
 
