@@ -18,9 +18,9 @@ from edgekit.errors import EdgekitError
 SMALL_IMAGE_SET = 2000
 MCU_IMAGE_SIDE = 64  # an image model for a microcontroller board: at most this side
 # Fewer images per class than this and a model from scratch may not learn the classes. With the
-# small-data recipe MobileNetV2 0.35 reached 0.97 on 4 shapes x 80 and 0.94 on 4 shapes x 60; on
-# 5 letters x 60 (random colours on noise) 0.90 only once the mirror was left out and the images
-# read at 96x96 (0.40 and 0.20 before: benchmarks/results/small_data_aug_probe.md), with no margin.
+# small-data recipe MobileNetV2 0.35 reached 1.00 on 4 shapes x 80 but 0.81 on 4 shapes x 60, and on
+# 5 letters x 60 (random colours on noise) 0.90, with no margin, only once the mirror was left out
+# and the images read at 96x96 (benchmarks/results/small_data-20261207T002312Z.md).
 FEW_IMAGES_PER_CLASS = 75
 
 
@@ -153,7 +153,7 @@ def few_images_caution(per_class: int) -> str:
     if per_class >= FEW_IMAGES_PER_CLASS:
         return ""
     return (f"~{per_class} images per class: from scratch, a model may not learn the classes from so few (with this "
-            f"recipe 5 letters x 60 reached 0.90 test accuracy, 4 shapes x 60 0.94, 4 shapes x 80 0.97); "
+            f"recipe 5 letters x 60 reached 0.90 test accuracy, 4 shapes x 60 0.81, 4 shapes x 80 1.00); "
             f"{FEW_IMAGES_PER_CLASS} or more per class, or --weights (a pretrained start), help most.")
 
 
