@@ -7,6 +7,8 @@ seeded, so the same call writes the same files.
   class of PNGs (random colours, positions, sizes, rotations);
 * :func:`glyphs`: five letter glyphs (A, E, K, R, S; the second image set, unlike the shapes: thin
   strokes, a font, any scale) on noisy backgrounds, one folder per class of PNGs;
+* :func:`stripes`: horizontal, vertical or diagonal lines 2-4 px wide on noisy backgrounds, 48x48
+  (the third image set: fine detail in images smaller than 64 px);
 * :func:`topics`: short texts (8-17 words) with one to three topic words among common filler words,
   one folder per topic of ``.txt`` files;
 * :func:`tones`: one-second "words" of 16 kHz audio, each class a pitch contour (rising, falling,
@@ -107,6 +109,33 @@ def glyph_image(letter: str, side: int, rng: np.random.Generator):
 def glyphs(out: Path, per_class: int = 60, side: int = 96, seed: int = 0) -> Path:
     """``per_class`` images of each letter of :data:`GLYPHS`, at ``side`` x ``side``, under ``out/<letter>/``."""
     return _image_folder(out, GLYPHS, per_class, side, seed, glyph_image)
+
+
+STRIPES = ("horizontal", "vertical", "diagonal")
+
+
+def stripe_image(kind: str, side: int, rng: np.random.Generator):
+    """One ``side`` x ``side`` RGB image of parallel lines 2-4 px wide every 7-11 px, in ``kind``'s
+    direction, at a random phase and colour on a noisy background of another colour (a PIL image):
+    fine detail that a smaller input side blurs."""
+    from PIL import Image, ImageDraw
+
+    bg = rng.integers(0, 256, 3)
+    fg = tuple(int(c) for c in _far_colour(bg, rng))
+    img = Image.new("RGB", (side, side), tuple(int(c) for c in bg))
+    draw = ImageDraw.Draw(img)
+    width, step = int(rng.integers(2, 5)), int(rng.integers(7, 12))
+    for k in range(-side + int(rng.integers(0, step)), 2 * side, step):
+        ends = {"horizontal": [(0, k), (side, k)], "vertical": [(k, 0), (k, side)],
+                "diagonal": [(k, 0), (k - side, side)]}[kind]
+        draw.line(ends, fill=fg, width=width)
+    noisy = np.asarray(img, np.float32) + rng.normal(0, 20, (side, side, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+
+
+def stripes(out: Path, per_class: int = 70, side: int = 48, seed: int = 0) -> Path:
+    """``per_class`` images of each direction of :data:`STRIPES`, at ``side`` x ``side``, under ``out/<kind>/``."""
+    return _image_folder(out, STRIPES, per_class, side, seed, stripe_image)
 
 
 TOPIC_WORDS = {

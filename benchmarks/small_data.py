@@ -49,6 +49,10 @@ CASES = {
     # that the image rule was not fitted to the shapes alone.
     "glyphs96": ("images: 5 letters x 60, 96x96 PNG", lambda d: sets.glyphs(d / "glyphs", 60, 96, seed=106),
                  ["--data", "glyphs"]),
+    # Not in README's block either: 48-px images of fine lines (3 directions x 70), to check the rule
+    # for the side a small image set is read at.
+    "stripes48": ("images: 3 stripe directions x 70, 48x48 PNG",
+                  lambda d: sets.stripes(d / "stripes", 70, 48, seed=107), ["--data", "stripes"]),
     "tones": ("audio: 4 tone words x 60, 1 s 16 kHz WAV", lambda d: sets.tones(d / "tones", 60, seed=103),
               ["--data", "tones"]),
     "topics": ("text: 3 topics x 120, 8-17 words", lambda d: sets.topics(d / "topics", 120, seed=104),
