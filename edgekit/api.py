@@ -209,7 +209,7 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
         >>> result.metrics["accuracy"], result.model_path
     """
     from edgekit.config import load_config
-    from edgekit.shapes import params_with_input_shape
+    from edgekit.shapes import complete_shape, params_with_input_shape
     from edgekit.training.config import TrainConfig
 
     overrides = _given(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
@@ -223,9 +223,8 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
 
         pick = suggest(data, target, seed=cfg.seed)
         chosen = dataclasses.replace(pick, params={**pick.params, **params})  # a knob or resolution given wins
-        shape, picked = params.get("input_shape"), pick.params.get("input_shape")
-        if shape and picked and len(shape) == len(picked):  # --resolution leaves the channels open: the pick's
-            chosen.params["input_shape"] = tuple(p if g is None else g for g, p in zip(shape, picked))
+        if "input_shape" in params and "input_shape" in pick.params:  # --resolution's channels: the pick's
+            chosen.params["input_shape"] = complete_shape(params["input_shape"], pick.params["input_shape"])
         given = [k for k in params if pick.params.get(k) != params[k]]
         note = f"; {', '.join(given)} as given" if given else ""
         _console(console).print(f"[bold]model[/]: {pick.model} {chosen.knobs_text()} ({pick.reason}{note})",
@@ -318,17 +317,16 @@ def export(model: PathLike, to: str = "tflite", precision: str = "fp32", data: A
 
     say = warn or _stderr_warning
     scaling = dict(input_range=input_range, mean=mean, std=std, labels=label_file, warn=say)
+    # the bundle is int8; fp32 is the default precision
+    check_format(to, "int8" if to == "mcu" and precision == "fp32" else precision)
+    _check_paths(model, data)
     if to == "mcu":
-        check_format(to, "int8" if precision == "fp32" else precision)  # the bundle is int8; fp32 is the default
-        _check_paths(model, data)
         from edgekit.convert import export_mcu
 
         art, mcu = export_mcu(model, data, out=out, unsafe=unsafe, target=target, array_name=array_name, io=io,
                               **scaling)
         art.extra["mcu"] = mcu.model_dump()
         return art
-    check_format(to, precision)
-    _check_paths(model, data)
     from edgekit.convert import export as _export
     from edgekit.convert.tflite_metadata import ModelInfo
 

@@ -21,14 +21,24 @@ import numpy as np
 MIN_HALF_WIDTH = 2.5
 
 
+def background_distance(img: np.ndarray) -> np.ndarray:
+    """How far each pixel's colour is from the image's median colour (its background, mostly)."""
+    flat = img.reshape(-1, img.shape[-1])
+    return np.linalg.norm(img - np.median(flat, axis=0), axis=-1)
+
+
+def object_mask(d: np.ndarray) -> np.ndarray:
+    """The pixels of :func:`background_distance` ``d`` clearly away from the background: above
+    half-way from the median distance to the near-largest one."""
+    lo, hi = np.median(d), np.percentile(d, 99.5)
+    return d > lo + 0.5 * (hi - lo)
+
+
 def half_width(img: np.ndarray) -> float:
     """The half-width in pixels of the thickest part of ``img``'s object (see the module)."""
     from scipy import ndimage
 
-    flat = img.reshape(-1, img.shape[-1])
-    d = np.linalg.norm(img - np.median(flat, axis=0), axis=-1)
-    lo, hi = np.median(d), np.percentile(d, 99.5)
-    mask = ndimage.binary_opening(d > lo + 0.5 * (hi - lo))
+    mask = ndimage.binary_opening(object_mask(background_distance(img)))
     return float(ndimage.distance_transform_edt(mask).max()) if mask.any() else 0.0
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekit.training.detail import background_distance, object_mask
+
 MARGIN_SE = 2.0  # binomial standard errors of the as-is score
 MIN_DROP = 0.05
 FOLDS = 5
@@ -46,21 +48,14 @@ class MirrorCheck:
 
 def outline_features(x: np.ndarray) -> np.ndarray:
     """``(N, CELLS * CELLS * BINS)``: edge-orientation histograms of each image's object box."""
-    return np.stack([_hog(_object_box(_difference(img))) for img in x])
-
-
-def _difference(img: np.ndarray) -> np.ndarray:
-    """How far each pixel's colour is from the image's median colour (its background, mostly)."""
-    flat = img.reshape(-1, img.shape[-1])
-    return np.linalg.norm(img - np.median(flat, axis=0), axis=-1)
+    return np.stack([_hog(_object_box(background_distance(img))) for img in x])
 
 
 def _object_box(d: np.ndarray) -> np.ndarray:
     """``d`` cut to the box of its clearly different pixels, resampled to SIDE x SIDE."""
     from PIL import Image
 
-    lo, hi = np.median(d), np.percentile(d, 99.5)
-    rows, cols = np.nonzero(d > lo + 0.5 * (hi - lo))
+    rows, cols = np.nonzero(object_mask(d))
     if len(rows) >= 4:
         r0, r1 = np.percentile(rows, [1, 99]).astype(int)
         c0, c1 = np.percentile(cols, [1, 99]).astype(int)
