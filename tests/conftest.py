@@ -138,16 +138,44 @@ def record_file():
     return check_record_file
 
 
-# Seconds each slow file took on 2 cores (a full run's --durations), roughly. xdist (--dist loadfile
-# --no-loadscope-reorder) hands files to the two workers in collection order, so the slowest go first:
-# else a worker can be left alone with the zoo's exports at the end while the other idles. A file not
+# Seconds each slow file took under `-n 2` (EDGEKIT_TEST_TIMELINE below, summed per file), roughly.
+# xdist (--dist loadfile --no-loadscope-reorder) hands files to the two workers in collection order, so
+# the slowest go first: else a worker is left alone with a long file at the end while the other idles. A file not
 # listed keeps its place after these; list a new file here when it takes more than ~20 s.
 SLOW_FILES = {
-    "test_zoo_export.py": 220, "test_reliability.py": 150, "test_compress.py": 120, "test_cli.py": 100,
-    "test_demo.py": 80, "test_user_models.py": 70, "test_tune.py": 60, "test_api.py": 50, "test_mcu.py": 45,
-    "test_zoo_claims.py": 40, "test_report_html.py": 35, "test_phone_apps.py": 30,
+    "test_zoo_export.py": 200, "test_compress.py": 165, "test_user_models.py": 130, "test_zoo_claims.py": 110,
+    "test_tune.py": 100, "test_reliability.py": 90, "test_zoo_builders.py": 90, "test_demo.py": 80,
+    "test_cli.py": 70, "test_api.py": 58, "test_tasks_pipeline.py": 41, "test_spine.py": 37,
+    "test_pretrained.py": 36, "test_mcu.py": 28, "test_phone_apps.py": 27, "test_phone.py": 25,
+    "test_verify_gate.py": 24, "test_data_audio.py": 22, "test_harness.py": 21,
 }
 
 
 def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: -SLOW_FILES.get(item.path.name, 0))  # stable: each file's own order stays
+
+
+# EDGEKIT_TEST_TIMELINE=FILE: each worker appends "worker start end phase nodeid" per test phase, to see
+# where a worker waits on a fixture the other one builds (lock waits count as the waiting test's setup).
+_TIMELINE = os.environ.get("EDGEKIT_TEST_TIMELINE")
+
+
+if _TIMELINE:
+    import time as _time
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(item):
+        t0 = _time.time()
+        yield
+        _timeline("setup", item, t0)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(item):
+        t0 = _time.time()
+        yield
+        _timeline("call", item, t0)
+
+    def _timeline(phase, item, t0):
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        with open(_TIMELINE, "a") as f:
+            f.write(f"{worker} {t0:.2f} {_time.time():.2f} {phase} {item.nodeid}\n")

@@ -30,6 +30,15 @@ for i in range(1000):
 """
 
 
+def _written(entry) -> bool:
+    """The temporary file holds bytes: atomic_path's own placeholder (made by mkstemp for a unique name,
+    removed at once so the writer creates the path) is empty and may be gone before the kill lands."""
+    try:
+        return entry.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def test_an_export_killed_mid_write_leaves_no_file_under_the_final_name(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -41,7 +50,7 @@ def test_an_export_killed_mid_write_leaves_no_file_under_the_final_name(tmp_path
         deadline = time.time() + 240
         partial = None
         while time.time() < deadline and proc.poll() is None:
-            partial = next((e.name for e in os.scandir(out) if ".partial" in e.name), None)
+            partial = next((e.name for e in os.scandir(out) if ".partial" in e.name and _written(e)), None)
             if partial:
                 proc.send_signal(signal.SIGKILL)  # no cleanup, no finally: blocks, no atexit
                 break

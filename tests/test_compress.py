@@ -27,11 +27,6 @@ KEYS_VARIANT = {"name", "steps", "format", "precision", "bytes", "gzip_bytes", "
                 "p50_ms", "speedup", "parity"}
 
 
-@pytest.fixture(scope="module")
-def digits32():
-    return load_dataset("digits", input_shape=(32, 32, 3), seed=0)
-
-
 def _fit(model, data, epochs, lr=2e-3):
     keras.utils.set_random_seed(0)
     model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -40,9 +35,12 @@ def _fit(model, data, epochs, lr=2e-3):
 
 
 @pytest.fixture(scope="module")
-def mnv2(digits32):
-    keras.utils.set_random_seed(0)
-    return _fit(create_model("mobilenet_v2", input_shape=(32, 32, 3), num_classes=10, alpha=0.35), digits32, 2)
+def mnv2(trained):
+    """The suite's MobileNetV2 0.35 trained on these digits (conftest.py), loaded again from its file
+    so that nothing done here reaches the other tests' copy."""
+    from edgekit.models.load import load_model
+
+    return load_model(trained.model_path).model
 
 
 def test_compress_writes_the_table_and_keeps_every_artifact(mnv2, digits32, tmp_path):

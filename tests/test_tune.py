@@ -94,6 +94,15 @@ def test_budget_marks_trials_infeasible(tmp_path):
     assert not (tmp_path / "best").exists()
 
 
+def _status(trial_json: Path) -> str | None:
+    """A keras-tuner trial's status; None while the file is missing or half-written (the tuner
+    writes it in place, so a read can land mid-write)."""
+    try:
+        return json.loads(trial_json.read_text()).get("status")
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def test_resume_after_sigkill_does_not_redo_finished_trials(tmp_path):
     args = ["mlp", "--data", "digits", "--trials", "3", "--epochs", "2", "--param", "optimizer=adam",
             "--param", "num_layers=1", "--out", str(tmp_path)]
@@ -102,8 +111,7 @@ def test_resume_after_sigkill_does_not_redo_finished_trials(tmp_path):
     deadline = time.time() + 240
     try:
         while time.time() < deadline:  # first trial COMPLETED and the second one started
-            t0 = proj / "trial_0" / "trial.json"
-            if t0.is_file() and json.loads(t0.read_text()).get("status") == "COMPLETED" and (proj / "trial_1").is_dir():
+            if _status(proj / "trial_0" / "trial.json") == "COMPLETED" and (proj / "trial_1").is_dir():
                 break
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.1)
