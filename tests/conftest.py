@@ -155,27 +155,17 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: -SLOW_FILES.get(item.path.name, 0))  # stable: each file's own order stays
 
 
-# EDGEKIT_TEST_TIMELINE=FILE: each worker appends "worker start end phase nodeid" per test phase, to see
-# where a worker waits on a fixture the other one builds (lock waits count as the waiting test's setup).
+# EDGEKIT_TEST_TIMELINE=FILE: each worker appends "worker start end phase nodeid" per test phase (the
+# start and stop pytest records on each report), to see how busy each worker was and where one waited on a
+# fixture the other builds (a lock wait counts as the waiting test's setup). benchmarks/test_block.py reads it.
 _TIMELINE = os.environ.get("EDGEKIT_TEST_TIMELINE")
 
 
 if _TIMELINE:
-    import time as _time
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_setup(item):
-        t0 = _time.time()
-        yield
-        _timeline("setup", item, t0)
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(item):
-        t0 = _time.time()
-        yield
-        _timeline("call", item, t0)
-
-    def _timeline(phase, item, t0):
+    def pytest_runtest_logreport(report):
+        if getattr(report, "node", None) is not None:  # xdist's controller, echoing a worker's report
+            return
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         with open(_TIMELINE, "a") as f:
-            f.write(f"{worker} {t0:.2f} {_time.time():.2f} {phase} {item.nodeid}\n")
+            f.write(f"{worker} {report.start:.2f} {report.stop:.2f} {report.when} {report.nodeid}\n")

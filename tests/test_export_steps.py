@@ -9,6 +9,7 @@ flatbuffer parser, the file digest and the final check's load.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,46 @@ def test_mcu_bundle_is_built_from_the_exported_file_without_exporting_again(cnn,
     assert report.tflm_agreement is not None and report.tflm_agreement >= 0.95
     assert art.input.dtype == "int8" and art.format == "tflite"
     assert spies.parses == 1 and len(spies.loaded) == 1
+
+
+def test_onnx_optimizer_runs_in_place_and_falls_back_only_when_a_pass_raises(cnn, tmp_path, monkeypatch):
+    """tf2onnx's passes run in place (no graph copy per pass); a pass that raises there means one more
+    conversion the careful way (tf2onnx then skips the pass) and a file that still passes its final
+    check; a failure before the optimizer is reported after one conversion."""
+    import tf2onnx
+
+    import edgekit.convert.onnx as onnx_export
+    from edgekit.convert import export
+    from edgekit.errors import EdgekitError
+
+    calls = []
+    convert = onnx_export._convert
+
+    def counted(*args):
+        calls.append(os.environ.get("TF2ONNX_CATCH_ERRORS"))
+        return convert(*args)
+
+    monkeypatch.setattr(onnx_export, "_convert", counted)
+    export(cnn / "cnn.keras", to="onnx", out=tmp_path / "plain")
+    assert calls == ["FALSE"]  # in place, once
+
+    class RaisingPass:
+        graph_been_opt = False
+
+        def optimize(self, graph, iteration):
+            raise RuntimeError("a pass that fails")
+
+    calls.clear()
+    monkeypatch.setitem(tf2onnx.optimizer._optimizers, "raising_pass", RaisingPass)
+    art = export(cnn / "cnn.keras", to="onnx", out=tmp_path / "fallback")
+    assert calls == ["FALSE", None] and Path(art.path).is_file()  # then the careful way, which skips it
+
+    calls.clear()
+
+    def unconvertible(*args, **kwargs):
+        raise ValueError("no converter for this op")
+
+    monkeypatch.setattr(tf2onnx.convert, "process_tf_graph", unconvertible)
+    with pytest.raises(EdgekitError, match="no converter for this op"):
+        export(cnn / "cnn.keras", to="onnx", out=tmp_path / "refused")
+    assert calls == ["FALSE"]

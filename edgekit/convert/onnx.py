@@ -25,7 +25,9 @@ def to_onnx(loaded: LoadedModel, opset: int = DEFAULT_OPSET, meta: dict | None =
         try:
             with _optimizer_in_place():
                 proto = _convert(tf2onnx, loaded, opset)
-        except Exception:  # noqa: BLE001 - a pass that failed in place: again, with tf2onnx skipping it
+        except Exception as e:  # noqa: BLE001 - a pass that failed in place: again, with tf2onnx skipping it
+            if not _raised_in_optimizer(e):
+                raise  # an op tf2onnx cannot convert fails the same way twice: once is enough
             proto = _convert(tf2onnx, loaded, opset)
     except Exception as e:  # noqa: BLE001 - tf2onnx raises many types for unsupported ops
         raise EdgekitError(f"ONNX conversion failed: {first_line(e)}") from e
@@ -59,9 +61,10 @@ def _optimizer_in_place():
     round, so that a pass that raises can be skipped; on a ResNeXt-50 that copying is most of the
     ONNX export's time. With ``TF2ONNX_CATCH_ERRORS`` set the passes run in place (tf2onnx 1.17
     disables catching whenever the variable exists), and a pass that raises fails the conversion:
-    :func:`to_onnx` then converts again the careful way. Where no pass raises, both ways give the
-    same nodes and weights (checked on MobileNetV2, a transformer encoder and ResNeXt-50: outputs
-    equal; tf2onnx's generated names differ from one conversion to the next either way)."""
+    :func:`to_onnx` then converts again the careful way (only then: a failure before the optimizer
+    would fail the same way). Where no pass raises, both ways give the same nodes and weights
+    (checked on MobileNetV2, a transformer encoder and ResNeXt-50: outputs equal; tf2onnx's generated
+    names differ from one conversion to the next either way)."""
     name = "TF2ONNX_CATCH_ERRORS"
     before = os.environ.get(name)
     os.environ[name] = "FALSE"
@@ -72,6 +75,15 @@ def _optimizer_in_place():
             os.environ.pop(name, None)
         else:
             os.environ[name] = before
+
+
+def _raised_in_optimizer(e: BaseException) -> bool:
+    """Whether ``e`` came out of tf2onnx's graph optimizer (what :func:`_optimizer_in_place` stops
+    catching), rather than from converting the ops before it."""
+    import traceback
+
+    marker = os.path.join("tf2onnx", "optimizer")
+    return any(marker in frame.filename for frame in traceback.extract_tb(e.__traceback__))
 
 
 def _name_outputs(proto, names: list[str], tensor_names: list[str]) -> None:
