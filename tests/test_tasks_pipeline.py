@@ -30,10 +30,10 @@ def regression_run(tmp_path_factory):
 ])
 def test_each_task_ends_with_a_bundle_and_its_metrics(model, data, metric, columns, floor, tmp_path, regression_run):
     if model == "mlp_regressor":
-        report, out = regression_run
+        _, out = regression_run
     else:
         out = tmp_path
-        report = run(model, data, out=out, epochs=2, patience=2, tensorboard=False, **FAST)
+        run(model, data, out=out, epochs=2, patience=2, tensorboard=False, **FAST)
     for name in ("model.keras", "model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx", "report.json",
                  "report.md", "report.html", "manifest.json"):
         assert (out / name).is_file(), name
