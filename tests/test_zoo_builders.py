@@ -222,6 +222,18 @@ def test_mlp_activations(activation):
     assert m(np.ones((1, 8), "float32")).shape == (1, 2)
 
 
+def test_a_layer_list_knob_takes_one_int_and_refuses_other_values_in_one_line():
+    # `--param dense_units=64` arrives as the int 64: one layer, not an internal error
+    m = create_model("cnn", input_shape=(16, 16, 1), num_classes=3, filters=8, dense_units=64)
+    assert [l.units for l in m.layers if isinstance(l, keras.layers.Dense)] == [64, 3]
+    assert len([l for l in m.layers if isinstance(l, keras.layers.Conv2D)]) == 1
+    m = create_model("mlp", input_shape=(8,), num_classes=2, hidden_units=5)
+    assert [l.units for l in m.layers if isinstance(l, keras.layers.Dense)] == [5, 2]
+    for model, knob, value in (("cnn", "filters", "wide"), ("mlp", "hidden_units", 2.5), ("cnn", "dense_units", -4)):
+        with pytest.raises(EdgekitError, match=f"{knob} must be a .*sequence of positive ints, got {value!r}"):
+            create_model(model, input_shape=(16, 16, 1) if model == "cnn" else (8,), num_classes=2, **{knob: value})
+
+
 @pytest.mark.parametrize("loss,cls", [("huber", "Huber"), ("mse", "MeanSquaredError"), ("mae", "MeanAbsoluteError")])
 def test_mlp_regressor_is_compiled_with_its_loss(loss, cls):
     m = create_model("mlp_regressor", input_shape=(8,), hidden_units=(4,), loss=loss, delta=2.0)

@@ -51,3 +51,28 @@ def check_choice(name: str, arg: str, value, choices):
     if value not in choices:
         raise EdgekitError(f"{name}: {arg} must be one of {', '.join(map(str, choices))}; got {value!r}.")
     return value
+
+
+def check_features(fn: str, input_shape):
+    shape = tuple(input_shape)
+    if len(shape) != 1 or not isinstance(shape[0], int) or shape[0] <= 0:
+        raise EdgekitError(f"{fn}: input_shape must be (features,) with a positive int, got {input_shape!r}.")
+    return shape
+
+
+def check_int_list(fn: str, arg: str, values, allow_empty: bool = False):
+    """``values`` as a tuple of positive ints; one int is a sequence of one (``--param dense_units=64``)."""
+    given = values
+    if isinstance(values, int) and not isinstance(values, bool):
+        values = (values,)
+    values = tuple(values) if isinstance(values, (list, tuple)) else (values,)
+    if (not values and not allow_empty) or any(not isinstance(v, int) or isinstance(v, bool) or v <= 0 for v in values):
+        raise EdgekitError(f"{fn}: {arg} must be a {'' if allow_empty else 'non-empty '}sequence of positive ints, "
+                           f"got {given!r}.")
+    return values
+
+
+def check_rate(fn: str, arg: str, value, upper: float = 1.0):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < upper:
+        raise EdgekitError(f"{fn}: {arg} must be in [0, {upper:g}), got {value!r}.")
+    return value

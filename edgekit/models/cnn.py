@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgekit._tf import keras
 from edgekit.errors import EdgekitError
-from edgekit.models._common import check_choice, check_image_shape, check_positive
+from edgekit.models._common import check_choice, check_image_shape, check_int_list, check_positive
 from edgekit.models.registry import register_model
 
 layers = keras.layers
@@ -54,17 +54,13 @@ def cnn(
         name: model name.
     """
     fn = "cnn"
-    filters = tuple(filters)
-    if not filters or any(not isinstance(f, int) or f <= 0 for f in filters):
-        raise EdgekitError(f"{fn}: filters must be a non-empty sequence of positive ints, got {filters!r}.")
+    filters = check_int_list(fn, "filters", filters)
     shape = check_image_shape(fn, input_shape, min_size=2 ** len(filters))
     check_positive(fn, "num_classes", num_classes, integer=True)
     check_positive(fn, "convs_per_block", convs_per_block, integer=True)
     check_positive(fn, "kernel_size", kernel_size, integer=True)
     check_choice(fn, "pool", pool, ("max", "avg"))
-    dense_units = tuple(dense_units)
-    if any(not isinstance(u, int) or u <= 0 for u in dense_units):
-        raise EdgekitError(f"{fn}: dense_units must be positive ints, got {dense_units!r}.")
+    dense_units = check_int_list(fn, "dense_units", dense_units, allow_empty=True)
     if not 0.0 <= dropout < 1.0:
         raise EdgekitError(f"{fn}: dropout must be in [0, 1), got {dropout!r}.")
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from edgekit._tf import keras, tf
 from edgekit.errors import EdgekitError
-from edgekit.models._common import check_image_shape, check_positive
-from edgekit.models._nonclass import check_int_list, reject_num_classes
+from edgekit.models._common import check_image_shape, check_int_list, check_positive
+from edgekit.models._nonclass import reject_num_classes
 from edgekit.models.registry import register_model
 
 layers = keras.layers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgekit._tf import keras
 from edgekit.errors import EdgekitError
-from edgekit.models._common import check_choice, check_positive
+from edgekit.models._common import check_choice, check_features, check_int_list, check_positive, check_rate
 from edgekit.models.registry import register_model
 
 layers = keras.layers
@@ -13,25 +13,6 @@ ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "selu", "swish", "softplus"
 INITIALIZERS = {"he": "he_normal", "glorot": "glorot_uniform", "lecun": "lecun_normal"}
 NORMS = ("none", "batch", "layer")
 REGRESSION_LOSSES = ("huber", "mse", "mae")
-
-
-def _check_features_shape(fn, input_shape):
-    shape = tuple(input_shape)
-    if len(shape) != 1 or not isinstance(shape[0], int) or shape[0] <= 0:
-        raise EdgekitError(f"{fn}: input_shape must be (features,) with a positive int, got {input_shape!r}.")
-    return shape
-
-
-def _check_units(fn, hidden_units):
-    units = tuple(hidden_units)
-    if not units or any(not isinstance(u, int) or isinstance(u, bool) or u <= 0 for u in units):
-        raise EdgekitError(f"{fn}: hidden_units must be a non-empty sequence of positive ints, got {hidden_units!r}.")
-    return units
-
-
-def _check_rate(fn, arg, value, upper=1.0):
-    if not isinstance(value, (int, float)) or not 0.0 <= value < upper:
-        raise EdgekitError(f"{fn}: {arg} must be in [0, {upper:g}), got {value!r}.")
 
 
 def _regularizer(l1, l2):
@@ -56,7 +37,7 @@ def _hidden_stack(x, fn, units, activation, initializer, dropout, l1, l2, norm):
     check_choice(fn, "activation", activation, ACTIVATIONS)
     check_choice(fn, "initializer", initializer, tuple(INITIALIZERS))
     check_choice(fn, "norm", norm, NORMS)
-    _check_rate(fn, "dropout", dropout)
+    check_rate(fn, "dropout", dropout)
     for arg, v in (("l1", l1), ("l2", l2)):
         if not isinstance(v, (int, float)) or v < 0:
             raise EdgekitError(f"{fn}: {arg} must be a number >= 0, got {v!r}.")
@@ -105,7 +86,7 @@ def perceptron(
         classifier_activation: ``"softmax"``, ``"sigmoid"`` or ``None`` for logits.
         name: model name.
     """
-    shape = _check_features_shape("perceptron", input_shape)
+    shape = check_features("perceptron", input_shape)
     check_positive("perceptron", "num_classes", num_classes, integer=True)
     for arg, v in (("l1", l1), ("l2", l2)):
         if not isinstance(v, (int, float)) or v < 0:
@@ -156,9 +137,9 @@ def mlp(
         classifier_activation: ``"softmax"`` or ``None`` for logits.
         name: model name.
     """
-    shape = _check_features_shape("mlp", input_shape)
+    shape = check_features("mlp", input_shape)
     check_positive("mlp", "num_classes", num_classes, integer=True)
-    units = _check_units("mlp", hidden_units)
+    units = check_int_list("mlp", "hidden_units", hidden_units)
     inputs = layers.Input(shape=shape, name="input")
     x, reg = _hidden_stack(inputs, "mlp", units, activation, initializer, dropout, l1, l2, norm)
     x = layers.Dense(num_classes, activation=classifier_activation, kernel_regularizer=reg, name="predictions")(x)
@@ -224,10 +205,10 @@ def mlp_regressor(
         learning_rate: Adam learning rate used in the compiled model.
         name: model name.
     """
-    shape = _check_features_shape("mlp_regressor", input_shape)
+    shape = check_features("mlp_regressor", input_shape)
     check_positive("mlp_regressor", "num_classes", num_classes, integer=True)
     check_positive("mlp_regressor", "learning_rate", learning_rate)
-    units = _check_units("mlp_regressor", hidden_units)
+    units = check_int_list("mlp_regressor", "hidden_units", hidden_units)
     loss_obj = _loss_object(loss, delta)
     inputs = layers.Input(shape=shape, name="input")
     x, reg = _hidden_stack(inputs, "mlp_regressor", units, activation, initializer, dropout, l1, l2, norm)

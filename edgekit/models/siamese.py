@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from edgekit._tf import keras, tf
 from edgekit.errors import EdgekitError
-from edgekit.models._common import check_positive
-from edgekit.models._nonclass import check_int_list, reject_num_classes
+from edgekit.models._common import check_int_list, check_positive
+from edgekit.models._nonclass import reject_num_classes
 from edgekit.models.registry import register_model
 
 layers = keras.layers
