@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from edgekit.catalog import check_model
 from edgekit.errors import EdgekitError
 
 if TYPE_CHECKING:  # the return types, without importing TensorFlow to read this module
@@ -235,6 +236,7 @@ def train(name: str | None, data: Any, *, out: PathLike, params: dict | None = N
         target = pick.options.get("target")
     options = _given(target=target, task=task, frontend=dict(frontend) if frontend else None,
                      augmentation=dict(audio_augment) if audio_augment else None)
+    check_model(name, params)
     _check_paths(None, data)
     from edgekit.training.fit import train as _train  # TensorFlow starts here, after the settings are checked
 
@@ -724,6 +726,7 @@ def tune(name: str, data: Any = "digits", *, out: PathLike, trials: int | None =
         from edgekit.benchmarking.mcu_targets import get_target
 
         get_target(budgets.target)  # an unknown board fails before any training
+    check_model(name)  # its params are the search's pins, checked by the tuner
     from edgekit.tuning.tuner import tune as _tune
 
     return _tune(name, data, out=out, config=cfg, budgets=budgets, console=_console(console))
@@ -876,6 +879,7 @@ def demo(out: PathLike | None = None, epochs: int = 60, target: str = "nucleo-l4
     get_target(target)  # an unknown board fails now, not after training
     default = {"alpha": 0.35} if model == "mobilenet_v2" else {}  # the default demo's width; others keep theirs
     params = params_with_input_shape(dict(params) if params else default, _shape_text(input_shape), resolution)
+    check_model(model, params)
     from edgekit.pipeline import run as _run
 
     return _run(model, data, params=params, out=out, epochs=epochs, console=_console(console), mcu_target=target,

@@ -85,9 +85,9 @@ def test_bad_inputs_are_one_line_errors(cli, files, exports, trained, tmp_path):
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), list(out.rglob("*"))
 
 
-def test_a_wrong_model_path_or_data_source_is_refused_before_tensorflow_starts(files, tmp_path):
+def test_a_wrong_model_path_name_or_data_source_is_refused_before_tensorflow_starts(files, tmp_path):
     """`export`, `verify` and `train` check a model path (suffix, zip archive, HDF5 signature) and a
-    data source's name before they import TensorFlow: a wrong one is refused in well under a
+    data source's name, and `train`, `demo` and `tune` a zoo model's name and knobs, before they import TensorFlow: a wrong one is refused in well under a
     second, not after its start-up."""
     import subprocess
     import sys
@@ -103,7 +103,10 @@ def test_a_wrong_model_path_or_data_source_is_refused_before_tensorflow_starts(f
              ["export", files / "notes.txt", *out], ["export", files, *out], ["export", fp32, *out],
              ["export", files / "fake.keras", "--to", "mcu", *out], ["verify", fp32, "--reference", files / "fake.h5"],
              ["export", archive, "--precision", "int8", "--data", "nosuchdata", *out],
-             ["train", "mobilenet_v2", "--data", "imagenet", *out]]
+             ["train", "mobilenet_v2", "--data", "imagenet", *out],
+             ["train", "mobilenet_v9", "--data", "digits", *out],  # names and knobs: from catalog.json
+             ["train", "cnn", "--data", "digits", "--param", "beta=2", *out],
+             ["demo", "--model", "resnet", *out], ["tune", "mobilenet_v9", *out]]
     code = ("import sys\nfrom edgekit.cli import main\n"
             f"for argv in {[[str(a) for a in c] for c in cases]!r}:\n"
             "    sys.argv = ['edgekit', *argv]\n"
@@ -115,6 +118,9 @@ def test_a_wrong_model_path_or_data_source_is_refused_before_tensorflow_starts(f
     assert len(errors) == len(cases) and all(ln.startswith("error: ") for ln in errors), res.stderr
     assert "fake.h5 is not a valid HDF5 file" in errors[6]  # verify's reference, not its artifact
     assert "unknown dataset 'nosuchdata'" in errors[7] and "unknown dataset 'imagenet'" in errors[8]
+    assert "unknown model 'mobilenet_v9'. Did you mean mobilenet_v2" in errors[9]
+    assert "model 'cnn' has no knob 'beta'; its knobs are: filters," in errors[10]
+    assert "unknown model 'resnet'" in errors[11] and "unknown model 'mobilenet_v9'" in errors[12]
 
 
 def test_export_verify_bench_from_the_command_line(cli, trained, tmp_path):

@@ -12,14 +12,12 @@ shape, normalization, paper), so nobody repeats it elsewhere.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import inspect
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-from edgekit.catalog import natural_key
-from edgekit.errors import EdgekitError
+from edgekit.catalog import natural_key, unknown_knobs, unknown_model
 
 Task = Literal["classification", "regression", "anomaly", "embedding", "generation"]
 
@@ -82,11 +80,7 @@ def list_models(pattern: str = "*") -> list[str]:
 def get_spec(name: str) -> ModelSpec:
     _ensure_loaded()
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise EdgekitError(
-            f"unknown model {name!r}.{hint} `edgekit models` lists the {len(_REGISTRY)} available ones."
-        )
+        raise unknown_model(name, _REGISTRY)
     return _REGISTRY[name]
 
 
@@ -102,10 +96,7 @@ def create_model(name: str, input_shape=None, num_classes=None, weights=None, **
     allowed = spec.knobs
     unknown = sorted(k for k in knobs if k not in allowed)
     if unknown:
-        raise EdgekitError(
-            f"model {name!r} has no knob {', '.join(map(repr, unknown))}; "
-            f"its knobs are: {', '.join(allowed) or 'none'}."
-        )
+        raise unknown_knobs(name, unknown, allowed)
     kwargs = {k: v for k, v in knobs.items() if v is not None}
     if input_shape is not None:
         kwargs["input_shape"] = tuple(int(d) for d in input_shape)

@@ -17,6 +17,7 @@ import numpy as np
 from edgekit._io import write_json, write_text
 from edgekit._tf import keras, reproducible
 from edgekit.artifact import ModelCard
+from edgekit.catalog import unknown_knobs
 from edgekit.data import Dataset, load_dataset
 from edgekit.errors import EdgekitError
 from edgekit.records import DatasetSummary, TrainReport
@@ -264,9 +265,7 @@ def _check_extra_params(name, spec, params):
     builder = {k: v for k, v in params.items() if k not in extra}
     unknown = sorted(set(builder) - set(spec.knobs))
     if unknown:
-        allowed = list(spec.knobs) + list(EXTRA_PARAMS.get(spec.task, ()))
-        raise EdgekitError(f"model {name!r} has no knob {', '.join(map(repr, unknown))}; "
-                           f"its knobs are: {', '.join(allowed) or 'none'}.")
+        raise unknown_knobs(name, unknown, [*spec.knobs, *EXTRA_PARAMS.get(spec.task, ())])
 
 
 def _check_task_of_source(name, spec, data):
