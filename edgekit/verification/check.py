@@ -230,9 +230,8 @@ def final_check(path, runtime: str, reference, feeds: dict[str, np.ndarray], pre
     except EdgekitError as e:
         raise EdgekitError(f"{str(e).rstrip('.')}; it was not kept.") from e
     except Exception as e:  # noqa: BLE001 - the runtime failed while running it: unusable too
-        why = first_line(str(e).replace(str(path), dest_name)) or type(e).__name__
-        raise EdgekitError(f"{dest_name}: the converted file does not run in {runtime} ({why}); "
-                           "it was not kept.") from e
+        raise EdgekitError(f"{dest_name}: the converted file does not run in {runtime} "
+                           f"({_said(e, path, dest_name)}); it was not kept.") from e
     check_outputs(outputs, precision, dest_name)
     return runner, outputs
 
@@ -244,6 +243,10 @@ def load_checked(path, runtime: str, dest_name: str):
     try:
         return load_runner(path, runtime)
     except Exception as e:  # noqa: BLE001 - any load failure means the export is unusable
-        why = str(e).replace(str(path), dest_name).strip().splitlines()
         raise EdgekitError(f"{dest_name}: the converted file does not load in {runtime} "
-                           f"({(why or [type(e).__name__])[0][:200]}); it was not kept.") from e
+                           f"({_said(e, path, dest_name)}); it was not kept.") from e
+
+
+def _said(e: BaseException, path, dest_name: str) -> str:
+    """The runtime's first line about the file, naming it as the user will see it (not its temporary name)."""
+    return first_line(str(e).replace(str(path), dest_name)) or type(e).__name__
