@@ -223,30 +223,35 @@ def test_mirror_is_chosen_by_whether_mirrored_training_images_keep_their_class()
 
 
 def test_thin_strokes_keep_more_pixels(tmp_path):
-    """96-px images of 3-px lines are read at 96 (at 64 the lines would be 2 px wide); 96-px images
-    of filled discs at 64, as every small image set."""
+    """96-px images of 3-px lines are read at 96 (at 64 or 80 the lines would be under 5 px wide);
+    of 7-px lines at 80, the smallest side in steps of 16 where they are 5 px; of filled discs at 64,
+    as every small image set."""
     from PIL import Image, ImageDraw
 
     from edgekit.training.detail import half_width
     from edgekit.training.suggest import suggest
 
     rng = np.random.default_rng(5)
-    for name, kinds in (("lines", ("slash", "cross")), ("discs", ("small", "large"))):
+    for name, kinds in (("lines", ("slash", "cross")), ("strokes", ("slash", "backslash")), ("discs", ("small", "large"))):
         for kind in kinds:
             (tmp_path / name / kind).mkdir(parents=True)
             for i in range(12):
                 img = Image.fromarray(np.clip(rng.normal(60, 10, (96, 96, 3)), 0, 255).astype(np.uint8), "RGB")
                 draw, x, y = ImageDraw.Draw(img), *(int(v) for v in rng.integers(30, 66, 2))
-                if name == "lines":
-                    draw.line([x - 25, y + 25, x + 25, y - 25], fill=(230, 200, 40), width=3)
-                    if kind == "cross":
-                        draw.line([x - 25, y - 25, x + 25, y + 25], fill=(230, 200, 40), width=3)
+                if name != "discs":  # one line, or two crossing, 3 px wide; or one 7 px wide
+                    width = 3 if name == "lines" else 7
+                    if kind != "backslash":
+                        draw.line([x - 25, y + 25, x + 25, y - 25], fill=(230, 200, 40), width=width)
+                    if kind in ("cross", "backslash"):
+                        draw.line([x - 25, y - 25, x + 25, y + 25], fill=(230, 200, 40), width=width)
                 else:
                     r = 14 if kind == "small" else 22
                     draw.ellipse([x - r, y - r, x + r, y + r], fill=(230, 200, 40))
                 img.save(tmp_path / name / kind / f"{i}.png")
     line = np.asarray(Image.open(tmp_path / "lines" / "slash" / "0.png"), np.float32)
     assert 1.0 <= half_width(line) <= 3.0
-    thin, thick = suggest(tmp_path / "lines"), suggest(tmp_path / "discs")
+    thin, medium, thick = suggest(tmp_path / "lines"), suggest(tmp_path / "strokes"), suggest(tmp_path / "discs")
     assert thin.params["input_shape"] == (96, 96, 3) and "strokes" in thin.reason, thin.reason
+    assert medium.params["input_shape"] == (80, 80, 3) and "read at 80, where they are 6.0" in medium.reason, \
+        medium.reason
     assert thick.params["input_shape"] == (64, 64, 3) and "strokes" not in thick.reason

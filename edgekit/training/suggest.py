@@ -178,13 +178,18 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
         if small and not board and finer > side and Path(source).is_dir():
             from edgekit.training.detail import MIN_HALF_WIDTH, training_half_width
 
-            width = training_half_width(source, finer, seed) * side / finer
+            at_finer = training_half_width(source, finer, seed)
+            width = at_finer * side / finer
             if width < MIN_HALF_WIDTH:
-                why_side = (f"{finer}x{finer}: the images are {prof.image_side} px; at {side}x{side} the objects' "
-                            f"thinnest parts (strokes) would be {2 * width:.1f} px wide, under "
-                            f"{2 * MIN_HALF_WIDTH:g} (measured on the training images), so they are read at {finer} "
+                # the smallest side, in steps of 16, at which the strokes are wide enough: each step costs time
+                wide_enough = next((s for s in range(side + 16, finer, 16)
+                                    if at_finer * s / finer >= MIN_HALF_WIDTH), finer)
+                why_side = (f"{wide_enough}x{wide_enough}: the images are {prof.image_side} px; at {side}x{side} the "
+                            f"objects' thinnest parts (strokes) would be {2 * width:.1f} px wide, under "
+                            f"{2 * MIN_HALF_WIDTH:g} (measured on the training images), so they are read at "
+                            f"{wide_enough}, where they are {2 * at_finer * wide_enough / finer:.1f} "
                             f"(small sets are otherwise read at most at {side})")
-                side = finer
+                side = wide_enough
         return Suggestion("mobilenet_v2", {"input_shape": (side, side, prof.image_channels), "alpha": 0.35},
                           f"{size} of images: MobileNetV2 at width 0.35 (0.4 M parameters) learns from a few hundred "
                           f"images with the small-data recipe and runs on phones and, int8, on MCUs; {why_side}",
