@@ -4,7 +4,10 @@ Why it matters: on a few hundred images `edgekit suggest` reads images at most 6
 cost time and, for filled shapes, added nothing). Letters are strokes: 5 letters x 60 at 96x96,
 read at 64x64, had strokes about 4 px wide and MobileNetV2 0.35 had not started to learn them when
 early stopping ended the run at epoch 119 (training accuracy 0.32, test 0.20); read at 96x96
-(strokes about 6 px) it learned from epoch ~60 on. The shapes' thinnest parts are ~19 px wide at 64.
+(strokes about 6 px) it learned, late (0.817 and 0.833 on two seeds); read at 80x80, the smallest
+side in steps of 16 where the strokes are 5 px, it learned sooner and better (0.983, 0.983, 0.800
+on three seeds; benchmarks/results/small_data_onset_probe.md). The shapes' thinnest parts are
+~19 px wide at 64.
 
 The measure: per image, the pixels whose colour is clearly not the background's (its median
 colour), specks of one pixel removed; the largest distance from such a pixel to the background
@@ -17,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 # A stroke narrower than twice this (in pixels at the side read) is too thin: the letters had
-# 2.0 at 64 and did not start learning by epoch 119; 3.0 at 96 and did by ~60.
+# 2.0 at 64 and did not start learning by epoch 119; 2.5 at 80 and 3.0 at 96, and learned at both.
 MIN_HALF_WIDTH = 2.5
 
 

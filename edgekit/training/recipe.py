@@ -20,7 +20,7 @@ says the same):
   chance; with shifts and mirrors it generalised (0.75 at epoch 73 and rising), and without the
   mirror the shape sets fell to 0.83 and 0.77. On 5 letters x 60 the mirror gave the model a
   second form of every letter to learn from the same images, one no test image has: 0.40 with it,
-  0.78 without (and 0.90 without it at 96x96, the side ``edgekit suggest`` now picks for their
+  0.78 without (and 0.80-0.98 without it at 80x80, the side ``edgekit suggest`` now picks for their
   thin strokes: :mod:`edgekit.training.detail`). ``flip = true`` / ``false`` in ``--config``
   overrides the check.
 * **The learning-rate plateau waits as early stopping does**: ReduceLROnPlateau, too, watches the
