@@ -20,8 +20,8 @@ MCU_IMAGE_SIDE = 64  # an image model for a microcontroller board: at most this 
 # Fewer images per class than this and a model from scratch may not learn the classes. With the
 # small-data recipe MobileNetV2 0.35 reached 0.969-1.00 on 4 shapes x 80 in every run, but on 60 per
 # class it lands on either side of 0.90 from one machine or seed to the next: 4 shapes x 60 0.81-0.94,
-# 5 letters x 60 (random colours on noise, read at 96) 0.82-0.90 (small_data-20261207T002312Z.md,
-# small_data-20261207T031318Z.md, small_data_onset_probe.md).
+# 5 letters x 60 (random colours on noise, read at 80) 0.80-0.98 (small_data.md,
+# small_data-20261207T002312Z.md, small_data-20261207T031318Z.md, small_data_onset_probe*.md).
 FEW_IMAGES_PER_CLASS = 75
 
 
@@ -155,7 +155,7 @@ def few_images_caution(per_class: int) -> str:
         return ""
     return (f"~{per_class} images per class: from scratch, a model may not learn the classes from so few (with this "
             f"recipe, over machines and seeds, 4 shapes x 80 reached 0.97-1.00 test accuracy, 4 shapes x 60 0.81-0.94, "
-            f"5 letters x 60 0.82-0.90); {FEW_IMAGES_PER_CLASS} or more per class, or --weights (a pretrained start), "
+            f"5 letters x 60 0.80-0.98); {FEW_IMAGES_PER_CLASS} or more per class, or --weights (a pretrained start), "
             f"help most.")
 
 
