@@ -9,6 +9,8 @@ seeded, so the same call writes the same files.
   strokes, a font, any scale) on noisy backgrounds, one folder per class of PNGs;
 * :func:`stripes`: horizontal, vertical or diagonal lines 2-4 px wide on noisy backgrounds, 48x48
   (the third image set: fine detail in images smaller than 64 px);
+* :func:`arrows`: arrows pointing up, down, left or right on noisy backgrounds, 64x64 (the fourth:
+  the class is a direction, so a mirrored image is another class);
 * :func:`topics`: short texts (8-17 words) with one to three topic words among common filler words,
   one folder per topic of ``.txt`` files;
 * :func:`tones`: one-second "words" of 16 kHz audio, each class a pitch contour (rising, falling,
@@ -136,6 +138,33 @@ def stripe_image(kind: str, side: int, rng: np.random.Generator):
 def stripes(out: Path, per_class: int = 70, side: int = 48, seed: int = 0) -> Path:
     """``per_class`` images of each direction of :data:`STRIPES`, at ``side`` x ``side``, under ``out/<kind>/``."""
     return _image_folder(out, STRIPES, per_class, side, seed, stripe_image)
+
+
+ARROWS = ("up", "down", "left", "right")
+
+
+def arrow_image(kind: str, side: int, rng: np.random.Generator):
+    """One ``side`` x ``side`` RGB image of a filled arrow pointing ``kind``'s way (give or take
+    ~9 degrees), at a random size, place and colour on a noisy background of another colour."""
+    from PIL import Image, ImageDraw
+
+    bg = rng.integers(0, 256, 3)
+    fg = tuple(int(c) for c in _far_colour(bg, rng))
+    img = Image.new("RGB", (side, side), tuple(int(c) for c in bg))
+    r = side * rng.uniform(0.16, 0.28)
+    cx, cy = rng.uniform(r + 1, side - r - 1, 2)
+    shaft, head = r / 4, r / 2  # half-widths of the shaft and the head
+    outline = [(-r, -shaft), (0, -shaft), (0, -head), (r, 0), (0, head), (0, shaft), (-r, shaft)]
+    angle = {"right": 0.0, "down": np.pi / 2, "left": np.pi, "up": -np.pi / 2}[kind] + rng.normal(0, 0.15)
+    c, s = np.cos(angle), np.sin(angle)
+    ImageDraw.Draw(img).polygon([(cx + c * x - s * y, cy + s * x + c * y) for x, y in outline], fill=fg)
+    noisy = np.asarray(img, np.float32) + rng.normal(0, 15, (side, side, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+
+
+def arrows(out: Path, per_class: int = 80, side: int = 64, seed: int = 0) -> Path:
+    """``per_class`` images of each direction of :data:`ARROWS`, at ``side`` x ``side``, under ``out/<kind>/``."""
+    return _image_folder(out, ARROWS, per_class, side, seed, arrow_image)
 
 
 TOPIC_WORDS = {

@@ -53,6 +53,10 @@ CASES = {
     # for the side a small image set is read at.
     "stripes48": ("images: 3 stripe directions x 70, 48x48 PNG",
                   lambda d: sets.stripes(d / "stripes", 70, 48, seed=107), ["--data", "stripes"]),
+    # Not in README's block: a set tried as a new user would after the others met the target (arrows
+    # whose direction is the class: the mirror check must turn the mirror off), at the 4 x 80.
+    "arrows64": ("images: 4 arrow directions x 80, 64x64 PNG",
+                 lambda d: sets.arrows(d / "arrows", 80, 64, seed=108), ["--data", "arrows"]),
     "tones": ("audio: 4 tone words x 60, 1 s 16 kHz WAV", lambda d: sets.tones(d / "tones", 60, seed=103),
               ["--data", "tones"]),
     "topics": ("text: 3 topics x 120, 8-17 words", lambda d: sets.topics(d / "topics", 120, seed=104),
