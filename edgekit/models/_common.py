@@ -63,8 +63,6 @@ def check_features(fn: str, input_shape):
 def check_int_list(fn: str, arg: str, values, allow_empty: bool = False):
     """``values`` as a tuple of positive ints; one int is a sequence of one (``--param dense_units=64``)."""
     given = values
-    if isinstance(values, int) and not isinstance(values, bool):
-        values = (values,)
     values = tuple(values) if isinstance(values, (list, tuple)) else (values,)
     if (not values and not allow_empty) or any(not isinstance(v, int) or isinstance(v, bool) or v <= 0 for v in values):
         raise EdgekitError(f"{fn}: {arg} must be a {'' if allow_empty else 'non-empty '}sequence of positive ints, "

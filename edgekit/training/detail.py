@@ -4,9 +4,9 @@ Why it matters: on a few hundred images `edgekit suggest` reads images at most 6
 cost time and, for filled shapes, added nothing). Letters are strokes: 5 letters x 60 at 96x96,
 read at 64x64, had strokes about 4 px wide and MobileNetV2 0.35 had not started to learn them when
 early stopping ended the run at epoch 119 (training accuracy 0.32, test 0.20); read at 96x96
-(strokes about 6 px) it learned, late (0.817 and 0.833 on two seeds); read at 80x80, the smallest
-side in steps of 16 where the strokes are 5 px, it learned sooner and better (0.983, 0.983, 0.800
-on three seeds; benchmarks/results/small_data_onset_probe.md). The shapes' thinnest parts are
+(strokes about 6 px) it learned, late (0.817, 0.833, 0.933 on three seeds); read at 80x80, the
+smallest side in steps of 16 where the strokes are 5 px, it learned sooner on two of the three
+(0.983, 0.983, 0.800; benchmarks/results/small_data_onset_probe*.md) at 0.69x the pixels. The shapes' thinnest parts are
 ~19 px wide at 64.
 
 The measure: per image, the pixels whose colour is clearly not the background's (its median

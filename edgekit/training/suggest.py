@@ -22,6 +22,7 @@ MCU_IMAGE_SIDE = 64  # an image model for a microcontroller board: at most this 
 # class it lands on either side of 0.90 from one machine or seed to the next: 4 shapes x 60 0.81-0.94,
 # 5 letters x 60 (random colours on noise, read at 80) 0.80-0.98 (small_data.md,
 # small_data-20261207T002312Z.md, small_data-20261207T031318Z.md, small_data_onset_probe*.md).
+# 75 per class is no guarantee: 4 arrow directions x 80 reached 0.42 (small_data-20261207T054614Z.md).
 FEW_IMAGES_PER_CLASS = 75
 
 
