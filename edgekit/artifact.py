@@ -176,6 +176,7 @@ class TrainRecipe(BaseModel):
     warmup_epochs: int
     augment: bool
     flip: bool = False
+    colours: bool = False  # colour channels shuffled and inverted at random (edgekit.training.colour)
     schedule: str = "plateau"  # the learning-rate schedule (TrainConfig.schedule)
     small_data: bool = False  # below the rule's SMALL_DATA training samples
     rule: str  # the data-size rule's line, e.g. "small data (224 training samples): ..."
@@ -196,7 +197,7 @@ class TrainingOutcome(BaseModel):
     train_accuracy: float | None = None  # on the (augmented) training batches at the best epoch
     chance_accuracy: float | None = None  # the majority class's share of the validation split
     n_val: int | None = None
-    verdict: Literal["learned", "near_chance", "overfit"] = "learned"
+    verdict: Literal["learned", "near_chance", "overfit", "underfit"] = "learned"
     warning: str | None = None
     recipe: TrainRecipe | None = None
 

@@ -80,6 +80,40 @@ def test_image_lines_say_what_to_try():
     over = run(0.99, 0.60)
     assert over.verdict == "overfit" and "far below training accuracy 0.99" in over.warning
     assert run(0.95, 0.90).verdict == "learned" and run(0.95, 0.90).warning is None
+    # training accuracy still climbing at the end (0.60 -> 0.80 over the last two patience windows of 22)
+    hist = {"accuracy": list(np.linspace(0.3, 0.8, 104)), "val_accuracy": [0.66] * 104, "val_loss": [1.0] * 104}
+    rising = diagnose(hist, stopper, config, ds, recipe, 104, "mobilenet_v2")
+    assert rising.verdict == "underfit" and "still rising when the run ended" in rising.warning
+    assert "epochs 61-82" in rising.warning and "--epochs 358" in rising.warning
+    hist["accuracy"] = list(np.linspace(0.3, 0.99, 82)) + [0.99] * 22  # risen and fitted: learned
+    hist["val_accuracy"] = [0.9] * 104
+    assert diagnose(hist, stopper, config, ds, recipe, 104, "mobilenet_v2").verdict == "learned"
+
+
+def test_early_stopping_lets_a_model_that_is_still_learning_go_on():
+    """On small data the stopper does not end a run whose training accuracy is still rising while its
+    validation accuracy is above chance; at chance (labels the inputs do not predict) it stops as before."""
+    from edgekit._tf import keras
+    from edgekit.training import TrainConfig
+    from edgekit.training.recipe import early_stopping, scaled_config
+
+    config, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet", images=True)
+    net = keras.Sequential([keras.layers.Input((1,)), keras.layers.Dense(1)])
+
+    def stopped_at(val_accuracy):
+        stopper = early_stopping(config, recipe, chance=0.25, n_val=32)
+        stopper.set_model(net)
+        net.stop_training = False
+        stopper.on_train_begin()
+        for epoch in range(config.epochs):
+            stopper.on_epoch_end(epoch, {"val_loss": 1.0, "val_accuracy": val_accuracy,
+                                         "accuracy": 0.3 + 0.6 * epoch / config.epochs})
+            if net.stop_training:
+                return epoch + 1
+        return None
+
+    assert config.patience == 22 and stopped_at(0.25) == 90 + 22  # epoch 90: first watched
+    assert stopped_at(0.66) is None
 
 
 def test_learning_rate_plateau_waits_for_early_stopping_start():
@@ -220,6 +254,50 @@ def test_mirror_is_chosen_by_whether_mirrored_training_images_keep_their_class()
     assert off.flip is False and "mirror off: an outline classifier scored" in recipe.rule
     on, recipe = scaled_config(TrainConfig(), 64, "mobilenet", images=True, mirror=shapes)
     assert on.flip is True and "mirror on" in recipe.rule
+
+
+def test_colours_are_shuffled_only_where_colour_says_nothing_about_the_class():
+    """Circles and squares in random colours: colour alone scores chance and the rule shuffles
+    colours; the same shapes where each class has its own hue: colour tells them apart and is kept."""
+    from edgekit.training import TrainConfig
+    from edgekit.training.colour import colour_check
+    from edgekit.training.recipe import scaled_config, wants_colour_check
+
+    rng = np.random.default_rng(12)
+    x = np.stack([_drawn(k, rng) for k in ("circle", "square") for _ in range(40)])
+    y = np.repeat([0, 1], 40)
+    random = colour_check(x, y)
+    hued = x.copy()
+    hued[:40, ..., 0] = -1.0  # circles without red
+    tinted = colour_check(hued, y)
+    assert random.accuracy <= 0.65 and not random.tells_class, random
+    assert tinted.accuracy >= 0.9 and tinted.tells_class, tinted
+    assert colour_check(x[..., :1], y) is None  # grey images: not measured, colours left alone
+    assert wants_colour_check(TrainConfig(), 80, images=True)
+    assert not wants_colour_check(TrainConfig(colours=False), 80, images=True)
+    assert not wants_colour_check(TrainConfig(), 1200, images=True)
+    on, recipe = scaled_config(TrainConfig(), 64, "mobilenet", images=True, colour=random)
+    assert on.colours is True and recipe.colours and "colours shuffled: a classifier on colours alone" in recipe.rule
+    off, recipe = scaled_config(TrainConfig(), 64, "mobilenet", images=True, colour=tinted)
+    assert off.colours is False and "colours kept" in recipe.rule
+
+
+def test_shuffled_colours_are_channel_orders_and_inversions_of_the_image():
+    from edgekit.training.batches import training_batches
+
+    x = np.random.default_rng(0).uniform(-1, 1, (64, 8, 8, 3)).astype("float32")
+    xb, yb = next(iter(training_batches(x, np.arange(64), 64, seed=3, augment=True, invert_about=0.0)))
+    xb, yb = xb.numpy(), yb.numpy()
+    pad = 1  # shifts of up to 1 px at side 8: compare the centres
+    seen = set()
+    for img, i in zip(xb, yb):
+        centre = img[pad:-pad, pad:-pad]
+        ways = {(order, sign) for order in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+                for sign in (1, -1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                if np.allclose(centre, sign * x[i][pad + dy:8 - pad + dy, pad + dx:8 - pad + dx][..., list(order)])}
+        assert ways, i
+        seen |= ways
+    assert len({o for o, _ in seen}) >= 4 and {s for _, s in seen} == {1, -1}
 
 
 def test_thin_strokes_keep_more_pixels(tmp_path):

@@ -68,10 +68,24 @@ def _random_flip(xb, seed):
     return tf.where(flip, tf.reverse(xb, axis=[2]), xb)
 
 
+def _random_colours(xb, seed, invert_about: float):
+    """Put each image's colour channels in a random order and invert a random half of them
+    (``invert_about - x``: the inverse of the raw range in the images' normalised units)."""
+    n = tf.shape(xb)[0]
+    draws = tf.random.stateless_uniform([n, 2], seed=seed)
+    order = tf.gather(_CHANNEL_ORDERS, tf.cast(draws[:, 0] * 6.0, tf.int32) % 6)  # (n, 3)
+    xb = tf.gather(xb, order, axis=3, batch_dims=1)
+    invert = tf.reshape(draws[:, 1] < 0.5, [-1, 1, 1, 1])
+    return tf.where(invert, invert_about - xb, xb)
+
+
+_CHANNEL_ORDERS = tf.constant([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], tf.int32)
+
+
 def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool,
-                     flip: bool = False) -> "tf.data.Dataset":
-    """Shuffled (and, for images with ``augment``, randomly shifted, and with ``flip`` mirrored)
-    batches of ``(x, y)``.
+                     flip: bool = False, invert_about: float | None = None) -> "tf.data.Dataset":
+    """Shuffled (and, for images with ``augment``, randomly shifted, with ``flip`` mirrored, and with
+    ``invert_about`` given, of RGB images, in random colours: :func:`_random_colours`) batches of ``(x, y)``.
 
     Small random shifts (up to 1/16 of the side) are worth several points of test accuracy on a
     dataset the size of digits. Same ``seed``, same batches in every run, epoch after epoch.
@@ -81,6 +95,7 @@ def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, a
     n = len(x)
     pad = shift_pad(x, augment)
     flip = bool(flip and augment and x.ndim == 4)
+    colours = invert_about is not None and augment and x.ndim == 4 and x.shape[-1] == 3
     # Shuffle and batch indices, then gather each batch from the whole arrays held once (as
     # Keras' own array adapter does): shuffling the images themselves copies every one through
     # the shuffle buffer each epoch.
@@ -95,6 +110,8 @@ def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, a
             xb = _random_shift(xb, tf.stack([key, r]), pad)
         if flip:
             xb = _random_flip(xb, tf.stack([key + 1, r]))
+        if colours:
+            xb = _random_colours(xb, tf.stack([key + 2, r]), float(invert_about))
         return xb, yb
 
     ds = tf.data.Dataset.zip((order, arrays, draws)).map(batch, num_parallel_calls=tf.data.AUTOTUNE,

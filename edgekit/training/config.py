@@ -20,6 +20,10 @@ class TrainConfig(BaseModel):
     flip: Optional[bool] = Field(None, description="images: also mirror left-right when augmenting (default: below 1,000 "
                                                    "training images, on where mirrored training images still look like "
                                                    "their class: edgekit.training.mirror)")
+    colours: Optional[bool] = Field(None, description="RGB images: also shuffle the colour channels and invert at "
+                                                      "random when augmenting (default: below 1,000 training images, "
+                                                      "on where colour alone does not predict the class: "
+                                                      "edgekit.training.colour)")
     tensorboard: bool = True
     # optimizer and learning-rate schedule (edgekit.training.optim)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"

@@ -27,9 +27,9 @@ from edgekit.models.save import save_model
 from edgekit.training.config import TrainConfig
 from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
 from edgekit.training.loop import EpochLine, fit
-from edgekit.training.outcome import diagnose, report_outcome
+from edgekit.training.outcome import diagnose, report_outcome, validation_chance
 from edgekit.training.recipe import (early_stopping, lr_patience, lr_plateau_start, scaled_config,
-                                     wants_mirror_check, zero_head)
+                                     wants_colour_check, wants_mirror_check, zero_head)
 from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, predict_outputs, save_extras
 from edgekit.verification.tasks import class_breakdown, headline, score_outputs
 
@@ -123,14 +123,19 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
         from edgekit.training.mirror import mirror_check
 
         mirror = mirror_check(dataset.x_train, dataset.y_train, seed=config.seed)  # training images only
+    colour = None
+    if wants_colour_check(config, len(dataset.x_train), images):
+        from edgekit.training.colour import colour_check
+
+        colour = colour_check(dataset.x_train, dataset.y_train, seed=config.seed)  # training images only
     config, recipe = scaled_config(config, len(dataset.x_train), spec.family, pretrained=bool(finetune), images=images,
-                                   mirror=mirror)
+                                   mirror=mirror, colour=colour)
     if not finetune:
         zero_head(net)  # first predictions uniform: the first loss is ln(classes)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stopper = early_stopping(config, recipe)
+    stopper = early_stopping(config, recipe, *validation_chance(dataset))
     console.print(f"[bold]train[/] {model} {dict(params)} on {dataset.name}: "
                   f"{len(dataset.x_train)} train / {len(dataset.x_val)} val, input {dataset.input_shape}")
     console.print(f"  recipe: {recipe.rule}", highlight=False)

@@ -43,9 +43,16 @@ def fit(net, dataset, config, *, stopper, backup: Path | None = None, logs: Path
     # Image shifts would scramble audio features (time x coefficient); audio has its own augmentation.
     shift_images = config.augment and not dataset.preprocessing
     batches = training_batches(dataset.x_train, dataset.y_train, config.batch_size, config.seed, shift_images,
-                               flip=bool(config.flip))
+                               flip=bool(config.flip),
+                               invert_about=inversion_centre(dataset.normalization) if config.colours else None)
     return net.fit(batches, validation_data=(dataset.x_val, dataset.y_val), epochs=config.epochs,
                    initial_epoch=initial_epoch, callbacks=cbs, verbose=0)
+
+
+def inversion_centre(normalization) -> float:
+    """``c`` such that ``c - x`` is the inverse image (``low + high - raw``) of ``x`` in model units."""
+    lo, hi = normalization.raw_range
+    return float((lo + hi - 2.0 * normalization.mean) / normalization.std)
 
 
 def steps_per_epoch(dataset, config) -> int:

@@ -4,7 +4,13 @@
   last epoch;
 * whether it learned: the kept epoch's validation accuracy against chance (the majority class's
   share of the validation split, with a margin of two binomial standard errors, so that 32
-  validation images at 0.31 for 4 classes count as chance) and against the training accuracy.
+  validation images at 0.31 for 4 classes count as chance) and against the training accuracy;
+* whether it had finished learning: a run that ends while its training accuracy is still
+  climbing (by :data:`STILL_RISING` from one patience-long window to the last, below
+  :data:`FITTED`, with validation accuracy below it too) was cut short, by early stopping on a
+  noisy validation loss or by its epochs.
+  On 4 arrow directions x 80 the recipe's run stopped at epoch 126 with training accuracy 0.83
+  and rising; given 300 epochs the same kind of set went on to 0.97 (val 0.94) by epoch ~200.
 
 Only training and validation data are read: the test split stays for the one final measurement.
 """
@@ -18,12 +24,21 @@ import numpy as np
 from edgekit.artifact import TrainingOutcome, TrainRecipe
 
 OVERFIT_GAP = 0.25  # training accuracy this far above validation accuracy is memorising
+STILL_RISING = 0.05  # mean training accuracy up by this from one window to the next: still learning
+FITTED = 0.95  # training accuracy from which a rise no longer means the model is short of steps
 MIN_CHANCE_MARGIN = 0.05
 
 
 def chance_margin(chance: float, n_val: int) -> float:
     """How far above chance a validation accuracy on ``n_val`` samples must be to count as learned."""
     return max(MIN_CHANCE_MARGIN, 2.0 * math.sqrt(chance * (1.0 - chance) / max(1, n_val)))
+
+
+def validation_chance(dataset) -> tuple[float | None, int]:
+    """The majority class's share of the validation split (``None`` without one), and its size."""
+    y_val = np.asarray(dataset.y_val).ravel().astype(int)
+    n_val = int(len(y_val))
+    return (float(np.bincount(y_val).max() / n_val) if n_val else None), n_val
 
 
 def diagnose(history: dict, stopper, config, dataset, recipe: TrainRecipe, epochs_run: int,
@@ -35,9 +50,7 @@ def diagnose(history: dict, stopper, config, dataset, recipe: TrainRecipe, epoch
     best = (int(stopper.best_epoch) if restored else epochs_run - 1)
     i = best - offset
     pick = lambda key: float(history[key][i]) if key in history and 0 <= i < len(history[key]) else None  # noqa: E731
-    y_val = np.asarray(dataset.y_val).ravel().astype(int)
-    n_val = int(len(y_val))
-    chance = float(np.bincount(y_val).max() / n_val) if n_val else None
+    chance, n_val = validation_chance(dataset)
     outcome = TrainingOutcome(epochs_run=epochs_run, max_epochs=config.epochs,
                               stopped_early=bool(getattr(stopper, "stopped_epoch", 0)) and epochs_run < config.epochs,
                               best_epoch=best + 1, best_val_accuracy=pick("val_accuracy"),
@@ -52,7 +65,26 @@ def diagnose(history: dict, stopper, config, dataset, recipe: TrainRecipe, epoch
     elif train is not None and train - val >= OVERFIT_GAP:
         outcome.verdict = "overfit"
         outcome.warning = _overfit_line(val, train, dataset, _tries(config, dataset, model, False))
+    elif val < FITTED and (rise := still_rising(history.get("accuracy") or [], config.patience, offset)):
+        outcome.verdict = "underfit"
+        outcome.warning = _underfit_line(val, rise, _tries(config, dataset, model, True))
     return outcome
+
+
+def still_rising(train_accuracy: list, window: int, offset: int = 0):
+    """``(first, last, before, after)`` when the mean training accuracy of the last ``window``
+    epochs is :data:`STILL_RISING` above the ``window`` before them and below :data:`FITTED`:
+    the two means and the two windows' 1-based epoch ranges; else ``None``."""
+    window = max(2, int(window))
+    acc = [float(a) for a in train_accuracy]
+    if len(acc) < 2 * window:
+        return None
+    before, after = acc[-2 * window:-window], acc[-window:]
+    first, last = sum(before) / window, sum(after) / window
+    if last - first < STILL_RISING or last >= FITTED:
+        return None
+    end = offset + len(acc)
+    return first, last, (end - 2 * window + 1, end - window), (end - window + 1, end)
 
 
 def _tries(config, dataset, model: str, more_epochs: bool) -> str:
@@ -87,6 +119,12 @@ def _near_chance_line(val, chance, dataset, train, tries: str) -> str:
                  f"over: too few samples for this model, or labels that do not follow the inputs")
     return (f"validation accuracy {val:.2f} is near chance ({chance:.2f}, {len(dataset.y_val)} validation "
             f"samples): {cause}. Try {tries}.")
+
+
+def _underfit_line(val, rise, tries: str) -> str:
+    first, last, (a, b), (c, d) = rise
+    return (f"training accuracy was still rising when the run ended ({first:.2f} over epochs {a}-{b}, {last:.2f} "
+            f"over {c}-{d}): the model had not finished learning (validation accuracy {val:.2f}). Try {tries}.")
 
 
 def _overfit_line(val, train, dataset, tries: str) -> str:

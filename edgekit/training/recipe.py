@@ -23,6 +23,13 @@ says the same):
   0.78 without (and 0.80-0.98 without it at 80x80, the side ``edgekit suggest`` now picks for their
   thin strokes: :mod:`edgekit.training.detail`). ``flip = true`` / ``false`` in ``--config``
   overrides the check.
+* **Colours shuffled on few images where colour says nothing about the class**: below
+  :data:`SMALL_DATA` training images, each RGB training image's colour channels are put in a
+  random order and half are inverted (``colours``), where a classifier on colours alone does no
+  better than chance on held-out training images (:mod:`edgekit.training.colour`). In random
+  colours, a few hundred images are told apart by their colours: 4 arrow directions x 80 reached
+  0.90 training accuracy at validation ~0.6 and test 0.42-0.73; with shuffled colours, test 0.97.
+  ``colours = true`` / ``false`` in ``--config`` overrides the check.
 * **The learning-rate plateau waits as early stopping does**: ReduceLROnPlateau, too, watches the
   validation loss only after :data:`WARMUP_SHARE` of the epochs (:func:`lr_plateau_start`).
 * On small data, **patience grows with the epochs** (an eighth of them, at least 10), and **early
@@ -82,13 +89,21 @@ def wants_mirror_check(config, n_train: int, images: bool) -> bool:
     return images and n_train < SMALL_DATA and "flip" not in config.model_fields_set and config.augment
 
 
+def wants_colour_check(config, n_train: int, images: bool) -> bool:
+    """Whether :func:`edgekit.training.colour.colour_check` must be run on the training images first
+    (small image sets whose ``colours`` was not given)."""
+    return images and n_train < SMALL_DATA and "colours" not in config.model_fields_set and config.augment
+
+
 def scaled_config(config, n_train: int, family: str | None, pretrained: bool = False, images: bool = False,
-                  mirror=None):
+                  mirror=None, colour=None):
     """``config`` with every setting the user did not give filled by the rule above; returns
     ``(config, TrainRecipe)``. A pretrained start (``--weights``) keeps TrainConfig's defaults for
     the epochs: fine-tuning needs far fewer steps than learning from scratch. ``mirror``: the
     :class:`~edgekit.training.mirror.MirrorCheck` of the training images (``None``: not measured,
-    e.g. too few images per class, and the mirror is used on small image sets as before)."""
+    e.g. too few images per class, and the mirror is used on small image sets as before). ``colour``:
+    the :class:`~edgekit.training.colour.ColourCheck` of the training images (``None``: not
+    measured or not RGB, and colours are left as they are)."""
     given = set(config.model_fields_set)
     fill: dict = {}
     small = n_train < SMALL_DATA
@@ -96,6 +111,8 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
         fill["batch_size"] = SMALL_BATCH
     if small and images:
         fill["flip"] = mirror is None or mirror.keeps_class
+        if colour is not None:
+            fill["colours"] = not colour.tells_class
     if not pretrained:
         fill["epochs"] = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(SAMPLES_SEEN / max(1, n_train)))))
     fill.update(FAMILY_DEFAULTS.get(family or "", {}))
@@ -112,9 +129,12 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
     rule = f"{what}: {set_here}" if set_here else f"{what}: the settings as given"
     if mirror is not None and "flip" in fill:
         rule += f" (mirror {'on' if fill['flip'] else 'off'}: {mirror.describe()})"
+    if colour is not None and "colours" in fill:
+        rule += f" (colours {'shuffled' if fill['colours'] else 'kept'}: {colour.describe()})"
     return config, TrainRecipe(epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
                                learning_rate=config.learning_rate, warmup_epochs=config.warmup_epochs,
-                               augment=config.augment, flip=bool(config.flip), schedule=config.schedule,
+                               augment=config.augment, flip=bool(config.flip), colours=bool(config.colours),
+                               schedule=config.schedule,
                                small_data=small, rule=rule,
                                from_rule=sorted(fill))
 
@@ -138,14 +158,53 @@ def lr_plateau_start(config, recipe: TrainRecipe) -> int:
     return early_stopping_start(config, recipe.small_data)
 
 
-def early_stopping(config, recipe: TrainRecipe):
+def early_stopping(config, recipe: TrainRecipe, chance: float | None = None, n_val: int = 0):
     """The EarlyStopping callback of a run: the validation loss, watched from
-    :func:`early_stopping_start`, the best epoch's weights restored at the end."""
+    :func:`early_stopping_start`, the best epoch's weights restored at the end. On small data,
+    with ``chance`` (the validation split's majority share) given, it does not stop a model that
+    is still learning (:class:`_LearningAwareStopping`)."""
     from edgekit._tf import keras
 
-    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=MIN_DELTA,
-                                         restore_best_weights=True,
-                                         start_from_epoch=early_stopping_start(config, recipe.small_data))
+    kwargs = dict(monitor="val_loss", patience=config.patience, min_delta=MIN_DELTA, restore_best_weights=True,
+                  start_from_epoch=early_stopping_start(config, recipe.small_data))
+    if recipe.small_data and chance is not None:
+        return _learning_aware_stopping()(chance, n_val, **kwargs)
+    return keras.callbacks.EarlyStopping(**kwargs)
+
+
+def _learning_aware_stopping():
+    from edgekit._tf import keras
+    from edgekit.training.outcome import chance_margin, still_rising
+
+    class _LearningAwareStopping(keras.callbacks.EarlyStopping):
+        """EarlyStopping that lets a run go on while its training accuracy is still rising
+        (:func:`~edgekit.training.outcome.still_rising` over the last two patience windows) and
+        its best validation accuracy so far is above chance: on a few dozen validation samples
+        the validation loss can sit flat for 80 epochs while the model learns, then fall (4 arrow
+        directions x 80: 0.8 from epoch 40 to 160, 0.22 at 200). A model memorising labels that
+        do not follow the inputs also rises in training accuracy, but its validation accuracy
+        stays at chance, and it is stopped as before."""
+
+        def __init__(self, chance, n_val, **kwargs):
+            super().__init__(**kwargs)
+            self.floor = chance + chance_margin(chance, n_val)
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            self.train_acc, self.best_val_acc = [], 0.0
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.train_acc.append(float(logs.get("accuracy", 0.0)))
+            self.best_val_acc = max(self.best_val_acc, float(logs.get("val_accuracy", 0.0)))
+            super().on_epoch_end(epoch, logs)
+            if self.model.stop_training and self.stopped_epoch == epoch and self.learning():
+                self.model.stop_training, self.stopped_epoch = False, 0
+
+        def learning(self) -> bool:
+            return self.best_val_acc > self.floor and still_rising(self.train_acc, self.patience) is not None
+
+    return _LearningAwareStopping
 
 
 def early_stopping_start(config, small_data: bool) -> int:
