@@ -27,7 +27,7 @@ from edgekit.errors import EdgekitError
 
 EDGEKIT = [sys.executable, "-m", "edgekit.cli"]
 TRAIN_KEYS = ["epochs", "batch_size", "learning_rate", "patience", "warmup_epochs", "seed", "augment", "flip",
-              "tensorboard", "optimizer",
+              "colours", "tensorboard", "optimizer",
               "momentum", "nesterov", "weight_decay", "schedule", "decay_rate", "label_smoothing", "loss", "huber_delta",
               "freeze_backbone", "unfreeze", "unfreeze_learning_rate", "unfreeze_epochs"]
 
