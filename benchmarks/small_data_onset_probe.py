@@ -11,7 +11,9 @@ and the validation accuracy, for the recipe and for one change at a time:
 * ``learning_rate=...``, ``optimizer=sgd``, ``augment=false``, ``epochs=...``: TrainConfig fields;
 * ``model=cnn p_filters=16,32,64,128 p_dense_units=64,``: another registry model and its knobs;
 * ``colour=perm_inv``: the colour channels of each training image permuted at random and inverted
-  half the time (the letters' colours are random, so colour is a nuisance there);
+  half the time (the letters' colours are random, so colour is a nuisance there); ``colour=perm``:
+  permuted only (pass ``colours=false`` beside either, so that the trainer's own shuffle, which
+  came later, stays off);
 * ``affine=ZOOM,DEGREES``: the random shift replaced by one affine warp per image (shift as before,
   scale 1 +- ZOOM, rotation +- DEGREES, the border repeating the edge).
 
@@ -48,17 +50,19 @@ def _value(v: str):
     return v
 
 
-def _colour_batches(loop, tf):
-    """Wrap the training batches: each image's channels permuted at random and negated half the time."""
+def _colour_batches(loop, tf, invert: bool = True):
+    """Wrap the training batches: each image's channels permuted at random and (``invert``) negated half the time."""
     original = loop.training_batches
     perms = tf.constant([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], tf.int32)
 
-    def training_batches(x, y, batch_size, seed, augment, flip=False):
+    def training_batches(x, y, batch_size, seed, augment, flip=False, invert_about=None):
         def colour(xb, yb):
             n = tf.shape(xb)[0]
             xb = tf.gather(xb, tf.gather(perms, tf.random.uniform([n], 0, 6, tf.int32)), axis=3, batch_dims=1)
+            if not invert:
+                return xb, yb
             return xb * tf.where(tf.random.uniform([n, 1, 1, 1]) < 0.5, -1.0, 1.0), yb
-        return original(x, y, batch_size, seed, augment, flip).map(colour)
+        return original(x, y, batch_size, seed, augment, flip, invert_about).map(colour)
 
     loop.training_batches = training_batches
 
@@ -92,8 +96,8 @@ def run(case: str, variant: str, work: Path, settings: list[str]) -> None:
     rows: list[dict] = []
     if over.pop("nozero", ""):
         fitmod.zero_head = lambda net: False
-    if over.pop("colour", ""):
-        _colour_batches(loop, tf)
+    if colour := over.pop("colour", ""):
+        _colour_batches(loop, tf, invert=colour != "perm")
     if affine := over.pop("affine", ""):
         zoom, degrees = (float(t) for t in affine.split(","))
         batches._random_shift = _affine_shift(zoom, degrees, tf)

@@ -177,6 +177,7 @@ class TrainRecipe(BaseModel):
     augment: bool
     flip: bool = False
     colours: bool = False  # colour channels shuffled and inverted at random (edgekit.training.colour)
+    colour_tells_class: bool | None = None  # the colour check's answer (None: not measured)
     schedule: str = "plateau"  # the learning-rate schedule (TrainConfig.schedule)
     small_data: bool = False  # below the rule's SMALL_DATA training samples
     rule: str  # the data-size rule's line, e.g. "small data (224 training samples): ..."

@@ -256,9 +256,10 @@ def test_mirror_is_chosen_by_whether_mirrored_training_images_keep_their_class()
     assert on.flip is True and "mirror on" in recipe.rule
 
 
-def test_colours_are_shuffled_only_where_colour_says_nothing_about_the_class():
-    """Circles and squares in random colours: colour alone scores chance and the rule shuffles
-    colours; the same shapes where each class has its own hue: colour tells them apart and is kept."""
+def test_shuffled_colours_are_offered_where_colour_says_nothing_about_the_class():
+    """Circles and squares in random colours: colour alone scores chance, and the recipe line and the
+    outcome lines offer `colours = true`; where each class has its own hue, colour tells them apart and
+    nothing is offered. The rule itself never switches the shuffle on (it delayed thin letters)."""
     from edgekit.training import TrainConfig
     from edgekit.training.colour import colour_check
     from edgekit.training.recipe import scaled_config, wants_colour_check
@@ -276,10 +277,24 @@ def test_colours_are_shuffled_only_where_colour_says_nothing_about_the_class():
     assert wants_colour_check(TrainConfig(), 80, images=True)
     assert not wants_colour_check(TrainConfig(colours=False), 80, images=True)
     assert not wants_colour_check(TrainConfig(), 1200, images=True)
-    on, recipe = scaled_config(TrainConfig(), 64, "mobilenet", images=True, colour=random)
-    assert on.colours is True and recipe.colours and "colours shuffled: a classifier on colours alone" in recipe.rule
-    off, recipe = scaled_config(TrainConfig(), 64, "mobilenet", images=True, colour=tinted)
-    assert off.colours is False and "colours kept" in recipe.rule
+    from types import SimpleNamespace
+
+    from edgekit.training.outcome import diagnose
+
+    offered, recipe = scaled_config(TrainConfig(), 224, "mobilenet", images=True, colour=random)
+    assert not offered.colours and not recipe.colours and recipe.colour_tells_class is False
+    assert "colours say nothing about the class here: a classifier on colours alone" in recipe.rule
+    assert "`colours = true`" in recipe.rule
+    ds = SimpleNamespace(input_shape=(64, 64, 3), preprocessing=None, x_train=np.zeros((224, 1)),
+                         y_val=np.repeat([0, 1, 2, 3], 8))
+    stopper = SimpleNamespace(best_weights=object(), best_epoch=59, stopped_epoch=103)
+    hist = {"accuracy": [0.99] * 104, "val_accuracy": [0.6] * 104, "val_loss": [1.0] * 104}
+    assert "`colours = true` in --config" in diagnose(hist, stopper, offered, ds, recipe, 104).warning
+    kept, recipe = scaled_config(TrainConfig(), 224, "mobilenet", images=True, colour=tinted)
+    assert not kept.colours and recipe.colour_tells_class is True and "colours" not in recipe.rule
+    assert "colours" not in diagnose(hist, stopper, kept, ds, recipe, 104).warning
+    given, recipe = scaled_config(TrainConfig(colours=True), 224, "mobilenet", images=True)
+    assert given.colours and recipe.colours  # given in --config: used
 
 
 def test_shuffled_colours_are_channel_orders_and_inversions_of_the_image():

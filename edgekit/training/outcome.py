@@ -61,13 +61,13 @@ def diagnose(history: dict, stopper, config, dataset, recipe: TrainRecipe, epoch
         return outcome
     if val <= chance + chance_margin(chance, n_val):
         outcome.verdict = "near_chance"
-        outcome.warning = _near_chance_line(val, chance, dataset, train, _tries(config, dataset, model, True))
+        outcome.warning = _near_chance_line(val, chance, dataset, train, _tries(config, dataset, model, True, recipe))
     elif train is not None and train - val >= OVERFIT_GAP:
         outcome.verdict = "overfit"
-        outcome.warning = _overfit_line(val, train, dataset, _tries(config, dataset, model, False))
+        outcome.warning = _overfit_line(val, train, dataset, _tries(config, dataset, model, False, recipe))
     elif val < FITTED and (rise := still_rising(history.get("accuracy") or [], config.patience, offset)):
         outcome.verdict = "underfit"
-        outcome.warning = _underfit_line(val, rise, _tries(config, dataset, model, True))
+        outcome.warning = _underfit_line(val, rise, _tries(config, dataset, model, True, recipe))
     return outcome
 
 
@@ -87,11 +87,13 @@ def still_rising(train_accuracy: list, window: int, offset: int = 0):
     return first, last, (end - 2 * window + 1, end - window), (end - window + 1, end)
 
 
-def _tries(config, dataset, model: str, more_epochs: bool) -> str:
+def _tries(config, dataset, model: str, more_epochs: bool, recipe: TrainRecipe | None = None) -> str:
     """What to try, for this kind of data and model."""
     from edgekit.models.weights import PRETRAINED
 
     tries = [f"more epochs (--epochs {config.epochs * 2})"] if more_epochs else ["more data"]
+    if recipe is not None and recipe.colour_tells_class is False and not recipe.colours:
+        tries.append("shuffled colours (`colours = true` in --config: colour says nothing about the class here)")
     if len(dataset.input_shape) == 3 and not dataset.preprocessing:  # images (not audio features)
         side = int(dataset.input_shape[0])
         tries.append(f"another input size (--resolution {side // 2 if side >= 64 else side * 2})")

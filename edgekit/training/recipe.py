@@ -23,13 +23,15 @@ says the same):
   0.78 without (and 0.80-0.98 without it at 80x80, the side ``edgekit suggest`` now picks for their
   thin strokes: :mod:`edgekit.training.detail`). ``flip = true`` / ``false`` in ``--config``
   overrides the check.
-* **Colours shuffled on few images where colour says nothing about the class**: below
-  :data:`SMALL_DATA` training images, each RGB training image's colour channels are put in a
-  random order and half are inverted (``colours``), where a classifier on colours alone does no
-  better than chance on held-out training images (:mod:`edgekit.training.colour`). In random
-  colours, a few hundred images are told apart by their colours: 4 arrow directions x 80 reached
-  0.90 training accuracy at validation ~0.6 and test 0.42-0.73; with shuffled colours, test 0.97.
-  ``colours = true`` / ``false`` in ``--config`` overrides the check.
+* **Colours are offered, not shuffled by default**: below :data:`SMALL_DATA` training images a
+  classifier on colours alone is scored on held-out training images
+  (:mod:`edgekit.training.colour`); where it does no better than chance the ``recipe:`` line says
+  that ``colours = true`` in ``--config`` (each RGB training image's channels in a random order,
+  half inverted) may help. In random colours a few hundred images are told apart by their
+  colours: 4 arrow directions x 80 reached 0.90 training accuracy at validation ~0.6 (test
+  0.42-0.73), and 0.97 test with shuffled colours; the 4x80 shapes 0.98 with them. But the
+  5 letters x 60 (thin strokes) started learning 30-50 epochs later with them and ended at 0.63
+  instead of 0.98, so the rule does not switch them on by itself.
 * **The learning-rate plateau waits as early stopping does**: ReduceLROnPlateau, too, watches the
   validation loss only after :data:`WARMUP_SHARE` of the epochs (:func:`lr_plateau_start`).
 * On small data, **patience grows with the epochs** (an eighth of them, at least 10), and **early
@@ -90,8 +92,9 @@ def wants_mirror_check(config, n_train: int, images: bool) -> bool:
 
 
 def wants_colour_check(config, n_train: int, images: bool) -> bool:
-    """Whether :func:`edgekit.training.colour.colour_check` must be run on the training images first
-    (small image sets whose ``colours`` was not given)."""
+    """Whether :func:`edgekit.training.colour.colour_check` should be run on the training images first
+    (small image sets whose ``colours`` was not given), to offer ``colours = true`` where colour says
+    nothing about the class."""
     return images and n_train < SMALL_DATA and "colours" not in config.model_fields_set and config.augment
 
 
@@ -103,7 +106,7 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
     :class:`~edgekit.training.mirror.MirrorCheck` of the training images (``None``: not measured,
     e.g. too few images per class, and the mirror is used on small image sets as before). ``colour``:
     the :class:`~edgekit.training.colour.ColourCheck` of the training images (``None``: not
-    measured or not RGB, and colours are left as they are)."""
+    measured or not RGB); it is reported, not acted on (see the rule above)."""
     given = set(config.model_fields_set)
     fill: dict = {}
     small = n_train < SMALL_DATA
@@ -111,8 +114,6 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
         fill["batch_size"] = SMALL_BATCH
     if small and images:
         fill["flip"] = mirror is None or mirror.keeps_class
-        if colour is not None:
-            fill["colours"] = not colour.tells_class
     if not pretrained:
         fill["epochs"] = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(SAMPLES_SEEN / max(1, n_train)))))
     fill.update(FAMILY_DEFAULTS.get(family or "", {}))
@@ -129,11 +130,13 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
     rule = f"{what}: {set_here}" if set_here else f"{what}: the settings as given"
     if mirror is not None and "flip" in fill:
         rule += f" (mirror {'on' if fill['flip'] else 'off'}: {mirror.describe()})"
-    if colour is not None and "colours" in fill:
-        rule += f" (colours {'shuffled' if fill['colours'] else 'kept'}: {colour.describe()})"
+    if colour is not None and small and images and "colours" not in given and not colour.tells_class:
+        rule += (f" (colours say nothing about the class here: {colour.describe()}; `colours = true` in --config "
+                 f"shuffles them, which helped images in random colours learn shapes and hurt thin letters)")
     return config, TrainRecipe(epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
                                learning_rate=config.learning_rate, warmup_epochs=config.warmup_epochs,
                                augment=config.augment, flip=bool(config.flip), colours=bool(config.colours),
+                               colour_tells_class=None if colour is None else colour.tells_class,
                                schedule=config.schedule,
                                small_data=small, rule=rule,
                                from_rule=sorted(fill))
