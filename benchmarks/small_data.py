@@ -57,6 +57,12 @@ CASES = {
     # whose direction is the class: the mirror check must turn the mirror off), at the issue's 4 x 80.
     "arrows64": ("images: 4 arrow directions x 80, 64x64 PNG",
                  lambda d: sets.arrows(d / "arrows", 80, 64, seed=108), ["--data", "arrows"]),
+    # The same arrows with the colours shuffled (`colours = true`, which the recipe line offers for them
+    # and does not switch on by itself: it delayed the thin letters).
+    "arrows64_colours": ("images: the same arrows, `colours = true` in --config",
+                         lambda d: _config(sets.arrows(d / "arrows", 80, 64, seed=108), d / "colours.toml",
+                                           "colours = true\n"),
+                         ["--data", "arrows", "--config", "colours.toml"]),
     "tones": ("audio: 4 tone words x 60, 1 s 16 kHz WAV", lambda d: sets.tones(d / "tones", 60, seed=103),
               ["--data", "tones"]),
     "topics": ("text: 3 topics x 120, 8-17 words", lambda d: sets.topics(d / "topics", 120, seed=104),
@@ -64,6 +70,12 @@ CASES = {
     "table": ("table: 300 rows, 5 columns, 3 states", lambda d: sets.table(d / "sensors.csv", 300, seed=105),
               ["--data", "sensors.csv", "--target", "state"]),
 }
+
+
+def _config(data: Path, path: Path, text: str) -> Path:
+    """Write a --config file beside the data; returns the data."""
+    path.write_text(text)
+    return data
 
 
 def run_case(name: str, work: Path) -> dict:
