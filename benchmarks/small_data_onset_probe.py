@@ -12,7 +12,8 @@ and the validation accuracy, for the recipe and for one change at a time:
 * ``model=cnn p_filters=16,32,64,128 p_dense_units=64,``: another registry model and its knobs;
 * ``colour=perm_inv``: the colour channels of each training image permuted at random and inverted
   half the time (the letters' colours are random, so colour is a nuisance there); ``colour=perm``:
-  permuted only (pass ``colours=false`` beside either, so that the trainer's own shuffle, which
+  permuted only; ``colour=onset``: permuted and inverted from the epoch after the training accuracy
+  (Keras') first reaches half-way from chance to 1 (pass ``colours=false`` beside either, so that the trainer's own shuffle, which
   came later, stays off);
 * ``affine=ZOOM,DEGREES``: the random shift replaced by one affine warp per image (shift as before,
   scale 1 +- ZOOM, rotation +- DEGREES, the border repeating the edge).
@@ -50,8 +51,9 @@ def _value(v: str):
     return v
 
 
-def _colour_batches(loop, tf, invert: bool = True):
-    """Wrap the training batches: each image's channels permuted at random and (``invert``) negated half the time."""
+def _colour_batches(loop, tf, invert: bool = True, switch=None):
+    """Wrap the training batches: each image's channels permuted at random and (``invert``) negated half
+    the time; with ``switch`` (a boolean tf.Variable) only while it is on."""
     original = loop.training_batches
     perms = tf.constant([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], tf.int32)
 
@@ -62,7 +64,10 @@ def _colour_batches(loop, tf, invert: bool = True):
             if not invert:
                 return xb, yb
             return xb * tf.where(tf.random.uniform([n, 1, 1, 1]) < 0.5, -1.0, 1.0), yb
-        return original(x, y, batch_size, seed, augment, flip, invert_about).map(colour)
+
+        def maybe(xb, yb):
+            return tf.cond(switch, lambda: colour(xb, yb), lambda: (xb, yb))
+        return original(x, y, batch_size, seed, augment, flip, invert_about).map(colour if switch is None else maybe)
 
     loop.training_batches = training_batches
 
@@ -96,8 +101,9 @@ def run(case: str, variant: str, work: Path, settings: list[str]) -> None:
     rows: list[dict] = []
     if over.pop("nozero", ""):
         fitmod.zero_head = lambda net: False
+    switch = tf.Variable(False) if over.get("colour") == "onset" else None
     if colour := over.pop("colour", ""):
-        _colour_batches(loop, tf, invert=colour != "perm")
+        _colour_batches(loop, tf, invert=colour != "perm", switch=switch)
     if affine := over.pop("affine", ""):
         zoom, degrees = (float(t) for t in affine.split(","))
         batches._random_shift = _affine_shift(zoom, degrees, tf)
@@ -111,6 +117,10 @@ def run(case: str, variant: str, work: Path, settings: list[str]) -> None:
                 seen = float((p.argmax(-1) == np.asarray(dataset.y_train).reshape(-1)).mean())
                 rows.append({"epoch": epoch + 1, "acc_inf_train": seen,
                              **{k: float(v) for k, v in (logs or {}).items()}})
+                k = int(np.max(dataset.y_train)) + 1
+                if switch is not None and not bool(switch.numpy()) and logs.get("accuracy", 0) >= (1 + 1 / k) / 2:
+                    switch.assign(True)
+                    rows[-1]["colour_on"] = True
         kw["callbacks"] = [*kw.get("callbacks", ()), PerEpoch()]
         return original_fit(net, dataset, config, **kw)
 
