@@ -175,7 +175,9 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
                f"at most {largest}: from scratch on {prof.samples} images more pixels cost time and add little"
                if small else f"at most {largest}")
         why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 32, {cap}"
-        finer = image_side(prof.image_side, 96)
+        # thin strokes may be read finer, in steps of 16 up to the images' own size: 56-px rings are
+        # 1.7-3.4 px wide at 32 (steps of 32) and 3-6 px at their own size (0.741 at 32, 0.944 at 64)
+        finer = min(96, prof.image_side // 16 * 16) if prof.image_side else side
         if small and not board and finer > side and Path(source).is_dir():
             from edgekit.training.detail import MIN_HALF_WIDTH, training_half_width
 
