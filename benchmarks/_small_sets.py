@@ -167,6 +167,40 @@ def arrows(out: Path, per_class: int = 80, side: int = 64, seed: int = 0) -> Pat
     return _image_folder(out, ARROWS, per_class, side, seed, arrow_image)
 
 
+MARKS = ("cross", "ring", "tri")
+
+
+def mark_image(kind: str, side: int, rng: np.random.Generator):
+    """One ``side`` x ``side`` RGB image: a ring 3-6 px wide (at 56 px), a cross of bars 4-8 px wide or a
+    filled triangle, at a random size, place, turn and colour on a noisy background of another colour.
+    One thin class (the rings) beside thick ones."""
+    from PIL import Image, ImageDraw
+
+    bg = rng.integers(0, 256, 3)
+    fg = tuple(int(c) for c in _far_colour(bg, rng))
+    img = Image.new("RGB", (side, side), tuple(int(c) for c in bg))
+    draw, k = ImageDraw.Draw(img), side / 56
+    r = rng.uniform(9, 16) * k
+    cx, cy = rng.uniform(r + 2, side - r - 2, 2)
+    if kind == "ring":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=fg, width=int(rng.integers(3, 6) * k))
+    elif kind == "cross":
+        w = rng.uniform(2, 4) * k
+        draw.rectangle([cx - r, cy - w, cx + r, cy + w], fill=fg)
+        draw.rectangle([cx - w, cy - r, cx + w, cy + r], fill=fg)
+    else:
+        a = rng.uniform(0, 2 * np.pi)
+        draw.polygon([(cx + r * np.cos(a + j * 2 * np.pi / 3), cy + r * np.sin(a + j * 2 * np.pi / 3))
+                      for j in range(3)], fill=fg)
+    noisy = np.asarray(img, np.float32) + rng.normal(0, 12, (side, side, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+
+
+def marks(out: Path, per_class: int = 90, side: int = 56, seed: int = 0) -> Path:
+    """``per_class`` images of each kind of :data:`MARKS`, at ``side`` x ``side``, under ``out/<kind>/``."""
+    return _image_folder(out, MARKS, per_class, side, seed, mark_image)
+
+
 TOPIC_WORDS = {
     "sport": ["goal", "match", "team", "coach", "league", "score", "player", "stadium", "referee", "season"],
     "weather": ["rain", "storm", "sunny", "forecast", "cloud", "wind", "snow", "temperature", "humid", "thunder"],

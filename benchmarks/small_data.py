@@ -63,6 +63,12 @@ CASES = {
                          lambda d: _config(sets.arrows(d / "arrows", 80, 64, seed=108), d / "colours.toml",
                                            "colours = true\n"),
                          ["--data", "arrows", "--config", "colours.toml"]),
+    # Not in README's block: a set of 56-px images (not a multiple of 32) with one thin class, rings,
+    # beside filled triangles and crosses; the stroke rule's set-wide median does not see the rings.
+    "marks56": ("images: 3 marks x 90, 56x56 PNG, one thin class", lambda d: sets.marks(d / "marks", 90, 56, seed=109),
+                ["--data", "marks"]),
+    "marks56_r64": ("images: the same marks, --resolution 64 (what the rings need)",
+                    lambda d: sets.marks(d / "marks", 90, 56, seed=109), ["--data", "marks", "--resolution", "64"]),
     "tones": ("audio: 4 tone words x 60, 1 s 16 kHz WAV", lambda d: sets.tones(d / "tones", 60, seed=103),
               ["--data", "tones"]),
     "topics": ("text: 3 topics x 120, 8-17 words", lambda d: sets.topics(d / "topics", 120, seed=104),
