@@ -348,7 +348,7 @@ def test_thin_strokes_keep_more_pixels(tmp_path):
     assert medium.params["input_shape"] == (80, 80, 3) and "read at 80, where they are 6.0" in medium.reason, \
         medium.reason
     assert thick.params["input_shape"] == (64, 64, 3) and "strokes" not in thick.reason
-    # 56-px images: 32 in steps of 32; their 3-px lines would be ~1.7 px there, so they are read at 48
+    # 56-px images are read at 48, their own size in steps of 16 (3-px lines would be ~1.7 px at 32)
     for kind in ("slash", "cross"):
         (tmp_path / "small" / kind).mkdir(parents=True)
         for i in range(12):
@@ -359,5 +359,5 @@ def test_thin_strokes_keep_more_pixels(tmp_path):
                 draw.line([x - 14, y - 14, x + 14, y + 14], fill=(230, 200, 40), width=3)
             img.save(tmp_path / "small" / kind / f"{i}.png")
     small = suggest(tmp_path / "small")
-    assert small.params["input_shape"] == (48, 48, 3) and "at 32x32 the objects' thinnest parts" in small.reason, \
+    assert small.params["input_shape"] == (48, 48, 3) and "kept at their own size in steps of 16" in small.reason, \
         small.reason

@@ -174,7 +174,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
 
 
 def _native_image_shape(data, default: tuple) -> tuple:
-    """An image folder's own size (in steps of 32, at least 32) when it is smaller than the model's
+    """An image folder's own size (in steps of 16, at least 32) when it is smaller than the model's
     default input: 64x64 images are not blown up to 224x224, which costs 12x the time and learns
     nothing more."""
     from edgekit.training.suggest import folder_image_side, image_side

@@ -142,12 +142,14 @@ def _sample_channels(images: list[Path], look_at: int = 25) -> int:
 
 
 def image_side(native: int | None, largest: int = 96) -> int:
-    """The input side for images of ``native`` pixels: their own size in steps of 32 (at least 32),
+    """The input side for images of ``native`` pixels: their own size in steps of 16 (at least 32),
     never upsampled past it and at most ``largest``; from-scratch training on a few hundred images
-    gains nothing from more pixels, and each doubling of the side costs 4x the time."""
+    gains nothing from more pixels, and each doubling of the side costs 4x the time. Steps of 32
+    read 48-63 px images at 32: 56-px images with 3-6 px rings reached 0.796 there, 0.926 at 48;
+    48-px stripes 0.905 at 32, 1.000 at 48 (benchmarks/results/small_data-20261207T0*.md)."""
     if not native:
         return 64
-    return int(max(32, min(largest, native // 32 * 32)))
+    return int(max(32, min(largest, native // 16 * 16)))
 
 
 def few_images_caution(per_class: int) -> str:
@@ -174,10 +176,8 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
         cap = (f"at most {largest} for {board}" if board else
                f"at most {largest}: from scratch on {prof.samples} images more pixels cost time and add little"
                if small else f"at most {largest}")
-        why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 32, {cap}"
-        # thin strokes may be read finer, in steps of 16 up to the images' own size: 56-px rings are
-        # 1.7-3.4 px wide at 32 (steps of 32) and 3-6 px at their own size (0.741 at 32, 0.944 at 64)
-        finer = min(96, prof.image_side // 16 * 16) if prof.image_side else side
+        why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 16, {cap}"
+        finer = image_side(prof.image_side, 96)
         if small and not board and finer > side and Path(source).is_dir():
             from edgekit.training.detail import MIN_HALF_WIDTH, training_half_width
 
