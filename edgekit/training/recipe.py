@@ -182,6 +182,8 @@ def early_stopping(config, recipe: TrainRecipe, chance: float | None = None, n_v
 
 
 def _learning_aware_stopping():
+    # Made on first use: like the rest of this module, it imports Keras only when called (the rule
+    # itself, scaled_config, is plain Python), and a Keras callback class needs Keras to be defined.
     from edgekit._tf import keras
     from edgekit.training.outcome import chance_margin, still_rising
 
