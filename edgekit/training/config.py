@@ -21,9 +21,9 @@ class TrainConfig(BaseModel):
                                                    "training images, on where mirrored training images still look like "
                                                    "their class: edgekit.training.mirror)")
     colours: Optional[bool] = Field(None, description="RGB images: also shuffle the colour channels and invert at "
-                                                      "random when augmenting (default: below 1,000 training images, "
-                                                      "on where colour alone does not predict the class: "
-                                                      "edgekit.training.colour)")
+                                                      "random when augmenting (default off; below 1,000 training "
+                                                      "images train offers it where colour alone does not predict "
+                                                      "the class: edgekit.training.colour)")
     tensorboard: bool = True
     # optimizer and learning-rate schedule (edgekit.training.optim)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
