@@ -70,7 +70,7 @@ def colour_check(x: np.ndarray, y: np.ndarray, seed: int = 0) -> ColourCheck | N
     """Whether colour alone tells the classes ``y`` of the RGB images ``x`` (N, H, W, 3) apart;
     ``None`` for other images or too few images per class to cross-validate."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -78,13 +78,9 @@ def colour_check(x: np.ndarray, y: np.ndarray, seed: int = 0) -> ColourCheck | N
     _, counts = np.unique(y, return_counts=True)
     if x.ndim != 4 or x.shape[-1] != 3 or len(counts) < 2 or counts.min() < FOLDS:
         return None
-    features = colour_features(x)
-    right = 0
-    for fit_idx, held in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(features, y):
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-        clf.fit(features[fit_idx], y[fit_idx])
-        right += int(np.sum(clf.predict(features[held]) == y[held]))
-    accuracy = right / len(y)
+    held_out = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)),
+                                 colour_features(x), y, cv=StratifiedKFold(FOLDS, shuffle=True, random_state=seed))
+    accuracy = float(np.mean(held_out == y))
     chance = float(counts.max() / len(y))
     margin = max(MIN_GAIN, MARGIN_SE * float(np.sqrt(chance * (1 - chance) / len(y))))
     return ColourCheck(round(accuracy, 4), round(chance, 4), round(margin, 4))

@@ -92,15 +92,19 @@ FAMILY_DEFAULTS = {
 
 def wants_mirror_check(config, n_train: int, images: bool) -> bool:
     """Whether the rule would choose the mirror, so :func:`edgekit.training.mirror.mirror_check`
-    must be run on the training images first (small image sets whose ``flip`` was not given)."""
-    return images and n_train < SMALL_DATA and "flip" not in config.model_fields_set and config.augment
+    must be run on the training images first."""
+    return _augmenting_small_images_without(config, "flip", n_train, images)
 
 
 def wants_colour_check(config, n_train: int, images: bool) -> bool:
-    """Whether :func:`edgekit.training.colour.colour_check` should be run on the training images first
-    (small image sets whose ``colours`` was not given), to offer ``colours = true`` where colour says
-    nothing about the class."""
-    return images and n_train < SMALL_DATA and "colours" not in config.model_fields_set and config.augment
+    """Whether :func:`edgekit.training.colour.colour_check` should be run on the training images first,
+    to offer ``colours = true`` where colour says nothing about the class."""
+    return _augmenting_small_images_without(config, "colours", n_train, images)
+
+
+def _augmenting_small_images_without(config, key: str, n_train: int, images: bool) -> bool:
+    """A small image set, augmented, whose ``key`` the user did not give."""
+    return images and n_train < SMALL_DATA and key not in config.model_fields_set and config.augment
 
 
 def scaled_config(config, n_train: int, family: str | None, pretrained: bool = False, images: bool = False,
@@ -171,51 +175,16 @@ def early_stopping(config, recipe: TrainRecipe, chance: float | None = None, n_v
     """The EarlyStopping callback of a run: the validation loss, watched from
     :func:`early_stopping_start`, the best epoch's weights restored at the end. On small data,
     with ``chance`` (the validation split's majority share) given, it does not stop a model that
-    is still learning (:class:`_LearningAwareStopping`)."""
+    is still learning (:class:`~edgekit.training.loop.LearningAwareStopping`)."""
     from edgekit._tf import keras
 
     kwargs = dict(monitor="val_loss", patience=config.patience, min_delta=MIN_DELTA, restore_best_weights=True,
                   start_from_epoch=early_stopping_start(config, recipe.small_data))
     if recipe.small_data and chance is not None:
-        return _learning_aware_stopping()(chance, n_val, **kwargs)
+        from edgekit.training.loop import LearningAwareStopping
+
+        return LearningAwareStopping(chance, n_val, **kwargs)
     return keras.callbacks.EarlyStopping(**kwargs)
-
-
-def _learning_aware_stopping():
-    # Made on first use: like the rest of this module, it imports Keras only when called (the rule
-    # itself, scaled_config, is plain Python), and a Keras callback class needs Keras to be defined.
-    from edgekit._tf import keras
-    from edgekit.training.outcome import chance_margin, still_rising
-
-    class _LearningAwareStopping(keras.callbacks.EarlyStopping):
-        """EarlyStopping that lets a run go on while its training accuracy is still rising
-        (:func:`~edgekit.training.outcome.still_rising` over the last two patience windows) and
-        its best validation accuracy so far is above chance: on a few dozen validation samples
-        the validation loss can sit flat for 80 epochs while the model learns, then fall (4 arrow
-        directions x 80: 0.8 from epoch 40 to 160, 0.22 at 200). A model memorising labels that
-        do not follow the inputs also rises in training accuracy, but its validation accuracy
-        stays at chance, and it is stopped as before."""
-
-        def __init__(self, chance, n_val, **kwargs):
-            super().__init__(**kwargs)
-            self.floor = chance + chance_margin(chance, n_val)
-
-        def on_train_begin(self, logs=None):
-            super().on_train_begin(logs)
-            self.train_acc, self.best_val_acc = [], 0.0
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            self.train_acc.append(float(logs.get("accuracy", 0.0)))
-            self.best_val_acc = max(self.best_val_acc, float(logs.get("val_accuracy", 0.0)))
-            super().on_epoch_end(epoch, logs)
-            if self.model.stop_training and self.stopped_epoch == epoch and self.learning():
-                self.model.stop_training, self.stopped_epoch = False, 0
-
-        def learning(self) -> bool:
-            return self.best_val_acc > self.floor and still_rising(self.train_acc, self.patience) is not None
-
-    return _LearningAwareStopping
 
 
 def early_stopping_start(config, small_data: bool) -> int:
