@@ -201,6 +201,11 @@ class TrainingOutcome(BaseModel):
     verdict: Literal["learned", "near_chance", "overfit", "underfit"] = "learned"
     warning: str | None = None
     recipe: TrainRecipe | None = None
+    # After the one measurement on the test split (a report, not a choice: nothing is picked from it):
+    # "partly_learned" when test accuracy is less than half-way from chance to 1, "below_validation"
+    # when it is significantly below the kept epoch's validation accuracy, else "as_validated".
+    test_verdict: Literal["as_validated", "below_validation", "partly_learned"] | None = None
+    test_warning: str | None = None
 
 
 class ModelCard(BaseModel):

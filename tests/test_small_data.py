@@ -38,6 +38,8 @@ def test_random_labels_say_chance_and_exit_0(random_label_run):
     assert "Try more epochs (--epochs 60)" in line and "a smaller model" in line
     report = json.loads((out / "report.json").read_text())
     assert report["training"]["verdict"] == "near_chance" and report["training"]["warning"] in line
+    # the test split is at chance too; the training line already said so, so no second line
+    assert report["training"]["test_verdict"] == "partly_learned" and "test_warning" not in report["training"]
     card = json.loads((out / "model.json").read_text())
     assert card["training"]["verdict"] == "near_chance"
 
@@ -88,6 +90,42 @@ def test_image_lines_say_what_to_try():
     hist["accuracy"] = list(np.linspace(0.3, 0.99, 82)) + [0.99] * 22  # risen and fitted: learned
     hist["val_accuracy"] = [0.9] * 104
     assert diagnose(hist, stopper, config, ds, recipe, 104, "mobilenet_v2").verdict == "learned"
+
+
+def test_test_line_says_when_the_held_out_figure_is_weak():
+    """After the one test measurement: a run the training lines passed (kept at validation 0.66 on 32
+    images) but tested at 0.42 on 64 gets a line naming both facts and the most confused pair; a run
+    tested near its validation accuracy gets none; one tested well below it (but above half-way)
+    is `below_validation`."""
+    from types import SimpleNamespace
+
+    from edgekit.artifact import TrainingOutcome
+    from edgekit.training import TrainConfig
+    from edgekit.training.outcome import judge_test
+    from edgekit.training.recipe import scaled_config
+
+    config, recipe = scaled_config(TrainConfig(), n_train=224, family="mobilenet", images=True)
+    ds = SimpleNamespace(input_shape=(64, 64, 3), preprocessing=None, x_train=np.zeros((224, 1)),
+                         class_names=["down", "left", "right", "up"])
+
+    def judged(val, confusion):
+        outcome = TrainingOutcome(epochs_run=144, max_epochs=179, stopped_early=True, best_epoch=104,
+                                  best_val_accuracy=val, chance_accuracy=0.25, n_val=32, recipe=recipe)
+        return judge_test(outcome, confusion, config, ds, "mobilenet_v2")
+
+    arrows = [[7, 2, 1, 6], [1, 6, 8, 1], [2, 5, 7, 2], [5, 1, 2, 8]]  # 28 of 64 right: 0.44
+    weak = judged(0.66, arrows)
+    assert weak.test_verdict == "partly_learned", weak
+    for fact in ("test accuracy 0.44 on 64 held-out samples", "less than half-way from chance (0.25) to 1",
+                 "well below the validation accuracy 0.66", "'left' taken for 'right' in 8 of 16",
+                 "--epochs 358", "--resolution 32"):
+        assert fact in weak.test_warning, fact
+    good = judged(0.97, [[16, 0, 0, 0], [0, 15, 1, 0], [0, 0, 16, 0], [1, 0, 0, 15]])
+    assert good.test_verdict == "as_validated" and good.test_warning is None
+    below = judged(1.0, [[13, 1, 1, 1], [1, 13, 1, 1], [1, 1, 13, 1], [1, 1, 1, 13]])  # 0.81
+    assert below.test_verdict == "below_validation" and "half-way" not in below.test_warning
+    assert "flatters the model" in below.test_warning
+    assert judged(0.81, [[13, 1, 1, 1], [1, 13, 1, 1], [1, 1, 13, 1], [1, 1, 1, 13]]).test_warning is None
 
 
 def test_early_stopping_lets_a_model_that_is_still_learning_go_on():

@@ -27,7 +27,7 @@ from edgekit.models.save import save_model
 from edgekit.training.config import TrainConfig
 from edgekit.training.finetune import freeze_for_head, thaw_all, unfreeze_last_blocks
 from edgekit.training.loop import EpochLine, fit
-from edgekit.training.outcome import diagnose, report_outcome, validation_chance
+from edgekit.training.outcome import diagnose, judge_test, report_outcome, report_test, validation_chance
 from edgekit.training.recipe import (early_stopping, lr_patience, lr_plateau_start, scaled_config,
                                      wants_colour_check, wants_mirror_check, zero_head)
 from edgekit.training.tasks import BUILTIN_DATA, EXTRA_PARAMS, data_input_shape, fit_task, predict_outputs, save_extras
@@ -153,6 +153,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     metrics = score_outputs("classification", outputs, dataset)
     metrics.update(class_breakdown(dataset.y_test, outputs, dataset.class_names))
     metrics["epochs_run"] = epochs_run
+    judge_test(outcome, metrics["confusion_matrix"], config, dataset, model)
     metrics["training"] = outcome.model_dump()
     metrics.update(finetune)
     thaw_all(net, finetune)
@@ -170,6 +171,7 @@ def train(model, data, params: dict | None = None, config: TrainConfig | None = 
     shutil.rmtree(out / "backup", ignore_errors=True)  # the run finished: nothing to resume
     console.print(f"  test accuracy {metrics['accuracy']:.4f} after {metrics['epochs_run']} epochs "
                   f"({seconds:.0f}s); saved {model_path}")
+    report_test(outcome, console)
     return TrainResult(model_path, net, card, dataset, metrics, hist.history, seconds, outputs)
 
 

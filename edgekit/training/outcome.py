@@ -12,7 +12,9 @@
   On 4 arrow directions x 80 the recipe's run stopped at epoch 126 with training accuracy 0.83
   and rising; given 300 epochs the same kind of set went on to 0.97 (val 0.94) by epoch ~200.
 
-Only training and validation data are read: the test split stays for the one final measurement.
+Only training and validation data are read for these: the test split stays for the one final
+measurement, which :func:`judge_test` then reads against chance and the validation accuracy (what
+the figure means; no choice is made from it).
 """
 
 from __future__ import annotations
@@ -134,6 +136,64 @@ def _overfit_line(val, train, dataset, tries: str) -> str:
             f"{len(dataset.x_train)} training samples. Try {tries}.")
 
 
+def judge_test(outcome: TrainingOutcome, confusion, config, dataset, model: str = "") -> TrainingOutcome:
+    """Read the test split's confusion matrix (rows: true class) against chance and against the kept
+    epoch's validation accuracy; set ``test_verdict`` and, when the training lines said nothing,
+    ``test_warning``.
+
+    Why after the test: a run can pass every check on its validation split and still not have
+    learned the task. With 32 validation images an epoch picked for its validation loss flatters
+    the model (4 arrow directions x 80: kept at validation 0.66, tested at 0.42, and no training
+    line fired). The test split is measured once either way; this only says what the figure means.
+    """
+    cm = np.asarray(confusion, dtype=np.int64)
+    n = int(cm.sum())
+    if n == 0 or cm.ndim != 2:
+        return outcome
+    rows = cm.sum(axis=1)
+    acc, chance = float(np.trace(cm) / n), float(rows.max() / n)
+    weak = acc < chance + (1.0 - chance) / 2.0
+    val, n_val = outcome.best_val_accuracy, outcome.n_val or 0
+    below = val is not None and n_val > 0 and val - acc > 2.0 * _difference_se(val, n_val, acc, n)
+    outcome.test_verdict = "partly_learned" if weak else "below_validation" if below else "as_validated"
+    if outcome.test_verdict == "as_validated" or outcome.warning:
+        return outcome
+    facts = []
+    if weak:
+        facts.append(f"less than half-way from chance ({chance:.2f}) to 1")
+    if below:
+        facts.append(f"well below the validation accuracy {val:.2f} the saved epoch was picked on ({n_val} samples)")
+    causes = []
+    if weak:
+        causes.append("the model tells only some classes apart" + _most_confused(cm, dataset.class_names))
+    if below:
+        causes.append(f"an epoch picked on {n_val} validation samples flatters the model: the test's figure "
+                      f"is the one to go by")
+    outcome.test_warning = (f"test accuracy {acc:.2f} on {n} held-out samples is {' and '.join(facts)}: "
+                            f"{'; '.join(causes)}. Try {_tries(config, dataset, model, True, outcome.recipe)}.")
+    return outcome
+
+
+def _difference_se(p1: float, n1: int, p2: float, n2: int) -> float:
+    """Standard error of the difference of two accuracies on independent samples (with a pseudo-count
+    each way, so that 1.00 on a few samples is not taken as certain)."""
+    def var(p, n):
+        q = (p * n + 1.0) / (n + 2.0)
+        return q * (1.0 - q) / n
+    return math.sqrt(var(p1, n1) + var(p2, n2))
+
+
+def _most_confused(cm: np.ndarray, class_names) -> str:
+    """`` (most confused: 'a' taken for 'b' in 9 of 16)`` from a confusion matrix, or ``""``."""
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    if off.max() == 0:
+        return ""
+    i, j = np.unravel_index(int(off.argmax()), off.shape)
+    names = list(class_names or []) or [str(k) for k in range(len(cm))]
+    return f" (most confused: '{names[i]}' taken for '{names[j]}' in {off[i, j]} of {cm[i].sum()})"
+
+
 def stop_line(outcome: TrainingOutcome) -> str:
     """How the run ended and which epoch the saved model is."""
     kept = f"the saved model is epoch {outcome.best_epoch}'s, the lowest validation loss"
@@ -150,3 +210,8 @@ def report_outcome(outcome: TrainingOutcome, console) -> None:
     console.print(f"  {stop_line(outcome)}", highlight=False)
     if outcome.warning:
         console.print(f"  [yellow]warning:[/] {outcome.warning}", highlight=False)
+
+
+def report_test(outcome: TrainingOutcome, console) -> None:
+    if outcome.test_warning:
+        console.print(f"  [yellow]warning:[/] {outcome.test_warning}", highlight=False)
