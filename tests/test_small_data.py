@@ -332,7 +332,7 @@ def test_shuffled_colours_are_offered_where_colour_says_nothing_about_the_class(
     assert not kept.colours and recipe.colour_tells_class is True and "colours" not in recipe.rule
     assert "colours" not in diagnose(hist, stopper, kept, ds, recipe, 104).warning
     given, recipe = scaled_config(TrainConfig(colours=True), 224, "mobilenet", images=True)
-    assert given.colours and recipe.colours  # given in --config: used
+    assert given.colours and recipe.colours and recipe.rule.endswith("; given: colours True")  # given: used, and said
 
 
 def test_shuffled_colours_are_channel_orders_and_inversions_of_the_image():

@@ -135,8 +135,10 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
             config = config.model_copy(update={"patience": patience})
     what = (f"{'small data' if small else 'data'} ({n_train} training samples"
             + (f", {family} family" if family in FAMILY_DEFAULTS else "") + ")")
-    set_here = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in fill.items())
+    set_here = _settings(fill)
     rule = f"{what}: {set_here}" if set_here else f"{what}: the settings as given"
+    if given_here := _settings({k: getattr(config, k) for k in sorted(given & RECIPE_KEYS)}):
+        rule += f"; given: {given_here}"
     if mirror is not None and "flip" in fill:
         rule += f" (mirror {'on' if fill['flip'] else 'off'}: {mirror.describe()})"
     if colour is not None and small and images and "colours" not in given and not colour.tells_class:
@@ -150,6 +152,15 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
                                schedule=config.schedule,
                                small_data=small, rule=rule,
                                from_rule=sorted(fill))
+
+
+# The settings a recipe line names when the user gave them (the rest of TrainConfig is not the recipe's).
+RECIPE_KEYS = {"epochs", "patience", "batch_size", "learning_rate", "warmup_epochs", "augment", "flip", "colours",
+               "schedule"}
+
+
+def _settings(values: dict) -> str:
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
 
 
 def lr_patience(config, recipe: TrainRecipe) -> int | None:
