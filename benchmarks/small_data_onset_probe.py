@@ -15,6 +15,10 @@ and the validation accuracy, for the recipe and for one change at a time:
   permuted only; ``colour=onset``: permuted and inverted from the epoch after the training accuracy
   (Keras') first reaches half-way from chance to 1 (pass ``colours=false`` beside either, so that the trainer's own shuffle, which
   came later, stays off);
+* ``hmap=0,2,1,3 vmap=3,1,2,0``: a random half of the training images mirrored left-right with
+  their labels mapped (class i -> hmap[i]; the arrows' folders sort as down, left, right, up, so
+  left and right swap) and a half flipped upside down with ``vmap``: every image then has a twin of
+  the same colours with the opposite label, so colours cannot tell training images apart;
 * ``affine=ZOOM,DEGREES``: the random shift replaced by one affine warp per image (shift as before,
   scale 1 +- ZOOM, rotation +- DEGREES, the border repeating the edge).
 
@@ -72,6 +76,28 @@ def _colour_batches(loop, tf, invert: bool = True, switch=None):
     loop.training_batches = training_batches
 
 
+def _relabelled_flips(loop, tf, hmap, vmap):
+    """Wrap the training batches: a random half of the images mirrored left-right with their labels
+    mapped by ``hmap`` (class i -> hmap[i]), and independently a half flipped upside down with ``vmap``."""
+    original = loop.training_batches
+
+    def training_batches(x, y, batch_size, seed, augment, flip=False, invert_about=None):
+        def relabel(xb, yb):
+            n = tf.shape(xb)[0]
+            shape = tf.shape(yb)
+            yi = tf.reshape(tf.cast(yb, tf.int32), [-1])
+            for axis, mapping in ((2, hmap), (1, vmap)):
+                if mapping is None:
+                    continue
+                pick = tf.random.uniform([n]) < 0.5
+                xb = tf.where(tf.reshape(pick, [-1, 1, 1, 1]), tf.reverse(xb, axis=[axis]), xb)
+                yi = tf.where(pick, tf.gather(tf.constant(mapping, tf.int32), yi), yi)
+            return xb, tf.cast(tf.reshape(yi, shape), yb.dtype)
+        return original(x, y, batch_size, seed, augment, flip, invert_about).map(relabel)
+
+    loop.training_batches = training_batches
+
+
 def _affine_shift(zoom: float, degrees: float, tf):
     """A replacement for batches._random_shift: shift, scale and rotation in one warp per image."""
     def warp(xb, seed, pad):
@@ -104,6 +130,10 @@ def run(case: str, variant: str, work: Path, settings: list[str]) -> None:
     switch = tf.Variable(False) if over.get("colour") == "onset" else None
     if colour := over.pop("colour", ""):
         _colour_batches(loop, tf, invert=colour != "perm", switch=switch)
+    hmap, vmap = over.pop("hmap", ""), over.pop("vmap", "")
+    if hmap or vmap:
+        _relabelled_flips(loop, tf, [int(t) for t in hmap.split(",")] if hmap else None,
+                          [int(t) for t in vmap.split(",")] if vmap else None)
     if affine := over.pop("affine", ""):
         zoom, degrees = (float(t) for t in affine.split(","))
         batches._random_shift = _affine_shift(zoom, degrees, tf)
