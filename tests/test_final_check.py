@@ -82,6 +82,22 @@ def made(tmp_path_factory):
     return d
 
 
+def test_an_integer_file_below_its_floor_says_which_precisions_keep_float_activations():
+    from edgekit.errors import EdgekitError
+    from edgekit.records import OutputParity
+    from edgekit.verification.check import check_outputs
+
+    low = [OutputParity(name="out", file_name="Identity", shape=[None, 4], cosine=0.76, max_abs=0.5,
+                        top1_agreement=0.5, n=16, finite=True, reference_finite=True)]
+    with pytest.raises(EdgekitError) as e:
+        check_outputs(low, "int8", "seq_int8.tflite")
+    assert "cosine 0.76 on 16 inputs, below the int8 floor" in str(e.value)
+    assert "Try --precision dynamic (int8 weights, float activations) or fp16" in str(e.value)
+    with pytest.raises(EdgekitError) as e:
+        check_outputs(low, "fp32", "seq_fp32.tflite")
+    assert "Try" not in str(e.value)  # float activations already: nothing of the kind to offer
+
+
 def test_nan_output_stops_the_export_and_leaves_nothing(made, tmp_path):
     out = tmp_path / "out"
     res = _cli("export", made / "nan.h5", "--to", "tflite", "--out", out)
