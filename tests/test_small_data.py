@@ -77,7 +77,7 @@ def test_image_lines_say_what_to_try():
 
     chance = run(0.30, 0.31)
     assert chance.verdict == "near_chance" and chance.best_epoch == 60 and chance.stopped_early
-    for hint in ("--epochs 358", "--resolution 32", "`cnn`", "--weights imagenet"):
+    for hint in ("--epochs 358", "--resolution 96, ~2.2x the time an epoch", "`cnn`", "--weights imagenet"):
         assert hint in chance.warning, hint
     over = run(0.99, 0.60)
     assert over.verdict == "overfit" and "far below training accuracy 0.99" in over.warning
@@ -118,7 +118,7 @@ def test_test_line_says_when_the_held_out_figure_is_weak():
     assert weak.test_verdict == "partly_learned", weak
     for fact in ("test accuracy 0.44 on 64 held-out samples", "less than half-way from chance (0.25) to 1",
                  "well below the validation accuracy 0.66", "'left' taken for 'right' in 8 of 16",
-                 "--epochs 358", "--resolution 32"):
+                 "--epochs 358", "--resolution 96"):
         assert fact in weak.test_warning, fact
     good = judged(0.97, [[16, 0, 0, 0], [0, 15, 1, 0], [0, 0, 16, 0], [1, 0, 0, 15]])
     assert good.test_verdict == "as_validated" and good.test_warning is None
