@@ -168,17 +168,15 @@ def judge_test(outcome: TrainingOutcome, confusion, config, dataset, model: str 
     outcome.test_verdict = "partly_learned" if weak else "below_validation" if below else "as_validated"
     if outcome.test_verdict == "as_validated" or outcome.warning:
         return outcome
-    facts = []
+    said = []  # (what the figure is, what that means)
     if weak:
-        facts.append(f"less than half-way from chance ({chance:.2f}) to 1")
+        said.append((f"less than half-way from chance ({chance:.2f}) to 1",
+                     "the model tells only some classes apart" + _most_confused(cm, dataset.class_names)))
     if below:
-        facts.append(f"well below the validation accuracy {val:.2f} the saved epoch was picked on ({n_val} samples)")
-    causes = []
-    if weak:
-        causes.append("the model tells only some classes apart" + _most_confused(cm, dataset.class_names))
-    if below:
-        causes.append(f"an epoch picked on {n_val} validation samples flatters the model: the test's figure "
-                      f"is the one to go by")
+        said.append((f"well below the validation accuracy {val:.2f} the saved epoch was picked on ({n_val} samples)",
+                     f"an epoch picked on {n_val} validation samples flatters the model: the test's figure is "
+                     f"the one to go by"))
+    facts, causes = zip(*said)
     outcome.test_warning = (f"test accuracy {acc:.2f} on {n} held-out samples is {' and '.join(facts)}: "
                             f"{'; '.join(causes)}. Try {_tries(config, dataset, model, True, outcome.recipe)}.")
     return outcome
@@ -217,11 +215,16 @@ def stop_line(outcome: TrainingOutcome) -> str:
 
 
 def report_outcome(outcome: TrainingOutcome, console) -> None:
+    """How the run ended, and the training lines' warning (before the test is measured)."""
     console.print(f"  {stop_line(outcome)}", highlight=False)
-    if outcome.warning:
-        console.print(f"  [yellow]warning:[/] {outcome.warning}", highlight=False)
+    _warn(outcome.warning, console)
 
 
 def report_test(outcome: TrainingOutcome, console) -> None:
-    if outcome.test_warning:
-        console.print(f"  [yellow]warning:[/] {outcome.test_warning}", highlight=False)
+    """The line :func:`judge_test` left, after the test accuracy is printed."""
+    _warn(outcome.test_warning, console)
+
+
+def _warn(line: str | None, console) -> None:
+    if line:
+        console.print(f"  [yellow]warning:[/] {line}", highlight=False)

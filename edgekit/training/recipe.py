@@ -84,6 +84,11 @@ WARMUP_SHARE = 0.5
 # by 1e-5 an epoch and ran all its 159 epochs after it had nothing left to learn.
 MIN_DELTA = 1e-3
 
+# The settings a recipe line names when the user gave them (the rest of TrainConfig is not the recipe's).
+RECIPE_KEYS = {"epochs", "patience", "batch_size", "learning_rate", "warmup_epochs", "augment", "flip", "colours",
+               "schedule"}
+
+
 # Per model family: what differs from TrainConfig's own defaults.
 FAMILY_DEFAULTS = {
     "transformer": {"learning_rate": 5e-4, "warmup_epochs": 3},
@@ -152,11 +157,6 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
                                schedule=config.schedule,
                                small_data=small, rule=rule,
                                from_rule=sorted(fill))
-
-
-# The settings a recipe line names when the user gave them (the rest of TrainConfig is not the recipe's).
-RECIPE_KEYS = {"epochs", "patience", "batch_size", "learning_rate", "warmup_epochs", "augment", "flip", "colours",
-               "schedule"}
 
 
 def _settings(values: dict) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgekit.artifact import TensorSpec
 from edgekit.errors import EdgekitError, first_line
+from edgekit.formats import TFLITE_PRECISIONS
 from edgekit.records import OutputParity
 
 # The lowest per-output cosine (file vs Keras, on CHECK_SAMPLES inputs) a file may have and still be
@@ -194,8 +195,6 @@ def _integer_hint(precision: str) -> str:
     """What to try when integer activations lose too much: the precisions that keep them float.
     (Recurrent layers are where it happens most: a Keras 3 GRU's int8 file agreed at cosine 0.76
     where its dynamic-range and fp16 files agreed at 1.000000.)"""
-    from edgekit.formats import TFLITE_PRECISIONS
-
     if precision not in TFLITE_PRECISIONS or not TFLITE_PRECISIONS[precision].needs_data:
         return ""
     return (" Try --precision dynamic (int8 weights, float activations) or fp16, which keep the activations in "
