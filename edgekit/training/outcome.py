@@ -217,14 +217,14 @@ def stop_line(outcome: TrainingOutcome) -> str:
 def report_outcome(outcome: TrainingOutcome, console) -> None:
     """How the run ended, and the training lines' warning (before the test is measured)."""
     console.print(f"  {stop_line(outcome)}", highlight=False)
-    _warn(outcome.warning, console)
+    _print_warning(outcome.warning, console)
 
 
 def report_test(outcome: TrainingOutcome, console) -> None:
     """The line :func:`judge_test` left, after the test accuracy is printed."""
-    _warn(outcome.test_warning, console)
+    _print_warning(outcome.test_warning, console)
 
 
-def _warn(line: str | None, console) -> None:
+def _print_warning(line: str | None, console) -> None:
     if line:
         console.print(f"  [yellow]warning:[/] {line}", highlight=False)
