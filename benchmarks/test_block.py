@@ -62,7 +62,18 @@ def run_block(clone: Path) -> dict:
             "pytest_s": pytest_s, "install_and_start_s": round(wall - pytest_s, 1) if pytest_s else None,
             "summary": summary, "failed": [ln for ln in out.splitlines() if ln.startswith("FAILED ")],
             "slowest": slowest, "load_before": load_before, "load_after": os.getloadavg(),
-            "timeline": _timeline(timeline), "output_tail": out[-3000:]}
+            "timeline": _timeline(timeline), "failures_text": _failures(proc.stdout),
+            "output_tail": out[-3000:]}
+
+
+def _failures(stdout: str, limit: int = 20_000) -> str:
+    """pytest's FAILURES section (tracebacks and captured output), which the output's tail, mostly
+    pip's stderr, does not hold; empty when nothing failed."""
+    start = stdout.find("= FAILURES =")
+    if start < 0:
+        return ""
+    end = stdout.find("short test summary info", start)
+    return stdout[start:end if end > 0 else None][:limit]
 
 
 def _timeline(path: Path) -> dict:
@@ -107,6 +118,8 @@ def markdown(doc: dict) -> str:
         lines += [doc["note"], ""]
     if r["failed"]:
         lines += ["Failed:", ""] + [f"- `{f}`" for f in r["failed"]] + [""]
+        if r.get("failures_text"):
+            lines += ["pytest's failure report (the JSON keeps it too):", "", "```", r["failures_text"].rstrip(), "```", ""]
     tl = r.get("timeline") or {}
     if tl.get("workers"):
         lines += ["| worker | busy s | finished at s |", "| --- | ---: | ---: |"]
