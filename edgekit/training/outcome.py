@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from edgekit.artifact import TrainingOutcome, TrainRecipe
+from edgekit.training.suggest import SIDE_STEP
 
 OVERFIT_GAP = 0.25  # training accuracy this far above validation accuracy is memorising
 STILL_RISING = 0.05  # mean training accuracy up by this from one window to the next: still learning
@@ -113,11 +114,11 @@ def _tries(config, dataset, model: str, more_epochs: bool, recipe: TrainRecipe |
 
 
 def larger_side(side: int) -> int:
-    """Half as large again, in steps of 16: what to try when small parts may be lost at ``side``.
+    """Half as large again, in image-side steps: what to try when small parts may be lost at ``side``.
     Larger was better on every small image set measured: 4 arrow directions x 80 (64 px images)
     0.453 at 32, 0.531 at 48, 0.422-0.734 at 64, 0.906-0.953 at 96; 5 letters x 60 better at 80 than
     64; 3 marks x 90 0.926 at 48, 0.963 at 64 (benchmarks/results/small_data*.md)."""
-    return -(-(side * 3 // 2) // 16) * 16
+    return -(-(side * 3 // 2) // SIDE_STEP) * SIDE_STEP
 
 
 def _near_chance_line(val, chance, dataset, train, tries: str) -> str:

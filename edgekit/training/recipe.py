@@ -84,11 +84,6 @@ WARMUP_SHARE = 0.5
 # by 1e-5 an epoch and ran all its 159 epochs after it had nothing left to learn.
 MIN_DELTA = 1e-3
 
-# The settings a recipe line names when the user gave them (the rest of TrainConfig is not the recipe's).
-RECIPE_KEYS = {"epochs", "patience", "batch_size", "learning_rate", "warmup_epochs", "augment", "flip", "colours",
-               "schedule"}
-
-
 # Per model family: what differs from TrainConfig's own defaults.
 FAMILY_DEFAULTS = {
     "transformer": {"learning_rate": 5e-4, "warmup_epochs": 3},
@@ -142,7 +137,8 @@ def scaled_config(config, n_train: int, family: str | None, pretrained: bool = F
             + (f", {family} family" if family in FAMILY_DEFAULTS else "") + ")")
     set_here = _settings(fill)
     rule = f"{what}: {set_here}" if set_here else f"{what}: the settings as given"
-    if given_here := _settings({k: getattr(config, k) for k in sorted(given & RECIPE_KEYS)}):
+    # the given settings a recipe records (TrainRecipe's fields; the rest of TrainConfig is not the recipe's)
+    if given_here := _settings({k: getattr(config, k) for k in sorted(given & set(TrainRecipe.model_fields))}):
         rule += f"; given: {given_here}"
     if mirror is not None and "flip" in fill:
         rule += f" (mirror {'on' if fill['flip'] else 'off'}: {mirror.describe()})"

@@ -141,15 +141,19 @@ def _sample_channels(images: list[Path], look_at: int = 25) -> int:
     return 1 if images else 3
 
 
+# Image sides are read in steps of this many pixels (the stroke rule and train's "Try" step by it too).
+SIDE_STEP = 16
+
+
 def image_side(native: int | None, largest: int = 96) -> int:
-    """The input side for images of ``native`` pixels: their own size in steps of 16 (at least 32),
+    """The input side for images of ``native`` pixels: their own size in steps of :data:`SIDE_STEP` (at least 32),
     never upsampled past it and at most ``largest``; from-scratch training on a few hundred images
     gains nothing from more pixels, and each doubling of the side costs 4x the time. Steps of 32
     read 48-63 px images at 32: 56-px images with 3-6 px rings reached 0.796 there, 0.926 at 48;
     48-px stripes 0.905 at 32, 1.000 at 48 (benchmarks/results/small_data-20261207T0*.md)."""
     if not native:
         return 64
-    return int(max(32, min(largest, native // 16 * 16)))
+    return int(max(32, min(largest, native // SIDE_STEP * SIDE_STEP)))
 
 
 def few_images_caution(per_class: int) -> str:
@@ -176,7 +180,7 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
         cap = (f"at most {largest} for {board}" if board else
                f"at most {largest}: from scratch on {prof.samples} images more pixels cost time and add little"
                if small else f"at most {largest}")
-        why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of 16, {cap}"
+        why_side = f"{side}x{side}: the images are {prof.image_side} px, kept at their own size in steps of {SIDE_STEP}, {cap}"
         finer = image_side(prof.image_side, 96)
         if small and not board and finer > side and Path(source).is_dir():
             from edgekit.training.detail import MIN_HALF_WIDTH, training_half_width
@@ -184,8 +188,8 @@ def suggest(source: str | Path, target: str | None = None, board: str | None = N
             at_finer = training_half_width(source, finer, seed)
             width = at_finer * side / finer
             if width < MIN_HALF_WIDTH:
-                # the smallest side, in steps of 16, at which the strokes are wide enough: each step costs time
-                wide_enough = next((s for s in range(side + 16, finer, 16)
+                # the smallest side, in steps, at which the strokes are wide enough: each step costs time
+                wide_enough = next((s for s in range(side + SIDE_STEP, finer, SIDE_STEP)
                                     if at_finer * s / finer >= MIN_HALF_WIDTH), finer)
                 why_side = (f"{wide_enough}x{wide_enough}: the images are {prof.image_side} px; at {side}x{side} the "
                             f"objects' thinnest parts (strokes) would be {2 * width:.1f} px wide, under "
