@@ -83,19 +83,27 @@ def made(tmp_path_factory):
 
 
 def test_an_integer_file_below_its_floor_says_which_precisions_keep_float_activations():
+    """The hint names the float precisions of the format being made: TFLite's smaller ones, ONNX's
+    fp32 (it has no other), none for the MCU bundle (int8 only), none for a float file."""
     from edgekit.errors import EdgekitError
+    from edgekit.formats import FORMATS
     from edgekit.records import OutputParity
     from edgekit.verification.check import check_outputs
 
     low = [OutputParity(name="out", file_name="Identity", shape=[None, 4], cosine=0.76, max_abs=0.5,
                         top1_agreement=0.5, n=16, finite=True, reference_finite=True)]
-    with pytest.raises(EdgekitError) as e:
-        check_outputs(low, "int8", "seq_int8.tflite")
-    assert "cosine 0.76 on 16 inputs, below the int8 floor" in str(e.value)
-    assert "Try --precision dynamic (int8 weights, float activations) or fp16" in str(e.value)
-    with pytest.raises(EdgekitError) as e:
-        check_outputs(low, "fp32", "seq_fp32.tflite")
-    assert "Try" not in str(e.value)  # float activations already: nothing of the kind to offer
+
+    def refused(precision, fmt):
+        with pytest.raises(EdgekitError) as e:
+            check_outputs(low, precision, f"seq_{precision}.x", FORMATS[fmt])
+        return str(e.value)
+
+    tflite = refused("int8", "tflite")
+    assert "cosine 0.76 on 16 inputs, below the int8 floor" in tflite
+    assert "Try --precision dynamic or fp16 (float activations); `edgekit compress` compares" in tflite
+    assert "Try --precision fp32 (float activations)." in refused("int8", "onnx")
+    assert "Try" not in refused("int8", "mcu")
+    assert "Try" not in refused("fp32", "tflite")  # float activations already: nothing of the kind to offer
 
 
 def test_nan_output_stops_the_export_and_leaves_nothing(made, tmp_path):

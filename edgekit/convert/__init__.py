@@ -271,7 +271,7 @@ def _write_and_check(job: _Job) -> None:
         else:
             _write_onnx(job.proto, tmp, job.precision, job.dataset, job.reference, job.seed, job.extra)
         runner, job.outputs = final_check(tmp, job.runtime, job.reference, job.feeds, job.precision,
-                                          job.dest.name)
+                                          job.dest.name, job.fmt)
         size, digest = (len(data), hashlib.sha256(data).hexdigest()) if data is not None else (
             file_bytes(tmp), sha256_of(tmp))
         job.art = _record(job, runner.input_spec, runner.output_spec, size, digest)

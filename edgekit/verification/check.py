@@ -15,7 +15,6 @@ import numpy as np
 
 from edgekit.artifact import TensorSpec
 from edgekit.errors import EdgekitError, first_line
-from edgekit.formats import TFLITE_PRECISIONS
 from edgekit.records import OutputParity
 
 # The lowest per-output cosine (file vs Keras, on CHECK_SAMPLES inputs) a file may have and still be
@@ -173,8 +172,10 @@ def worst(outputs: list[OutputParity]):
                   n=outputs[0].n)
 
 
-def check_outputs(outputs: list[OutputParity], precision: str, file: str) -> None:
-    """Raise one line for the first output that is non-finite or below the precision's floor."""
+def check_outputs(outputs: list[OutputParity], precision: str, file: str, fmt=None) -> None:
+    """Raise one line for the first output that is non-finite or below the precision's floor (with
+    ``fmt``, the :class:`~edgekit.formats.ExportFormat` being made, saying which of its precisions
+    keep the activations in float)."""
     floor = floor_for(precision)
     several = len(outputs) > 1
     for o in outputs:
@@ -188,17 +189,22 @@ def check_outputs(outputs: list[OutputParity], precision: str, file: str) -> Non
                                "it was not kept.")
         if o.cosine < floor:
             raise EdgekitError(f"{file}: {which} agrees with Keras at cosine {o.cosine:.6g} on {o.n} inputs, below "
-                               f"the {precision} floor {floor:g}; it was not kept.{_integer_hint(precision)}")
+                               f"the {precision} floor {floor:g}; it was not kept.{_float_hint(precision, fmt)}")
 
 
-def _integer_hint(precision: str) -> str:
-    """What to try when integer activations lose too much: the precisions that keep them float.
-    (Recurrent layers are where it happens most: a Keras 3 GRU's int8 file agreed at cosine 0.76
-    where its dynamic-range and fp16 files agreed at 1.000000.)"""
-    if precision not in TFLITE_PRECISIONS or not TFLITE_PRECISIONS[precision].needs_data:
+def _float_hint(precision: str, fmt) -> str:
+    """What to try when calibrated integer activations lose too much: the precisions ``fmt`` offers
+    that keep them in float, smallest file first (its table lists them largest first), fp32 only
+    where there is nothing smaller. (Recurrent layers are where it happens most: a Keras 3 GRU's
+    int8 .tflite agreed at cosine 0.76 where its dynamic-range and fp16 files agreed at 1.000000.)"""
+    if fmt is None or precision not in fmt.needs_data:
         return ""
-    return (" Try --precision dynamic (int8 weights, float activations) or fp16, which keep the activations in "
-            "float; `edgekit compress` compares every precision on your data.")
+    floats = [p for p in reversed(fmt.precisions) if p not in fmt.needs_data]
+    smaller = [p for p in floats if p != "fp32"] or floats
+    if not smaller:  # the MCU bundle is int8 or nothing
+        return ""
+    compare = "; `edgekit compress` compares every precision on your data" if fmt.ptq else ""
+    return f" Try --precision {' or '.join(smaller)} (float activations){compare}."
 
 
 def check_inputs(reference, rng_seed: int = 0, n: int = CHECK_SAMPLES, value_range=(-1.0, 1.0),
@@ -231,7 +237,8 @@ def embedding_vocabulary(model) -> int | None:
     return min(dims) if dims else None
 
 
-def final_check(path, runtime: str, reference, feeds: dict[str, np.ndarray], precision: str, dest_name: str):
+def final_check(path, runtime: str, reference, feeds: dict[str, np.ndarray], precision: str, dest_name: str,
+                fmt=None):
     """Load ``path`` (the file under its temporary name) in ``runtime``, run it on ``feeds`` beside
     ``reference`` (a Keras runner) and raise one line naming ``dest_name`` when it fails. Returns
     ``(runner, outputs)``."""
@@ -243,7 +250,7 @@ def final_check(path, runtime: str, reference, feeds: dict[str, np.ndarray], pre
     except Exception as e:  # noqa: BLE001 - the runtime failed while running it: unusable too
         raise EdgekitError(f"{dest_name}: the converted file does not run in {runtime} "
                            f"({_said(e, path, dest_name)}); it was not kept.") from e
-    check_outputs(outputs, precision, dest_name)
+    check_outputs(outputs, precision, dest_name, fmt)
     return runner, outputs
 
 
