@@ -46,8 +46,16 @@ tf, keras = _import_quietly()
 
 _threads = os.environ.get("EDGEKIT_TF_THREADS")
 if _threads:
-    tf.config.threading.set_intra_op_parallelism_threads(int(_threads))
-    tf.config.threading.set_inter_op_parallelism_threads(int(_threads))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(_threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(_threads))
+    except RuntimeError:
+        # TensorFlow already ran something in this process (a notebook that used it before importing
+        # edgekit): its pools are fixed for the process. Say so rather than fail every command.
+        import warnings
+
+        warnings.warn(f"EDGEKIT_TF_THREADS={_threads} not applied: TensorFlow had already started in this "
+                      f"process; set it before anything uses TensorFlow", RuntimeWarning, stacklevel=2)
 
 
 

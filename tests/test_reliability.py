@@ -244,3 +244,17 @@ def test_same_seed_same_metrics(tmp_path):
         outs.append(json.loads((out / "metrics.json").read_text()))
     assert outs[0]["accuracy"] == outs[1]["accuracy"]
     assert outs[0]["confusion_matrix"] == outs[1]["confusion_matrix"]
+
+
+def test_thread_setting_after_tensorflow_started_warns_instead_of_failing():
+    """A notebook that used TensorFlow before importing edgekit, with EDGEKIT_TF_THREADS set: the
+    pools are fixed by then; edgekit warns once and works (it used to raise on import, so every
+    command failed as an internal error)."""
+    code = ("import tensorflow as tf; tf.constant(1.0) + 1.0\n"
+            "import warnings; warnings.simplefilter('always')\n"
+            "from edgekit._tf import tf as t; print('ok', t.reduce_sum(t.ones(3)).numpy())")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, EDGEKIT_TF_THREADS="1"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "ok 3.0" in res.stdout
+    assert "EDGEKIT_TF_THREADS=1 not applied: TensorFlow had already started" in res.stderr
