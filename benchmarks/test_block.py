@@ -72,8 +72,8 @@ def _failures(stdout: str, limit: int = 20_000) -> str:
     start = stdout.find("= FAILURES =")
     if start < 0:
         return ""
-    end = stdout.find("short test summary info", start)
-    return stdout[start:end if end > 0 else None][:limit]
+    ends = [i for i in (stdout.find(mark, start) for mark in ("warnings summary", "short test summary info")) if i > 0]
+    return stdout[start:min(ends) if ends else None][:limit]
 
 
 def _timeline(path: Path) -> dict:

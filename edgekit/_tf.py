@@ -11,6 +11,7 @@ module gets TensorFlow and Keras from here::
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log lines; Python exceptions still carry errors
@@ -52,8 +53,6 @@ if _threads:
     except RuntimeError:
         # TensorFlow already ran something in this process (a notebook that used it before importing
         # edgekit): its pools are fixed for the process. Say so rather than fail every command.
-        import warnings
-
         warnings.warn(f"EDGEKIT_TF_THREADS={_threads} not applied: TensorFlow had already started in this "
                       f"process; set it before anything uses TensorFlow", RuntimeWarning, stacklevel=2)
 
