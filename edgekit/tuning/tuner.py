@@ -64,7 +64,7 @@ import sys
 import time
 from pathlib import Path
 
-from edgekit._io import write_json
+from edgekit._io import write_json, write_text
 from edgekit.errors import EdgekitError, first_line
 from edgekit.tuning.config import ORACLES, TFLM_MEASURED, Budgets, TuneConfig, TuneResult  # noqa: F401 - public names
 from edgekit.tuning.distributed import PROJECT, run_distributed, worker_main  # noqa: F401
@@ -95,8 +95,6 @@ def _tuner_mixin(base):
                 # keras-tuner's gRPC messages drop a worker's error text: error.txt keeps it.
                 import traceback
 
-                from edgekit._io import write_text
-
                 line = str(e) if isinstance(e, EdgekitError) else f"{type(e).__name__}: {e}"
                 line = first_line(line) or type(e).__name__
                 write_text(trial_dir / "error.txt", line)
@@ -119,8 +117,25 @@ def _tuner_mixin(base):
 def _classes():
     import keras_tuner as kt
 
+    _keras_tuner_saves_atomically()
     return {"random": _tuner_mixin(kt.RandomSearch), "bayesian": _tuner_mixin(kt.BayesianOptimization),
             "hyperband": _tuner_mixin(kt.Hyperband)}
+
+
+def _keras_tuner_saves_atomically() -> None:
+    """keras-tuner saves oracle.json, each trial.json and tuner0.json by truncating the file and then
+    writing it (``keras_tuner.src.utils.save_json``, the one function all of them go through). A kill
+    between the two left an empty oracle.json, and the resumed search failed on it with a
+    JSONDecodeError. Route that function through edgekit's writer, which renames a complete file
+    into place."""
+    from keras_tuner.src import utils
+
+    def save_json(path, obj):
+        text = json.dumps(obj)
+        write_text(path, text)
+        return text
+
+    utils.save_json = save_json
 
 
 def __getattr__(name):  # EdgeRandomSearch & co. without importing keras_tuner at module import
