@@ -213,8 +213,10 @@ def test_killed_training_resumes_without_losing_epochs(tmp_path):
     argv = EDGEKIT + ["train", "cnn", "--data", "digits", "--epochs", "6", "--out", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 400
-    # BackupAndRestore writes its checkpoint at the end of each epoch: kill right after the first.
-    while time.time() < deadline and not any((out / "backup").rglob("*.index")):
+    # BackupAndRestore writes its checkpoint at the end of each epoch: kill right after the first is
+    # complete. Its final ckpt-N.index, not any .index: TF writes one into a ckpt-N_temp folder first,
+    # and a kill then left no checkpoint (the rerun began at epoch 1: two CI-block failures).
+    while time.time() < deadline and not any((out / "backup" / "chief").glob("ckpt-*.index")):
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
